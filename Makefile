@@ -1,0 +1,64 @@
+# Two commands for a new user: `make` (install what is missing, build the default PDFs) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SEED ?= 1
+PRESETS ?= matrix-core
+# Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use.
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk
+TEX_FILES := latexmk pdflatex
+STY_FILES := lmodern.sty fancyhdr.sty geometry.sty amsmath.sty xcolor.sty
+SOURCES := pyproject.toml $(shell find generator -name '*.py' -o -name '*.j2' 2>/dev/null)
+SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
+
+.DELETE_ON_ERROR:
+.PHONY: all python tex test bench clean
+# Generated .tex/.json are worth keeping between runs (make would delete them as intermediates).
+.SECONDARY:
+
+all: $(SHEETS)
+
+python: $(STAMP)
+
+# The local virtual environment, with the package installed in editable mode and the test tools.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "Python 3.11 or newer is needed; $(PYTHON) is $$($(PYTHON) --version 2>&1)"; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || $(call apt_install,python3-venv)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# pdflatex, latexmk and the LaTeX packages: installed from Debian's packages when missing.
+tex:
+	@missing=""; \
+	for tool in $(TEX_FILES); do command -v $$tool >/dev/null || missing=1; done; \
+	for sty in $(STY_FILES); do [ -n "$$(kpsewhich $$sty 2>/dev/null)" ] || missing=1; done; \
+	if [ -n "$$missing" ]; then $(call apt_install,$(TEX_PACKAGES)); fi
+
+# Installs Debian packages as root, or says the exact command to run.
+define apt_install
+if [ "$$(id -u)" = 0 ]; then \
+  echo "Installing $(1) from Debian's packages"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null; \
+else \
+  echo "Missing Debian packages; run:  sudo apt-get install -y --no-install-recommends $(1)"; exit 1; \
+fi
+endef
+
+# One generator run writes the sheet, the key and the JSON key together.
+worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCES)
+	$(PY) -m generator sheet --preset $* --seed $(SEED) --name $*
+
+%.pdf: %.tex | tex $(STAMP)
+	$(PY) -m generator pdf $<
+
+test: $(STAMP) tex
+	$(PY) -m pytest -q
+
+bench: $(STAMP) tex
+	$(PY) -m generator.bench
+
+clean:
+	rm -rf build worksheets/*.tex worksheets/*.pdf answer_keys/*.tex answer_keys/*.pdf answer_keys/*.json

@@ -1,0 +1,143 @@
+"""The command line: list problem types, generate a sheet and its keys, compile PDFs."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from .pdf import TexError, compile_pdf
+from .presets import PRESETS, preset_problems
+from .registry import SpecError, problem_types
+from .sheet import CALCULATOR_POLICIES, PAPERS, ProblemSpec, SheetSpec, build, write_outputs
+
+PROG = "transformer-worksheets"
+EXAMPLES = f"""examples:
+  {PROG} list
+  {PROG} sheet --preset matrix-core --seed 7
+  {PROG} sheet -p matmul:shape=2x1,difficulty=easy -p inverse --seed 3 --title "Week 2 quiz" --name week2
+  {PROG} sheet --preset matrix-core --paper letter --pdf
+  {PROG} pdf worksheets/week2.tex answer_keys/week2-key.tex
+"""
+_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Printable worksheets for transformer math by hand, with exact worked answer keys.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    commands.add_parser("list", help="list problem types, their options, and presets", epilog=EXAMPLES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    sheet = commands.add_parser(
+        "sheet",
+        help="write a worksheet .tex, its worked key .tex and the key .json",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = sheet.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", choices=sorted(PRESETS), help="a named set of problems")
+    source.add_argument("-p", "--problem", action="append", metavar="TYPE[:OPT=VAL,...]",
+                        help="a problem to include (repeat for more), e.g. matmul:shape=2x1")
+    sheet.add_argument("--seed", type=int, default=1, help="the variant's seed, a whole number (default 1)")
+    sheet.add_argument("--title", help="title printed on the sheet (default: the preset's, or 'Worksheet')")
+    sheet.add_argument("--name", help="file name stem (default: the preset name, or 'sheet')")
+    sheet.add_argument("--paper", choices=PAPERS, default="a4", help="paper size (default a4)")
+    sheet.add_argument("--calculator", choices=CALCULATOR_POLICIES, default="none",
+                       help="calculator policy printed on the sheet (default none)")
+    sheet.add_argument("--sheet-dir", type=Path, default=Path("worksheets"), help="folder for the worksheet")
+    sheet.add_argument("--key-dir", type=Path, default=Path("answer_keys"), help="folder for the key and JSON")
+    sheet.add_argument("--pdf", action="store_true", help="also compile both PDFs with latexmk")
+
+    pdf = commands.add_parser("pdf", help="compile .tex files to PDF (no shell escape)", epilog=EXAMPLES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    pdf.add_argument("tex", nargs="+", type=Path, help=".tex files")
+    pdf.add_argument("--outdir", type=Path, help="folder for the PDFs (default: beside each .tex)")
+    return parser
+
+
+def _list() -> None:
+    for kind in problem_types().values():
+        print(f"{kind.name}: {kind.summary}")
+        for option in kind.options:
+            print(f"    {option.name} = {'|'.join(option.choices)} (default {option.default}): {option.help}")
+    print()
+    print("presets:")
+    for name, (title, specs) in PRESETS.items():
+        print(f"    {name}: {title} — {', '.join(specs)}")
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail early, before anything is written, if a folder cannot take files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write to folder '{folder}': {error.strerror or error}; choose a writable folder")
+
+
+def _sheet(args: argparse.Namespace) -> None:
+    if args.preset:
+        title, problems = preset_problems(args.preset)
+        name = args.name or args.preset
+    else:
+        title, problems = "Worksheet", tuple(ProblemSpec.parse(text) for text in args.problem)
+        name = args.name or "sheet"
+    if not _STEM.fullmatch(name):
+        raise UsageError(f"--name {name!r} is not accepted; use letters, digits, '.', '_' and '-' (not first)")
+    spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
+                     calculator=args.calculator)
+    for folder in {args.sheet_dir, args.key_dir}:
+        _check_writable(folder)
+    paths = write_outputs(build(spec), name, args.sheet_dir, args.key_dir)
+    for path in paths.values():
+        print(path)
+    if args.pdf:
+        for kind in ("worksheet", "key"):
+            print(compile_pdf(paths[kind]))
+
+
+def _pdf(args: argparse.Namespace) -> None:
+    for tex in args.tex:
+        if tex.suffix != ".tex" or not tex.is_file():
+            raise UsageError(f"'{tex}' is not a .tex file; pass existing .tex files")
+    for tex in args.tex:
+        print(compile_pdf(tex, args.outdir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2 for bad input, 1 for a TeX failure)."""
+    try:
+        args = _parser().parse_args(argv)
+        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf}[args.command](args)
+    except (UsageError, SpecError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except TexError as error:
+        print(f"{PROG}: TeX error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The exact problem model: quantities, worked steps, parts and problems."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Union
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+
+class Tex(str):
+    """LaTeX that the code built on purpose: rendered as is, never escaped."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A multiple-choice answer: the chosen key and every (key, label) offered."""
+
+    value: str
+    options: tuple[tuple[str, str], ...]  # (key, plain-text label) in printed order
+
+    def __post_init__(self) -> None:
+        if self.value not in self.keys:
+            raise ValueError(f"choice {self.value!r} is not one of {self.keys}")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.options)
+
+
+# A value on a sheet: an exact scalar (sympy Rational or exact symbolic form),
+# an exact matrix, or a choice. Never a float.
+Value = Union[sympy.Expr, ImmutableMatrix, Choice]
+
+
+def exact(value: int | str | Rational) -> Rational:
+    """An exact sympy Rational from an int, a 'p/q' string or a Rational; refuses floats."""
+    if isinstance(value, float):
+        raise TypeError("floats are not exact; pass an int, a 'p/q' string or a Rational")
+    return Rational(value)
+
+
+def matrix(rows: list[list[int | Rational]]) -> ImmutableMatrix:
+    """An exact immutable matrix from nested lists of ints or Rationals."""
+    return ImmutableMatrix([[exact(x) for x in row] for row in rows])
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A named value: `name` is ASCII (used in answer labels), `symbol` is how it prints."""
+
+    name: str
+    symbol: Tex
+    value: Value
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """(rows, columns) for a matrix, None for a scalar or a choice."""
+        return self.value.shape if isinstance(self.value, ImmutableMatrix) else None
+
+
+@dataclass(frozen=True)
+class Term:
+    """One signed product in a worked expansion, e.g. −(b·c) in a determinant."""
+
+    factors: tuple[sympy.Expr, ...]
+    sign: int = 1  # +1 or -1; printed as a + or − between terms
+
+    @property
+    def value(self) -> sympy.Expr:
+        return self.sign * sympy.Mul(*self.factors)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """One element worked out in full: label = Σ ± products = value."""
+
+    label: Tex
+    terms: tuple[Term, ...]
+    value: sympy.Expr
+
+    def __post_init__(self) -> None:
+        # Guard the key: the written-out sum must equal the value it claims.
+        total = sympy.Add(*(term.value for term in self.terms))
+        difference = total - self.value
+        if difference != 0 and sympy.simplify(difference) != 0:
+            raise ValueError(f"expansion of {self.label} sums to {total}, not {self.value}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One worked step of a key: what is done, the formula, shapes, expansions and result."""
+
+    text: str | Tex  # plain words (escaped), or Tex with $math$
+    formula: Tex = Tex("")
+    shapes: Tex = Tex("")  # math mode, e.g. (2\times 2)\cdot(2\times 2) \to (2\times 2)
+    expansions: tuple[Expansion, ...] = ()
+    result: Quantity | None = None
+    checks: tuple[Tex, ...] = ()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One lettered question: the prompt, the blanks a student fills in, and the worked steps."""
+
+    prompt: Tex
+    answers: tuple[Quantity, ...]
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A generated problem: its type, options, seed, given values and parts, all exact."""
+
+    type: str
+    title: str
+    options: dict[str, str]
+    seed: str
+    given: tuple[Quantity, ...]
+    parts: tuple[Part, ...]
+    facts: dict[str, Value | Tex] = field(default_factory=dict)  # what else the statement prints
+
+    @classmethod
+    def draft(cls, given, parts, facts=None) -> "Problem":
+        """A problem body; the registry fills in type, title, options and seed."""
+        return cls("", "", {}, "", tuple(given), tuple(parts), dict(facts or {}))
+
+    def given_value(self, name: str) -> Value:
+        """The value of the given quantity called `name`."""
+        for quantity in self.given:
+            if quantity.name == name:
+                return quantity.value
+        raise KeyError(name)
+
+    def values(self, kind: str) -> Iterator[sympy.Expr]:
+        """Every exact scalar of one kind: 'given', 'intermediate' or 'answer'."""
+        if kind == "given":
+            quantities = list(self.given) + [Quantity(k, Tex(k), v) for k, v in self.facts.items()]
+            yield from _scalars(q.value for q in quantities)
+        elif kind == "intermediate":
+            for part in self.parts:
+                for step in part.steps:
+                    for expansion in step.expansions:
+                        for term in expansion.terms:
+                            yield from term.factors
+                            yield term.value
+                        yield expansion.value
+                    if step.result is not None:
+                        yield from _scalars([step.result.value])
+        elif kind == "answer":
+            yield from _scalars(a.value for part in self.parts for a in part.answers)
+        else:
+            raise ValueError(f"unknown kind {kind!r}; accepted: given, intermediate, answer")
+
+
+def _scalars(values) -> Iterator[sympy.Expr]:
+    """Flatten matrices into their entries; skip choices."""
+    for value in values:
+        if isinstance(value, ImmutableMatrix):
+            yield from value
+        elif isinstance(value, sympy.Basic):
+            yield value
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Largest |numerator|, denominator and |value| allowed for a kind of value."""
+
+    numerator: int
+    denominator: int
+    magnitude: Rational
+
+    def violations(self, values) -> list[str]:
+        """Why each value breaks these bounds (empty when all are fine)."""
+        found = []
+        for value in values:
+            if not isinstance(value, Rational):
+                continue  # irrational values are bounded by their own contract checks
+            if abs(value.p) > self.numerator:
+                found.append(f"{value}: |numerator| > {self.numerator}")
+            if value.q > self.denominator:
+                found.append(f"{value}: denominator > {self.denominator}")
+            if abs(value) > self.magnitude:
+                found.append(f"{value}: |value| > {self.magnitude}")
+        return found
+
+
+Forbidden = Callable[[Problem], bool]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a problem type promises: bounds per kind of value and degenerate draws it never makes."""
+
+    given: Bounds
+    intermediate: Bounds
+    answer: Bounds
+    # name -> predicate that is True for a degenerate problem; such draws are redrawn.
+    forbidden: dict[str, Forbidden] = field(default_factory=dict)
+
+    def degeneracies(self, problem: Problem) -> list[str]:
+        """The names of the forbidden conditions this problem meets."""
+        return [name for name, test in self.forbidden.items() if test(problem)]
+
+    def violations(self, problem: Problem) -> list[str]:
+        """Every bound this problem breaks, by kind."""
+        return [
+            f"{kind}: {message}"
+            for kind, bounds in (("given", self.given), ("intermediate", self.intermediate), ("answer", self.answer))
+            for message in bounds.violations(problem.values(kind))
+        ]

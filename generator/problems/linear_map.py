@@ -1,0 +1,135 @@
+"""A linear transformation of a column vector: a rotation or a scaling, and how it scales area."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational, latex
+
+from ..draws import DIFFICULTY, entry
+from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from ..registry import Option
+from ..rng import Rng
+from ..worked import product_step
+
+TITLE = "Linear transformations"
+OPTIONS = [
+    Option("kind", ("rotation", "scaling"), "rotation", "rotation: counterclockwise by an angle with exact cos and sin; scaling: stretch each axis"),
+    DIFFICULTY,
+]
+
+# (cos θ, sin θ, how θ is named): quarter turns, and the 3-4-5 angles whose cos and sin are exact.
+_QUARTER_TURNS = [(0, 1, "90^\\circ"), (-1, 0, "180^\\circ"), (0, -1, "270^\\circ")]
+_PYTHAGOREAN = [
+    (Rational(c), Rational(s), f"\\theta \\text{{ with }} \\cos\\theta = {_c}, \\ \\sin\\theta = {_s}")
+    for c, s, _c, _s in [
+        ("3/5", "4/5", "\\tfrac{3}{5}", "\\tfrac{4}{5}"),
+        ("4/5", "3/5", "\\tfrac{4}{5}", "\\tfrac{3}{5}"),
+        ("-3/5", "4/5", "-\\tfrac{3}{5}", "\\tfrac{4}{5}"),
+        ("4/5", "-3/5", "\\tfrac{4}{5}", "-\\tfrac{3}{5}"),
+    ]
+]
+_SCALES = {"easy": [2, 3, -1], "medium": [2, 3, -2, -1, Rational(1, 2)], "hard": [Rational(1, 2), Rational(3, 2), -2, 3, Rational(-1, 2)]}
+
+CONTRACT = Contract(
+    given=Bounds(10, 2, Rational(10)),
+    # cos²θ and sin²θ of a 3-4-5 angle are in 25ths (9/25 + 16/25 = 1).
+    intermediate=Bounds(30, 25, Rational(30)),
+    answer=Bounds(30, 5, Rational(30)),
+    forbidden={
+        "v lies on an axis": lambda p: any(x == 0 for x in p.given_value("v")),
+        "M leaves v where it is": lambda p: p.parts[1].answers[0].value == p.given_value("v"),
+    },
+)
+
+
+def _rotation(rng: Rng, difficulty: str) -> tuple[ImmutableMatrix, str, ImmutableMatrix]:
+    """M, how its angle is named, and a vector v that M maps to whole numbers or halves."""
+    angles = _QUARTER_TURNS if difficulty == "easy" else _QUARTER_TURNS + _PYTHAGOREAN
+    cos, sin, named = rng.choice(angles)
+    cos, sin = Rational(cos), Rational(sin)
+    m = ImmutableMatrix([[cos, -sin], [sin, cos]])
+    if cos.q == 5:
+        # cos and sin are fifths: entries that are multiples of 5 keep M·v whole.
+        v = ImmutableMatrix(2, 1, [Rational(rng.choice([-10, -5, 5, 10])) for _ in range(2)])
+    else:
+        v = ImmutableMatrix(2, 1, [entry(rng, difficulty, nonzero=True) for _ in range(2)])
+    description = f"rotates vectors counterclockwise by ${named}$"
+    return m, description, v
+
+
+def _scaling(rng: Rng, difficulty: str) -> tuple[ImmutableMatrix, str, ImmutableMatrix]:
+    """M = diag(sx, sy) with sx ≠ sy, its description, and a vector v."""
+    sx, sy = (Rational(s) for s in rng.shuffled(_SCALES[difficulty])[:2])
+    m = ImmutableMatrix([[sx, 0], [0, sy]])
+    description = f"scales the $x$-coordinate by ${latex(sx)}$ and the $y$-coordinate by ${latex(sy)}$"
+    v = ImmutableMatrix(2, 1, [entry(rng, difficulty, nonzero=True) for _ in range(2)])
+    return m, description, v
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw a map M and a vector v; ask for M, M·v and det M (the area scale factor)."""
+    difficulty = options["difficulty"]
+    m, description, v = (_rotation if options["kind"] == "rotation" else _scaling)(rng, difficulty)
+    mq = Quantity("M", Tex("M"), m)
+    w = Quantity("w", Tex("w"), m * v)
+    det = m.det()
+    det_q = Quantity("det", Tex(r"\det M"), det)
+    orientation = "flips orientation (a mirror image)" if det < 0 else "keeps orientation"
+    area_check = Tex(
+        f"|\\det M| = {latex(abs(det))}\\text{{: areas are multiplied by {latex(abs(det))}; }}"
+        f"\\det M {'<' if det < 0 else '>'} 0\\text{{, so $M$ {orientation}.}}"
+    )
+    length_check = (
+        Tex(f"|w|^2 = {latex(sum(x**2 for x in m * v))} = |v|^2\\text{{: the length is unchanged.}}")
+        if options["kind"] == "rotation"
+        else None
+    )
+    return Problem.draft(
+        given=[Quantity("v", Tex("v"), v)],
+        facts={"description": Tex(description)},
+        parts=[
+            Part(
+                prompt=Tex("Write down the $2 \\times 2$ matrix $M$ of this map."),
+                answers=(mq,),
+                steps=(
+                    Step(
+                        text=Tex("Column $j$ of $M$ is where $M$ sends the unit vector $e_j$."),
+                        formula=Tex(
+                            r"M = \begin{bmatrix} \cos\theta & -\sin\theta \\ \sin\theta & \cos\theta \end{bmatrix}"
+                            if options["kind"] == "rotation"
+                            else r"M = \begin{bmatrix} s_x & 0 \\ 0 & s_y \end{bmatrix}"
+                        ),
+                        result=mq,
+                    ),
+                ),
+            ),
+            Part(
+                prompt=Tex("Compute $w = M\\,v$."),
+                answers=(w,),
+                steps=(
+                    product_step(
+                        Tex("Row $i$ of $M$ times the column $v$ gives $w_i$."),
+                        m,
+                        v,
+                        Tex(r"w = M\,v"),
+                        w,
+                        checks=(length_check,) if length_check else (),
+                    ),
+                ),
+            ),
+            Part(
+                prompt=Tex("Compute $\\det M$. By what factor does $M$ scale areas?"),
+                answers=(det_q,),
+                steps=(
+                    Step(
+                        text=Tex("For $M = \\begin{bmatrix} p & q \\\\ r & s \\end{bmatrix}$, $\\det M = ps - qr$."),
+                        formula=Tex(r"\det M = M[0,0]\,M[1,1] - M[0,1]\,M[1,0]"),
+                        expansions=(
+                            Expansion(Tex(r"\det M"), (Term((m[0, 0], m[1, 1])), Term((m[0, 1], m[1, 0]), sign=-1)), det),
+                        ),
+                        result=det_q,
+                        checks=(area_check,),
+                    ),
+                ),
+            ),
+        ],
+    )

@@ -1,0 +1,97 @@
+"""Matrix product: 2×2·2×2 (and the product in the other order) or 2×2·2×1."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational
+
+from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from ..registry import Option
+from ..rng import Rng
+from ..worked import product_step
+
+TITLE = "Matrix multiplication"
+OPTIONS = [
+    Option("shape", ("2x2", "2x1"), "2x2", "2x2: A·B and B·A of two 2×2 matrices; 2x1: a 2×2 matrix times a column vector"),
+    DIFFICULTY,
+]
+
+_ENTRY = Bounds(ENTRY_NUMERATOR, ENTRY_DENOMINATOR, Rational(ENTRY_NUMERATOR, 1))
+# A sum of two products of entries: |Σ| ≤ 2·5·5 for integers, 2·(5/2)² with denominator 4 for halves.
+_SUM = Bounds(50, 4, Rational(50))
+
+
+def _is_zero(value: ImmutableMatrix) -> bool:
+    return all(x == 0 for x in value)
+
+
+def _has_zero_row_or_column(value: ImmutableMatrix) -> bool:
+    return any(_is_zero(value.row(i)) for i in range(value.rows)) or any(
+        _is_zero(value.col(j)) for j in range(value.cols)
+    )
+
+
+def _commutes(problem: Problem) -> bool:
+    a, b = problem.given[0].value, problem.given[1].value
+    return b.shape == (2, 2) and a * b == b * a
+
+
+CONTRACT = Contract(
+    given=_ENTRY,
+    intermediate=_SUM,
+    answer=_SUM,
+    forbidden={
+        # An identity or a zero row/column makes the product trivial to read off.
+        "A is the identity": lambda p: p.given_value("A") == ImmutableMatrix.eye(2),
+        "A has a zero row or column": lambda p: _has_zero_row_or_column(p.given_value("A")),
+        "B (or x) has a zero row or column": lambda p: _has_zero_row_or_column(p.given[1].value),
+        "an answer is all zeros": lambda p: any(_is_zero(a.value) for part in p.parts for a in part.answers),
+        # AB = BA would hide the lesson that order matters.
+        "A and B commute": _commutes,
+    },
+)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw A and B (or a vector x) and work out the product(s)."""
+    difficulty = options["difficulty"]
+    a = matrix_of(rng, difficulty, 2, 2)
+    if options["shape"] == "2x1":
+        x = matrix_of(rng, difficulty, 2, 1, nonzero=True)
+        y = Quantity("y", Tex("y"), a * x)
+        part = Part(
+            prompt=Tex(r"Compute $y = A\,x$."),
+            answers=(y,),
+            steps=(product_step(Tex(r"Take the dot product of each row of $A$ with the column $x$."), a, x, Tex(r"y = A\,x"), y),),
+        )
+        return Problem.draft(
+            given=[Quantity("A", Tex("A"), a), Quantity("x", Tex("x"), x)],
+            parts=[part],
+        )
+    b = matrix_of(rng, difficulty, 2, 2)
+    c = Quantity("C", Tex("C"), a * b)
+    d = Quantity("D", Tex("D"), b * a)
+    return Problem.draft(
+        given=[Quantity("A", Tex("A"), a), Quantity("B", Tex("B"), b)],
+        parts=[
+            Part(
+                prompt=Tex(r"Compute $C = A\,B$."),
+                answers=(c,),
+                steps=(product_step(Tex(r"Row $i$ of $A$ times column $j$ of $B$ gives $C[i,j]$."), a, b, Tex(r"C = A\,B"), c),),
+            ),
+            Part(
+                prompt=Tex(r"Compute $D = B\,A$. Is it equal to $C$?"),
+                answers=(d,),
+                steps=(
+                    product_step(
+                        Tex(r"Row $i$ of $B$ times column $j$ of $A$ gives $D[i,j]$."),
+                        b,
+                        a,
+                        Tex(r"D = B\,A"),
+                        d,
+                        checks=(Tex(r"D \ne C\text{: the order of a matrix product matters.}"),),
+                    ),
+                ),
+            ),
+        ],
+    )

@@ -1,0 +1,78 @@
+"""Gradients of a matrix product C = A·B: dA = dC·Bᵀ and dB = Aᵀ·dC, on numbers."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational
+
+from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from ..rng import Rng
+from ..worked import product_step, shape_text
+
+TITLE = "Gradients of a matrix product"
+OPTIONS = [DIFFICULTY]
+
+
+def _zero(m: ImmutableMatrix) -> bool:
+    return all(x == 0 for x in m)
+
+
+def _g(p: Problem, name: str) -> ImmutableMatrix:
+    return p.given_value(name)
+
+
+CONTRACT = Contract(
+    given=Bounds(ENTRY_NUMERATOR, ENTRY_DENOMINATOR, Rational(ENTRY_NUMERATOR)),
+    intermediate=Bounds(50, 4, Rational(50)),
+    answer=Bounds(50, 4, Rational(50)),
+    forbidden={
+        "dC is zero": lambda p: _zero(_g(p, "dC")),
+        "a gradient is zero": lambda p: any(_zero(part.answers[0].value) for part in p.parts),
+        # Each common slip must give a visibly different (wrong) answer.
+        "forgetting Bᵀ gives the same dA": lambda p: _g(p, "dC") * _g(p, "B") == _g(p, "dC") * _g(p, "B").T,
+        "forgetting Aᵀ gives the same dB": lambda p: _g(p, "A") * _g(p, "dC") == _g(p, "A").T * _g(p, "dC"),
+        "Bᵀ·dC gives the same dA": lambda p: _g(p, "B").T * _g(p, "dC") == _g(p, "dC") * _g(p, "B").T,
+        "dC·Aᵀ gives the same dB": lambda p: _g(p, "dC") * _g(p, "A").T == _g(p, "A").T * _g(p, "dC"),
+    },
+)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw A, B and the upstream gradient dC; work out dA and dB."""
+    difficulty = options["difficulty"]
+    a, b, dc = (matrix_of(rng, difficulty, 2, 2) for _ in range(3))
+    da = Quantity("dA", Tex("dA"), dc * b.T)
+    db = Quantity("dB", Tex("dB"), a.T * dc)
+    return Problem.draft(
+        given=[Quantity("A", Tex("A"), a), Quantity("B", Tex("B"), b), Quantity("dC", Tex("dC"), dc)],
+        parts=[
+            Part(
+                prompt=Tex(r"Compute $dA = dC\,B^{\mathsf T}$."),
+                answers=(da,),
+                steps=(
+                    product_step(
+                        Tex(r"Row $i$ of $dC$ times column $j$ of $B^{\mathsf T}$ (row $j$ of $B$)."),
+                        dc,
+                        b.T,
+                        Tex(r"dA = dC\,B^{\mathsf T}"),
+                        da,
+                        checks=(Tex(f"dA \\text{{ has the shape of }} A\\text{{: }} {shape_text(a)}."),),
+                    ),
+                ),
+            ),
+            Part(
+                prompt=Tex(r"Compute $dB = A^{\mathsf T}\,dC$."),
+                answers=(db,),
+                steps=(
+                    product_step(
+                        Tex(r"Row $i$ of $A^{\mathsf T}$ (column $i$ of $A$) times column $j$ of $dC$."),
+                        a.T,
+                        dc,
+                        Tex(r"dB = A^{\mathsf T}\,dC"),
+                        db,
+                        checks=(Tex(f"dB \\text{{ has the shape of }} B\\text{{: }} {shape_text(b)}."),),
+                    ),
+                ),
+            ),
+        ],
+    )

@@ -1,0 +1,111 @@
+"""Finds problem types by module name in generator/problems and makes problems from specs."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, replace
+from functools import cache
+from types import ModuleType
+from typing import Callable
+
+from . import problems as problems_package
+from .problem import Contract, Problem
+from .rng import Rng
+
+MAX_ATTEMPTS = 1000  # redraws allowed before a type is declared broken
+
+
+class SpecError(ValueError):
+    """A user's request that cannot be met; the message is one line that says what is accepted."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a problem type: its accepted values (as strings) and default."""
+
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    help: str
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """A problem type as found in its module."""
+
+    name: str
+    title: str
+    summary: str
+    options: tuple[Option, ...]
+    contract: Contract
+    generate: Callable[[Rng, dict[str, str]], Problem]
+
+    def option_sets(self) -> list[dict[str, str]]:
+        """Every combination of option values (for tests and benchmarks)."""
+        combos: list[dict[str, str]] = [{}]
+        for option in self.options:
+            combos = [{**combo, option.name: value} for combo in combos for value in option.choices]
+        return combos
+
+    def resolve(self, given: dict[str, str]) -> dict[str, str]:
+        """The full option dict: defaults filled in, unknown names or values refused."""
+        known = {option.name: option for option in self.options}
+        for name in given:
+            if name not in known:
+                accepted = ", ".join(known) or "none"
+                raise SpecError(f"problem type '{self.name}' has no option '{name}'; accepted: {accepted}")
+        resolved = {}
+        for option in self.options:
+            value = given.get(option.name, option.default)
+            if value not in option.choices:
+                raise SpecError(
+                    f"problem type '{self.name}': {option.name}={value!r} is not accepted; "
+                    f"accepted: {', '.join(option.choices)}"
+                )
+            resolved[option.name] = value
+        return resolved
+
+
+def _load(module: ModuleType) -> ProblemType:
+    doc = (module.__doc__ or "").strip().splitlines()
+    return ProblemType(
+        name=module.__name__.rsplit(".", 1)[1],
+        title=module.TITLE,
+        summary=doc[0] if doc else module.TITLE,
+        options=tuple(module.OPTIONS),
+        contract=module.CONTRACT,
+        generate=module.generate,
+    )
+
+
+@cache
+def problem_types() -> dict[str, ProblemType]:
+    """Every problem type, by name, sorted; a module in generator/problems is a type unless it starts with _."""
+    found = {}
+    for info in sorted(pkgutil.iter_modules(problems_package.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"{problems_package.__name__}.{info.name}")
+            found[info.name] = _load(module)
+    return found
+
+
+def get_type(name: str) -> ProblemType:
+    """The problem type called `name`, or a SpecError listing the accepted names."""
+    types = problem_types()
+    if name not in types:
+        raise SpecError(f"unknown problem type '{name}'; accepted: {', '.join(types)}")
+    return types[name]
+
+
+def make_problem(type_name: str, options: dict[str, str], seed: str) -> Problem:
+    """Generate one exact problem, redrawing until no forbidden (degenerate) condition holds."""
+    kind = get_type(type_name)
+    resolved = kind.resolve(options)
+    rng = Rng(seed)
+    for _ in range(MAX_ATTEMPTS):
+        draft = kind.generate(rng, dict(resolved))
+        problem = replace(draft, type=kind.name, title=kind.title, options=resolved, seed=seed)
+        if not kind.contract.degeneracies(problem):
+            return problem
+    raise RuntimeError(f"{type_name} drew only degenerate problems for seed {seed!r}")

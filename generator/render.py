@@ -1,0 +1,126 @@
+"""The single Jinja environment for LaTeX, and helpers that turn exact values into TeX."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import jinja2
+import sympy
+from sympy import ImmutableMatrix
+
+from .problem import Choice, Expansion, Tex, Term
+
+_TEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def escape_tex(text: str) -> str:
+    """Plain text made safe for TeX: every special character prints as itself."""
+    escaped = "".join(_TEX_SPECIALS.get(ch, ch) for ch in text)
+    # A line break or tab in a title or name would end a paragraph or be lost; print a space.
+    return " ".join(escaped.split()) if any(ch in text for ch in "\n\r\t") else escaped
+
+
+def number_tex(value: sympy.Expr) -> str:
+    """An exact scalar in LaTeX (sympy's printer)."""
+    return sympy.latex(value)
+
+
+def matrix_tex(value: ImmutableMatrix) -> str:
+    """An exact matrix as a bmatrix."""
+    rows = [" & ".join(number_tex(x) for x in value.row(i)) for i in range(value.rows)]
+    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+
+
+def to_tex(value) -> str:
+    """Jinja's finalize hook: Tex as is, text escaped, exact values printed; floats refused."""
+    if isinstance(value, Tex):
+        return value
+    if isinstance(value, str):
+        return escape_tex(value)
+    if isinstance(value, bool) or isinstance(value, float):
+        raise TypeError(f"{type(value).__name__} {value!r} cannot be printed on a sheet; pass an exact value")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, ImmutableMatrix):
+        return matrix_tex(value)
+    if isinstance(value, sympy.Basic):
+        return number_tex(value)
+    if isinstance(value, Choice):
+        return escape_tex(dict(value.options)[value.value])
+    raise TypeError(f"cannot print {type(value).__name__} on a sheet")
+
+
+def _factor_tex(value: sympy.Expr) -> str:
+    """A factor inside a product: negative numbers in parentheses so signs never run together."""
+    text = number_tex(value)
+    return rf"\left({text}\right)" if value.could_extract_minus_sign() else text
+
+
+def _term_tex(term: Term) -> str:
+    return r" \cdot ".join(_factor_tex(f) for f in term.factors)
+
+
+def expansion_tex(expansion: Expansion) -> Tex:
+    """One element in full: label = a·b + c·d = value (the first term carries its own − sign)."""
+    pieces = []
+    for position, term in enumerate(expansion.terms):
+        if position == 0:
+            pieces.append(("-" if term.sign < 0 else "") + _term_tex(term))
+        else:
+            pieces.append(("- " if term.sign < 0 else "+ ") + _term_tex(term))
+    return Tex(f"{expansion.label} &= {' '.join(pieces)} = {number_tex(expansion.value)}")
+
+
+def expansions_tex(expansions: tuple[Expansion, ...]) -> Tex:
+    """Every expansion of a step, aligned on '='."""
+    lines = r" \\" + "\n"
+    return Tex("\\begin{align*}\n" + lines.join(expansion_tex(e) for e in expansions) + "\n\\end{align*}")
+
+
+def blank_matrix(shape: tuple[int, int]) -> Tex:
+    """A bracketed grid of empty boxes, one per entry, big enough to write a fraction in."""
+    rows, cols = shape
+    row = " & ".join([r"\anscell"] * cols)
+    return Tex(r"\begin{bmatrix} " + r" \\ ".join([row] * rows) + r" \end{bmatrix}")
+
+
+def choice_boxes(options: tuple[tuple[str, str], ...]) -> Tex:
+    """One tick box per option, each on its own line."""
+    return Tex(r" \\ ".join(rf"$\square$~{escape_tex(label)}" for _, label in options))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The one Jinja environment: TeX-friendly delimiters, strict undefined, exact values printed."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("generator", "templates"),
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=to_tex,
+    )
+    env.globals.update(
+        blank_matrix=blank_matrix,
+        choice_boxes=choice_boxes,
+        expansions_tex=expansions_tex,
+    )
+    return env

@@ -1,0 +1,297 @@
+"""Seed → problems → worksheet .tex, key .tex and key .json, rendered from one problem list."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+from sympy import ImmutableMatrix
+
+from . import __version__
+from .problem import Choice, Problem, Quantity, Tex
+from .registry import SpecError, get_type, make_problem
+from .render import environment
+
+PAPERS = ("a4", "letter")
+CALCULATOR_POLICIES = ("none", "basic")
+KEY_FORMAT = "transformer-worksheets/key"
+KEY_FORMAT_VERSION = 1
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """One problem to generate: a type name and its options (strings, as typed)."""
+
+    type: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "ProblemSpec":
+        """Read 'type' or 'type:name=value,name=value'."""
+        name, _, rest = text.strip().partition(":")
+        options = {}
+        for item in filter(None, (piece.strip() for piece in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise SpecError(f"cannot read option {item!r} in {text!r}; write TYPE:name=value,name=value")
+            options[key.strip()] = value.strip()
+        kind = get_type(name.strip())
+        return cls(kind.name, kind.resolve(options))
+
+
+@dataclass(frozen=True)
+class SheetSpec:
+    """Everything that decides a sheet: the numbers depend only on seed and problems."""
+
+    title: str
+    seed: int
+    problems: tuple[ProblemSpec, ...]
+    paper: str = "a4"
+    calculator: str = "none"
+
+    def __post_init__(self) -> None:
+        if not self.problems:
+            raise SpecError("a sheet needs at least one problem; name one with --problem TYPE")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SpecError(f"seed {self.seed} is out of range; accepted: whole numbers from 0 to {MAX_SEED}")
+        if self.paper not in PAPERS:
+            raise SpecError(f"paper {self.paper!r} is not accepted; accepted: {', '.join(PAPERS)}")
+        if self.calculator not in CALCULATOR_POLICIES:
+            raise SpecError(f"calculator {self.calculator!r} is not accepted; accepted: {', '.join(CALCULATOR_POLICIES)}")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """A generated sheet: its spec, variant code and exact problems."""
+
+    spec: SheetSpec
+    variant: str
+    problems: tuple[Problem, ...]
+
+
+def problem_seed(sheet_seed: int, number: int, type_name: str) -> str:
+    """The seed of problem `number` (1-based): one independent stream per position and type."""
+    return f"{sheet_seed}/{number}/{type_name}"
+
+
+def variant_code(spec: SheetSpec) -> str:
+    """A short code that names the numbers on a sheet (seed and problems), e.g. 'K3QF-7ZDA'."""
+    canonical = json.dumps(
+        {"seed": spec.seed, "problems": [[p.type, sorted(p.options.items())] for p in spec.problems]},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    code = base64.b32encode(hashlib.sha256(canonical.encode()).digest()).decode()[:8]
+    return f"{code[:4]}-{code[4:]}"
+
+
+def build(spec: SheetSpec) -> Sheet:
+    """Generate every problem of a sheet."""
+    problems = tuple(
+        make_problem(p.type, p.options, problem_seed(spec.seed, number, p.type))
+        for number, p in enumerate(spec.problems, start=1)
+    )
+    return Sheet(spec, variant_code(spec), problems)
+
+
+# ----- what each document may see -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Blank:
+    """An answer blank as the worksheet sees it: label, symbol and shape or choices, never a value."""
+
+    symbol: Tex
+    shape: tuple[int, int] | None
+    options: tuple[tuple[str, str], ...] | None
+
+
+def _blank(answer: Quantity) -> Blank:
+    options = answer.value.options if isinstance(answer.value, Choice) else None
+    return Blank(answer.symbol, answer.shape, options)
+
+
+def _part_letter(index: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[index]
+
+
+def _statement_context(number: int, problem: Problem) -> dict:
+    return {
+        "number": number,
+        "title": problem.title,
+        "type": problem.type,
+        "given": {q.name: q.value for q in problem.given},
+        "symbols": {q.name: q.symbol for q in problem.given},
+        "facts": problem.facts,
+    }
+
+
+def worksheet_problems(sheet: Sheet) -> list[dict]:
+    """The blank view: statements and blanks only, so no answer can reach the worksheet."""
+    return [
+        {
+            **_statement_context(number, problem),
+            "parts": [
+                {"letter": _part_letter(i), "prompt": part.prompt, "blanks": [_blank(a) for a in part.answers]}
+                for i, part in enumerate(problem.parts)
+            ],
+        }
+        for number, problem in enumerate(sheet.problems, start=1)
+    ]
+
+
+def key_problems(sheet: Sheet) -> list[dict]:
+    """The worked view: statements, every step and every answer."""
+    return [
+        {
+            **_statement_context(number, problem),
+            "parts": [
+                {"letter": _part_letter(i), "prompt": part.prompt, "answers": part.answers, "steps": part.steps}
+                for i, part in enumerate(problem.parts)
+            ],
+        }
+        for number, problem in enumerate(sheet.problems, start=1)
+    ]
+
+
+def _document_context(sheet: Sheet) -> dict:
+    return {
+        "title": sheet.spec.title,
+        "variant": sheet.variant,
+        "paper": sheet.spec.paper,
+        "calculator": sheet.spec.calculator,
+    }
+
+
+def render_worksheet(sheet: Sheet) -> str:
+    """The blank worksheet as LaTeX."""
+    return environment().get_template("worksheet.tex.j2").render(**_document_context(sheet), problems=worksheet_problems(sheet))
+
+
+def render_key(sheet: Sheet) -> str:
+    """The worked answer key as LaTeX."""
+    return environment().get_template("key.tex.j2").render(**_document_context(sheet), problems=key_problems(sheet))
+
+
+# ----- the machine-readable key -------------------------------------------------------------------
+
+
+def exact_string(value: sympy.Expr) -> str:
+    """An exact value as a string sympy and the checker read back: '3/4', '-2', 'log(6)'."""
+    return sympy.sstr(value)
+
+
+def decimal_string(value: sympy.Expr, digits: int = 15) -> str:
+    """The value to `digits` significant digits, trailing zeros dropped, computed exactly by sympy."""
+    text = str(sympy.N(value, digits))
+    if "." in text and "e" not in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def _json_value(value):
+    if isinstance(value, ImmutableMatrix):
+        return [[exact_string(x) for x in value.row(i)] for i in range(value.rows)]
+    if isinstance(value, Choice):
+        return value.value
+    return exact_string(value)
+
+
+def _json_blanks(number: int, letter: str, answer: Quantity) -> list[dict]:
+    prefix = f"{number}{letter} {answer.name}"
+    if isinstance(answer.value, Choice):
+        return [{"label": prefix, "part": letter, "name": answer.name, "index": None, "kind": "choice",
+                 "value": answer.value.value, "choices": list(answer.value.keys)}]
+    if isinstance(answer.value, ImmutableMatrix):
+        cells = [((i, j), answer.value[i, j]) for i in range(answer.value.rows) for j in range(answer.value.cols)]
+    else:
+        cells = [(None, answer.value)]
+    return [
+        {
+            "label": f"{prefix}[{index[0]},{index[1]}]" if index else prefix,
+            "part": letter,
+            "name": answer.name,
+            "index": list(index) if index else None,
+            "kind": "number",
+            "value": exact_string(value),
+            "rational": bool(value.is_rational),
+            "decimal": decimal_string(value),
+        }
+        for index, value in cells
+    ]
+
+
+def key_data(sheet: Sheet) -> dict:
+    """The key as plain data: per problem its type, options, givens and every answer blank."""
+    return {
+        "format": KEY_FORMAT,
+        "format_version": KEY_FORMAT_VERSION,
+        "generator_version": __version__,
+        "title": sheet.spec.title,
+        "variant": sheet.variant,
+        "seed": sheet.spec.seed,
+        "paper": sheet.spec.paper,
+        "calculator": sheet.spec.calculator,
+        "problems": [
+            {
+                "number": number,
+                "type": problem.type,
+                "title": problem.title,
+                "options": problem.options,
+                "seed": problem.seed,
+                "given": {q.name: _json_value(q.value) for q in problem.given},
+                "blanks": [
+                    blank
+                    for i, part in enumerate(problem.parts)
+                    for answer in part.answers
+                    for blank in _json_blanks(number, _part_letter(i), answer)
+                ],
+            }
+            for number, problem in enumerate(sheet.problems, start=1)
+        ],
+    }
+
+
+def render_key_json(sheet: Sheet) -> str:
+    """The key as JSON text, stable byte for byte."""
+    return json.dumps(key_data(sheet), indent=2, ensure_ascii=False) + "\n"
+
+
+# ----- writing -------------------------------------------------------------------------------------
+
+
+def output_paths(stem: str, sheet_dir: Path, key_dir: Path) -> dict[str, Path]:
+    """Where a sheet's three files go."""
+    return {
+        "worksheet": sheet_dir / f"{stem}.tex",
+        "key": key_dir / f"{stem}-key.tex",
+        "json": key_dir / f"{stem}-key.json",
+    }
+
+
+def write_outputs(sheet: Sheet, stem: str, sheet_dir: Path, key_dir: Path) -> dict[str, Path]:
+    """Render all three documents in memory, then write each atomically; nothing half-written."""
+    texts = {"worksheet": render_worksheet(sheet), "key": render_key(sheet), "json": render_key_json(sheet)}
+    paths = output_paths(stem, sheet_dir, key_dir)
+    staged: list[tuple[str, Path]] = []
+    try:
+        for kind, path in paths.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+                out.write(texts[kind])
+            staged.append((temp, path))
+        for temp, path in staged:
+            os.replace(temp, path)
+    except BaseException:
+        for temp, _ in staged:
+            Path(temp).unlink(missing_ok=True)
+        raise
+    return paths

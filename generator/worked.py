@@ -1,0 +1,66 @@
+"""Builders for worked steps that many problem types share: products, shapes, entries."""
+
+from __future__ import annotations
+
+import sympy
+from sympy import ImmutableMatrix
+
+from .problem import Expansion, Quantity, Step, Term, Tex
+
+
+def shape_text(value: ImmutableMatrix) -> Tex:
+    """A matrix shape as printed in math mode, e.g. (2 \\times 1)."""
+    rows, cols = value.shape
+    return Tex(f"({rows} \\times {cols})")
+
+
+def entry_label(symbol: str, i: int, j: int) -> Tex:
+    """How one entry is named in a key and in answer labels: C[0,1]."""
+    return Tex(f"{symbol}[{i},{j}]")
+
+
+def dot_expansion(label: Tex, left, right) -> Expansion:
+    """label = l0·r0 + l1·r1 + … = value, for two equal-length sequences."""
+    terms = tuple(Term((a, b)) for a, b in zip(left, right, strict=True))
+    return Expansion(label, terms, sympy.Add(*(a * b for a, b in zip(left, right))))
+
+
+def product_step(
+    text: str | Tex,
+    left: ImmutableMatrix,
+    right: ImmutableMatrix,
+    formula: Tex,
+    result: Quantity,
+    expand: str = "all",
+    checks: tuple[Tex, ...] = (),
+) -> Step:
+    """A matrix product step: shapes, the entries worked out (all, or only the first), the result."""
+    value = left * right
+    if value != result.value:
+        raise ValueError(f"product step for {result.name}: result does not equal left·right")
+    cells = [(i, j) for i in range(value.rows) for j in range(value.cols)]
+    if expand == "first":
+        cells = cells[:1]
+    expansions = tuple(
+        dot_expansion(entry_label(result.symbol, i, j), left.row(i), right.col(j)) for i, j in cells
+    )
+    return Step(
+        text=text,
+        formula=formula,
+        shapes=Tex(f"{shape_text(left)} \\cdot {shape_text(right)} \\to {shape_text(value)}"),
+        expansions=expansions,
+        result=result,
+        checks=checks,
+    )
+
+
+def transpose_step(name: str, symbol: str, value: ImmutableMatrix, result: Quantity) -> Step:
+    """Rows become columns: (Mᵀ)[i,j] = M[j,i]."""
+    if value.T != result.value:
+        raise ValueError(f"transpose step for {name}: result is not the transpose")
+    return Step(
+        text=Tex(f"Write each row of ${symbol}$ as a column."),
+        formula=Tex(f"{symbol}^{{\\mathsf T}}[i,j] = {symbol}[j,i]"),
+        shapes=Tex(f"{shape_text(value)} \\to {shape_text(value.T)}"),
+        result=result,
+    )
