@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 SEED ?= 1
 PRESETS ?= matrix-core
 # Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use.
-TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk
-TEX_FILES := latexmk pdflatex
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils
+TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm
 STY_FILES := lmodern.sty fancyhdr.sty geometry.sty amsmath.sty xcolor.sty
 SOURCES := pyproject.toml $(shell find generator -name '*.py' -o -name '*.j2' 2>/dev/null)
 SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)

@@ -46,6 +46,8 @@ def to_tex(value) -> str:
     """Jinja's finalize hook: Tex as is, text escaped, exact values printed; floats refused."""
     if isinstance(value, Tex):
         return value
+    if isinstance(value, jinja2.Undefined):
+        return str(value)  # StrictUndefined raises here, naming the missing variable
     if isinstance(value, str):
         return escape_tex(value)
     if isinstance(value, bool) or isinstance(value, float):

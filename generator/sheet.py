@@ -247,6 +247,8 @@ def key_data(sheet: Sheet) -> dict:
                 "options": problem.options,
                 "seed": problem.seed,
                 "given": {q.name: _json_value(q.value) for q in problem.given},
+                # Exact numbers the statement gives in words (e.g. cos θ); text-only facts are left out.
+                "facts": {k: _json_value(v) for k, v in problem.facts.items() if not isinstance(v, str)},
                 "blanks": [
                     blank
                     for i, part in enumerate(problem.parts)

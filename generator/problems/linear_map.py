@@ -16,21 +16,13 @@ OPTIONS = [
     DIFFICULTY,
 ]
 
-# (cos θ, sin θ, how θ is named): quarter turns, and the 3-4-5 angles whose cos and sin are exact.
-_QUARTER_TURNS = [(0, 1, "90^\\circ"), (-1, 0, "180^\\circ"), (0, -1, "270^\\circ")]
-_PYTHAGOREAN = [
-    (Rational(c), Rational(s), f"\\theta \\text{{ with }} \\cos\\theta = {_c}, \\ \\sin\\theta = {_s}")
-    for c, s, _c, _s in [
-        ("3/5", "4/5", "\\tfrac{3}{5}", "\\tfrac{4}{5}"),
-        ("4/5", "3/5", "\\tfrac{4}{5}", "\\tfrac{3}{5}"),
-        ("-3/5", "4/5", "-\\tfrac{3}{5}", "\\tfrac{4}{5}"),
-        ("4/5", "-3/5", "\\tfrac{4}{5}", "-\\tfrac{3}{5}"),
-    ]
-]
+# Quarter turns by name, then the 3-4-5 angles, whose cos and sin are exact fifths.
+_QUARTER_TURNS = {(0, 1): 90, (-1, 0): 180, (0, -1): 270}
+_PYTHAGOREAN = [("3/5", "4/5"), ("4/5", "3/5"), ("-3/5", "4/5"), ("4/5", "-3/5")]
 _SCALES = {"easy": [2, 3, -1], "medium": [2, 3, -2, -1, Rational(1, 2)], "hard": [Rational(1, 2), Rational(3, 2), -2, 3, Rational(-1, 2)]}
 
 CONTRACT = Contract(
-    given=Bounds(10, 2, Rational(10)),
+    given=Bounds(10, 5, Rational(10)),  # cos θ and sin θ may be fifths
     # cos²θ and sin²θ of a 3-4-5 angle are in 25ths (9/25 + 16/25 = 1).
     intermediate=Bounds(30, 25, Rational(30)),
     answer=Bounds(30, 5, Rational(30)),
@@ -41,34 +33,35 @@ CONTRACT = Contract(
 )
 
 
-def _rotation(rng: Rng, difficulty: str) -> tuple[ImmutableMatrix, str, ImmutableMatrix]:
-    """M, how its angle is named, and a vector v that M maps to whole numbers or halves."""
-    angles = _QUARTER_TURNS if difficulty == "easy" else _QUARTER_TURNS + _PYTHAGOREAN
-    cos, sin, named = rng.choice(angles)
-    cos, sin = Rational(cos), Rational(sin)
+def _rotation(rng: Rng, difficulty: str) -> tuple[ImmutableMatrix, dict, ImmutableMatrix]:
+    """M, its exact facts (cos θ, sin θ), and a vector v that M maps to small clean numbers."""
+    angles = list(_QUARTER_TURNS) + ([] if difficulty == "easy" else _PYTHAGOREAN)
+    cos, sin = (Rational(x) for x in rng.choice(angles))
     m = ImmutableMatrix([[cos, -sin], [sin, cos]])
     if cos.q == 5:
         # cos and sin are fifths: entries that are multiples of 5 keep M·v whole.
         v = ImmutableMatrix(2, 1, [Rational(rng.choice([-10, -5, 5, 10])) for _ in range(2)])
+        named = f"\\theta$, where $\\cos\\theta = {latex(cos)}$ and $\\sin\\theta = {latex(sin)}"
     else:
         v = ImmutableMatrix(2, 1, [entry(rng, difficulty, nonzero=True) for _ in range(2)])
-    description = f"rotates vectors counterclockwise by ${named}$"
-    return m, description, v
+        named = f"{_QUARTER_TURNS[(int(cos), int(sin))]}^\\circ"
+    facts = {"cos_theta": cos, "sin_theta": sin, "description": Tex(f"rotates vectors counterclockwise by ${named}$")}
+    return m, facts, v
 
 
-def _scaling(rng: Rng, difficulty: str) -> tuple[ImmutableMatrix, str, ImmutableMatrix]:
-    """M = diag(sx, sy) with sx ≠ sy, its description, and a vector v."""
+def _scaling(rng: Rng, difficulty: str) -> tuple[ImmutableMatrix, dict, ImmutableMatrix]:
+    """M = diag(sx, sy) with sx ≠ sy, its exact facts, and a vector v."""
     sx, sy = (Rational(s) for s in rng.shuffled(_SCALES[difficulty])[:2])
     m = ImmutableMatrix([[sx, 0], [0, sy]])
     description = f"scales the $x$-coordinate by ${latex(sx)}$ and the $y$-coordinate by ${latex(sy)}$"
     v = ImmutableMatrix(2, 1, [entry(rng, difficulty, nonzero=True) for _ in range(2)])
-    return m, description, v
+    return m, {"scale_x": sx, "scale_y": sy, "description": Tex(description)}, v
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw a map M and a vector v; ask for M, M·v and det M (the area scale factor)."""
     difficulty = options["difficulty"]
-    m, description, v = (_rotation if options["kind"] == "rotation" else _scaling)(rng, difficulty)
+    m, facts, v = (_rotation if options["kind"] == "rotation" else _scaling)(rng, difficulty)
     mq = Quantity("M", Tex("M"), m)
     w = Quantity("w", Tex("w"), m * v)
     det = m.det()
@@ -85,7 +78,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     )
     return Problem.draft(
         given=[Quantity("v", Tex("v"), v)],
-        facts={"description": Tex(description)},
+        facts=facts,
         parts=[
             Part(
                 prompt=Tex("Write down the $2 \\times 2$ matrix $M$ of this map."),

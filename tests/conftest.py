@@ -1,0 +1,60 @@
+"""Shared helpers: build sheets and read JSON keys back as floats for independent checks."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from generator.sheet import ProblemSpec, SheetSpec, build, render_key_json
+
+
+def sheet_for(specs: list[str], seed: int = 1, **kwargs):
+    """A built sheet from command-line style problem specs."""
+    return build(SheetSpec(title=kwargs.pop("title", "Test"), seed=seed,
+                           problems=tuple(ProblemSpec.parse(s) for s in specs), **kwargs))
+
+
+def key_json(specs: list[str], seed: int = 1) -> dict:
+    """The JSON key of a sheet, parsed back from its text (as a checker would read it)."""
+    return json.loads(render_key_json(sheet_for(specs, seed)))
+
+
+def as_float(text: str) -> float:
+    """An exact rational string from the key ('-3/4') as a float, parsed without sympy."""
+    return float(Fraction(text))
+
+
+def as_array(value) -> np.ndarray:
+    """A JSON matrix (nested lists of exact strings) or scalar string as a float array."""
+    return np.vectorize(as_float, otypes=[float])(np.array(value, dtype=str))
+
+
+def blanks_by_name(problem: dict) -> dict[str, np.ndarray | str]:
+    """Answer blanks regrouped per answer name: matrices as float arrays, scalars as floats, choices as keys."""
+    grouped: dict[str, list] = {}
+    for blank in problem["blanks"]:
+        grouped.setdefault(blank["name"], []).append(blank)
+    result = {}
+    for name, blanks in grouped.items():
+        if blanks[0]["kind"] == "choice":
+            result[name] = blanks[0]["value"]
+        elif blanks[0]["index"] is None:
+            result[name] = as_float(blanks[0]["value"])
+        else:
+            rows = 1 + max(b["index"][0] for b in blanks)
+            cols = 1 + max(b["index"][1] for b in blanks)
+            matrix = np.zeros((rows, cols))
+            for b in blanks:
+                matrix[b["index"][0], b["index"][1]] = as_float(b["value"])
+            result[name] = matrix
+    return result
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path, monkeypatch):
+    """Run a test inside an empty folder."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,60 @@
+"""Bad input: one line that names the bad value and what is accepted, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generator.cli import main
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["sheet", "-p", "matmull"], ["'matmull'", "accepted:", "matmul", "inverse"]),
+        (["sheet", "-p", "matmul:shape=3x3"], ["shape='3x3'", "accepted: 2x2, 2x1"]),
+        (["sheet", "-p", "matmul:size=2"], ["'size'", "accepted: shape, difficulty"]),
+        (["sheet", "-p", "matmul:shape"], ["'shape'", "name=value"]),
+        (["sheet", "-p", "inverse", "--seed", "-4"], ["seed -4", "0 to"]),
+        (["sheet", "-p", "inverse", "--seed", "abc"], ["'abc'"]),
+        (["sheet", "-p", "inverse", "--paper", "a5"], ["'a5'", "a4", "letter"]),
+        (["sheet", "-p", "inverse", "--name", "../x"], ["'../x'", "letters"]),
+        (["sheet"], ["--preset", "--problem"]),
+        (["pdf", "missing.tex"], ["'missing.tex'", ".tex"]),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_cwd, capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("transformer-worksheets: error: ")
+    for word in words:
+        assert word in err
+    assert _files(tmp_cwd) == []
+
+
+def test_unwritable_folder_writes_nothing(tmp_cwd, capsys):
+    (tmp_cwd / "afile").write_text("")
+    assert main(["sheet", "-p", "inverse", "--key-dir", "afile/keys"]) == 2
+    err = capsys.readouterr().err
+    assert "afile/keys" in err and err.count("\n") == 1
+    assert _files(tmp_cwd) == ["afile"]
+
+
+def test_sheet_writes_three_files(tmp_cwd, capsys):
+    assert main(["sheet", "-p", "matmul:shape=2x1,difficulty=easy", "-p", "dot_product", "--seed", "9", "--name", "w"]) == 0
+    assert _files(tmp_cwd) == ["answer_keys/w-key.json", "answer_keys/w-key.tex", "worksheets/w.tex"]
+    key = json.loads((tmp_cwd / "answer_keys/w-key.json").read_text())
+    assert [p["type"] for p in key["problems"]] == ["matmul", "dot_product"]
+    assert key["problems"][0]["options"] == {"shape": "2x1", "difficulty": "easy"}
+
+
+def test_help_shows_examples(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "examples:" in capsys.readouterr().out

@@ -1,0 +1,55 @@
+"""Clean numbers by construction: every type keeps its declared bounds and never draws a degenerate problem."""
+
+from __future__ import annotations
+
+import pytest
+from sympy import ImmutableMatrix, Rational
+
+from generator.problem import Bounds
+from generator.registry import make_problem, problem_types
+from generator.sheet import problem_seed
+
+SEEDS_PER_TYPE = 1000
+
+
+@pytest.mark.parametrize("type_name", sorted(problem_types()))
+def test_contract_holds_over_1000_seeds(type_name):
+    kind = problem_types()[type_name]
+    option_sets = kind.option_sets()
+    for seed in range(SEEDS_PER_TYPE):
+        options = option_sets[seed % len(option_sets)]  # every option set gets its share of the seeds
+        problem = make_problem(type_name, options, problem_seed(seed, 1, type_name))
+        assert not kind.contract.violations(problem), (seed, options, kind.contract.violations(problem))
+        assert not kind.contract.degeneracies(problem), (seed, options, kind.contract.degeneracies(problem))
+        # Exact first: every value on the sheet is an exact sympy number, never a float.
+        for which in ("given", "intermediate", "answer"):
+            for value in problem.values(which):
+                assert value.is_Rational, (seed, which, value)
+
+
+@pytest.mark.parametrize("type_name", sorted(problem_types()))
+def test_every_type_declares_forbidden_draws(type_name):
+    assert problem_types()[type_name].contract.forbidden
+
+
+def test_bounds_report_a_value_out_of_range():
+    bounds = Bounds(numerator=5, denominator=2, magnitude=Rational(5))
+    assert bounds.violations([Rational(1, 2), Rational(-5)]) == []
+    assert len(bounds.violations([Rational(7, 3)])) == 2  # numerator and denominator both too big
+
+
+def test_inverse_never_singular_and_shows_both_mistakes():
+    """Independent of the module's own predicates: checked with plain arithmetic."""
+    for seed in range(300):
+        problem = make_problem("inverse", {}, f"inv/{seed}")
+        (a, b), (c, d) = problem.given_value("A").tolist()
+        assert a * d - b * c != 0
+        assert a != d and b != c and 0 not in (a, b, c, d)
+
+
+def test_gradient_transpose_mistakes_are_visible():
+    for seed in range(300):
+        problem = make_problem("matmul_gradient", {}, f"grad/{seed}")
+        a, b, dc = (problem.given_value(n) for n in ("A", "B", "dC"))
+        assert dc * b != dc * b.T and a * dc != a.T * dc
+        assert problem.parts[0].answers[0].value != ImmutableMatrix.zeros(2, 2)

@@ -1,0 +1,71 @@
+"""The worksheet shows no answer and no worked step; the key shows them all."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sympy import ImmutableMatrix, Symbol
+
+from generator.problem import Choice, Quantity, Step, Tex
+from generator.registry import problem_types
+from generator.sheet import render_key, render_worksheet
+
+from .conftest import sheet_for
+
+ALL_TYPES = [name for name in sorted(problem_types())]
+
+
+def _sentinel(n: int) -> str:
+    """A letters-only marker (sympy prints it verbatim), unique per n."""
+    letters = ""
+    while True:
+        n, r = divmod(n, 26)
+        letters += "abcdefghijklmnopqrstuvwxyz"[r]
+        if n == 0:
+            return "zqleak" + letters
+
+
+def _tampered(sheet):
+    """The same sheet with every answer and step replaced by markers (choices flipped to another option)."""
+    counter = iter(range(10**6))
+    markers = []
+
+    def fake(answer: Quantity) -> Quantity:
+        value = answer.value
+        if isinstance(value, Choice):
+            other = next(k for k in value.keys if k != value.value)
+            return replace(answer, value=Choice(other, value.options))
+        if isinstance(value, ImmutableMatrix):
+            names = [_sentinel(next(counter)) for _ in range(len(value))]
+            markers.extend(names)
+            return replace(answer, value=ImmutableMatrix(value.rows, value.cols, [Symbol(n) for n in names]))
+        name = _sentinel(next(counter))
+        markers.append(name)
+        return replace(answer, value=Symbol(name))
+
+    problems = []
+    for problem in sheet.problems:
+        parts = []
+        for part in problem.parts:
+            step_marker = _sentinel(next(counter))
+            markers.append(step_marker)
+            parts.append(replace(part, answers=tuple(fake(a) for a in part.answers),
+                                 steps=(Step(text=Tex(step_marker)),)))
+        problems.append(replace(problem, parts=tuple(parts)))
+    return replace(sheet, problems=tuple(problems)), markers
+
+
+def test_worksheet_does_not_depend_on_answers_or_steps():
+    sheet = sheet_for(ALL_TYPES, seed=11)
+    tampered, markers = _tampered(sheet)
+    assert render_worksheet(tampered) == render_worksheet(sheet)
+    worked = render_key(tampered)
+    # The same substitution is visible in the key, so this test would catch a leak.
+    assert render_key(sheet) != worked
+    assert all(marker in worked for marker in markers)
+
+
+def test_worksheet_text_has_no_key_vocabulary():
+    text = render_worksheet(sheet_for(ALL_TYPES, seed=5))
+    for word in ("Answer:", "Check:", "boxed", "align*", "answer key"):
+        assert word not in text

@@ -1,0 +1,72 @@
+"""Worksheets and keys compile with real pdflatex, fit A4 and US Letter, and TeX failures are reported."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from generator.pdf import TexError, compile_pdf
+from generator.registry import problem_types
+from generator.sheet import write_outputs
+
+from .conftest import sheet_for
+
+TITLE = r"Week 2: 50% & more_{fun} ~ #1 ^ \par Ünïcödé"
+PAGE_SIZES = {"a4": "595.276 x 841.89 pts (A4)", "letter": "612 x 792 pts (letter)"}
+
+
+def _pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def _page_size(pdf: Path) -> str:
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    return re.search(r"Page size:\s+(.+)", info).group(1).strip()
+
+
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_sheet_and_key_compile_and_fit(tmp_path, paper):
+    sheet = sheet_for(sorted(problem_types()), seed=3, title=TITLE, paper=paper)
+    paths = write_outputs(sheet, "s", tmp_path / "worksheets", tmp_path / "answer_keys")
+    build = tmp_path / "build"
+    for kind in ("worksheet", "key"):
+        pdf = compile_pdf(paths[kind], build_root=build)
+        assert pdf == paths[kind].with_suffix(".pdf") and pdf.exists()
+        assert _page_size(pdf) == PAGE_SIZES[paper]
+        text = _pdf_text(pdf)
+        # The title prints exactly as typed, special characters included.
+        assert r"Week 2: 50% & more_{fun} ~ #1 ^ \par Ünïcödé" in text
+        assert sheet.variant in text
+        log = (build / pdf.parent.name / pdf.stem / f"{pdf.stem}.log").read_text(errors="replace")
+        # Nothing runs off the page: no overfull line wider than 1pt.
+        widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+        assert not [w for w in widths if w > 1.0], widths
+    worksheet_text = _pdf_text(paths["worksheet"].with_suffix(".pdf"))
+    assert "Name:" in worksheet_text and "Answer" not in worksheet_text
+
+
+def test_tex_error_names_file_and_line_and_leaves_no_pdf(tmp_path):
+    tex = tmp_path / "broken.tex"
+    tex.write_text("\\documentclass{article}\n\\begin{document}\n\\nosuchmacro\n\\end{document}\n")
+    stale = tmp_path / "broken.pdf"
+    stale.write_bytes(b"%PDF-old")
+    with pytest.raises(TexError) as error:
+        compile_pdf(tex, build_root=tmp_path / "build")
+    message = str(error.value)
+    assert message.startswith(f"{tex}:3:") and "Undefined control sequence" in message
+    assert not stale.exists()
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_shell_escape_is_off(tmp_path):
+    tex = tmp_path / "escape.tex"
+    marker = tmp_path / "ran"
+    tex.write_text(
+        "\\documentclass{article}\n\\begin{document}\n"
+        f"\\immediate\\write18{{touch {marker}}}\nx\n\\end{{document}}\n"
+    )
+    compile_pdf(tex, build_root=tmp_path / "build")
+    assert not marker.exists()
