@@ -1,0 +1,66 @@
+"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from itertools import cycle, islice
+from pathlib import Path
+
+from .pdf import compile_pdf
+from .registry import make_problem, problem_types
+from .sheet import ProblemSpec, SheetSpec, build, problem_seed, render_key, render_key_json, render_worksheet, write_outputs
+
+SEEDS = 1000
+GENERATION_P99_TARGET_MS = 20.0
+RATIO_TARGET = 0.10
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def bench_generation() -> None:
+    """Median and p99 generation time per problem, over SEEDS seeds per type (options cycled)."""
+    print(f"generation per problem over {SEEDS} seeds (target p99 < {GENERATION_P99_TARGET_MS:g} ms)")
+    print(f"  {'type':<18}{'median ms':>10}{'p99 ms':>10}  verdict")
+    for name, kind in problem_types().items():
+        option_sets = kind.option_sets()
+        samples = []
+        for seed in range(SEEDS):
+            start = time.perf_counter()
+            make_problem(name, option_sets[seed % len(option_sets)], problem_seed(seed, 1, name))
+            samples.append((time.perf_counter() - start) * 1000)
+        p99 = _percentile(samples, 0.99)
+        verdict = "ok" if p99 < GENERATION_P99_TARGET_MS else "SLOW"
+        print(f"  {name:<18}{statistics.median(samples):>10.2f}{p99:>10.2f}  {verdict}")
+
+
+def bench_documents() -> None:
+    """Generation + rendering of a 10-problem sheet and its key, against latexmk/pdflatex for both."""
+    names = list(islice(cycle(sorted(problem_types())), 10))
+    spec = SheetSpec(title="Benchmark", seed=1, problems=tuple(ProblemSpec.parse(n) for n in names))
+    start = time.perf_counter()
+    sheet = build(spec)
+    generated = time.perf_counter()
+    render_worksheet(sheet), render_key(sheet), render_key_json(sheet)
+    rendered = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_outputs(sheet, "bench", Path(folder), Path(folder))
+        tex_start = time.perf_counter()
+        for kind in ("worksheet", "key"):
+            compile_pdf(paths[kind], build_root=Path(folder) / "build")
+        tex = time.perf_counter() - tex_start
+    generation, rendering = generated - start, rendered - generated
+    ratio = (generation + rendering) / tex
+    print(f"10-problem sheet and key: generation {generation * 1000:.1f} ms, rendering {rendering * 1000:.1f} ms, "
+          f"latexmk/pdflatex {tex * 1000:.0f} ms")
+    verdict = "ok" if ratio < RATIO_TARGET else "SLOW"
+    print(f"  (generation + rendering) / TeX = {ratio:.1%} (target < {RATIO_TARGET:.0%})  {verdict}")
+
+
+if __name__ == "__main__":
+    bench_generation()
+    bench_documents()
