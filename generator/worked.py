@@ -64,3 +64,18 @@ def transpose_step(name: str, symbol: str, value: ImmutableMatrix, result: Quant
         shapes=Tex(f"{shape_text(value)} \\to {shape_text(value.T)}"),
         result=result,
     )
+
+
+def determinant_step(symbol: str, value: ImmutableMatrix, result: Quantity, checks: tuple[Tex, ...] = ()) -> Step:
+    """det of a 2×2 matrix: main diagonal product minus the other diagonal's product."""
+    m = value
+    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+    if det != result.value:
+        raise ValueError(f"determinant step for {symbol}: result is not the determinant")
+    return Step(
+        text=Tex("Main diagonal product minus the other diagonal's product."),
+        formula=Tex(f"\\det {symbol} = {symbol}[0,0]\\,{symbol}[1,1] - {symbol}[0,1]\\,{symbol}[1,0]"),
+        expansions=(Expansion(Tex(f"\\det {symbol}"), (Term((m[0, 0], m[1, 1])), Term((m[0, 1], m[1, 0]), sign=-1)), det),),
+        result=result,
+        checks=checks,
+    )

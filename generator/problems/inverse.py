@@ -7,6 +7,7 @@ from sympy import ImmutableMatrix, Rational
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
 from ..rng import Rng
+from ..worked import determinant_step
 
 TITLE = "Determinant and inverse"
 OPTIONS = [
@@ -58,13 +59,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                 prompt=Tex(r"Compute $\det A$."),
                 answers=(det_q,),
                 steps=(
-                    Step(
-                        text=Tex(r"Main diagonal product minus the other diagonal's product."),
-                        formula=Tex(r"\det A = A[0,0]\,A[1,1] - A[0,1]\,A[1,0]"),
-                        expansions=(Expansion(Tex(r"\det A"), (Term((m[0, 0], m[1, 1])), Term((m[0, 1], m[1, 0]), sign=-1)), det),),
-                        result=det_q,
-                        checks=(Tex(r"\det A \ne 0\text{, so } A \text{ has an inverse.}"),),
-                    ),
+                    determinant_step("A", m, det_q, checks=(Tex(r"\det A \ne 0\text{, so } A \text{ has an inverse.}"),)),
                 ),
             ),
             Part(

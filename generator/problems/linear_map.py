@@ -5,10 +5,10 @@ from __future__ import annotations
 from sympy import ImmutableMatrix, Rational, latex
 
 from ..draws import DIFFICULTY, entry
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..rng import Rng
-from ..worked import product_step
+from ..worked import determinant_step, product_step
 
 TITLE = "Linear transformations"
 OPTIONS = [
@@ -113,15 +113,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                 prompt=Tex("Compute $\\det M$. By what factor does $M$ scale areas?"),
                 answers=(det_q,),
                 steps=(
-                    Step(
-                        text=Tex("For $M = \\begin{bmatrix} p & q \\\\ r & s \\end{bmatrix}$, $\\det M = ps - qr$."),
-                        formula=Tex(r"\det M = M[0,0]\,M[1,1] - M[0,1]\,M[1,0]"),
-                        expansions=(
-                            Expansion(Tex(r"\det M"), (Term((m[0, 0], m[1, 1])), Term((m[0, 1], m[1, 0]), sign=-1)), det),
-                        ),
-                        result=det_q,
-                        checks=(area_check,),
-                    ),
+                    determinant_step("M", m, det_q, checks=(area_check,)),
                 ),
             ),
         ],
