@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
 SEED ?= 1
 PRESETS ?= matrix-core
 # Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use.
@@ -21,12 +22,17 @@ all: $(SHEETS)
 
 python: $(STAMP)
 
-# The local virtual environment, with the package installed in editable mode and the test tools.
+# The local virtual environment with the package installed in editable mode (runtime deps only).
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "Python 3.11 or newer is needed; $(PYTHON) is $$($(PYTHON) --version 2>&1)"; exit 1; }
 	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || $(call apt_install,python3-venv)
 	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# The test tools, PyTorch (CPU build) among them as the independent oracle for gradients.
+$(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
@@ -54,7 +60,7 @@ worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCE
 %.pdf: %.tex | tex $(STAMP)
 	$(PY) -m generator pdf $<
 
-test: $(STAMP) tex
+test: $(TEST_STAMP) tex
 	$(PY) -m pytest -q
 
 bench: $(STAMP) tex

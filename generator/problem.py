@@ -120,11 +120,12 @@ class Problem:
     given: tuple[Quantity, ...]
     parts: tuple[Part, ...]
     facts: dict[str, Value | Tex] = field(default_factory=dict)  # what else the statement prints
+    needs_calculator: bool = False  # True when a step needs more than pencil (e.g. dividing 4-place decimals)
 
     @classmethod
-    def draft(cls, given, parts, facts=None) -> "Problem":
+    def draft(cls, given, parts, facts=None, needs_calculator=False) -> "Problem":
         """A problem body; the registry fills in type, title, options and seed."""
-        return cls("", "", {}, "", tuple(given), tuple(parts), dict(facts or {}))
+        return cls("", "", {}, "", tuple(given), tuple(parts), dict(facts or {}), needs_calculator)
 
     def given_value(self, name: str) -> Value:
         """The value of the given quantity called `name`."""
@@ -175,8 +176,13 @@ class Bounds:
         """Why each value breaks these bounds (empty when all are fine)."""
         found = []
         for value in values:
+            if value == -sympy.oo:
+                continue  # a causal mask's −∞ is a marker, not a number to compute with
             if not isinstance(value, Rational):
-                continue  # irrational values are bounded by their own contract checks
+                # An exact irrational value (e^2/(e^2+1), ln 6): only its size is bounded.
+                if not value.is_finite or abs(value.evalf(30)) > self.magnitude:
+                    found.append(f"{value}: |value| > {self.magnitude} or not finite")
+                continue
             if abs(value.p) > self.numerator:
                 found.append(f"{value}: |numerator| > {self.numerator}")
             if value.q > self.denominator:
@@ -198,6 +204,8 @@ class Contract:
     answer: Bounds
     # name -> predicate that is True for a degenerate problem; such draws are redrawn.
     forbidden: dict[str, Forbidden] = field(default_factory=dict)
+    # False where exact irrational values (e^k, ln k) are part of the lesson.
+    rational_only: bool = True
 
     def degeneracies(self, problem: Problem) -> list[str]:
         """The names of the forbidden conditions this problem meets."""

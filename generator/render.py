@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 import jinja2
@@ -34,6 +35,32 @@ def escape_tex(text: str) -> str:
 def number_tex(value: sympy.Expr) -> str:
     """An exact scalar in LaTeX (sympy's printer)."""
     return sympy.latex(value)
+
+
+def decimal_tex(value: sympy.Expr, places: int = 4) -> str:
+    """A decimal rounded half-up to `places`, computed with sympy's exact arithmetic (no floats)."""
+    digits = Decimal(str(sympy.N(value, 40))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return str(digits).replace("-", "-" if digits != 0 else "")
+
+
+def approx_tex(value) -> Tex:
+    """' \\approx 0.6652' after an irrational exact value (or a matrix with one); nothing for rationals."""
+    if isinstance(value, ImmutableMatrix):
+        if not any(_needs_decimal(x) for x in value):
+            return Tex("")
+        rows = [
+            " & ".join(decimal_tex(x) if _needs_decimal(x) else number_tex(x) for x in value.row(i))
+            for i in range(value.rows)
+        ]
+        return Tex(r" \approx \begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}")
+    if _needs_decimal(value):
+        return Tex(rf" \approx {decimal_tex(value)}")
+    return Tex("")
+
+
+def _needs_decimal(value) -> bool:
+    """A finite exact number that is not a fraction (e.g. e^2/(1+e^2), ln 6)."""
+    return isinstance(value, sympy.Basic) and bool(value.is_number) and not value.is_Rational and bool(value.is_finite)
 
 
 def matrix_tex(value: ImmutableMatrix) -> str:
@@ -81,7 +108,8 @@ def expansion_tex(expansion: Expansion) -> Tex:
             pieces.append(("-" if term.sign < 0 else "") + _term_tex(term))
         else:
             pieces.append(("- " if term.sign < 0 else "+ ") + _term_tex(term))
-    return Tex(f"{expansion.label} &= {' '.join(pieces)} = {number_tex(expansion.value)}")
+    value = number_tex(expansion.value) + approx_tex(expansion.value)
+    return Tex(f"{expansion.label} &= {' '.join(pieces)} = {value}")
 
 
 def expansions_tex(expansions: tuple[Expansion, ...]) -> Tex:
@@ -124,5 +152,6 @@ def environment() -> jinja2.Environment:
         blank_matrix=blank_matrix,
         choice_boxes=choice_boxes,
         expansions_tex=expansions_tex,
+        approx=approx_tex,
     )
     return env

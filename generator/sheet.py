@@ -98,6 +98,14 @@ def build(spec: SheetSpec) -> Sheet:
         make_problem(p.type, p.options, problem_seed(spec.seed, number, p.type))
         for number, p in enumerate(spec.problems, start=1)
     )
+    if spec.calculator == "none":
+        for number, (problem_spec, problem) in enumerate(zip(spec.problems, problems), start=1):
+            if problem.needs_calculator:
+                options = ",".join(f"{k}={v}" for k, v in problem_spec.options.items())
+                raise SpecError(
+                    f"problem {number} ({problem_spec.type}:{options}) needs a basic calculator; "
+                    f"accepted: --calculator basic, or options that keep it pencil-only"
+                )
     return Sheet(spec, variant_code(spec), problems)
 
 
