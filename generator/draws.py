@@ -35,3 +35,37 @@ def entry(rng: Rng, difficulty: str, nonzero: bool = False) -> Rational:
 def matrix_of(rng: Rng, difficulty: str, rows: int, cols: int, nonzero: bool = False) -> ImmutableMatrix:
     """A rows×cols matrix of given numbers."""
     return ImmutableMatrix(rows, cols, [entry(rng, difficulty, nonzero) for _ in range(rows * cols)])
+
+
+# Transformer sheets multiply longer rows, so their entries stay smaller than the 2×2 core's.
+SMALL_DIFFICULTY = Option(
+    "difficulty",
+    ("easy", "medium", "hard"),
+    "medium",
+    "easy: integers from 0 to 2; medium: integers from -2 to 2; hard: halves from -2 to 2",
+)
+SMALL_NUMERATOR = 4
+SMALL_DENOMINATOR = 2
+
+
+def small_entry(rng: Rng, difficulty: str, nonzero: bool = False) -> Rational:
+    """One given number for a transformer sheet (never 0 when `nonzero`)."""
+    while True:
+        if difficulty == "easy":
+            value = Rational(rng.integer(0, 2))
+        elif difficulty == "medium":
+            value = Rational(rng.integer(-2, 2))
+        else:
+            value = Rational(rng.integer(-4, 4), 2)
+        if value != 0 or not nonzero:
+            return value
+
+
+def small_matrix(rng: Rng, difficulty: str, rows: int, cols: int, nonzero: bool = False) -> ImmutableMatrix:
+    """A rows×cols matrix of small given numbers."""
+    return ImmutableMatrix(rows, cols, [small_entry(rng, difficulty, nonzero) for _ in range(rows * cols)])
+
+
+def has_zero_row(value: ImmutableMatrix) -> bool:
+    """True when some row is all zeros (it would make a step trivial)."""
+    return any(all(x == 0 for x in value.row(i)) for i in range(value.rows))

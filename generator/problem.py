@@ -96,6 +96,7 @@ class Step:
     formula: Tex = Tex("")
     shapes: Tex = Tex("")  # math mode, e.g. (2\times 2)\cdot(2\times 2) \to (2\times 2)
     expansions: tuple[Expansion, ...] = ()
+    lines: tuple[Tex, ...] = ()  # worked lines that are not sums of products (means, roots), math mode
     result: Quantity | None = None
     checks: tuple[Tex, ...] = ()
 

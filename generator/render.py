@@ -69,6 +69,12 @@ def matrix_tex(value: ImmutableMatrix) -> str:
     return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
 
+def labelled_table(labels, table: ImmutableMatrix, symbol: str) -> Tex:
+    """symbol = a matrix with a label printed beside each row (the token or position it belongs to)."""
+    names = r" \\ ".join(rf"\text{{{escape_tex(label)}}}" for label in labels)
+    return Tex(rf"{symbol} = \begin{{matrix}} {names} \end{{matrix}} {matrix_tex(table)}")
+
+
 def to_tex(value) -> str:
     """Jinja's finalize hook: Tex as is, text escaped, exact values printed; floats refused."""
     if isinstance(value, Tex):

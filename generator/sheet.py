@@ -198,6 +198,8 @@ def exact_string(value: sympy.Expr) -> str:
 
 def decimal_string(value: sympy.Expr, digits: int = 15) -> str:
     """The value to `digits` significant digits, trailing zeros dropped, computed exactly by sympy."""
+    if value in (sympy.oo, -sympy.oo):
+        return "inf" if value == sympy.oo else "-inf"  # a mask; Python's float() reads these
     text = str(sympy.N(value, digits))
     if "." in text and "e" not in text:
         text = text.rstrip("0").rstrip(".")

@@ -6,6 +6,7 @@ import json
 from fractions import Fraction
 
 import numpy as np
+import sympy
 import pytest
 
 from generator.sheet import ProblemSpec, SheetSpec, build, render_key_json
@@ -18,13 +19,16 @@ def sheet_for(specs: list[str], seed: int = 1, **kwargs):
 
 
 def key_json(specs: list[str], seed: int = 1) -> dict:
-    """The JSON key of a sheet, parsed back from its text (as a checker would read it)."""
-    return json.loads(render_key_json(sheet_for(specs, seed)))
+    """The JSON key of a sheet (calculator allowed), parsed back from its text as a checker would read it."""
+    return json.loads(render_key_json(sheet_for(specs, seed, calculator="basic")))
 
 
 def as_float(text: str) -> float:
-    """An exact rational string from the key ('-3/4') as a float, parsed without sympy."""
-    return float(Fraction(text))
+    """An exact string from the key as a float: rationals ('-3/4') without sympy, 'log(6)' or '-oo' with it."""
+    try:
+        return float(Fraction(text))
+    except ValueError:
+        return float(sympy.N(sympy.sympify(text, rational=True), 30))
 
 
 def as_array(value) -> np.ndarray:
@@ -42,15 +46,24 @@ def blanks_by_name(problem: dict) -> dict[str, np.ndarray | str]:
         if blanks[0]["kind"] == "choice":
             result[name] = blanks[0]["value"]
         elif blanks[0]["index"] is None:
-            result[name] = as_float(blanks[0]["value"])
+            result[name] = _blank_float(blanks[0])
         else:
             rows = 1 + max(b["index"][0] for b in blanks)
             cols = 1 + max(b["index"][1] for b in blanks)
             matrix = np.zeros((rows, cols))
             for b in blanks:
-                matrix[b["index"][0], b["index"][1]] = as_float(b["value"])
+                matrix[b["index"][0], b["index"][1]] = _blank_float(b)
             result[name] = matrix
     return result
+
+
+def _blank_float(blank: dict) -> float:
+    """A blank's value: exact for rationals, its 15-digit decimal otherwise (checked against the exact form)."""
+    if blank["rational"]:
+        return float(Fraction(blank["value"]))
+    decimal = float(blank["decimal"])
+    assert abs(decimal - as_float(blank["value"])) <= 1e-13 * max(1.0, abs(decimal)) or decimal == as_float(blank["value"])
+    return decimal
 
 
 @pytest.fixture

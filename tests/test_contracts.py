@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sympy import ImmutableMatrix, Rational
+from sympy import Float, ImmutableMatrix, Rational, oo
 
 from generator.problem import Bounds
 from generator.registry import make_problem, problem_types
@@ -21,10 +21,16 @@ def test_contract_holds_over_1000_seeds(type_name):
         problem = make_problem(type_name, options, problem_seed(seed, 1, type_name))
         assert not kind.contract.violations(problem), (seed, options, kind.contract.violations(problem))
         assert not kind.contract.degeneracies(problem), (seed, options, kind.contract.degeneracies(problem))
-        # Exact first: every value on the sheet is an exact sympy number, never a float.
+        # Exact first: every value is an exact sympy number, never a float; irrational only where
+        # the contract allows it (e^k, ln k), and −∞ only as a mask.
         for which in ("given", "intermediate", "answer"):
             for value in problem.values(which):
-                assert value.is_Rational, (seed, which, value)
+                assert not value.has(Float), (seed, which, value)
+                if value == -oo:
+                    assert problem.options.get("mask") == "causal", (seed, which)
+                    continue
+                assert value.is_number and value.is_finite, (seed, which, value)
+                assert value.is_Rational or not kind.contract.rational_only, (seed, which, value)
 
 
 @pytest.mark.parametrize("type_name", sorted(problem_types()))

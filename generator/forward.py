@@ -1,0 +1,133 @@
+"""Exact worked steps of a transformer's forward pass, shared by single-step and chained problems."""
+
+from __future__ import annotations
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from .problem import Expansion, Quantity, Step, Term, Tex
+from .render import number_tex
+from .worked import entry_label, shape_text
+
+NEG_INF = -sympy.oo
+
+
+def _cells(value: ImmutableMatrix, expand: str) -> list[tuple[int, int]]:
+    """Which entries a key writes out in full: all, the first row, or only the first."""
+    cells = [(i, j) for i in range(value.rows) for j in range(value.cols)]
+    if expand == "first":
+        return cells[:1]
+    if expand == "row":
+        return [c for c in cells if c[0] == 0]
+    return cells
+
+
+def _check_result(name: str, expected: ImmutableMatrix, result: Quantity) -> None:
+    # Guard the key: a step's stated result must be what its own formula gives.
+    if expected != result.value:
+        raise ValueError(f"{name} step for {result.name}: result does not match the formula")
+
+
+def affine_step(text, x: ImmutableMatrix, w: ImmutableMatrix, b: ImmutableMatrix, formula: Tex,
+                result: Quantity, expand: str = "row") -> Step:
+    """h = x·W + b (b a row added to every row): shapes, entries written out, result."""
+    value = x * w + ImmutableMatrix.vstack(*([b] * x.rows))
+    _check_result("affine", value, result)
+    expansions = tuple(
+        Expansion(
+            entry_label(result.symbol, i, j),
+            tuple(Term((x[i, k], w[k, j])) for k in range(x.cols)) + (Term((b[0, j],)),),
+            value[i, j],
+        )
+        for i, j in _cells(value, expand)
+    )
+    return Step(
+        text=text,
+        formula=formula,
+        shapes=Tex(f"{shape_text(x)} \\cdot {shape_text(w)} + {shape_text(b)} \\to {shape_text(value)}"),
+        expansions=expansions,
+        result=result,
+    )
+
+
+def add_step(text, a: ImmutableMatrix, b: ImmutableMatrix, formula: Tex, result: Quantity,
+             expand: str = "row", checks: tuple[Tex, ...] = ()) -> Step:
+    """Entrywise sum of two same-shape matrices (positions, residuals)."""
+    value = a + b
+    _check_result("add", value, result)
+    expansions = tuple(
+        Expansion(entry_label(result.symbol, i, j), (Term((a[i, j],)), Term((b[i, j],))), value[i, j])
+        for i, j in _cells(value, expand)
+    )
+    return Step(text=text, formula=formula, shapes=Tex(f"{shape_text(a)} + {shape_text(b)} \\to {shape_text(value)}"),
+                expansions=expansions, result=result, checks=checks)
+
+
+def scale_step(raw: ImmutableMatrix, root: int, result: Quantity) -> Step:
+    """Divide every score by √d_k (an integer here by construction)."""
+    value = raw / root
+    _check_result("scale", value, result)
+    lines = tuple(
+        Tex(f"{entry_label(result.symbol, i, j)} = \\frac{{{number_tex(raw[i, j])}}}{{{root}}} = {number_tex(value[i, j])}")
+        for i, j in _cells(value, "row")
+    )
+    return Step(
+        text=Tex(f"Divide every score by $\\sqrt{{d_k}} = {root}$, so that longer vectors do not give larger scores."),
+        formula=Tex(f"{result.symbol} = \\frac{{Q\\,K^{{\\mathsf T}}}}{{\\sqrt{{d_k}}}}"),
+        lines=lines if root != 1 else (),
+        result=result,
+    )
+
+
+def causal_mask(scores: ImmutableMatrix) -> ImmutableMatrix:
+    """Scores with −∞ above the diagonal: a token may not look at later tokens."""
+    return ImmutableMatrix(scores.rows, scores.cols,
+                           lambda i, j: NEG_INF if j > i else scores[i, j])
+
+
+def causal_mask_step(scores: ImmutableMatrix, result: Quantity) -> Step:
+    """Set S[i,j] = −∞ for j > i."""
+    _check_result("mask", causal_mask(scores), result)
+    return Step(
+        text=Tex(r"Causal mask: token $i$ may only attend to tokens $j \le i$, so every entry with $j > i$ becomes $-\infty$ (and later gets weight $e^{-\infty} = 0$)."),
+        formula=Tex(r"S[i,j] = -\infty \text{ for } j > i"),
+        result=result,
+    )
+
+
+def softmax_rows(scores: ImmutableMatrix) -> ImmutableMatrix:
+    """Exact softmax of each row (−∞ gives weight 0)."""
+    rows = []
+    for i in range(scores.rows):
+        exps = [sympy.exp(x) for x in scores.row(i)]
+        total = sympy.Add(*exps)
+        rows.append([e / total for e in exps])
+    return ImmutableMatrix(rows)
+
+
+def relu(value: ImmutableMatrix) -> ImmutableMatrix:
+    """max(0, x) entrywise."""
+    return value.applyfunc(lambda x: x if x > 0 else Rational(0))
+
+
+def relu_step(pre: ImmutableMatrix, result: Quantity, pre_symbol: str = "h") -> Step:
+    """ReLU: negative entries become 0, positive ones pass unchanged."""
+    _check_result("relu", relu(pre), result)
+    zeroed = [f"{entry_label(pre_symbol, i, j)} = {number_tex(pre[i, j])}"
+              for i in range(pre.rows) for j in range(pre.cols) if pre[i, j] < 0]
+    return Step(
+        text=Tex("ReLU keeps positive entries and replaces negative ones by 0."),
+        formula=Tex(r"\operatorname{ReLU}(x) = \max(0, x)"),
+        lines=(Tex(r"\text{zeroed: } " + ",\\ ".join(zeroed)),) if zeroed else (),
+        result=result,
+    )
+
+
+def mean_line(label: str, values, mean: sympy.Expr) -> Tex:
+    """label = (v0 + v1 + …)/n = total/n = mean, checked."""
+    values = list(values)
+    total = sympy.Add(*values)
+    if total / len(values) != mean:
+        raise ValueError(f"mean line for {label} does not add up")
+    terms = " + ".join(f"\\left({number_tex(v)}\\right)" if v < 0 else number_tex(v) for v in values)
+    return Tex(f"{label} = \\frac{{{terms}}}{{{len(values)}}} = \\frac{{{number_tex(total)}}}{{{len(values)}}} = {number_tex(mean)}")

@@ -1,0 +1,58 @@
+"""Scaled attention scores S = Q·Kᵀ/√d_k, with or without a causal mask."""
+
+from __future__ import annotations
+
+from sympy import Rational
+
+from ..draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
+from ..forward import causal_mask, causal_mask_step, scale_step
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from ..registry import Option
+from ..rng import Rng
+from ..worked import product_step
+
+TITLE = "Scaled attention scores"
+OPTIONS = [
+    Option("tokens", ("2", "3"), "3", "rows of Q and K"),
+    # √d_k must be a whole number on a pencil sheet: 1 or 2 (d_k = 2 or 8 would need √2).
+    Option("d_k", ("1", "4"), "4", "width of queries and keys; √d_k = 1 or 2"),
+    Option("mask", ("none", "causal"), "none", "causal: token i only sees tokens j ≤ i"),
+    SMALL_DIFFICULTY,
+]
+_ROOTS = {1: 1, 4: 2}
+
+CONTRACT = Contract(
+    given=Bounds(4, 2, Rational(4)),  # d_k itself is a given
+    intermediate=Bounds(128, 8, Rational(16)),
+    # Q·Kᵀ itself is an answer (up to 16); the scaled scores have denominators up to 8.
+    answer=Bounds(128, 8, Rational(16)),
+    forbidden={
+        "Q or K has a zero row": lambda p: has_zero_row(p.given_value("Q")) or has_zero_row(p.given_value("K")),
+        "all scores are equal": lambda p: len(set(p.parts[0].answers[0].value)) == 1,
+    },
+)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw Q and K; work out Q·Kᵀ, the scaling and (if asked) the mask."""
+    n, dk = int(options["tokens"]), int(options["d_k"])
+    q = small_matrix(rng, options["difficulty"], n, dk)
+    k = small_matrix(rng, options["difficulty"], n, dk)
+    raw = Quantity("QKT", Tex(r"Q\,K^{\mathsf T}"), q * k.T)
+    scaled = raw.value / _ROOTS[dk]
+    masked = options["mask"] == "causal"
+    final = causal_mask(scaled) if masked else scaled
+    s = Quantity("S", Tex("S"), final)
+    steps = [scale_step(raw.value, _ROOTS[dk], Quantity("S", Tex("S"), scaled))]
+    if masked:
+        steps.append(causal_mask_step(scaled, s))
+    parts = [
+        Part(prompt=Tex(r"Compute $Q\,K^{\mathsf T}$."), answers=(raw,),
+             steps=(product_step(Tex(r"Row $i$ of $Q$ dotted with row $j$ of $K$ gives entry $[i,j]$."),
+                                 q, k.T, Tex(r"Q\,K^{\mathsf T}"), raw, expand="row"),)),
+        Part(prompt=Tex(r"Compute the scaled scores $S = Q\,K^{\mathsf T} / \sqrt{d_k}$"
+                        + (r" and apply the causal mask." if masked else ".")),
+             answers=(s,), steps=tuple(steps)),
+    ]
+    return Problem.draft(given=[Quantity("Q", Tex("Q"), q), Quantity("K", Tex("K"), k)], parts=parts,
+                         facts={"d_k": Rational(dk), "causal": Rational(int(masked))})

@@ -1,0 +1,84 @@
+"""Output probabilities and cross-entropy loss over one or more positions, logits given as logarithms."""
+
+from __future__ import annotations
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import number_tex
+from ..rng import Rng
+
+TITLE = "Probabilities and cross-entropy loss"
+OPTIONS = [
+    Option("positions", ("1", "2", "3"), "2", "how many positions (rows of logits) the loss covers"),
+    Option("reduction", ("sum", "mean"), "mean", "whether L adds the positions' losses or averages them"),
+    Option("vocab", ("3", "4"), "4", "vocabulary size (columns of logits)"),
+]
+VOCABULARY = "ABCD"
+
+CONTRACT = Contract(
+    given=Bounds(6, 1, Rational(6)),
+    intermediate=Bounds(12, 12, Rational(12)),
+    answer=Bounds(12, 12, Rational(12)),
+    rational_only=False,
+    forbidden={
+        # A target that already has all the probability gives L = 0: nothing to learn.
+        "a target probability is 1": lambda p: any(v == 1 for v in _targets_p(p)),
+    },
+)
+
+
+def _targets_p(problem: Problem) -> list:
+    p = problem.parts[0].answers[0].value
+    targets = problem.facts["targets"]
+    return [p[i, int(t)] for i, t in enumerate(targets)]
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw logits ln k per position and a target per position; p is then k/Σk and L a logarithm."""
+    positions, vocab, mean = int(options["positions"]), int(options["vocab"]), options["reduction"] == "mean"
+    ks, targets = [], []
+    for _ in range(positions):
+        while True:
+            row = [rng.integer(1, 6) for _ in range(vocab)]
+            if sum(row) <= 12 and len(set(row)) > 1:
+                break
+        ks.append(row)
+        targets.append(rng.below(vocab))
+    z = ImmutableMatrix([[sympy.log(k) for k in row] for row in ks])
+    p = ImmutableMatrix([[Rational(k, sum(row)) for k in row] for row in ks])
+    losses = [sympy.log(Rational(sum(row), row[t])) for row, t in zip(ks, targets)]
+    total = sympy.Add(*losses)
+    loss = total / positions if mean else total
+    z_tex = Tex(r"\begin{bmatrix} " + r" \\ ".join(" & ".join(rf"\ln {k}" for k in row) for row in ks) + r" \end{bmatrix}")
+    p_q = Quantity("p", Tex("p"), p)
+    l_q = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(positions, 1, losses) if positions > 1 else losses[0])
+    total_q = Quantity("L", Tex("L"), loss)
+    p_lines = tuple(
+        Tex(f"\\text{{row {i}: }} \\textstyle\\sum_j e^{{z_{{{i}j}}}} = " + " + ".join(map(str, row)) + f" = {sum(row)}")
+        for i, row in enumerate(ks)
+    )
+    l_lines = tuple(
+        Tex(f"\\ell_{i} = -\\ln p[{i},{t}] = -\\ln {number_tex(p[i, t])} = {number_tex(losses[i])}")
+        for i, t in enumerate(targets)
+    )
+    combine = "\\frac{1}{" + str(positions) + "}\\sum_i \\ell_i" if mean else "\\sum_i \\ell_i"
+    parts = [
+        Part(Tex(r"Compute the probabilities $p = \operatorname{softmax}(z)$ of each row, as fractions."), (p_q,),
+             (Step(text=Tex(r"$e^{\ln k} = k$, so each row's probabilities are its $k$'s divided by their sum."),
+                   formula=Tex(r"p[i,j] = \frac{e^{z_{ij}}}{\sum_m e^{z_{im}}}"), lines=p_lines, result=p_q,
+                   checks=(Tex(r"\text{Each row of } p \text{ sums to 1.}"),)),)),
+        Part(Tex(r"Compute the loss $\ell_i = -\ln p[i, \text{target}_i]$ of each position, exactly."), (l_q,),
+             (Step(text=Tex(r"Only the target's probability enters; $-\ln \frac{a}{b} = \ln \frac{b}{a}$."),
+                   formula=Tex(r"\ell_i = -\ln p[i, \text{target}_i]"), lines=l_lines),)),
+        Part(Tex(f"Compute the {'mean' if mean else 'total'} loss $L = {combine}$, exactly and to 4 decimal places."),
+             (total_q,),
+             (Step(text=Tex("Combine the positions' losses as the sheet says."), formula=Tex(f"L = {combine}"),
+                   lines=(Tex(f"L = {number_tex(loss)}"),), result=total_q),)),
+    ]
+    targets_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
+    facts = {"z_tex": z_tex, "targets": ImmutableMatrix([targets]), "targets_text": targets_text,
+             "vocabulary": ", ".join(VOCABULARY[:vocab]), "reduction": options["reduction"]}
+    return Problem.draft(given=[Quantity("z", Tex("z"), z)], parts=parts, facts=facts)

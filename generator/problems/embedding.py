@@ -1,0 +1,70 @@
+"""Token embedding lookup, plus positional embeddings from a given integer table."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational
+
+from ..draws import has_zero_row
+from ..forward import add_step
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import labelled_table
+from ..rng import Rng
+
+TITLE = "Token and position embeddings"
+OPTIONS = [
+    Option("tokens", ("2", "3"), "3", "length of the input sequence"),
+    Option("d_model", ("2", "3", "4"), "2", "embedding width"),
+    Option("positions", ("yes", "no"), "yes", "yes: add the positional embedding of each position"),
+]
+VOCABULARY = ("A", "B", "C", "D")
+
+CONTRACT = Contract(
+    given=Bounds(3, 1, Rational(3)),
+    intermediate=Bounds(5, 1, Rational(5)),
+    answer=Bounds(5, 1, Rational(5)),
+    forbidden={
+        "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
+        "a token's embedding is zero": lambda p: has_zero_row(p.given_value("E")),
+        "a position's embedding is zero": lambda p: "P" in p.facts and has_zero_row(p.facts["P"]),
+    },
+)
+
+
+def _int_matrix(rng: Rng, rows: int, cols: int, low: int, high: int) -> ImmutableMatrix:
+    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw E (one row per vocabulary token), P (one row per position) and an input sequence."""
+    n, d = int(options["tokens"]), int(options["d_model"])
+    e = _int_matrix(rng, len(VOCABULARY), d, -3, 3)
+    ids = [rng.below(len(VOCABULARY)) for _ in range(n)]
+    if n == 3 and rng.below(2):
+        ids[2] = ids[0]  # a repeated token shows that position, not identity, tells the copies apart
+    words = " ".join(VOCABULARY[t] for t in ids)
+    x_tok = ImmutableMatrix([list(e.row(t)) for t in ids])
+    tok = Quantity("X_tok", Tex(r"X_{\text{tok}}"), x_tok)
+    lookup = Step(
+        text=Tex("Row $i$ of $X_{\\text{tok}}$ is the row of $E$ for the $i$-th input token."),
+        lines=tuple(Tex(f"\\text{{position {i}: token {VOCABULARY[t]}}} \\to E[{t},:]") for i, t in enumerate(ids)),
+        result=tok,
+    )
+    facts = {
+        "token_ids": ImmutableMatrix([ids]),
+        "sequence": Tex(r"\texttt{" + words + "}"),
+        "E_table": labelled_table(VOCABULARY, e, "E"),
+    }
+    parts = [Part(prompt=Tex(f"Write down $X_{{\\text{{tok}}}}$, the embeddings of the input ({n} rows)."),
+                  answers=(tok,), steps=(lookup,))]
+    if options["positions"] == "yes":
+        p = _int_matrix(rng, n, d, -2, 2)
+        facts["P"] = p
+        facts["P_table"] = labelled_table([f"pos {i}" for i in range(n)], p, "P")
+        x = Quantity("X", Tex("X"), x_tok + p)
+        parts.append(Part(
+            prompt=Tex(r"Add the positional embeddings: compute $X = X_{\text{tok}} + P$."),
+            answers=(x,),
+            steps=(add_step(Tex("Add row $i$ of $P$ to row $i$ of $X_{\\text{tok}}$."), x_tok, p, Tex(r"X = X_{\text{tok}} + P"), x),),
+        ))
+    return Problem.draft(given=[Quantity("E", Tex("E"), e)], parts=parts, facts=facts)

@@ -1,0 +1,67 @@
+"""Feed-forward layer with ReLU and a residual connection: y = x + ReLU(x·W₁ + b₁)·W₂ + b₂."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational
+
+from ..draws import SMALL_DIFFICULTY, small_matrix
+from ..forward import add_step, affine_step, relu, relu_step
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from ..registry import Option
+from ..rng import Rng
+
+TITLE = "Feed-forward layer (ReLU) and residual"
+OPTIONS = [
+    Option("tokens", ("1", "2"), "1", "rows of x"),
+    Option("d_ff", ("2", "4"), "4", "hidden width (d_model = 2)"),
+    SMALL_DIFFICULTY,
+]
+D_MODEL = 2
+
+
+def _pre(p: Problem) -> ImmutableMatrix:
+    return p.parts[0].answers[0].value
+
+
+CONTRACT = Contract(
+    given=Bounds(4, 2, Rational(2)),
+    intermediate=Bounds(80, 8, Rational(20)),
+    answer=Bounds(80, 8, Rational(20)),
+    forbidden={
+        # ReLU at exactly 0 is a convention question, not this lesson.
+        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _pre(p)),
+        "ReLU zeroes nothing": lambda p: all(v > 0 for v in _pre(p)),
+        "ReLU zeroes everything": lambda p: all(v < 0 for v in _pre(p)),
+        "the layer adds nothing": lambda p: all(v == 0 for v in p.parts[2].answers[0].value),
+        "a number grows beyond 20": lambda p: any(abs(v) > 20 for v in p.values("answer")),
+    },
+)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw x, W₁, b₁, W₂, b₂; work out h, ReLU(h), the FFN output and the residual sum."""
+    n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
+    x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
+    # b₁ may be negative even at 'easy': without a negative pre-activation ReLU would teach nothing.
+    w1, b1 = small_matrix(rng, difficulty, D_MODEL, dff), small_matrix(rng, "medium" if difficulty == "easy" else difficulty, 1, dff)
+    # W₂ in [-1, 1] keeps the sum over the hidden units small enough to carry by hand.
+    low = 0 if difficulty == "easy" else -2
+    w2 = ImmutableMatrix(dff, D_MODEL, [Rational(rng.integer(low, 2), 2) for _ in range(dff * D_MODEL)])
+    b2 = small_matrix(rng, difficulty, 1, D_MODEL)
+    h = Quantity("h", Tex("h"), x * w1 + ImmutableMatrix.vstack(*([b1] * n)))
+    r = Quantity("r", Tex("r"), relu(h.value))
+    f = Quantity("f", Tex("f"), r.value * w2 + ImmutableMatrix.vstack(*([b2] * n)))
+    y = Quantity("y", Tex("y"), x + f.value)
+    parts = [
+        Part(Tex(r"Compute the pre-activation $h = x\,W_1 + b_1$."), (h,),
+             (affine_step(Tex(r"Row of $x$ times column $j$ of $W_1$, plus $b_1[j]$."), x, w1, b1, Tex(r"h = x\,W_1 + b_1"), h),)),
+        Part(Tex(r"Apply the activation: $r = \operatorname{ReLU}(h)$."), (r,), (relu_step(h.value, r),)),
+        Part(Tex(r"Compute the layer's output $f = r\,W_2 + b_2$."), (f,),
+             (affine_step(Tex(r"Row of $r$ times column $j$ of $W_2$, plus $b_2[j]$."), r.value, w2, b2, Tex(r"f = r\,W_2 + b_2"), f),)),
+        Part(Tex(r"Add the residual: $y = x + f$."), (y,),
+             (add_step(Tex("The residual connection adds the layer's input back to its output."), x, f.value,
+                       Tex("y = x + f"), y),)),
+    ]
+    given = [Quantity("x", Tex("x"), x), Quantity("W1", Tex("W_1"), w1), Quantity("b1", Tex("b_1"), b1),
+             Quantity("W2", Tex("W_2"), w2), Quantity("b2", Tex("b_2"), b2)]
+    return Problem.draft(given=given, parts=parts)

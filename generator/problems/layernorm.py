@@ -1,0 +1,121 @@
+"""LayerNorm of each row (ε = 0 on paper), built so that σ is a whole number: x = μ + c·u."""
+
+from __future__ import annotations
+
+import itertools
+from math import gcd, isqrt
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from ..forward import mean_line
+from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from ..registry import Option
+from ..render import number_tex
+from ..rng import Rng
+
+TITLE = "Layer normalisation"
+OPTIONS = [Option("rows", ("1", "2"), "1", "how many rows (tokens) to normalise")]
+D = 4
+
+
+def _patterns() -> list[tuple[int, ...]]:
+    """Integer deviations u (Σu = 0) whose mean square is a perfect square: σ_u is a whole number."""
+    found = []
+    for u in itertools.product(range(-7, 8), repeat=D):
+        square = sum(x * x for x in u)
+        if sum(u) == 0 and square and square % D == 0 and isqrt(square // D) ** 2 == square // D:
+            if gcd(*u) == 1 and isqrt(square // D) <= 5:
+                found.append(u)
+    return found
+
+
+_PATTERNS = _patterns()
+
+CONTRACT = Contract(
+    given=Bounds(14, 2, Rational(10)),
+    intermediate=Bounds(36, 10, Rational(10)),
+    answer=Bounds(36, 10, Rational(36)),  # σ² ≤ 36
+    forbidden={
+        # ε is 0 on paper; a real model's ε ≈ 1e-5 must not matter, so σ stays well away from 0.
+        "σ is smaller than 1": lambda p: any(s < 1 for s in _sigmas(p)),
+        "γ has a zero": lambda p: any(g == 0 for g in p.given_value("gamma")),
+    },
+)
+
+
+def _sigmas(problem: Problem) -> list[sympy.Expr]:
+    sigma = problem.parts[2].answers[0].value
+    return list(sigma) if isinstance(sigma, ImmutableMatrix) else [sigma]
+
+
+def _column(values: list, rows: int):
+    """A scalar for one row, a column for several."""
+    return values[0] if rows == 1 else ImmutableMatrix(rows, 1, values)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw rows x = μ + c·u with σ whole, and γ, β; normalise each row."""
+    rows = int(options["rows"])
+    xs, mus, variances, sigmas = [], [], [], []
+    for _ in range(rows):
+        u = rng.choice(_PATTERNS)
+        sigma_u = isqrt(sum(k * k for k in u) // D)
+        # Doubling only small patterns and halving only wide ones keeps |x − μ| ≤ 7 and σ ≥ 1.
+        scales = [Rational(1)] + ([Rational(2)] if max(map(abs, u)) <= 3 else []) + ([Rational(1, 2)] if sigma_u >= 2 else [])
+        c = rng.choice(scales)
+        mu = Rational(rng.integer(-3, 3))
+        xs.append([mu + c * k for k in u])
+        mus.append(mu)
+        variances.append((c * sigma_u) ** 2)
+        sigmas.append(c * sigma_u)
+    x = ImmutableMatrix(xs)
+    gamma = ImmutableMatrix([[Rational(rng.choice([1, 2, -1, Rational(1, 2), 3])) for _ in range(D)]])
+    beta = ImmutableMatrix([[Rational(rng.integer(-2, 2)) for _ in range(D)]])
+    xhat = ImmutableMatrix(rows, D, lambda i, j: (x[i, j] - mus[i]) / sigmas[i])
+    y = ImmutableMatrix(rows, D, lambda i, j: gamma[0, j] * xhat[i, j] + beta[0, j])
+    for i in range(rows):  # the statistics the key claims, recomputed from x itself
+        row = list(x.row(i))
+        assert sum(row) / D == mus[i] and sum((v - mus[i]) ** 2 for v in row) / D == variances[i]
+
+    suffix = (lambda i: f"_{i}") if rows > 1 else (lambda i: "")
+    mu_q = Quantity("mu", Tex(r"\mu"), _column(mus, rows))
+    var_q = Quantity("var", Tex(r"\sigma^2"), _column(variances, rows))
+    sigma_q = Quantity("sigma", Tex(r"\sigma"), _column(sigmas, rows))
+    xhat_q = Quantity("xhat", Tex(r"\hat{x}"), xhat)
+    y_q = Quantity("y", Tex("y"), y)
+    mean_lines = tuple(mean_line(f"\\mu{suffix(i)}", x.row(i), mus[i]) for i in range(rows))
+    var_lines = tuple(
+        mean_line(f"\\sigma^2{suffix(i)}", [(v - mus[i]) ** 2 for v in x.row(i)], variances[i]) for i in range(rows)
+    )
+    sigma_lines = tuple(
+        Tex(f"\\sigma{suffix(i)} = \\sqrt{{{number_tex(variances[i])}}} = {number_tex(sigmas[i])}") for i in range(rows)
+    )
+    xhat_lines = tuple(
+        Tex(f"\\hat{{x}}[{i},{j}] = \\frac{{{number_tex(x[i, j])} - \\left({number_tex(mus[i])}\\right)}}"
+            f"{{{number_tex(sigmas[i])}}} = {number_tex(xhat[i, j])}")
+        for i in range(rows) for j in range(D) if i == 0
+    )
+    y_expansions = tuple(
+        Expansion(Tex(f"y[0,{j}]"), (Term((gamma[0, j], xhat[0, j])), Term((beta[0, j],))), y[0, j]) for j in range(D)
+    )
+    parts = [
+        Part(Tex(r"Compute the mean $\mu$ of each row."), (mu_q,),
+             (Step(text=Tex("Add the entries of the row and divide by $d = 4$."), formula=Tex(r"\mu = \frac{1}{d}\sum_j x_j"),
+                   lines=mean_lines),)),
+        Part(Tex(r"Compute the variance $\sigma^2$ (divide by $d$)."), (var_q,),
+             (Step(text=Tex("Square each deviation from the mean, add, and divide by $d$ (the biased variance)."),
+                   formula=Tex(r"\sigma^2 = \frac{1}{d}\sum_j (x_j - \mu)^2"), lines=var_lines),)),
+        Part(Tex(r"Compute $\sigma$."), (sigma_q,),
+             (Step(text=Tex(r"Take the square root ($\varepsilon = 0$ on this sheet)."),
+                   formula=Tex(r"\sigma = \sqrt{\sigma^2 + \varepsilon}"), lines=sigma_lines),)),
+        Part(Tex(r"Normalise: $\hat{x} = (x - \mu)/\sigma$."), (xhat_q,),
+             (Step(text=Tex("Subtract the row's mean and divide by its $\\sigma$."),
+                   formula=Tex(r"\hat{x}_j = \frac{x_j - \mu}{\sigma}"), lines=xhat_lines, result=xhat_q,
+                   checks=(Tex(r"\text{Each row of } \hat{x} \text{ has mean 0 and variance 1.}"),)),)),
+        Part(Tex(r"Scale and shift: $y = \gamma \odot \hat{x} + \beta$."), (y_q,),
+             (Step(text=Tex(r"Multiply entry $j$ by $\gamma_j$ and add $\beta_j$."),
+                   formula=Tex(r"y_j = \gamma_j\,\hat{x}_j + \beta_j"), expansions=y_expansions, result=y_q),)),
+    ]
+    given = [Quantity("x", Tex("x"), x), Quantity("gamma", Tex(r"\gamma"), gamma), Quantity("beta", Tex(r"\beta"), beta)]
+    return Problem.draft(given=given, parts=parts)

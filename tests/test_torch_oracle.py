@@ -1,0 +1,164 @@
+"""Every transformer key agrees with PyTorch (float64, CPU) to 1e-9 relative, read from the JSON key."""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+import pytest
+import sympy
+import torch
+import torch.nn.functional as F
+
+from generator.registry import make_problem, problem_types
+from generator.render import decimal_tex
+
+from .conftest import as_float, blanks_by_name, key_json
+
+SEEDS = range(60)
+RTOL = 1e-9
+
+
+def t(value) -> torch.Tensor:
+    """A JSON value (nested lists of exact strings, or one string) as a float64 tensor."""
+    if isinstance(value, list):
+        return torch.tensor([[as_float(x) for x in row] for row in value], dtype=torch.float64)
+    return torch.tensor(as_float(value), dtype=torch.float64)
+
+
+def embedding(given, facts, options):
+    ids = t(facts["token_ids"])[0].long()
+    x_tok = F.embedding(ids, t(given["E"]))
+    out = {"X_tok": x_tok}
+    if "P" in facts:
+        out["X"] = x_tok + t(facts["P"])
+    return out
+
+
+def qkv_projection(given, facts, options):
+    x = t(given["X"])
+    return {name: x @ t(given[f"W_{name}"]) for name in "QKV"}
+
+
+def attention_scores(given, facts, options):
+    q, k = t(given["Q"]), t(given["K"])
+    raw = q @ k.T
+    s = raw / math.sqrt(q.shape[1])
+    if options["mask"] == "causal":
+        s = s.masked_fill(torch.triu(torch.ones_like(s, dtype=torch.bool), diagonal=1), float("-inf"))
+    return {"QKT": raw, "S": s}
+
+
+def softmax(given, facts, options):
+    z = t(given["z"])
+    out = {"p": torch.softmax(z, dim=-1)}
+    if options["form"] == "logs":
+        out["exp_z"] = torch.exp(z)
+    if options["form"] == "table":
+        out["t"] = z - z.max(dim=-1, keepdim=True).values
+    return out
+
+
+def attention_output(given, facts, options):
+    return {"O": t(given["A"]) @ t(given["V"])}
+
+
+def multi_head(given, facts, options):
+    h = torch.cat([t(given["H1"]), t(given["H2"])], dim=1)
+    return {"H": h, "O": h @ t(given["W_O"])}
+
+
+def layernorm(given, facts, options):
+    x, gamma, beta = t(given["x"]), t(given["gamma"])[0], t(given["beta"])[0]
+    mu, var = x.mean(dim=-1, keepdim=True), x.var(dim=-1, unbiased=False, keepdim=True)
+    sigma = var.sqrt()
+    one = x.shape[0] == 1
+    return {
+        "mu": mu.item() if one else mu, "var": var.item() if one else var, "sigma": sigma.item() if one else sigma,
+        "xhat": F.layer_norm(x, (x.shape[1],), eps=0.0),
+        "y": F.layer_norm(x, (x.shape[1],), gamma, beta, eps=0.0),
+    }
+
+
+def ffn(given, facts, options):
+    x = t(given["x"])
+    h = x @ t(given["W1"]) + t(given["b1"])
+    r = torch.relu(h)
+    f = r @ t(given["W2"]) + t(given["b2"])
+    return {"h": h, "r": r, "f": f, "y": x + f}
+
+
+def cross_entropy(given, facts, options):
+    z, targets = t(given["z"]), t(facts["targets"])[0].long()
+    per_position = F.cross_entropy(z, targets, reduction="none")
+    return {
+        "p": torch.softmax(z, dim=-1),
+        "L_pos": per_position.item() if len(targets) == 1 else per_position.unsqueeze(1),
+        "L": F.cross_entropy(z, targets, reduction=options["reduction"]).item(),
+    }
+
+
+ORACLES = {f.__name__: f for f in (embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   multi_head, layernorm, ffn, cross_entropy)}
+
+
+def _specs(kind) -> list[str]:
+    return [kind.name + ":" + ",".join(f"{k}={v}" for k, v in options.items()) for options in kind.option_sets()]
+
+
+def _close(actual, expected, label):
+    expected = torch.as_tensor(expected, dtype=torch.float64)
+    actual = torch.as_tensor(actual, dtype=torch.float64).reshape(expected.shape)
+    torch.testing.assert_close(actual, expected, rtol=RTOL, atol=1e-12, msg=lambda m: f"{label}: {m}")
+
+
+@pytest.mark.parametrize("type_name", sorted(ORACLES))
+def test_key_matches_torch(type_name):
+    kind = problem_types()[type_name]
+    for seed in SEEDS:
+        key = key_json(_specs(kind), seed)
+        for problem in key["problems"]:
+            expected = ORACLES[type_name](problem["given"], problem["facts"], problem["options"])
+            answers = blanks_by_name(problem)
+            assert set(answers) == set(expected), (type_name, seed, sorted(answers))
+            for name, value in expected.items():
+                _close(answers[name], value, f"{type_name} {problem['options']} seed {seed} {name}")
+
+
+def test_torch_comparison_can_fail():
+    key = key_json(["layernorm"], 2)
+    problem = key["problems"][0]
+    expected = layernorm(problem["given"], problem["facts"], problem["options"])
+    with pytest.raises(AssertionError):
+        _close(expected["y"] + 1e-6, expected["y"], "perturbed")
+
+
+# ----- traps from the source material -------------------------------------------------------------
+
+
+def test_layernorm_never_so_flat_that_epsilon_matters():
+    """The seed's trap: a variance below ε. Real ε = 1e-5 must change no answer by more than 1e-5."""
+    for seed in range(300):
+        problem = key_json(["layernorm:rows=2"], seed)["problems"][0]
+        x = t(problem["given"]["x"])
+        exact = blanks_by_name(problem)["y"]
+        real = F.layer_norm(x, (x.shape[1],), t(problem["given"]["gamma"])[0], t(problem["given"]["beta"])[0], eps=1e-5)
+        assert torch.allclose(torch.as_tensor(exact), real, rtol=1e-5, atol=1e-5)
+
+
+def test_printed_softmax_sums_to_one_at_the_shown_precision():
+    for seed in range(300):
+        problem = key_json(["softmax:form=table,length=4"], seed)["problems"][0]
+        p = [b for b in problem["blanks"] if b["name"] == "p"]
+        assert sum(Decimal(decimal_tex(sympy.sympify(b["value"], rational=True), 4)) for b in p) == 1
+
+
+def test_printed_e_table_is_right_at_4_places():
+    for seed in range(100):
+        problem = make_problem("softmax", {"form": "table"}, f"table/{seed}")
+        table = problem.facts["e_table"]
+        ks = [int(k) for k in re.search(r"k & ([-\d &]+) \\\\", table).group(1).split("&")]
+        values = [float(v) for v in re.search(r"e\^\{k\} & ([\d. &]+) \\end", table).group(1).split("&")]
+        for k, value in zip(ks, values, strict=True):
+            assert abs(value - math.exp(k)) <= 0.5e-4, (k, value)
