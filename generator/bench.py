@@ -51,7 +51,7 @@ def bench_documents() -> None:
         paths = write_outputs(sheet, "bench", Path(folder), Path(folder))
         tex_start = time.perf_counter()
         for kind in ("worksheet", "key"):
-            compile_pdf(paths[kind], build_root=Path(folder) / "build")
+            compile_pdf(paths[kind])
         tex = time.perf_counter() - tex_start
     generation, rendering = generated - start, rendered - generated
     ratio = (generation + rendering) / tex

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 from .pdf import TexError, compile_pdf
 from .presets import PRESETS, preset_problems
 from .registry import SpecError, problem_types
-from .sheet import CALCULATOR_POLICIES, PAPERS, ProblemSpec, SheetSpec, build, write_outputs
+from .render import printable_in_tex
+from .sheet import CALCULATOR_POLICIES, MAX_SEED, PAPERS, OutputError, ProblemSpec, SheetSpec, build, write_outputs
 
 PROG = "transformer-worksheets"
 EXAMPLES = f"""examples:
@@ -22,6 +22,8 @@ EXAMPLES = f"""examples:
   {PROG} pdf worksheets/week2.tex answer_keys/week2-key.tex
 """
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_NAME = 100
+MAX_TITLE = 80  # longer titles wrap in the page header
 
 
 class UsageError(Exception):
@@ -58,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--preset", choices=sorted(PRESETS), help="a named set of problems")
     source.add_argument("-p", "--problem", action="append", metavar="TYPE[:OPT=VAL,...]",
                         help="a problem to include (repeat for more), e.g. matmul:shape=2x1")
-    sheet.add_argument("--seed", type=int, default=1, help="the variant's seed, a whole number (default 1)")
-    sheet.add_argument("--title", help="title printed on the sheet (default: the preset's, or 'Worksheet')")
+    sheet.add_argument("--seed", type=_seed, default=1, help="the variant's seed, a whole number (default 1)")
+    sheet.add_argument("--title", type=_title, help="title printed on the sheet (default: the preset's, or 'Worksheet')")
     sheet.add_argument("--name", help="file name stem (default: the preset name, or 'sheet')")
     sheet.add_argument("--paper", choices=PAPERS, default="a4", help="paper size (default a4)")
     sheet.add_argument("--calculator", choices=CALCULATOR_POLICIES, default="none",
@@ -86,14 +88,24 @@ def _list() -> None:
         print(f"    {name}: {title} — {', '.join(specs)}")
 
 
-def _check_writable(folder: Path) -> None:
-    """Fail early, before anything is written, if a folder cannot take files."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write to folder '{folder}': {error.strerror or error}; choose a writable folder")
+def _seed(text: str) -> int:
+    """A seed: ASCII digits only (no signs, spaces, underscores or other scripts' digits)."""
+    if not re.fullmatch(r"[0-9]+", text) or int(text) > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"seed {text!r} is not accepted; accepted: whole numbers from 0 to {MAX_SEED}")
+    return int(text)
+
+
+def _title(text: str) -> str:
+    """A title pdflatex can print: Latin-script text, at most MAX_TITLE characters."""
+    if len(text) > MAX_TITLE:
+        raise argparse.ArgumentTypeError(f"title is {len(text)} characters long; accepted: at most {MAX_TITLE}")
+    for ch in text:
+        if not printable_in_tex(ch):
+            raise argparse.ArgumentTypeError(
+                f"title contains {ch!r} (U+{ord(ch):04X}), which pdflatex cannot print; "
+                "accepted: Latin letters with accents, digits, punctuation and spaces"
+            )
+    return text
 
 
 def _sheet(args: argparse.Namespace) -> None:
@@ -103,18 +115,16 @@ def _sheet(args: argparse.Namespace) -> None:
     else:
         title, problems = "Worksheet", tuple(ProblemSpec.parse(text) for text in args.problem)
         name = args.name or "sheet"
-    if not _STEM.fullmatch(name):
-        raise UsageError(f"--name {name!r} is not accepted; use letters, digits, '.', '_' and '-' (not first)")
+    if not _STEM.fullmatch(name) or len(name) > MAX_NAME:
+        raise UsageError(f"--name {name!r} is not accepted; use up to {MAX_NAME} letters, digits, '.', '_' and '-' (not first)")
     spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
                      calculator=args.calculator)
-    for folder in {args.sheet_dir, args.key_dir}:
-        _check_writable(folder)
     paths = write_outputs(build(spec), name, args.sheet_dir, args.key_dir)
     for path in paths.values():
         print(path)
     if args.pdf:
         for kind in ("worksheet", "key"):
-            print(compile_pdf(paths[kind]))
+            print(compile_pdf(paths[kind]).pdf)
 
 
 def _pdf(args: argparse.Namespace) -> None:
@@ -122,7 +132,7 @@ def _pdf(args: argparse.Namespace) -> None:
         if tex.suffix != ".tex" or not tex.is_file():
             raise UsageError(f"'{tex}' is not a .tex file; pass existing .tex files")
     for tex in args.tex:
-        print(compile_pdf(tex, args.outdir))
+        print(compile_pdf(tex, args.outdir).pdf)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf}[args.command](args)
-    except (UsageError, SpecError) as error:
+    except (UsageError, SpecError, OutputError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except TexError as error:

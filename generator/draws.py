@@ -14,6 +14,8 @@ DIFFICULTY = Option(
     "easy: integers from -3 to 3; medium: integers from -5 to 5; hard: halves from -5/2 to 5/2",
 )
 
+# Largest |entry| per difficulty, as the option's help text promises.
+ENTRY_LIMIT = {"easy": Rational(3), "medium": Rational(5), "hard": Rational(5, 2)}
 # Largest |numerator| and denominator a drawn entry can have, over every difficulty.
 ENTRY_NUMERATOR = 5
 ENTRY_DENOMINATOR = 2

@@ -22,7 +22,24 @@ _TEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    # Break TeX's ligatures so text prints as typed: -- is not a dash, `` '' are not curly quotes.
+    "-": "-{}",
+    "`": r"\textasciigrave{}",
+    "'": r"\textquotesingle{}",
+    '"': r"\textquotedbl{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
+
+
+# Characters pdflatex prints with T1 fonts and utf8 input: ASCII, Latin-1, Latin Extended-A, common punctuation.
+_TEX_PRINTABLE = set(range(0x20, 0x7F)) | set(range(0xA0, 0x180)) | {0x2013, 0x2014, 0x2018, 0x2019, 0x201C, 0x201D, 0x2026, 0x20AC}
+
+
+def printable_in_tex(ch: str) -> bool:
+    """True when pdflatex (T1, utf8) can print this character."""
+    return ord(ch) in _TEX_PRINTABLE
 
 
 def escape_tex(text: str) -> str:

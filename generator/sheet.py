@@ -41,6 +41,8 @@ class ProblemSpec:
             key, eq, value = item.partition("=")
             if not eq or not key.strip() or not value.strip():
                 raise SpecError(f"cannot read option {item!r} in {text!r}; write TYPE:name=value,name=value")
+            if key.strip() in options:
+                raise SpecError(f"option '{key.strip()}' is given twice in {text!r}; give each option once")
             options[key.strip()] = value.strip()
         kind = get_type(name.strip())
         return cls(kind.name, kind.resolve(options))
@@ -147,7 +149,13 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
         {
             **_statement_context(number, problem),
             "parts": [
-                {"letter": _part_letter(i), "prompt": part.prompt, "blanks": [_blank(a) for a in part.answers]}
+                {
+                    "letter": _part_letter(i),
+                    "prompt": part.prompt,
+                    "blanks": [_blank(a) for a in part.answers],
+                    # Three or more columns of boxes do not fit beside the prompt: put them below it.
+                    "wide": any(a.shape and a.shape[1] >= 3 for a in part.answers),
+                }
                 for i, part in enumerate(problem.parts)
             ],
         }
@@ -288,22 +296,43 @@ def output_paths(stem: str, sheet_dir: Path, key_dir: Path) -> dict[str, Path]:
     }
 
 
+class OutputError(OSError):
+    """An output folder or file could not be written; nothing was left behind."""
+
+
+def _make_folders(folder: Path) -> list[Path]:
+    """Create `folder` and its missing parents; return the ones created, outermost first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir()
+    return list(reversed(missing))
+
+
 def write_outputs(sheet: Sheet, stem: str, sheet_dir: Path, key_dir: Path) -> dict[str, Path]:
-    """Render all three documents in memory, then write each atomically; nothing half-written."""
+    """Render all three documents in memory, then write them all or nothing (folders included)."""
     texts = {"worksheet": render_worksheet(sheet), "key": render_key(sheet), "json": render_key_json(sheet)}
     paths = output_paths(stem, sheet_dir, key_dir)
+    created: list[Path] = []
     staged: list[tuple[str, Path]] = []
+    folder = sheet_dir
     try:
+        for folder in sorted({path.parent for path in paths.values()}):
+            created += _make_folders(folder)
         for kind, path in paths.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            folder = path.parent
+            handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+            staged.append((temp, path))
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
                 out.write(texts[kind])
-            staged.append((temp, path))
         for temp, path in staged:
             os.replace(temp, path)
-    except BaseException:
+    except OSError as error:
         for temp, _ in staged:
             Path(temp).unlink(missing_ok=True)
-        raise
+        for path in reversed(created):
+            path.rmdir()
+        raise OutputError(f"cannot write to folder '{folder}': {error.strerror or error}; choose a writable folder") from error
     return paths

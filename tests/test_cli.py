@@ -20,7 +20,7 @@ def _files(folder):
         (["sheet", "-p", "matmul:shape=3x3"], ["shape='3x3'", "accepted: 2x2, 2x1"]),
         (["sheet", "-p", "matmul:size=2"], ["'size'", "accepted: shape, difficulty"]),
         (["sheet", "-p", "matmul:shape"], ["'shape'", "name=value"]),
-        (["sheet", "-p", "inverse", "--seed", "-4"], ["seed -4", "0 to"]),
+        (["sheet", "-p", "inverse", "--seed", "-4"], ["'-4'", "0 to"]),
         (["sheet", "-p", "inverse", "--seed", "abc"], ["'abc'"]),
         (["sheet", "-p", "inverse", "--paper", "a5"], ["'a5'", "a4", "letter"]),
         (["sheet", "-p", "inverse", "--name", "../x"], ["'../x'", "letters"]),
@@ -58,3 +58,31 @@ def test_help_shows_examples(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["sheet", "-p", "inverse", "--seed", "1_0"], ["'1_0'", "whole numbers"]),
+        (["sheet", "-p", "inverse", "--seed", "１２"], ["whole numbers"]),
+        (["sheet", "-p", "inverse", "--title", "Привет"], ["'П'", "U+041F", "Latin"]),
+        (["sheet", "-p", "inverse", "--title", "x" * 81], ["81 characters", "at most 80"]),
+        (["sheet", "-p", "inverse:difficulty=easy,difficulty=hard"], ["'difficulty'", "twice"]),
+        (["sheet", "-p", "inverse", "--name", "n" * 101], ["up to 100"]),
+        (["sheet", "-p", "softmax:form=table"], ["needs a basic calculator", "--calculator basic"]),
+    ],
+)
+def test_more_bad_input(tmp_cwd, capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    for word in words:
+        assert word in err
+    assert _files(tmp_cwd) == []
+
+
+def test_a_failed_write_leaves_no_folder_behind(tmp_cwd, capsys):
+    (tmp_cwd / "afile").write_text("")
+    assert main(["sheet", "-p", "inverse", "--sheet-dir", "new/deep", "--key-dir", "afile/keys"]) == 2
+    assert "afile/keys" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_cwd.iterdir()) == ["afile"]

@@ -45,7 +45,8 @@ def linear_map(given, facts):
         m = np.array([[c, -s], [s, c]])
     else:
         m = np.diag([as_float(facts["scale_x"]), as_float(facts["scale_y"])])
-    return {"M": m, "w": m @ as_array(given["v"]), "det": float(np.linalg.det(m))}
+    det = float(np.linalg.det(m))
+    return {"M": m, "w": m @ as_array(given["v"]), "det": det, "area": abs(det)}
 
 
 def inverse(given, facts):

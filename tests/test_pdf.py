@@ -14,7 +14,7 @@ from generator.sheet import write_outputs
 
 from .conftest import sheet_for
 
-TITLE = r"Week 2: 50% & more_{fun} ~ #1 ^ \par Ünïcödé"
+TITLE = r"Week 2 -- 50% & more_{fun} ~ #1 ^ \par Ünïcödé ``q''"
 PAGE_SIZES = {"a4": "595.276 x 841.89 pts (A4)", "letter": "612 x 792 pts (letter)"}
 
 
@@ -29,20 +29,19 @@ def _page_size(pdf: Path) -> str:
 
 @pytest.mark.parametrize("paper", ["a4", "letter"])
 def test_sheet_and_key_compile_and_fit(tmp_path, paper):
-    sheet = sheet_for(sorted(problem_types()), seed=3, title=TITLE, paper=paper)
+    sheet = sheet_for(sorted(problem_types()), seed=3, title=TITLE, paper=paper, calculator="basic")
     paths = write_outputs(sheet, "s", tmp_path / "worksheets", tmp_path / "answer_keys")
-    build = tmp_path / "build"
     for kind in ("worksheet", "key"):
-        pdf = compile_pdf(paths[kind], build_root=build)
+        built = compile_pdf(paths[kind])
+        pdf = built.pdf
         assert pdf == paths[kind].with_suffix(".pdf") and pdf.exists()
         assert _page_size(pdf) == PAGE_SIZES[paper]
         text = _pdf_text(pdf)
         # The title prints exactly as typed, special characters included.
-        assert r"Week 2: 50% & more_{fun} ~ #1 ^ \par Ünïcödé" in text
+        assert TITLE in text
         assert sheet.variant in text
-        log = (build / pdf.parent.name / pdf.stem / f"{pdf.stem}.log").read_text(errors="replace")
         # Nothing runs off the page: no overfull line wider than 1pt.
-        widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+        widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", built.log)]
         assert not [w for w in widths if w > 1.0], widths
     worksheet_text = _pdf_text(paths["worksheet"].with_suffix(".pdf"))
     assert "Name:" in worksheet_text and "Answer" not in worksheet_text
@@ -54,7 +53,7 @@ def test_tex_error_names_file_and_line_and_leaves_no_pdf(tmp_path):
     stale = tmp_path / "broken.pdf"
     stale.write_bytes(b"%PDF-old")
     with pytest.raises(TexError) as error:
-        compile_pdf(tex, build_root=tmp_path / "build")
+        compile_pdf(tex)
     message = str(error.value)
     assert message.startswith(f"{tex}:3:") and "Undefined control sequence" in message
     assert not stale.exists()
@@ -68,5 +67,30 @@ def test_shell_escape_is_off(tmp_path):
         "\\documentclass{article}\n\\begin{document}\n"
         f"\\immediate\\write18{{touch {marker}}}\nx\n\\end{{document}}\n"
     )
-    compile_pdf(tex, build_root=tmp_path / "build")
+    compile_pdf(tex)
     assert not marker.exists()
+
+
+def test_every_option_of_every_type_compiles(tmp_path):
+    """One sheet with every option set of every type, for a few seeds: no draw can break TeX."""
+    specs = [kind.name + ":" + ",".join(f"{k}={v}" for k, v in options.items())
+             for kind in problem_types().values() for options in kind.option_sets()]
+    for seed in (8, 21):
+        paths = write_outputs(sheet_for(specs, seed=seed, calculator="basic"), f"all{seed}", tmp_path, tmp_path)
+        for kind in ("worksheet", "key"):
+            widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", compile_pdf(paths[kind]).log)]
+            assert not [w for w in widths if w > 1.0], (seed, kind, widths)
+
+
+def test_same_tex_gives_the_same_pdf_bytes(tmp_path):
+    paths = write_outputs(sheet_for(["matmul"], seed=4), "r", tmp_path / "one", tmp_path / "one")
+    first = compile_pdf(paths["worksheet"]).pdf.read_bytes()
+    second = compile_pdf(paths["worksheet"], tmp_path / "two").pdf.read_bytes()
+    assert first == second
+
+
+def test_missing_package_is_reported_before_the_emergency_stop(tmp_path):
+    tex = tmp_path / "pkg.tex"
+    tex.write_text("\\documentclass{article}\n\\usepackage{nosuchpackage}\n\\begin{document}\nx\n\\end{document}\n")
+    with pytest.raises(TexError, match="nosuchpackage.sty' not found"):
+        compile_pdf(tex)

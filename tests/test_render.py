@@ -45,3 +45,7 @@ def test_negative_factors_are_parenthesised_and_signs_never_double():
 def test_an_expansion_that_does_not_add_up_is_refused():
     with pytest.raises(ValueError):
         Expansion(Tex("x"), (Term((Rational(2), Rational(3))),), Rational(7))
+
+
+def test_ligatures_are_broken_so_text_prints_as_typed():
+    assert escape_tex("a--b ``c'' <d>") == r"a-{}-{}b \textasciigrave{}\textasciigrave{}c\textquotesingle{}\textquotesingle{} \textless{}d\textgreater{}"

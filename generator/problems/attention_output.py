@@ -58,6 +58,6 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         prompt=Tex(r"Compute $O = A\,V$. Row $i$ of $O$ is the weighted average of the value rows that token $i$ attends to."),
         answers=(o,),
         steps=(product_step(Tex(r"Row $i$ of $O$ is $\sum_j A[i,j]\,V[j,:]$."), a, v, Tex(r"O = A\,V"), o,
-                            expand="row", checks=(Tex(r"\text{Each row of } A \text{ sums to 1, so each output lies between the smallest and largest value in its column.}"),)),),
+                            expand="row", checks=(Tex(r"\text{Each row of } A \text{ sums to 1: each output is an average of values.}"),)),),
     )
     return Problem.draft(given=[Quantity("A", Tex("A"), a), Quantity("V", Tex("V"), v)], parts=[part])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, entry
+from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_LIMIT, ENTRY_NUMERATOR, entry
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..rng import Rng
 from ..worked import dot_expansion
@@ -48,9 +48,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw a (both entries non-zero), one vector at each kind of angle to it, in shuffled order."""
     difficulty = options["difficulty"]
     a = ImmutableMatrix(1, 2, [entry(rng, difficulty, nonzero=True), entry(rng, difficulty, nonzero=True)])
-    # A perpendicular vector is a multiple of (−a1, a0); scale it only while entries stay within bounds.
+    # A perpendicular vector is a multiple of (−a1, a0); doubling only while it stays in the difficulty's range.
     largest = max(abs(a[0]), abs(a[1]))
-    scale = rng.choice([Rational(s) for s in (-2, -1, 1, 2) if abs(s) * largest <= ENTRY_NUMERATOR])
+    scale = rng.choice([Rational(s) for s in (-2, -1, 1, 2) if abs(s) * largest <= ENTRY_LIMIT[difficulty]])
     perpendicular = ImmutableMatrix(1, 2, [-a[1] * scale, a[0] * scale])
     others = [_vector(rng, difficulty), _vector(rng, difficulty)]
     vectors = rng.shuffled([perpendicular, *others])

@@ -12,7 +12,7 @@ from ..worked import determinant_step, product_step
 
 TITLE = "Linear transformations"
 OPTIONS = [
-    Option("kind", ("rotation", "scaling"), "rotation", "rotation: counterclockwise by an angle with exact cos and sin; scaling: stretch each axis"),
+    Option("kind", ("rotation", "scaling"), "rotation", "rotation: counterclockwise by a quarter turn, or (medium, hard) by a 3-4-5 angle, where v uses multiples of 5 so M·v stays whole; scaling: stretch each axis"),
     DIFFICULTY,
 ]
 
@@ -66,9 +66,10 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     w = Quantity("w", Tex("w"), m * v)
     det = m.det()
     det_q = Quantity("det", Tex(r"\det M"), det)
+    area_q = Quantity("area", Tex(r"|\det M|"), abs(det))
     orientation = "flips orientation (a mirror image)" if det < 0 else "keeps orientation"
+    # Math stays outside \text{}: a fraction such as 3/2 cannot be typeset inside it.
     area_check = Tex(
-        f"|\\det M| = {latex(abs(det))}\\text{{: areas are multiplied by {latex(abs(det))}; }}"
         f"\\det M {'<' if det < 0 else '>'} 0\\text{{, so $M$ {orientation}.}}"
     )
     length_check = (
@@ -110,10 +111,12 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                 ),
             ),
             Part(
-                prompt=Tex("Compute $\\det M$. By what factor does $M$ scale areas?"),
-                answers=(det_q,),
+                prompt=Tex("Compute $\\det M$, and the factor $|\\det M|$ by which $M$ scales areas."),
+                answers=(det_q, area_q),
                 steps=(
                     determinant_step("M", m, det_q, checks=(area_check,)),
+                    Step(text=Tex("Areas are multiplied by the size of the determinant; its sign only tells orientation."),
+                         formula=Tex(r"\text{area factor} = |\det M|"), result=area_q),
                 ),
             ),
         ],

@@ -80,7 +80,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                 steps=(product_step(Tex(r"Row $i$ of $A$ times column $j$ of $B$ gives $C[i,j]$."), a, b, Tex(r"C = A\,B"), c),),
             ),
             Part(
-                prompt=Tex(r"Compute $D = B\,A$. Is it equal to $C$?"),
+                prompt=Tex(r"Compute $D = B\,A$ and compare it with $C$."),
                 answers=(d,),
                 steps=(
                     product_step(
