@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     sheet.add_argument("--title", type=_title, help="title printed on the sheet (default: the preset's, or 'Worksheet')")
     sheet.add_argument("--name", help="file name stem (default: the preset name, or 'sheet')")
     sheet.add_argument("--paper", choices=PAPERS, default="a4", help="paper size (default a4)")
-    sheet.add_argument("--calculator", choices=CALCULATOR_POLICIES, default="none",
-                       help="calculator policy printed on the sheet (default none)")
+    sheet.add_argument("--calculator", choices=CALCULATOR_POLICIES,
+                       help="calculator policy printed on the sheet (default: the preset's, else none)")
     sheet.add_argument("--sheet-dir", type=Path, default=Path("worksheets"), help="folder for the worksheet")
     sheet.add_argument("--key-dir", type=Path, default=Path("answer_keys"), help="folder for the key and JSON")
     sheet.add_argument("--pdf", action="store_true", help="also compile both PDFs with latexmk")
@@ -84,8 +84,8 @@ def _list() -> None:
             print(f"    {option.name} = {'|'.join(option.choices)} (default {option.default}): {option.help}")
     print()
     print("presets:")
-    for name, (title, specs) in PRESETS.items():
-        print(f"    {name}: {title} — {', '.join(specs)}")
+    for name, (title, calculator, specs) in PRESETS.items():
+        print(f"    {name}: {title} (calculator: {calculator}) — {', '.join(specs)}")
 
 
 def _seed(text: str) -> int:
@@ -110,15 +110,15 @@ def _title(text: str) -> str:
 
 def _sheet(args: argparse.Namespace) -> None:
     if args.preset:
-        title, problems = preset_problems(args.preset)
+        title, calculator, problems = preset_problems(args.preset)
         name = args.name or args.preset
     else:
-        title, problems = "Worksheet", tuple(ProblemSpec.parse(text) for text in args.problem)
+        title, calculator, problems = "Worksheet", "none", tuple(ProblemSpec.parse(text) for text in args.problem)
         name = args.name or "sheet"
     if not _STEM.fullmatch(name) or len(name) > MAX_NAME:
         raise UsageError(f"--name {name!r} is not accepted; use up to {MAX_NAME} letters, digits, '.', '_' and '-' (not first)")
     spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
-                     calculator=args.calculator)
+                     calculator=args.calculator or calculator)
     paths = write_outputs(build(spec), name, args.sheet_dir, args.key_dir)
     for path in paths.values():
         print(path)

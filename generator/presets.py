@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .sheet import ProblemSpec
 
-PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
-    # name: (title, problem specs as on the command line)
+PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # name: (title, calculator policy, problem specs as on the command line)
     "matrix-core": (
         "The 2x2 matrix core",
+        "none",
         (
             "matmul:shape=2x2",
             "matmul:shape=2x1",
@@ -19,10 +20,26 @@ PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
             "matmul_gradient",
         ),
     ),
+    "forward-steps": (
+        "A transformer's forward pass, step by step",
+        "basic",
+        (
+            "embedding",
+            "qkv_projection",
+            "attention_scores:mask=causal",
+            "softmax:form=logs",
+            "softmax:form=table",
+            "attention_output",
+            "multi_head",
+            "ffn",
+            "layernorm",
+            "cross_entropy",
+        ),
+    ),
 }
 
 
-def preset_problems(name: str) -> tuple[str, tuple[ProblemSpec, ...]]:
-    """A preset's title and its problem specs."""
-    title, specs = PRESETS[name]
-    return title, tuple(ProblemSpec.parse(s) for s in specs)
+def preset_problems(name: str) -> tuple[str, str, tuple[ProblemSpec, ...]]:
+    """A preset's title, calculator policy and problem specs."""
+    title, calculator, specs = PRESETS[name]
+    return title, calculator, tuple(ProblemSpec.parse(s) for s in specs)

@@ -50,8 +50,8 @@ def escape_tex(text: str) -> str:
 
 
 def number_tex(value: sympy.Expr) -> str:
-    """An exact scalar in LaTeX (sympy's printer)."""
-    return sympy.latex(value)
+    """An exact scalar in LaTeX (sympy's printer, with ln rather than log)."""
+    return sympy.latex(value, ln_notation=True)
 
 
 def decimal_tex(value: sympy.Expr, places: int = 4) -> str:
@@ -73,6 +73,14 @@ def approx_tex(value) -> Tex:
     if _needs_decimal(value):
         return Tex(rf" \approx {decimal_tex(value)}")
     return Tex("")
+
+
+def equals_tex(value) -> Tex:
+    """The right-hand side after a symbol: '= 3/4', '= ln 6 ≈ 1.7918', or for a matrix with
+    irrational entries only '≈ [decimals]' (its exact entries are written out in the step's lines)."""
+    if isinstance(value, ImmutableMatrix) and any(_needs_decimal(x) for x in value):
+        return approx_tex(value)
+    return Tex(f"= {to_tex(value)}{approx_tex(value)}")
 
 
 def _needs_decimal(value) -> bool:
@@ -176,5 +184,6 @@ def environment() -> jinja2.Environment:
         choice_boxes=choice_boxes,
         expansions_tex=expansions_tex,
         approx=approx_tex,
+        equals=equals_tex,
     )
     return env

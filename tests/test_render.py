@@ -22,7 +22,7 @@ def test_finalize_escapes_text_but_passes_tex():
 
 def test_exact_values_print_with_sympy():
     assert to_tex(Rational(-3, 4)) == r"- \frac{3}{4}"
-    assert to_tex(log(6)) == r"\log{\left(6 \right)}"
+    assert to_tex(log(6)) == r"\ln{\left(6 \right)}"
     assert to_tex(ImmutableMatrix([[1, 2]])) == r"\begin{bmatrix} 1 & 2 \end{bmatrix}"
 
 

@@ -10,7 +10,7 @@ from sympy import ImmutableMatrix, Rational
 from ..forward import softmax_rows
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, number_tex
+from ..render import decimal_tex
 from ..rng import Rng
 
 TITLE = "Softmax"
@@ -83,10 +83,13 @@ def _table(rng: Rng, n: int):
     total = sympy.Add(*exps)
     steps_a = (Step(text=Tex(f"Subtract the largest score, ${top}$, from every score: softmax does not change, and every exponent becomes $\\le 0$."),
                     formula=Tex(r"t_i = z_i - \max_j z_j"), result=t),)
+    powers = " + ".join(f"e^{{{s - top}}}" for s in scores)
     steps_b = (
         Step(text=Tex("Look up $e^{t_i}$ in the table and add them up."),
-             lines=(Tex(r"\textstyle\sum_j e^{t_j} = " + number_tex(total) + r" \approx " + decimal_tex(total, PLACES)),)),
+             lines=(Tex(r"\textstyle\sum_j e^{t_j} = " + powers + r" \approx " + decimal_tex(total, PLACES)),)),
         Step(text=Tex("Divide each exponential by the sum."), formula=Tex(r"p_i = \frac{e^{t_i}}{\sum_j e^{t_j}}"),
+             lines=tuple(Tex(f"p_{i} = \\frac{{e^{{{s - top}}}}}{{{powers}}} \\approx {decimal_tex(p.value[i], PLACES)}")
+                         for i, s in enumerate(scores)),
              result=p, checks=(Tex(r"\textstyle\sum_i p_i = 1 \text{ (also at 4 decimal places)}"),)),
     )
     parts = [Part(Tex(r"Compute $t = z - \max_j z_j$."), (t,), steps_a),
@@ -99,7 +102,7 @@ def _equal(rng: Rng, n: int):
     c = Rational(rng.integer(-3, 5))
     z = ImmutableMatrix([[c] * n])
     p = Quantity("p", Tex("p"), ImmutableMatrix([[Rational(1, n)] * n]))
-    steps = (Step(text=Tex(f"All scores are equal, so all $e^{{z_i}}$ are equal and each gets the same share."),
+    steps = (Step(text=Tex("All scores are equal, so all $e^{z_i}$ are equal and each gets the same share."),
                   formula=Tex(r"p_i = \frac{e^{c}}{n\,e^{c}} = \frac{1}{n}"), result=p,
                   checks=(Tex(r"\text{A causal first row is the case } n = 1\text{: weight } [1]."),)),)
     return z, {}, [Part(Tex(r"Compute $p = \operatorname{softmax}(z)$ as fractions."), (p,), steps)], False
