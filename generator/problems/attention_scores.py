@@ -36,8 +36,9 @@ CONTRACT = Contract(
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw Q and K; work out Q·Kᵀ, the scaling and (if asked) the mask."""
     n, dk = int(options["tokens"]), int(options["d_k"])
-    q = small_matrix(rng, options["difficulty"], n, dk)
-    k = small_matrix(rng, options["difficulty"], n, dk)
+    # Non-zero entries: a zero query or key row would make a whole row or column of scores trivial.
+    q = small_matrix(rng, options["difficulty"], n, dk, nonzero=True)
+    k = small_matrix(rng, options["difficulty"], n, dk, nonzero=True)
     raw = Quantity("QKT", Tex(r"Q\,K^{\mathsf T}"), q * k.T)
     scaled = raw.value / _ROOTS[dk]
     masked = options["mask"] == "causal"

@@ -24,9 +24,9 @@ def _pre(p: Problem) -> ImmutableMatrix:
 
 
 CONTRACT = Contract(
-    given=Bounds(4, 2, Rational(2)),
-    intermediate=Bounds(80, 8, Rational(20)),
-    answer=Bounds(80, 8, Rational(20)),
+    given=Bounds(6, 2, Rational(3)),  # biases reach ±3 so one hidden unit can be cut
+    intermediate=Bounds(160, 8, Rational(20)),
+    answer=Bounds(160, 8, Rational(20)),
     forbidden={
         # ReLU at exactly 0 is a convention question, not this lesson.
         "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _pre(p)),
@@ -38,12 +38,33 @@ CONTRACT = Contract(
 )
 
 
+def _biases(rng: Rng, xw: ImmutableMatrix, difficulty: str) -> ImmutableMatrix:
+    """b₁ chosen per hidden unit so no pre-activation is 0, one unit is cut by ReLU and one passes.
+
+    Built rather than redrawn: ReLU only teaches something when some entries are cut to 0 and some are not.
+    """
+    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
+    candidates = [k * step for k in range(-int(3 / step), int(3 / step) + 1)]
+    columns = [list(xw.col(j)) for j in range(xw.cols)]
+    cut = min(range(xw.cols), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
+    kept = max((j for j in range(xw.cols) if j != cut), key=lambda j: (min(columns[j]), -j))
+    biases = []
+    for j, column in enumerate(columns):
+        fine = [b for b in candidates if all(v + b != 0 for v in column)]
+        if j == cut:
+            fine = [b for b in fine if all(v + b < 0 for v in column)] or fine
+        elif j == kept:
+            fine = [b for b in fine if all(v + b > 0 for v in column)] or fine
+        biases.append(rng.choice(fine))
+    return ImmutableMatrix([biases])
+
+
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw x, W₁, b₁, W₂, b₂; work out h, ReLU(h), the FFN output and the residual sum."""
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
     x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
-    # b₁ may be negative even at 'easy': without a negative pre-activation ReLU would teach nothing.
-    w1, b1 = small_matrix(rng, difficulty, D_MODEL, dff), small_matrix(rng, "medium" if difficulty == "easy" else difficulty, 1, dff)
+    w1 = small_matrix(rng, difficulty, D_MODEL, dff)
+    b1 = _biases(rng, x * w1, difficulty)
     # W₂ in [-1, 1] keeps the sum over the hidden units small enough to carry by hand.
     low = 0 if difficulty == "easy" else -2
     w2 = ImmutableMatrix(dff, D_MODEL, [Rational(rng.integer(low, 2), 2) for _ in range(dff * D_MODEL)])

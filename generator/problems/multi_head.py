@@ -33,7 +33,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw both heads' outputs and W_O; concatenate and multiply."""
     n, dh = int(options["tokens"]), int(options["d_head"])
     difficulty = options["difficulty"]
-    h1, h2 = small_matrix(rng, difficulty, n, dh), small_matrix(rng, difficulty, n, dh)
+    h1, h2 = small_matrix(rng, difficulty, n, dh, nonzero=True), small_matrix(rng, difficulty, n, dh, nonzero=True)
     w_o = small_matrix(rng, difficulty, 2 * dh, 2 * dh)
     concat = Quantity("H", Tex("H"), ImmutableMatrix.hstack(h1, h2))
     out = Quantity("O", Tex("O"), concat.value * w_o)
