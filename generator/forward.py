@@ -7,39 +7,23 @@ from sympy import ImmutableMatrix, Rational
 
 from .problem import Expansion, Quantity, Step, Term, Tex
 from .render import number_tex
-from .worked import entry_label, shape_text
+from .worked import cells_to_expand, check_result, entry_label, shape_text
 
 NEG_INF = -sympy.oo
-
-
-def _cells(value: ImmutableMatrix, expand: str) -> list[tuple[int, int]]:
-    """Which entries a key writes out in full: all, the first row, or only the first."""
-    cells = [(i, j) for i in range(value.rows) for j in range(value.cols)]
-    if expand == "first":
-        return cells[:1]
-    if expand == "row":
-        return [c for c in cells if c[0] == 0]
-    return cells
-
-
-def _check_result(name: str, expected: ImmutableMatrix, result: Quantity) -> None:
-    # Guard the key: a step's stated result must be what its own formula gives.
-    if expected != result.value:
-        raise ValueError(f"{name} step for {result.name}: result does not match the formula")
 
 
 def affine_step(text, x: ImmutableMatrix, w: ImmutableMatrix, b: ImmutableMatrix, formula: Tex,
                 result: Quantity, expand: str = "row") -> Step:
     """h = x·W + b (b a row added to every row): shapes, entries written out, result."""
     value = x * w + ImmutableMatrix.vstack(*([b] * x.rows))
-    _check_result("affine", value, result)
+    check_result("affine", value, result)
     expansions = tuple(
         Expansion(
             entry_label(result.symbol, i, j),
             tuple(Term((x[i, k], w[k, j])) for k in range(x.cols)) + (Term((b[0, j],)),),
             value[i, j],
         )
-        for i, j in _cells(value, expand)
+        for i, j in cells_to_expand(value, expand)
     )
     return Step(
         text=text,
@@ -54,10 +38,10 @@ def add_step(text, a: ImmutableMatrix, b: ImmutableMatrix, formula: Tex, result:
              expand: str = "row", checks: tuple[Tex, ...] = ()) -> Step:
     """Entrywise sum of two same-shape matrices (positions, residuals)."""
     value = a + b
-    _check_result("add", value, result)
+    check_result("add", value, result)
     expansions = tuple(
         Expansion(entry_label(result.symbol, i, j), (Term((a[i, j],)), Term((b[i, j],))), value[i, j])
-        for i, j in _cells(value, expand)
+        for i, j in cells_to_expand(value, expand)
     )
     return Step(text=text, formula=formula, shapes=Tex(f"{shape_text(a)} + {shape_text(b)} \\to {shape_text(value)}"),
                 expansions=expansions, result=result, checks=checks)
@@ -66,10 +50,10 @@ def add_step(text, a: ImmutableMatrix, b: ImmutableMatrix, formula: Tex, result:
 def scale_step(raw: ImmutableMatrix, root: int, result: Quantity) -> Step:
     """Divide every score by √d_k (an integer here by construction)."""
     value = raw / root
-    _check_result("scale", value, result)
+    check_result("scale", value, result)
     lines = tuple(
         Tex(f"{entry_label(result.symbol, i, j)} = \\frac{{{number_tex(raw[i, j])}}}{{{root}}} = {number_tex(value[i, j])}")
-        for i, j in _cells(value, "row")
+        for i, j in cells_to_expand(value, "row")
     )
     return Step(
         text=Tex(f"Divide every score by $\\sqrt{{d_k}} = {root}$, so that longer vectors do not give larger scores."),
@@ -87,7 +71,7 @@ def causal_mask(scores: ImmutableMatrix) -> ImmutableMatrix:
 
 def causal_mask_step(scores: ImmutableMatrix, result: Quantity) -> Step:
     """Set S[i,j] = −∞ for j > i."""
-    _check_result("mask", causal_mask(scores), result)
+    check_result("mask", causal_mask(scores), result)
     return Step(
         text=Tex(r"Causal mask: token $i$ may only attend to tokens $j \le i$, so every entry with $j > i$ becomes $-\infty$ (and later gets weight $e^{-\infty} = 0$)."),
         formula=Tex(r"S[i,j] = -\infty \text{ for } j > i"),
@@ -112,7 +96,7 @@ def relu(value: ImmutableMatrix) -> ImmutableMatrix:
 
 def relu_step(pre: ImmutableMatrix, result: Quantity, pre_symbol: str = "h") -> Step:
     """ReLU: negative entries become 0, positive ones pass unchanged."""
-    _check_result("relu", relu(pre), result)
+    check_result("relu", relu(pre), result)
     zeroed = [f"{entry_label(pre_symbol, i, j)} = {number_tex(pre[i, j])}"
               for i in range(pre.rows) for j in range(pre.cols) if pre[i, j] < 0]
     return Step(

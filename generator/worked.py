@@ -19,6 +19,22 @@ def entry_label(symbol: str, i: int, j: int) -> Tex:
     return Tex(f"{symbol}[{i},{j}]")
 
 
+def cells_to_expand(value: ImmutableMatrix, expand: str) -> list[tuple[int, int]]:
+    """Which entries a key writes out in full: all, the first row, or only the first."""
+    cells = [(i, j) for i in range(value.rows) for j in range(value.cols)]
+    if expand == "first":
+        return cells[:1]
+    if expand == "row":
+        return [c for c in cells if c[0] == 0]
+    return cells
+
+
+def check_result(name: str, expected: ImmutableMatrix, result: Quantity) -> None:
+    # Guard the key: a step's stated result must be what its own formula gives.
+    if expected != result.value:
+        raise ValueError(f"{name} step for {result.name}: result does not match the formula")
+
+
 def dot_expansion(label: Tex, left, right) -> Expansion:
     """label = l0·r0 + l1·r1 + … = value, for two equal-length sequences."""
     terms = tuple(Term((a, b)) for a, b in zip(left, right, strict=True))
@@ -34,15 +50,12 @@ def product_step(
     expand: str = "all",
     checks: tuple[Tex, ...] = (),
 ) -> Step:
-    """A matrix product step: shapes, the entries worked out (all, or only the first), the result."""
+    """A matrix product step: shapes, the entries worked out ('all', the first 'row', or the 'first'), the result."""
     value = left * right
-    if value != result.value:
-        raise ValueError(f"product step for {result.name}: result does not equal left·right")
-    cells = [(i, j) for i in range(value.rows) for j in range(value.cols)]
-    if expand == "first":
-        cells = cells[:1]
+    check_result("product", value, result)
     expansions = tuple(
-        dot_expansion(entry_label(result.symbol, i, j), left.row(i), right.col(j)) for i, j in cells
+        dot_expansion(entry_label(result.symbol, i, j), left.row(i), right.col(j))
+        for i, j in cells_to_expand(value, expand)
     )
     return Step(
         text=text,
