@@ -115,3 +115,43 @@ def mean_line(label: str, values, mean: sympy.Expr) -> Tex:
         raise ValueError(f"mean line for {label} does not add up")
     terms = " + ".join(f"\\left({number_tex(v)}\\right)" if v < 0 else number_tex(v) for v in values)
     return Tex(f"{label} = \\frac{{{terms}}}{{{len(values)}}} = \\frac{{{number_tex(total)}}}{{{len(values)}}} = {number_tex(mean)}")
+
+
+def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | None = None) -> ImmutableMatrix:
+    """b₁ per hidden unit: no pre-activation exactly 0, one unit negative and one positive for every token,
+    and (with a window) every pre-activation within ±window.
+
+    Built rather than redrawn: an activation only teaches something when it visibly cuts some entries and
+    keeps others.
+    """
+    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
+    candidates = [k * step for k in range(-int(3 / step), int(3 / step) + 1)]
+    columns = [list(xw.col(j)) for j in range(xw.cols)]
+    cut = min(range(xw.cols), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
+    kept = max((j for j in range(xw.cols) if j != cut), key=lambda j: (min(columns[j]), -j))
+    biases = []
+    for j, column in enumerate(columns):
+        fine = [b for b in candidates if all(v + b != 0 for v in column)]
+        if window is not None:
+            fine = [b for b in fine if all(abs(v + b) <= window for v in column)] or fine
+        if j == cut:
+            fine = [b for b in fine if all(v + b < 0 for v in column)] or fine
+        elif j == kept:
+            fine = [b for b in fine if all(v + b > 0 for v in column)] or fine
+        biases.append(rng.choice(fine))
+    return ImmutableMatrix([biases])
+
+
+def normal_cdf(x: sympy.Expr) -> sympy.Expr:
+    """Φ(x) = (1 + erf(x/√2))/2, exact."""
+    return (1 + sympy.erf(x / sympy.sqrt(2))) / 2
+
+
+def normal_pdf(x: sympy.Expr) -> sympy.Expr:
+    """φ(x) = e^{−x²/2}/√(2π), exact."""
+    return sympy.exp(-x**2 / 2) / sympy.sqrt(2 * sympy.pi)
+
+
+def gelu(x: sympy.Expr) -> sympy.Expr:
+    """GELU(x) = x·Φ(x), the exact (erf) variant."""
+    return x * normal_cdf(x)

@@ -32,6 +32,7 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "attention_output",
             "multi_head",
             "ffn",
+            "ffn_gelu",
             "layernorm",
             "cross_entropy",
         ),

@@ -108,6 +108,7 @@ class Part:
     prompt: Tex
     answers: tuple[Quantity, ...]
     steps: tuple[Step, ...]
+    decimals: bool = False  # the prompt asks for 4-place decimals: the sheet gives wider boxes
 
 
 @dataclass(frozen=True)

@@ -149,10 +149,10 @@ def expansions_tex(expansions: tuple[Expansion, ...]) -> Tex:
     return Tex("\\begin{align*}\n" + lines.join(expansion_tex(e) for e in expansions) + "\n\\end{align*}")
 
 
-def blank_matrix(shape: tuple[int, int]) -> Tex:
-    """A bracketed grid of empty boxes, one per entry, big enough to write a fraction in."""
+def blank_matrix(shape: tuple[int, int], cell_width: str = "4.2em") -> Tex:
+    """A bracketed grid of empty boxes, one per entry, big enough to write a fraction (or decimal) in."""
     rows, cols = shape
-    row = " & ".join([r"\anscell"] * cols)
+    row = " & ".join([rf"\anscell[{cell_width}]"] * cols)
     return Tex(r"\begin{bmatrix} " + r" \\ ".join([row] * rows) + r" \end{bmatrix}")
 
 

@@ -121,11 +121,12 @@ class Blank:
     symbol: Tex
     shape: tuple[int, int] | None
     options: tuple[tuple[str, str], ...] | None
+    cell_width: str  # room for a fraction, or for a 4-place decimal such as -0.1587
 
 
-def _blank(answer: Quantity) -> Blank:
+def _blank(answer: Quantity, decimals: bool) -> Blank:
     options = answer.value.options if isinstance(answer.value, Choice) else None
-    return Blank(answer.symbol, answer.shape, options)
+    return Blank(answer.symbol, answer.shape, options, "6.2em" if decimals else "4.2em")
 
 
 def _part_letter(index: int) -> str:
@@ -152,9 +153,9 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
                 {
                     "letter": _part_letter(i),
                     "prompt": part.prompt,
-                    "blanks": [_blank(a) for a in part.answers],
-                    # Three or more columns of boxes do not fit beside the prompt: put them below it.
-                    "wide": any(a.shape and a.shape[1] >= 3 for a in part.answers),
+                    "blanks": [_blank(a, part.decimals) for a in part.answers],
+                    # Three or more columns of boxes (two of decimals) do not fit beside the prompt: put them below it.
+                    "wide": any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers),
                 }
                 for i, part in enumerate(problem.parts)
             ],

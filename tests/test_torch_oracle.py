@@ -89,6 +89,11 @@ def ffn(given, facts, options):
     return {"h": h, "r": r, "f": f, "y": x + f}
 
 
+def ffn_gelu(given, facts, options):
+    h = t(given["x"]) @ t(given["W1"]) + t(given["b1"])
+    return {"h": h, "g": F.gelu(h, approximate="none")}
+
+
 def cross_entropy(given, facts, options):
     z, targets = t(given["z"]), t(facts["targets"])[0].long()
     per_position = F.cross_entropy(z, targets, reduction="none")
@@ -100,7 +105,7 @@ def cross_entropy(given, facts, options):
 
 
 ORACLES = {f.__name__: f for f in (embedding, qkv_projection, attention_scores, softmax, attention_output,
-                                   multi_head, layernorm, ffn, cross_entropy)}
+                                   multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
 def _specs(kind) -> list[str]:
@@ -162,3 +167,13 @@ def test_printed_e_table_is_right_at_4_places():
         values = [float(v) for v in re.search(r"e\^\{k\} & ([\d. &]+) \\end", table).group(1).split("&")]
         for k, value in zip(ks, values, strict=True):
             assert abs(value - math.exp(k)) <= 0.5e-4, (k, value)
+
+
+def test_printed_phi_table_is_right_at_4_places():
+    table = make_problem("ffn_gelu", {"difficulty": "hard"}, "gelu/1").facts["phi_table"]
+    xs = [k / 2 for k in range(-4, 5) if k != 0]  # the grid the sheet promises at 'hard'
+    cdf = [float(v) for v in re.search(r"\\Phi\(x\) & ([\d. &]+)", table).group(1).split("&")]
+    pdf = [float(v) for v in re.search(r"\\varphi\(x\) & ([\d. &]+)", table).group(1).split("&")]
+    for x, c, d in zip(xs, cdf, pdf, strict=True):
+        assert abs(c - 0.5 * (1 + math.erf(x / math.sqrt(2)))) <= 0.5e-4, x
+        assert abs(d - math.exp(-x * x / 2) / math.sqrt(2 * math.pi)) <= 0.5e-4, x

@@ -72,11 +72,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    checks=(Tex(r"\text{Each row of } p \text{ sums to 1.}"),)),)),
         Part(Tex(r"Compute the loss $\ell_i = -\ln p[i, \text{target}_i]$ of each position, exactly."), (l_q,),
              (Step(text=Tex(r"Only the target's probability enters; $-\ln \frac{a}{b} = \ln \frac{b}{a}$."),
-                   formula=Tex(r"\ell_i = -\ln p[i, \text{target}_i]"), lines=l_lines),)),
+                   formula=Tex(r"\ell_i = -\ln p[i, \text{target}_i]"), lines=l_lines),), decimals=True),
         Part(Tex(f"Compute the {'mean' if mean else 'total'} loss $L = {combine}$, exactly and to 4 decimal places."),
              (total_q,),
              (Step(text=Tex("Combine the positions' losses as the sheet says."), formula=Tex(f"L = {combine}"),
-                   lines=(Tex(f"L = {number_tex(loss)}"),), result=total_q),)),
+                   lines=(Tex(f"L = {number_tex(loss)}"),), result=total_q),), decimals=True),
     ]
     targets_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
     facts = {"z_tex": z_tex, "targets": ImmutableMatrix([targets]), "targets_text": targets_text,

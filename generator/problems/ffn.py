@@ -5,7 +5,7 @@ from __future__ import annotations
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..forward import add_step, affine_step, relu, relu_step
+from ..forward import add_step, affine_step, hidden_biases, relu, relu_step
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..registry import Option
 from ..rng import Rng
@@ -38,33 +38,12 @@ CONTRACT = Contract(
 )
 
 
-def _biases(rng: Rng, xw: ImmutableMatrix, difficulty: str) -> ImmutableMatrix:
-    """b₁ chosen per hidden unit so no pre-activation is 0, one unit is cut by ReLU and one passes.
-
-    Built rather than redrawn: ReLU only teaches something when some entries are cut to 0 and some are not.
-    """
-    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
-    candidates = [k * step for k in range(-int(3 / step), int(3 / step) + 1)]
-    columns = [list(xw.col(j)) for j in range(xw.cols)]
-    cut = min(range(xw.cols), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
-    kept = max((j for j in range(xw.cols) if j != cut), key=lambda j: (min(columns[j]), -j))
-    biases = []
-    for j, column in enumerate(columns):
-        fine = [b for b in candidates if all(v + b != 0 for v in column)]
-        if j == cut:
-            fine = [b for b in fine if all(v + b < 0 for v in column)] or fine
-        elif j == kept:
-            fine = [b for b in fine if all(v + b > 0 for v in column)] or fine
-        biases.append(rng.choice(fine))
-    return ImmutableMatrix([biases])
-
-
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw x, W₁, b₁, W₂, b₂; work out h, ReLU(h), the FFN output and the residual sum."""
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
     x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
     w1 = small_matrix(rng, difficulty, D_MODEL, dff)
-    b1 = _biases(rng, x * w1, difficulty)
+    b1 = hidden_biases(rng, x * w1, difficulty)
     # W₂ in [-1, 1] keeps the sum over the hidden units small enough to carry by hand.
     low = 0 if difficulty == "easy" else -2
     w2 = ImmutableMatrix(dff, D_MODEL, [Rational(rng.integer(low, 2), 2) for _ in range(dff * D_MODEL)])

@@ -77,7 +77,9 @@ def _table(rng: Rng, n: int):
     t = Quantity("t", Tex("t"), shifted)
     exps = ImmutableMatrix([[sympy.exp(x) for x in shifted]])
     p = Quantity("p", Tex("p"), softmax_rows(shifted))
-    needed = sorted({s - top for s in scores}, reverse=True)
+    # Every exponent scores can give (0 down to −5), the same for every variant: a table of only the
+    # exponents needed would give away t.
+    needed = list(range(0, -6, -1))
     table = Tex(r"\begin{array}{c|" + "c" * len(needed) + r"} k & " + " & ".join(map(str, needed))
                 + r" \\ \hline e^{k} & " + " & ".join(decimal_tex(sympy.exp(k), PLACES) for k in needed) + r" \end{array}")
     total = sympy.Add(*exps)
@@ -93,7 +95,7 @@ def _table(rng: Rng, n: int):
              result=p, checks=(Tex(r"\textstyle\sum_i p_i = 1 \text{ (also at 4 decimal places)}"),)),
     )
     parts = [Part(Tex(r"Compute $t = z - \max_j z_j$."), (t,), steps_a),
-             Part(Tex(r"Compute $p = \operatorname{softmax}(z)$ to 4 decimal places."), (p,), steps_b)]
+             Part(Tex(r"Compute $p = \operatorname{softmax}(z)$ to 4 decimal places."), (p,), steps_b, decimals=True)]
     return z, {"e_table": table}, parts, True
 
 

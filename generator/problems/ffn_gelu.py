@@ -1,0 +1,78 @@
+"""Feed-forward pre-activation and the GELU activation (erf variant), with Φ and φ printed on the sheet."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational
+
+from ..draws import SMALL_DIFFICULTY, small_matrix
+from ..forward import affine_step, gelu, hidden_biases, normal_cdf, normal_pdf
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import decimal_tex, number_tex
+from ..rng import Rng
+
+TITLE = "Feed-forward layer with GELU"
+OPTIONS = [
+    Option("tokens", ("1", "2"), "1", "rows of x"),
+    Option("d_ff", ("2", "4"), "4", "hidden width (d_model = 2)"),
+    SMALL_DIFFICULTY,
+]
+D_MODEL = 2
+WINDOW = Rational(2)  # pre-activations stay in [-2, 2], where GELU differs visibly from ReLU
+PLACES = 4
+
+
+def _pre(p: Problem) -> ImmutableMatrix:
+    return p.parts[0].answers[0].value
+
+
+CONTRACT = Contract(
+    given=Bounds(6, 2, Rational(3)),
+    intermediate=Bounds(16, 4, Rational(8)),
+    answer=Bounds(16, 4, Rational(2)),
+    rational_only=False,
+    forbidden={
+        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _pre(p)),
+        "a pre-activation lies outside [-2, 2]": lambda p: any(abs(v) > WINDOW for v in _pre(p)),
+        "no pre-activation is negative": lambda p: all(v > 0 for v in _pre(p)),
+    },
+)
+
+
+def table_tex(values) -> Tex:
+    """Φ(x) and φ(x) to 4 places for the given x."""
+    header = " & ".join(number_tex(v) for v in values)
+    phi_row = " & ".join(decimal_tex(normal_cdf(v), PLACES) for v in values)
+    pdf_row = " & ".join(decimal_tex(normal_pdf(v), PLACES) for v in values)
+    return Tex(r"\begin{array}{c|" + "c" * len(values) + r"} x & " + header + r" \\ \hline \Phi(x) & " + phi_row
+               + r" \\ \varphi(x) & " + pdf_row + r" \end{array}")
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw x, W₁ and b₁ (pre-activations in [-2, 2], none 0); work out h and GELU(h)."""
+    n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
+    x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
+    w1 = small_matrix(rng, difficulty, D_MODEL, dff)
+    b1 = hidden_biases(rng, x * w1, difficulty, window=WINDOW)
+    h = Quantity("h", Tex("h"), x * w1 + ImmutableMatrix.vstack(*([b1] * n)))
+    g = Quantity("g", Tex("g"), h.value.applyfunc(gelu))
+    # The same grid for every variant: a table of only the values needed would give away h.
+    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
+    grid = [k * step for k in range(-int(WINDOW / step), int(WINDOW / step) + 1) if k != 0]
+    lines = tuple(
+        Tex(f"g[{i},{j}] = {number_tex(v)} \\cdot \\Phi({number_tex(v)}) \\approx {number_tex(v)} \\cdot "
+            f"{decimal_tex(normal_cdf(v), PLACES)} \\approx {decimal_tex(gelu(v), PLACES)}")
+        for i in range(n) for j, v in enumerate(h.value.row(i))
+    )
+    parts = [
+        Part(Tex(r"Compute the pre-activation $h = x\,W_1 + b_1$."), (h,),
+             (affine_step(Tex(r"Row of $x$ times column $j$ of $W_1$, plus $b_1[j]$."), x, w1, b1, Tex(r"h = x\,W_1 + b_1"), h),)),
+        Part(Tex(r"Apply GELU to every entry, $g = h\,\Phi(h)$, to 4 decimal places."), (g,),
+             (Step(text=Tex(r"Multiply each entry by $\Phi$ of itself, read from the table. Unlike ReLU, GELU lets a "
+                            r"little of a negative input through."),
+                   formula=Tex(r"\operatorname{GELU}(x) = x\,\Phi(x)"), lines=lines, result=g,
+                   checks=(Tex(r"\text{Positive entries shrink a little; negative ones become small negatives.}"),)),),
+             decimals=True),
+    ]
+    given = [Quantity("x", Tex("x"), x), Quantity("W1", Tex("W_1"), w1), Quantity("b1", Tex("b_1"), b1)]
+    return Problem.draft(given=given, parts=parts, facts={"phi_table": table_tex(grid)}, needs_calculator=True)
