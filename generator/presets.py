@@ -20,6 +20,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "matmul_gradient",
         ),
     ),
+    "example1": (
+        "Example 1: a minimal forward pass",
+        "basic",
+        ("example1",),
+    ),
     "forward-steps": (
         "A transformer's forward pass, step by step",
         "basic",

@@ -109,6 +109,9 @@ class Part:
     answers: tuple[Quantity, ...]
     steps: tuple[Step, ...]
     decimals: bool = False  # the prompt asks for 4-place decimals: the sheet gives wider boxes
+    # A "Given" box printed before the part (sheet and key): restarts a chain with clean values,
+    # so one slip, or an irrational step, does not spoil everything after it.
+    given: Tex = Tex("")
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,7 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
                 {
                     "letter": _part_letter(i),
                     "prompt": part.prompt,
+                    "given": part.given,
                     "blanks": [_blank(a, part.decimals) for a in part.answers],
                     # Three or more columns of boxes (two of decimals) do not fit beside the prompt: put them below it.
                     "wide": any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers),
@@ -170,7 +171,8 @@ def key_problems(sheet: Sheet) -> list[dict]:
         {
             **_statement_context(number, problem),
             "parts": [
-                {"letter": _part_letter(i), "prompt": part.prompt, "answers": part.answers, "steps": part.steps}
+                {"letter": _part_letter(i), "prompt": part.prompt, "given": part.given, "answers": part.answers,
+                 "steps": part.steps}
                 for i, part in enumerate(problem.parts)
             ],
         }

@@ -1,0 +1,233 @@
+"""Example 1, a minimal forward pass: embeddings, Q/K/V, scores, weights, context, logits, next token."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from ..draws import has_zero_row
+from ..forward import scale_step, softmax_rows
+from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
+from ..rng import Rng
+from ..worked import product_step, shape_text
+
+TITLE = "Example 1: a minimal forward pass"
+OPTIONS = [
+    # √d_k must be whole on paper: 1 or 2.
+    Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),
+]
+VOCABULARY = ("A", "B", "C", "D")
+D_MODEL = 2
+PLACES = 4
+# The weights the chain restarts from: the simple fraction nearest the true weight.
+SIMPLE_WEIGHTS = [Rational(1, 4), Rational(1, 3), Rational(1, 2), Rational(2, 3), Rational(3, 4)]
+E_TABLE_KS = list(range(0, -6, -1))
+
+
+def _ints(rng: Rng, rows: int, cols: int, low: int = -2, high: int = 2) -> ImmutableMatrix:
+    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
+
+
+def _answer(problem: Problem, name: str):
+    for part in problem.parts:
+        for answer in part.answers:
+            if answer.name == name:
+                return answer.value
+    raise KeyError(name)
+
+
+def _rounded_sum_is_one(p: ImmutableMatrix) -> bool:
+    return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1
+
+
+CONTRACT = Contract(
+    given=Bounds(4, 4, Rational(4)),
+    intermediate=Bounds(80, 4, Rational(20)),
+    answer=Bounds(80, 4, Rational(20)),
+    rational_only=False,
+    forbidden={
+        "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
+        "an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4)),
+        "the printed probabilities do not sum to 1 at 4 places": lambda p: not _rounded_sum_is_one(_answer(p, "p")),
+        "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
+        "Q, K or V has a zero row": lambda p: any(has_zero_row(_answer(p, n)) for n in "QKV"),
+        # Equal value rows make the context the same whatever the weights: attention would do nothing.
+        "the two value rows are equal": lambda p: _answer(p, "V").row(0) == _answer(p, "V").row(1),
+    },
+)
+
+
+ATTEMPTS = 200  # per constrained draw; past that the whole model is drawn again
+
+
+class _Restart(Exception):
+    """This draw cannot be completed cleanly: draw the model again."""
+
+
+def _int_rows(rng: Rng, rows: int, cols: int) -> list[list[int]]:
+    return [[rng.integer(-2, 2) for _ in range(cols)] for _ in range(rows)]
+
+
+def _times(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
+    """Integer matrix product (the searches run on plain ints; sympy only for the kept draw)."""
+    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
+
+
+def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int):
+    """W_Q, W_K with no zero query or key, whose last-row scores are whole numbers 1 or 2 apart."""
+    for _ in range(ATTEMPTS):
+        w_q, w_k = _int_rows(rng, D_MODEL, dk), _int_rows(rng, D_MODEL, dk)
+        q, k = _times(x, w_q), _times(x, w_k)
+        if any(not any(row) for row in q + k) or any(abs(v) > 4 for row in q + k for v in row):
+            continue  # no zero query or key, and entries small enough that every product stays ≤ 16
+        raw = _times(q, [list(col) for col in zip(*k)])
+        if any(abs(v) > 20 for row in raw for v in row):
+            continue  # every score stays small enough to carry by hand
+        last = raw[1]
+        if all(v % root == 0 for v in last) and 0 < abs(last[0] - last[1]) <= 2 * root:
+            return ImmutableMatrix(w_q), ImmutableMatrix(w_k)
+    raise _Restart
+
+
+def _value_weights(rng: Rng, ax: ImmutableMatrix) -> ImmutableMatrix:
+    """W_V whose columns make the context ã·X·W_V whole numbers (chosen among all that do)."""
+    f0, f1 = (Fraction(int(v.p), int(v.q)) for v in ax)
+    whole = [(a, b) for a in range(-2, 3) for b in range(-2, 3) if (a or b) and (f0 * a + f1 * b).denominator == 1]
+    if len(whole) < 2:
+        raise _Restart
+    columns = [rng.choice(whole) for _ in range(D_MODEL)]
+    return ImmutableMatrix([[col[i] for col in columns] for i in range(D_MODEL)])
+
+
+def _printed_sum_is_one(z: list[int]) -> bool:
+    """Do softmax(z)'s 4-place roundings add up to exactly 1? (decimal arithmetic, 30 digits, no floats)"""
+    with localcontext() as context:
+        context.prec = 30
+        exps = [Decimal(v - max(z)).exp() for v in z]
+        total = sum(exps)
+        quantum = Decimal(1).scaleb(-PLACES)
+        return sum((e / total).quantize(quantum, rounding=ROUND_HALF_UP) for e in exps) == 1
+
+
+def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
+    """W_out whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
+    context = [[int(v) for v in c]]
+    for _ in range(ATTEMPTS):
+        w_out = _int_rows(rng, D_MODEL, len(VOCABULARY))
+        z = _times(context, w_out)[0]
+        top = max(z)
+        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and _printed_sum_is_one(z):
+            return ImmutableMatrix(w_out)
+    raise _Restart
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw the model so every step stays clean (redrawing the whole model if a step cannot be)."""
+    while True:
+        try:
+            return _generate(rng, options)
+        except _Restart:
+            continue
+
+
+def _generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """One attempt at the whole chain."""
+    dk = int(options["d_k"])
+    root = {1: 1, 4: 2}[dk]
+    rows: list[tuple[int, int]] = []
+    while len(rows) < len(VOCABULARY):  # distinct, non-zero embeddings by construction
+        row = (rng.integer(-2, 2), rng.integer(-2, 2))
+        if any(row) and row not in rows:
+            rows.append(row)
+    e = ImmutableMatrix(rows)
+    ids = rng.shuffled(range(len(VOCABULARY)))[:2]
+    x = ImmutableMatrix([list(e.row(t)) for t in ids])
+    w_q, w_k = _last_row_scores(rng, [[int(v) for v in x.row(i)] for i in range(2)], dk, root)
+    q, k = x * w_q, x * w_k
+    s = q * k.T / root
+    a = softmax_rows(ImmutableMatrix([list(s.row(1))]))
+    first = min(SIMPLE_WEIGHTS, key=lambda w: (abs(w - a[0]).evalf(30), w))
+    given_weights = ImmutableMatrix([[first, 1 - first]])
+    w_v = _value_weights(rng, given_weights * x)
+    v = x * w_v
+    if v.row(0) == v.row(1):
+        raise _Restart  # cheaper to redraw here than after the whole chain
+    c = given_weights * v
+    w_out = _output_weights(rng, c)
+    z = c * w_out
+    top = max(z)
+    t = z - ImmutableMatrix([[top] * len(VOCABULARY)])
+    p = softmax_rows(t)
+    predicted = VOCABULARY[list(z).index(top)]
+
+    x_q = Quantity("X", Tex("X"), x)
+    q_q, k_q, v_q = (Quantity(n, Tex(n), m) for n, m in (("Q", q), ("K", k), ("V", v)))
+    s_q = Quantity("S", Tex("S"), s)
+    a_q = Quantity("a", Tex("a"), a)
+    c_q = Quantity("c", Tex("c"), c)
+    z_q = Quantity("z", Tex("z"), z)
+    p_q = Quantity("p", Tex("p"), p)
+    next_q = Quantity("next", Tex(r"\text{next}"), Choice(predicted, tuple((v, v) for v in VOCABULARY)))
+    words = " ".join(VOCABULARY[i] for i in ids)
+    s0, s1 = s[1, 0], s[1, 1]
+    m = max(s0, s1)
+    powers = f"e^{{{number_tex(s0 - m)}}} + e^{{{number_tex(s1 - m)}}}"
+    z_powers = " + ".join(f"e^{{{number_tex(v - top)}}}" for v in z)
+
+    parts = [
+        Part(Tex(f"Write down $X$: the embeddings of the input \\texttt{{{words}}}, one row per token."), (x_q,),
+             (Step(text=Tex("Row $i$ of $X$ is the row of $E$ for the $i$-th input token."),
+                   lines=tuple(Tex(f"\\text{{token {VOCABULARY[t]}}} \\to E[{t},:]") for t in ids), result=x_q),)),
+        Part(Tex(r"Compute the queries $Q = X\,W_Q$ and keys $K = X\,W_K$."), (q_q, k_q),
+             (product_step(Tex(r"Row $i$ of $X$ times column $j$ of $W_Q$."), x, w_q, Tex(r"Q = X\,W_Q"), q_q, expand="row"),
+              product_step(Tex(r"Row $i$ of $X$ times column $j$ of $W_K$."), x, w_k, Tex(r"K = X\,W_K"), k_q, expand="row"))),
+        Part(Tex(r"Compute the values $V = X\,W_V$."), (v_q,),
+             (product_step(Tex(r"Row $i$ of $X$ times column $j$ of $W_V$."), x, w_v, Tex(r"V = X\,W_V"), v_q),)),
+        Part(Tex(r"Compute the scaled scores $S = Q\,K^{\mathsf T} / \sqrt{d_k}$."), (s_q,),
+             (product_step(Tex(r"Row $i$ of $Q$ dotted with row $j$ of $K$."), q, k.T, Tex(r"Q\,K^{\mathsf T}"),
+                           Quantity("QKT", Tex(r"Q\,K^{\mathsf T}"), q * k.T)),
+              scale_step(q * k.T, root, s_q))),
+        Part(Tex(r"The last token predicts the next one. Compute its attention weights "
+                 r"$a = \operatorname{softmax}(S[1,:])$ to 4 decimal places."), (a_q,),
+             (Step(text=Tex(f"Subtract the larger score, ${number_tex(m)}$, then use the table."),
+                   formula=Tex(r"a_j = \frac{e^{S[1,j]}}{\sum_m e^{S[1,m]}}"),
+                   lines=tuple(Tex(f"a_{j} = \\frac{{e^{{{number_tex(sv - m)}}}}}{{{powers}}} \\approx {decimal_tex(a[j], PLACES)}")
+                               for j, sv in enumerate((s0, s1))),
+                   result=a_q, checks=(Tex(r"a_0 + a_1 = 1"),)),),
+             decimals=True),
+        Part(Tex(r"Compute the context $c = \tilde a\,V$."), (c_q,),
+             (product_step(Tex(r"A weighted average of the rows of $V$."), given_weights, v, Tex(r"c = \tilde a\,V"), c_q),),
+             given=Tex(f"From here on, use the simple weights $\\tilde a = {matrix_tex(given_weights)}$, the fractions "
+                       f"nearest to $a$, so that one slip above does not spoil the rest.")),
+        Part(Tex(r"Compute the logits $z = c\,W_{\text{out}}$, one per vocabulary token."), (z_q,),
+             (product_step(Tex(r"$c$ times column $j$ of $W_{\text{out}}$ gives the logit of token $j$."),
+                           c, w_out, Tex(r"z = c\,W_{\text{out}}"), z_q),)),
+        Part(Tex(r"Compute the probabilities $p = \operatorname{softmax}(z)$ to 4 decimal places."), (p_q,),
+             (Step(text=Tex(f"Subtract the largest logit, ${number_tex(top)}$, and use the table."),
+                   formula=Tex(r"p_j = \frac{e^{z_j - \max z}}{\sum_m e^{z_m - \max z}}"),
+                   lines=tuple(Tex(f"p_{j} = \\frac{{e^{{{number_tex(zv - top)}}}}}{{{z_powers}}} \\approx {decimal_tex(p[j], PLACES)}")
+                               for j, zv in enumerate(z)),
+                   result=p_q, checks=(Tex(r"\textstyle\sum_j p_j = 1 \text{ (also at 4 decimal places)}"),)),),
+             decimals=True),
+        Part(Tex("Which token does the model predict next?"), (next_q,),
+             (Step(text=Tex(f"The largest probability belongs to the largest logit: token {predicted}.")),)),
+    ]
+    e_table = Tex(r"\begin{array}{c|" + "c" * len(E_TABLE_KS) + r"} k & " + " & ".join(map(str, E_TABLE_KS))
+                  + r" \\ \hline e^{k} & " + " & ".join(decimal_tex(sympy.exp(k), PLACES) for k in E_TABLE_KS) + r" \end{array}")
+    facts = {
+        "token_ids": ImmutableMatrix([ids]),
+        "sequence": Tex(r"\texttt{" + words + "}"),
+        "E_table": labelled_table(VOCABULARY, e, "E"),
+        "d_k": Rational(dk),
+        "given_weights": given_weights,
+        "e_table": e_table,
+        "shapes": Tex(f"W_Q, W_K: {shape_text(w_q)},\\ W_V: {shape_text(w_v)},\\ W_{{\\text{{out}}}}: {shape_text(w_out)}"),
+    }
+    given = [Quantity("E", Tex("E"), e), Quantity("W_Q", Tex("W_Q"), w_q), Quantity("W_K", Tex("W_K"), w_k),
+             Quantity("W_V", Tex("W_V"), w_v), Quantity("W_out", Tex(r"W_{\text{out}}"), w_out)]
+    return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True)
