@@ -40,6 +40,7 @@ class ProblemType:
     options: tuple[Option, ...]
     contract: Contract
     generate: Callable[[Rng, dict[str, str]], Problem]
+    chained: bool  # a multi-part worksheet where later parts use earlier results
 
     def option_sets(self) -> list[dict[str, str]]:
         """Every combination of option values (for tests and benchmarks)."""
@@ -76,6 +77,7 @@ def _load(module: ModuleType) -> ProblemType:
         options=tuple(module.OPTIONS),
         contract=module.CONTRACT,
         generate=module.generate,
+        chained=getattr(module, "CHAINED", False),
     )
 
 

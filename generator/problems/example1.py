@@ -17,6 +17,7 @@ from ..rng import Rng
 from ..worked import product_step, shape_text
 
 TITLE = "Example 1: a minimal forward pass"
+CHAINED = True
 OPTIONS = [
     # √d_k must be whole on paper: 1 or 2.
     Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import SMALL_DIFFICULTY, small_matrix
@@ -39,11 +42,18 @@ CONTRACT = Contract(
 )
 
 
-def table_tex(values) -> Tex:
+@cache
+def _decimal(value: sympy.Expr) -> str:
+    """4-place decimals of Φ, φ and GELU at the few grid points, computed once per process."""
+    return decimal_tex(value, PLACES)
+
+
+@cache
+def table_tex(values: tuple) -> Tex:
     """Φ(x) and φ(x) to 4 places for the given x."""
     header = " & ".join(number_tex(v) for v in values)
-    phi_row = " & ".join(decimal_tex(normal_cdf(v), PLACES) for v in values)
-    pdf_row = " & ".join(decimal_tex(normal_pdf(v), PLACES) for v in values)
+    phi_row = " & ".join(_decimal(normal_cdf(v)) for v in values)
+    pdf_row = " & ".join(_decimal(normal_pdf(v)) for v in values)
     return Tex(r"\begin{array}{c|" + "c" * len(values) + r"} x & " + header + r" \\ \hline \Phi(x) & " + phi_row
                + r" \\ \varphi(x) & " + pdf_row + r" \end{array}")
 
@@ -51,17 +61,21 @@ def table_tex(values) -> Tex:
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw x, W₁ and b₁ (pre-activations in [-2, 2], none 0); work out h and GELU(h)."""
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
-    x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
-    w1 = small_matrix(rng, difficulty, D_MODEL, dff)
-    b1 = hidden_biases(rng, x * w1, difficulty, window=WINDOW)
-    h = Quantity("h", Tex("h"), x * w1 + ImmutableMatrix.vstack(*([b1] * n)))
+    while True:  # cheap redraws before any step is built: every pre-activation in the table's window
+        x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
+        w1 = small_matrix(rng, difficulty, D_MODEL, dff)
+        b1 = hidden_biases(rng, x * w1, difficulty, window=WINDOW)
+        pre = x * w1 + ImmutableMatrix.vstack(*([b1] * n))
+        if all(0 < abs(v) <= WINDOW for v in pre) and any(v < 0 for v in pre):
+            break
+    h = Quantity("h", Tex("h"), pre)
     g = Quantity("g", Tex("g"), h.value.applyfunc(gelu))
     # The same grid for every variant: a table of only the values needed would give away h.
     step = Rational(1, 2) if difficulty == "hard" else Rational(1)
     grid = [k * step for k in range(-int(WINDOW / step), int(WINDOW / step) + 1) if k != 0]
     lines = tuple(
         Tex(f"g[{i},{j}] = {number_tex(v)} \\cdot \\Phi({number_tex(v)}) \\approx {number_tex(v)} \\cdot "
-            f"{decimal_tex(normal_cdf(v), PLACES)} \\approx {decimal_tex(gelu(v), PLACES)}")
+            f"{_decimal(normal_cdf(v))} \\approx {_decimal(gelu(v))}")
         for i in range(n) for j, v in enumerate(h.value.row(i))
     )
     parts = [
@@ -75,4 +89,4 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
              decimals=True),
     ]
     given = [Quantity("x", Tex("x"), x), Quantity("W1", Tex("W_1"), w1), Quantity("b1", Tex("b_1"), b1)]
-    return Problem.draft(given=given, parts=parts, facts={"phi_table": table_tex(grid)}, needs_calculator=True)
+    return Problem.draft(given=given, parts=parts, facts={"phi_table": table_tex(tuple(grid))}, needs_calculator=True)
