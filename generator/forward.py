@@ -97,12 +97,16 @@ def relu(value: ImmutableMatrix) -> ImmutableMatrix:
 def relu_step(pre: ImmutableMatrix, result: Quantity, pre_symbol: str = "h") -> Step:
     """ReLU: negative entries become 0, positive ones pass unchanged."""
     check_result("relu", relu(pre), result)
-    zeroed = [f"{entry_label(pre_symbol, i, j)} = {number_tex(pre[i, j])}"
-              for i in range(pre.rows) for j in range(pre.cols) if pre[i, j] < 0]
+    # One line per row of zeroed entries, so a wide layer never runs off the page.
+    lines = []
+    for i in range(pre.rows):
+        zeroed = [f"{entry_label(pre_symbol, i, j)} = {number_tex(pre[i, j])}" for j in range(pre.cols) if pre[i, j] < 0]
+        if zeroed:
+            lines.append(Tex(f"\\text{{row {i}, set to 0: }} " + ",\\ ".join(zeroed)))
     return Step(
         text=Tex("ReLU keeps positive entries and replaces negative ones by 0."),
         formula=Tex(r"\operatorname{ReLU}(x) = \max(0, x)"),
-        lines=(Tex(r"\text{zeroed: } " + ",\\ ".join(zeroed)),) if zeroed else (),
+        lines=tuple(lines),
         result=result,
     )
 
@@ -155,3 +159,21 @@ def normal_pdf(x: sympy.Expr) -> sympy.Expr:
 def gelu(x: sympy.Expr) -> sympy.Expr:
     """GELU(x) = x·Φ(x), the exact (erf) variant."""
     return x * normal_cdf(x)
+
+
+# Attention weight rows with denominators 2, 3 or 4 (each sums to 1), so weighted averages stay clean.
+WEIGHT_ROWS = {
+    1: [("1",)],
+    2: [("1/2", "1/2"), ("1/4", "3/4"), ("3/4", "1/4"), ("1/3", "2/3"), ("2/3", "1/3")],
+    3: [("1/2", "1/4", "1/4"), ("1/3", "1/3", "1/3"), ("1/2", "1/2", "0"), ("3/4", "1/4", "0"), ("2/3", "1/3", "0"),
+        ("1/4", "1/2", "1/4")],
+}
+
+
+def attention_weight_row(rng, visible: int, n: int, halves_and_quarters: bool = False) -> list[Rational]:
+    """n weights summing to 1, only the first `visible` non-zero (a causal row), in shuffled order."""
+    rows = WEIGHT_ROWS[visible]
+    if halves_and_quarters:
+        rows = [row for row in rows if all(Rational(w).q in (1, 2, 4) for w in row)]
+    row = [Rational(w) for w in rng.shuffled(rng.choice(rows))]
+    return row + [Rational(0)] * (n - visible)

@@ -20,6 +20,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "matmul_gradient",
         ),
     ),
+    "example5": (
+        "Example 5: a feed-forward layer and the residual",
+        "none",
+        ("example5",),
+    ),
     "example1": (
         "Example 1: a minimal forward pass",
         "basic",

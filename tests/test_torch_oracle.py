@@ -115,7 +115,15 @@ def example1(given, facts, options):
             "next": "ABCD"[int(z.argmax())]}
 
 
-ORACLES = {f.__name__: f for f in (example1, embedding, qkv_projection, attention_scores, softmax, attention_output,
+def example5(given, facts, options):
+    o = t(given["A"]) @ t(given["V"])
+    h = o @ t(given["W1"]) + t(given["b1"])
+    r = torch.relu(h)
+    f = r @ t(given["W2"]) + t(given["b2"])
+    return {"O": o, "h": h, "r": r, "f": f, "y": o + f}
+
+
+ORACLES = {f.__name__: f for f in (example1, example5, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 

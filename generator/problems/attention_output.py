@@ -5,6 +5,7 @@ from __future__ import annotations
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
+from ..forward import attention_weight_row
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..registry import Option
 from ..rng import Rng
@@ -16,14 +17,6 @@ OPTIONS = [
     Option("d_v", ("2", "3"), "2", "width of each value vector"),
     Option("mask", ("none", "causal"), "none", "causal: weights above the diagonal are 0"),
 ]
-
-# Weight rows with denominators 2, 3 or 4, so each output is a fraction with a small denominator.
-_ROWS = {
-    1: [("1",)],
-    2: [("1/2", "1/2"), ("1/4", "3/4"), ("3/4", "1/4"), ("1/3", "2/3"), ("2/3", "1/3")],
-    3: [("1/2", "1/4", "1/4"), ("1/3", "1/3", "1/3"), ("1/2", "1/2", "0"), ("3/4", "1/4", "0"), ("2/3", "1/3", "0"),
-        ("1/4", "1/2", "1/4")],
-}
 
 CONTRACT = Contract(
     given=Bounds(4, 4, Rational(4)),
@@ -39,17 +32,11 @@ CONTRACT = Contract(
 )
 
 
-def _weight_row(rng: Rng, visible: int, n: int) -> list[Rational]:
-    """A row of n weights, only the first `visible` of them non-zero, in shuffled order."""
-    row = [Rational(w) for w in rng.shuffled(rng.choice(_ROWS[visible]))]
-    return row + [Rational(0)] * (n - visible)
-
-
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw the weights (rows summing to 1) and V; multiply."""
     n, dv = int(options["tokens"]), int(options["d_v"])
     causal = options["mask"] == "causal"
-    a = ImmutableMatrix([_weight_row(rng, i + 1 if causal else n, n) for i in range(n)])
+    a = ImmutableMatrix([attention_weight_row(rng, i + 1 if causal else n, n) for i in range(n)])
     v = ImmutableMatrix(n, dv, [Rational(rng.integer(-4, 4)) for _ in range(n * dv)])
     o = Quantity("O", Tex("O"), a * v)
     if any(sum(a.row(i)) != 1 for i in range(n)):
