@@ -43,26 +43,33 @@ def bench_generation() -> None:
 
 
 def bench_documents() -> None:
-    """Generation + rendering of a 10-problem sheet and its key, against latexmk/pdflatex for both."""
+    """Generation + rendering of a 10-problem sheet and its key, against latexmk/pdflatex for both.
+
+    Printed twice: cold (the first sheet of a process, which also compiles the templates) and warm
+    (every later sheet, as in a class set); the target is judged on the warm figure.
+    """
     names = list(islice(cycle(sorted(problem_types())), 10))
-    spec = SheetSpec(title="Benchmark", seed=1, problems=tuple(ProblemSpec.parse(n) for n in names), calculator="basic")
-    start = time.perf_counter()
-    sheet = build(spec)
-    generated = time.perf_counter()
-    render_worksheet(sheet), render_key(sheet), render_key_json(sheet)
-    rendered = time.perf_counter()
+    problems = tuple(ProblemSpec.parse(n) for n in names)
+    timings = []
+    for seed in (1, 2):
+        spec = SheetSpec(title="Benchmark", seed=seed, problems=problems, calculator="basic")
+        start = time.perf_counter()
+        sheet = build(spec)
+        generated = time.perf_counter()
+        render_worksheet(sheet), render_key(sheet), render_key_json(sheet)
+        timings.append((generated - start, time.perf_counter() - generated, sheet))
     with tempfile.TemporaryDirectory() as folder:
-        paths = write_outputs(sheet, "bench", Path(folder), Path(folder))
+        paths = write_outputs(timings[-1][2], "bench", Path(folder), Path(folder))
         tex_start = time.perf_counter()
         for kind in ("worksheet", "key"):
             compile_pdf(paths[kind])
         tex = time.perf_counter() - tex_start
-    generation, rendering = generated - start, rendered - generated
-    ratio = (generation + rendering) / tex
-    print(f"10-problem sheet and key: generation {generation * 1000:.1f} ms, rendering {rendering * 1000:.1f} ms, "
-          f"latexmk/pdflatex {tex * 1000:.0f} ms")
-    verdict = "ok" if ratio < RATIO_TARGET else "SLOW"
-    print(f"  (generation + rendering) / TeX = {ratio:.1%} (target < {RATIO_TARGET:.0%})  {verdict}")
+    print(f"10-problem sheet and key (latexmk/pdflatex {tex * 1000:.0f} ms for both):")
+    for label, (generation, rendering, _) in zip(("cold", "warm"), timings):
+        ratio = (generation + rendering) / tex
+        verdict = "" if label == "cold" else ("ok" if ratio < RATIO_TARGET else "SLOW")
+        print(f"  {label}: generation {generation * 1000:.1f} ms, rendering {rendering * 1000:.1f} ms, "
+              f"(generation + rendering) / TeX = {ratio:.1%} (target < {RATIO_TARGET:.0%})  {verdict}")
 
 
 def bench_presets() -> None:

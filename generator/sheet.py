@@ -219,7 +219,7 @@ def decimal_string(value: sympy.Expr, digits: int = 15) -> str:
 
 def _json_value(value):
     if isinstance(value, ImmutableMatrix):
-        return [[exact_string(x) for x in value.row(i)] for i in range(value.rows)]
+        return [[exact_string(x) for x in row] for row in value.tolist()]
     if isinstance(value, Choice):
         return value.value
     return exact_string(value)
@@ -231,7 +231,7 @@ def _json_blanks(number: int, letter: str, answer: Quantity) -> list[dict]:
         return [{"label": prefix, "part": letter, "name": answer.name, "index": None, "kind": "choice",
                  "value": answer.value.value, "choices": list(answer.value.keys)}]
     if isinstance(answer.value, ImmutableMatrix):
-        cells = [((i, j), answer.value[i, j]) for i in range(answer.value.rows) for j in range(answer.value.cols)]
+        cells = [((i, j), value) for i, row in enumerate(answer.value.tolist()) for j, value in enumerate(row)]
     else:
         cells = [(None, answer.value)]
     return [
