@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from fractions import Fraction
+from math import gcd, isqrt
+
 import sympy
 from sympy import ImmutableMatrix, Rational
 
@@ -128,11 +132,15 @@ def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | 
     Built rather than redrawn: an activation only teaches something when it visibly cuts some entries and
     keeps others.
     """
-    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
+    # Plain Fractions inside: callers may search many draws, and sympy arithmetic is slow.
+    rows = xw.tolist() if isinstance(xw, ImmutableMatrix) else xw
+    columns = [[Fraction(int(v.p), int(v.q)) if isinstance(v, sympy.Rational) else Fraction(v) for v in col]
+               for col in zip(*rows)]
+    step = Fraction(1, 2) if difficulty == "hard" else Fraction(1)
     candidates = [k * step for k in range(-int(3 / step), int(3 / step) + 1)]
-    columns = [list(xw.col(j)) for j in range(xw.cols)]
-    cut = min(range(xw.cols), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
-    kept = max((j for j in range(xw.cols) if j != cut), key=lambda j: (min(columns[j]), -j))
+    count = len(columns)
+    cut = min(range(count), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
+    kept = max((j for j in range(count) if j != cut), key=lambda j: (min(columns[j]), -j))
     biases = []
     for j, column in enumerate(columns):
         fine = [b for b in candidates if all(v + b != 0 for v in column)]
@@ -143,7 +151,7 @@ def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | 
         elif j == kept:
             fine = [b for b in fine if all(v + b > 0 for v in column)] or fine
         biases.append(rng.choice(fine))
-    return ImmutableMatrix([biases])
+    return ImmutableMatrix([[Rational(b.numerator, b.denominator) for b in biases]])
 
 
 def normal_cdf(x: sympy.Expr) -> sympy.Expr:
@@ -177,3 +185,61 @@ def attention_weight_row(rng, visible: int, n: int, halves_and_quarters: bool = 
         rows = [row for row in rows if all(Rational(w).q in (1, 2, 4) for w in row)]
     row = [Rational(w) for w in rng.shuffled(rng.choice(rows))]
     return row + [Rational(0)] * (n - visible)
+
+
+def _layernorm_patterns(d: int = 4) -> list[tuple[int, ...]]:
+    """Integer deviations u (Σu = 0, gcd 1) whose mean square is a perfect square: σ_u is whole (≤ 5)."""
+    found = []
+    for u in itertools.product(range(-7, 8), repeat=d):
+        square = sum(x * x for x in u)
+        if sum(u) == 0 and square and square % d == 0 and isqrt(square // d) ** 2 == square // d:
+            if gcd(*u) == 1 and isqrt(square // d) <= 5:
+                found.append(u)
+    return found
+
+
+# Rows x = μ + c·u built from these have a rational σ = c·σ_u, so LayerNorm stays exact by hand.
+LAYERNORM_PATTERNS = _layernorm_patterns()
+
+
+def pattern_sigma(u) -> int:
+    """σ of an integer deviation pattern (a whole number by construction)."""
+    return isqrt(sum(k * k for k in u) // len(u))
+
+
+def layernorm_stats_step(x: ImmutableMatrix, rows: list[int], suffix) -> tuple[Step, list, list]:
+    """μ, σ² and σ of the given rows, every line written out; returns the step, the μs and the σs."""
+    mus, sigmas, lines = [], [], []
+    for i in rows:
+        row = list(x.row(i))
+        mu = sympy.Add(*row) / len(row)
+        variance = sympy.Add(*[(v - mu) ** 2 for v in row]) / len(row)
+        sigma = sympy.sqrt(variance)
+        if not sigma.is_Rational:
+            raise ValueError("LayerNorm row without a rational σ")
+        lines += [mean_line(f"\\mu{suffix(i)}", row, mu),
+                  mean_line(f"\\sigma^2{suffix(i)}", [(v - mu) ** 2 for v in row], variance),
+                  Tex(f"\\sigma{suffix(i)} = \\sqrt{{{number_tex(variance)}}} = {number_tex(sigma)}")]
+        mus.append(mu)
+        sigmas.append(sigma)
+    step = Step(text=Tex(r"Mean, biased variance (divide by $d$) and its root, row by row ($\varepsilon = 0$)."),
+                formula=Tex(r"\mu = \tfrac{1}{d}\sum_j x_j, \quad \sigma^2 = \tfrac{1}{d}\sum_j (x_j - \mu)^2"),
+                lines=tuple(lines))
+    return step, mus, sigmas
+
+
+def layernorm_output_step(x: ImmutableMatrix, rows: list[int], mus, sigmas, gamma: ImmutableMatrix,
+                          beta: ImmutableMatrix, result: Quantity) -> Step:
+    """y = γ ⊙ (x − μ)/σ + β for the given rows, the first of them written out entry by entry."""
+    value = ImmutableMatrix([[gamma[0, j] * (x[i, j] - mu) / sigma + beta[0, j] for j in range(x.cols)]
+                             for i, mu, sigma in zip(rows, mus, sigmas)])
+    check_result("layernorm", value, result)
+    i, mu, sigma = rows[0], mus[0], sigmas[0]
+    expansions = tuple(
+        Expansion(Tex(f"{result.symbol}[0,{j}]"), (Term((gamma[0, j], (x[i, j] - mu) / sigma)), Term((beta[0, j],))),
+                  value[0, j])
+        for j in range(x.cols)
+    )
+    return Step(text=Tex(r"Normalise with the row's $\mu$ and $\sigma$, then scale by $\gamma$ and shift by $\beta$."),
+                formula=Tex(r"y_j = \gamma_j\,\frac{x_j - \mu}{\sigma} + \beta_j"), expansions=expansions, result=result,
+                checks=(Tex(r"\text{Before } \gamma, \beta\text{, each row has mean 0 and variance 1.}"),))

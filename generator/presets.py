@@ -25,6 +25,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "none",
         ("example5",),
     ),
+    "example6": (
+        "Example 6: a complete transformer block",
+        "none",
+        ("example6",),
+    ),
     "example1": (
         "Example 1: a minimal forward pass",
         "basic",

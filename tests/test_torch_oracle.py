@@ -123,7 +123,20 @@ def example5(given, facts, options):
     return {"O": o, "h": h, "r": r, "f": f, "y": o + f}
 
 
-ORACLES = {f.__name__: f for f in (example1, example5, embedding, qkv_projection, attention_scores, softmax, attention_output,
+def example6(given, facts, options):
+    o = t(given["A"]) @ t(given["V"])
+    r1 = t(given["X"]) + o
+    y1 = F.layer_norm(r1, (4,), t(given["gamma1"])[0], t(given["beta1"])[0], eps=0.0)
+    h = y1 @ t(given["W1"]) + t(given["b1"])
+    r = torch.relu(h)
+    r2 = y1 + r @ t(given["W2"]) + t(given["b2"])
+    last = r2[1:2]
+    return {"O": o, "r1": r1, "mu1": r1.mean(-1, keepdim=True), "sigma1": r1.var(-1, unbiased=False, keepdim=True).sqrt(),
+            "y1": y1, "h": h, "r": r, "r2": r2, "mu2": last.mean().item(), "sigma2": last.var(unbiased=False).sqrt().item(),
+            "y2": F.layer_norm(last, (4,), t(given["gamma2"])[0], t(given["beta2"])[0], eps=0.0)}
+
+
+ORACLES = {f.__name__: f for f in (example1, example5, example6, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-from math import gcd, isqrt
+from math import isqrt
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import mean_line
+from ..forward import LAYERNORM_PATTERNS, mean_line
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
 from ..render import number_tex
@@ -19,18 +18,7 @@ OPTIONS = [Option("rows", ("1", "2"), "1", "how many rows (tokens) to normalise"
 D = 4
 
 
-def _patterns() -> list[tuple[int, ...]]:
-    """Integer deviations u (Σu = 0) whose mean square is a perfect square: σ_u is a whole number."""
-    found = []
-    for u in itertools.product(range(-7, 8), repeat=D):
-        square = sum(x * x for x in u)
-        if sum(u) == 0 and square and square % D == 0 and isqrt(square // D) ** 2 == square // D:
-            if gcd(*u) == 1 and isqrt(square // D) <= 5:
-                found.append(u)
-    return found
-
-
-_PATTERNS = _patterns()
+_PATTERNS = LAYERNORM_PATTERNS
 
 CONTRACT = Contract(
     given=Bounds(14, 2, Rational(10)),

@@ -1,0 +1,167 @@
+"""Example 6, a complete block: attention, residual, LayerNorm, feed-forward, residual, LayerNorm."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from sympy import ImmutableMatrix, Rational
+
+from ..forward import (
+    LAYERNORM_PATTERNS,
+    add_step,
+    affine_step,
+    attention_weight_row,
+    hidden_biases,
+    layernorm_output_step,
+    layernorm_stats_step,
+    pattern_sigma,
+    relu,
+    relu_step,
+)
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from ..rng import Rng
+from ..worked import product_step
+
+TITLE = "Example 6: a complete transformer block"
+CHAINED = True
+OPTIONS = []
+TOKENS, D_MODEL, D_FF = 2, 4, 2
+# Patterns with σ_u = 1 or 3 (such as (−3, −1, −1, 5)) keep the normalised values in thirds; the ±1
+# patterns alone would make every LayerNorm output ±1, a "notice this" item rather than practice.
+_NARROW = [u for u in LAYERNORM_PATTERNS if pattern_sigma(u) in (1, 3) and max(map(abs, u)) <= 5]
+
+
+def _answer(problem: Problem, name: str):
+    return next(a.value for part in problem.parts for a in part.answers if a.name == name)
+
+
+CONTRACT = Contract(
+    given=Bounds(16, 4, Rational(4)),
+    intermediate=Bounds(48, 8, Rational(12)),
+    answer=Bounds(48, 8, Rational(12)),
+    forbidden={
+        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _answer(p, "h")),
+        "ReLU cuts nothing": lambda p: all(v > 0 for v in _answer(p, "h")),
+        "ReLU cuts everything": lambda p: all(v < 0 for v in _answer(p, "h")),
+        "two tokens get the same attention output": lambda p: _answer(p, "O").row(0) == _answer(p, "O").row(1),
+    },
+)
+
+
+def _ints(rng: Rng, rows: int, cols: int, low: int, high: int) -> list[list[Fraction]]:
+    return [[Fraction(rng.integer(low, high)) for _ in range(cols)] for _ in range(rows)]
+
+
+def _times(a, b):
+    return [[sum((x * y for x, y in zip(row, col)), Fraction(0)) for col in zip(*b)] for row in a]
+
+
+def _plus_row(a, row):
+    return [[x + y for x, y in zip(r, row)] for r in a]
+
+
+def _sympy(rows) -> ImmutableMatrix:
+    return ImmutableMatrix([[Rational(v.numerator, v.denominator) for v in row] for row in rows])
+
+
+def _draw(rng: Rng):
+    """One attempt at the whole design, in plain Fractions; None when a step would not be clean."""
+    a = [[Fraction(str(w)) for w in attention_weight_row(rng, TOKENS, TOKENS, halves_and_quarters=True)]
+         for _ in range(TOKENS)]
+    v = _ints(rng, TOKENS, D_MODEL, -2, 2)
+    o = _times(a, v)
+    if o[0] == o[1]:
+        return None
+    # The first residual stream is designed; the input X is whatever makes X + O equal it.
+    mus = [rng.integer(-2, 2) for _ in range(TOKENS)]
+    us = [rng.choice(_NARROW) for _ in range(TOKENS)]
+    r1 = [[Fraction(mu + k) for k in u] for mu, u in zip(mus, us)]
+    x = [[p - q for p, q in zip(rr, oo)] for rr, oo in zip(r1, o)]
+    if any(val.denominator > 4 or abs(val) > 4 for row in x for val in row):
+        return None
+    gamma1 = [Fraction(rng.choice([1, 2, -1])) for _ in range(D_MODEL)]
+    beta1 = _ints(rng, 1, D_MODEL, -1, 1)[0]
+    y1 = [[g * k / pattern_sigma(u) + b for g, k, b in zip(gamma1, u, beta1)] for u in us]
+    w1 = _ints(rng, D_MODEL, D_FF, -1, 1)
+    xw = _times(y1, w1)
+    if any(abs(val) > 11 for row in xw for val in row):
+        return None
+    b1 = [Fraction(int(b.p), int(b.q)) for b in hidden_biases(rng, xw, "medium")]  # whole biases keep h in thirds
+    h = _plus_row(xw, b1)
+    flat = [val for row in h for val in row]
+    if any(val == 0 or abs(val) > 8 for val in flat) or not (min(flat) < 0 < max(flat)):
+        return None
+    r = [[max(val, Fraction(0)) for val in row] for row in h]
+    w2 = _ints(rng, D_FF, D_MODEL, -1, 1)
+    rw2 = _times(r, w2)
+    # The last token's second residual stream is designed too; b₂ is what makes y₁ + r·W₂ + b₂ equal it.
+    last = [p + q for p, q in zip(y1[1], rw2[1])]
+    mu2 = round(sum(last) / D_MODEL)
+    close = [u for u in _NARROW if all(abs(mu2 + k - s) <= 3 for k, s in zip(u, last))]  # |b₂| ≤ 3
+    if not close:
+        return None
+    b2 = [mu2 + k - s for k, s in zip(rng.choice(close), last)]
+    r2 = [[p + q + b for p, q, b in zip(yy, rr, b2)] for yy, rr in zip(y1, rw2)]
+    if any(abs(b) > 3 for b in b2) or any(abs(val) > 10 for row in r2 for val in row):
+        return None
+    gamma2 = [Fraction(rng.choice([1, 2, -1])) for _ in range(D_MODEL)]
+    beta2 = _ints(rng, 1, D_MODEL, -1, 1)[0]
+    return {name: _sympy(value) for name, value in (
+        ("A", a), ("V", v), ("X", x), ("gamma1", [gamma1]), ("beta1", [beta1]), ("W1", w1), ("b1", [b1]),
+        ("W2", w2), ("b2", [b2]), ("gamma2", [gamma2]), ("beta2", [beta2]))}
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Design both residual streams so each LayerNorm has a rational σ; give X and b₂ that produce them."""
+    drawn = None
+    while drawn is None:
+        drawn = _draw(rng)
+    a, v, x, w1, b1, w2, b2 = (drawn[k] for k in ("A", "V", "X", "W1", "b1", "W2", "b2"))
+    gamma1, beta1, gamma2, beta2 = (drawn[k] for k in ("gamma1", "beta1", "gamma2", "beta2"))
+    o = a * v
+    r1 = x + o
+    stats1, mus1, sigmas1 = layernorm_stats_step(r1, [0, 1], lambda i: f"_{i}")
+    y1 = ImmutableMatrix([[gamma1[0, j] * (r1[i, j] - mus1[i]) / sigmas1[i] + beta1[0, j] for j in range(D_MODEL)]
+                          for i in range(TOKENS)])
+    h = y1 * w1 + ImmutableMatrix.vstack(b1, b1)
+    r = relu(h)
+    f = r * w2 + ImmutableMatrix.vstack(b2, b2)
+    r2 = y1 + f
+    stats2, mus2, sigmas2 = layernorm_stats_step(r2, [1], lambda i: "")
+
+    q = {name: Quantity(name, Tex(symbol), value) for name, symbol, value in (
+        ("O", "O", o), ("r1", "r_1", r1), ("mu1", r"\mu", ImmutableMatrix(TOKENS, 1, mus1)),
+        ("sigma1", r"\sigma", ImmutableMatrix(TOKENS, 1, sigmas1)), ("y1", "y_1", y1), ("h", "h", h), ("r", "r", r),
+        ("r2", "r_2", r2), ("mu2", r"\mu", mus2[0]), ("sigma2", r"\sigma", sigmas2[0]))}
+    y2 = ImmutableMatrix([[gamma2[0, j] * (r2[1, j] - mus2[0]) / sigmas2[0] + beta2[0, j] for j in range(D_MODEL)]])
+    q["y2"] = Quantity("y2", Tex("y_2"), y2)
+    parts = [
+        Part(Tex(r"Attention: compute $O = A\,V$."), (q["O"],),
+             (product_step(Tex(r"Row $i$ of $O$ averages the rows of $V$ with token $i$'s weights."), a, v,
+                           Tex(r"O = A\,V"), q["O"], expand="row"),)),
+        Part(Tex(r"Residual: compute $r_1 = X + O$."), (q["r1"],),
+             (add_step(Tex("Add the attention output to the block's input."), x, o, Tex("r_1 = X + O"), q["r1"]),)),
+        Part(Tex(r"LayerNorm 1: compute $\mu$ and $\sigma$ of each row of $r_1$."), (q["mu1"], q["sigma1"]),
+             (stats1,)),
+        Part(Tex(r"LayerNorm 1: compute $y_1 = \gamma_1 \odot (r_1 - \mu)/\sigma + \beta_1$."), (q["y1"],),
+             (layernorm_output_step(r1, [0, 1], mus1, sigmas1, gamma1, beta1, q["y1"]),)),
+        Part(Tex(r"Feed-forward: compute $h = y_1\,W_1 + b_1$."), (q["h"],),
+             (affine_step(Tex(r"Row of $y_1$ times column $j$ of $W_1$, plus $b_1[j]$."), y1, w1, b1,
+                          Tex(r"h = y_1\,W_1 + b_1"), q["h"]),)),
+        Part(Tex(r"Apply ReLU: $r = \operatorname{ReLU}(h)$."), (q["r"],), (relu_step(h, q["r"]),)),
+        Part(Tex(r"Feed-forward output and residual: compute $r_2 = y_1 + r\,W_2 + b_2$."), (q["r2"],),
+             (affine_step(Tex(r"Row of $r$ times column $j$ of $W_2$, plus $b_2[j]$."), r, w2, b2,
+                          Tex(r"f = r\,W_2 + b_2"), Quantity("f", Tex("f"), f)),
+              add_step(Tex("Add the layer's input back."), y1, f, Tex("r_2 = y_1 + f"), q["r2"]))),
+        Part(Tex(r"LayerNorm 2, for the last token (row 1 of $r_2$): compute $\mu$ and $\sigma$."),
+             (q["mu2"], q["sigma2"]), (stats2,)),
+        Part(Tex(r"LayerNorm 2: compute the block's output for the last token, "
+                 r"$y_2 = \gamma_2 \odot (r_2[1,:] - \mu)/\sigma + \beta_2$."), (q["y2"],),
+             (layernorm_output_step(r2, [1], mus2, sigmas2, gamma2, beta2, q["y2"]),)),
+    ]
+    given = [Quantity(n, Tex(s), val) for n, s, val in (
+        ("X", "X", x), ("A", "A", a), ("V", "V", v), ("gamma1", r"\gamma_1", gamma1), ("beta1", r"\beta_1", beta1),
+        ("W1", "W_1", w1), ("b1", "b_1", b1), ("W2", "W_2", w2), ("b2", "b_2", b2),
+        ("gamma2", r"\gamma_2", gamma2), ("beta2", r"\beta_2", beta2))]
+    return Problem.draft(given=given, parts=parts)
+
