@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from fractions import Fraction
 from math import gcd, isqrt
 
@@ -10,7 +11,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from .problem import Expansion, Quantity, Step, Term, Tex
-from .render import number_tex
+from .render import decimal_tex, number_tex
 from .worked import cells_to_expand, check_result, entry_label, shape_text
 
 NEG_INF = -sympy.oo
@@ -243,3 +244,19 @@ def layernorm_output_step(x: ImmutableMatrix, rows: list[int], mus, sigmas, gamm
     return Step(text=Tex(r"Normalise with the row's $\mu$ and $\sigma$, then scale by $\gamma$ and shift by $\beta$."),
                 formula=Tex(r"y_j = \gamma_j\,\frac{x_j - \mu}{\sigma} + \beta_j"), expansions=expansions, result=result,
                 checks=(Tex(r"\text{Before } \gamma, \beta\text{, each row has mean 0 and variance 1.}"),))
+
+
+PLACES = 4  # decimals printed in tables and asked for in answers
+EXP_TABLE_KS = tuple(range(0, -6, -1))  # every shifted score a sheet uses: e^0 … e^−5
+
+
+def exp_table_tex() -> Tex:
+    """The printed table of e^k, the same full grid on every variant (so it reveals no answer)."""
+    return Tex(r"\begin{array}{c|" + "c" * len(EXP_TABLE_KS) + r"} k & " + " & ".join(map(str, EXP_TABLE_KS))
+               + r" \\ \hline e^{k} & " + " & ".join(decimal_tex(sympy.exp(k), PLACES) for k in EXP_TABLE_KS)
+               + r" \end{array}")
+
+
+def printed_sum_is_one(p: ImmutableMatrix) -> bool:
+    """Do the 4-place roundings of a probability row add up to exactly 1? (a trap in the source material)"""
+    return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1

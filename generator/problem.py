@@ -132,6 +132,14 @@ class Problem:
         """A problem body; the registry fills in type, title, options and seed."""
         return cls("", "", {}, "", tuple(given), tuple(parts), dict(facts or {}), needs_calculator)
 
+    def answer(self, name: str) -> Value:
+        """The value of the answer blank called `name` (in any part)."""
+        for part in self.parts:
+            for quantity in part.answers:
+                if quantity.name == name:
+                    return quantity.value
+        raise KeyError(name)
+
     def given_value(self, name: str) -> Value:
         """The value of the given quantity called `name`."""
         for quantity in self.given:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
-import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
-from ..forward import scale_step, softmax_rows
+from ..forward import PLACES, exp_table_tex, printed_sum_is_one, scale_step, softmax_rows
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
@@ -24,26 +23,14 @@ OPTIONS = [
 ]
 VOCABULARY = ("A", "B", "C", "D")
 D_MODEL = 2
-PLACES = 4
 # The weights the chain restarts from: the simple fraction nearest the true weight.
 SIMPLE_WEIGHTS = [Rational(1, 4), Rational(1, 3), Rational(1, 2), Rational(2, 3), Rational(3, 4)]
-E_TABLE_KS = list(range(0, -6, -1))
 
 
 def _ints(rng: Rng, rows: int, cols: int, low: int = -2, high: int = 2) -> ImmutableMatrix:
     return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
 
 
-def _answer(problem: Problem, name: str):
-    for part in problem.parts:
-        for answer in part.answers:
-            if answer.name == name:
-                return answer.value
-    raise KeyError(name)
-
-
-def _rounded_sum_is_one(p: ImmutableMatrix) -> bool:
-    return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1
 
 
 CONTRACT = Contract(
@@ -54,11 +41,11 @@ CONTRACT = Contract(
     forbidden={
         "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
         "an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4)),
-        "the printed probabilities do not sum to 1 at 4 places": lambda p: not _rounded_sum_is_one(_answer(p, "p")),
+        "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.answer("p")),
         "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
-        "Q, K or V has a zero row": lambda p: any(has_zero_row(_answer(p, n)) for n in "QKV"),
+        "Q, K or V has a zero row": lambda p: any(has_zero_row(p.answer(n)) for n in "QKV"),
         # Equal value rows make the context the same whatever the weights: attention would do nothing.
-        "the two value rows are equal": lambda p: _answer(p, "V").row(0) == _answer(p, "V").row(1),
+        "the two value rows are equal": lambda p: p.answer("V").row(0) == p.answer("V").row(1),
     },
 )
 
@@ -218,8 +205,7 @@ def _generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex("Which token does the model predict next?"), (next_q,),
              (Step(text=Tex(f"The largest probability belongs to the largest logit: token {predicted}.")),)),
     ]
-    e_table = Tex(r"\begin{array}{c|" + "c" * len(E_TABLE_KS) + r"} k & " + " & ".join(map(str, E_TABLE_KS))
-                  + r" \\ \hline e^{k} & " + " & ".join(decimal_tex(sympy.exp(k), PLACES) for k in E_TABLE_KS) + r" \end{array}")
+    e_table = exp_table_tex()
     facts = {
         "token_ids": ImmutableMatrix([ids]),
         "sequence": Tex(r"\texttt{" + words + "}"),

@@ -20,9 +20,6 @@ OPTIONS = [
 D_MODEL = 2
 
 
-def _answer(problem: Problem, name: str):
-    return next(a.value for part in problem.parts for a in part.answers if a.name == name)
-
 
 CONTRACT = Contract(
     given=Bounds(6, 4, Rational(3)),
@@ -30,12 +27,12 @@ CONTRACT = Contract(
     answer=Bounds(96, 8, Rational(12)),
     forbidden={
         "V has a zero row": lambda p: has_zero_row(p.given_value("V")),
-        "two tokens get the same attention output": lambda p: len(set(map(tuple, _answer(p, "O").tolist())))
-        < _answer(p, "O").rows,
-        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _answer(p, "h")),
-        "ReLU cuts nothing": lambda p: all(v > 0 for v in _answer(p, "h")),
-        "ReLU cuts everything": lambda p: all(v < 0 for v in _answer(p, "h")),
-        "the layer adds nothing": lambda p: all(v == 0 for v in _answer(p, "f")),
+        "two tokens get the same attention output": lambda p: len(set(map(tuple, p.answer("O").tolist())))
+        < p.answer("O").rows,
+        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in p.answer("h")),
+        "ReLU cuts nothing": lambda p: all(v > 0 for v in p.answer("h")),
+        "ReLU cuts everything": lambda p: all(v < 0 for v in p.answer("h")),
+        "the layer adds nothing": lambda p: all(v == 0 for v in p.answer("f")),
         "a number grows beyond 12": lambda p: any(abs(v) > 12 for v in p.values("answer")),
     },
 )

@@ -31,19 +31,16 @@ TOKENS, D_MODEL, D_FF = 2, 4, 2
 _NARROW = [u for u in LAYERNORM_PATTERNS if pattern_sigma(u) in (1, 3) and max(map(abs, u)) <= 5]
 
 
-def _answer(problem: Problem, name: str):
-    return next(a.value for part in problem.parts for a in part.answers if a.name == name)
-
 
 CONTRACT = Contract(
     given=Bounds(16, 4, Rational(4)),
     intermediate=Bounds(48, 8, Rational(12)),
     answer=Bounds(48, 8, Rational(12)),
     forbidden={
-        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _answer(p, "h")),
-        "ReLU cuts nothing": lambda p: all(v > 0 for v in _answer(p, "h")),
-        "ReLU cuts everything": lambda p: all(v < 0 for v in _answer(p, "h")),
-        "two tokens get the same attention output": lambda p: _answer(p, "O").row(0) == _answer(p, "O").row(1),
+        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in p.answer("h")),
+        "ReLU cuts nothing": lambda p: all(v > 0 for v in p.answer("h")),
+        "ReLU cuts everything": lambda p: all(v < 0 for v in p.answer("h")),
+        "two tokens get the same attention output": lambda p: p.answer("O").row(0) == p.answer("O").row(1),
     },
 )
 

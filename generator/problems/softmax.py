@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import softmax_rows
+from ..forward import PLACES, exp_table_tex, printed_sum_is_one, softmax_rows
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex
@@ -20,16 +19,8 @@ OPTIONS = [
            "table of e^k (needs a basic calculator); equal: all scores equal"),
     Option("length", ("3", "4"), "3", "number of scores in the row"),
 ]
-PLACES = 4  # decimals printed in the e^k table and asked for in answers
 
 
-def _rounded_sum_is_one(p: ImmutableMatrix) -> bool:
-    """A printed softmax must sum to 1 at the precision shown (a trap in the source material)."""
-    return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1
-
-
-def _answer(problem):
-    return problem.parts[-1].answers[0].value
 
 
 CONTRACT = Contract(
@@ -41,7 +32,7 @@ CONTRACT = Contract(
         "the scores are all equal (outside the 'equal' form)": lambda p: p.options["form"] != "equal"
         and len(set(p.given_value("z"))) == 1,
         "the 4-place probabilities do not sum to 1": lambda p: p.options["form"] == "table"
-        and not _rounded_sum_is_one(_answer(p)),
+        and not printed_sum_is_one(p.answer("p")),
     },
 )
 
@@ -77,11 +68,9 @@ def _table(rng: Rng, n: int):
     t = Quantity("t", Tex("t"), shifted)
     exps = ImmutableMatrix([[sympy.exp(x) for x in shifted]])
     p = Quantity("p", Tex("p"), softmax_rows(shifted))
-    # Every exponent scores can give (0 down to −5), the same for every variant: a table of only the
-    # exponents needed would give away t.
-    needed = list(range(0, -6, -1))
-    table = Tex(r"\begin{array}{c|" + "c" * len(needed) + r"} k & " + " & ".join(map(str, needed))
-                + r" \\ \hline e^{k} & " + " & ".join(decimal_tex(sympy.exp(k), PLACES) for k in needed) + r" \end{array}")
+    # Every exponent these scores can give (0 down to −5), the same table for every variant: a table of
+    # only the exponents needed would give away t.
+    table = exp_table_tex()
     total = sympy.Add(*exps)
     steps_a = (Step(text=Tex(f"Subtract the largest score, ${top}$, from every score: softmax does not change, and every exponent becomes $\\le 0$."),
                     formula=Tex(r"t_i = z_i - \max_j z_j"), result=t),)
