@@ -68,6 +68,11 @@ def small_matrix(rng: Rng, difficulty: str, rows: int, cols: int, nonzero: bool 
     return ImmutableMatrix(rows, cols, [small_entry(rng, difficulty, nonzero) for _ in range(rows * cols)])
 
 
+def int_matrix(rng: Rng, rows: int, cols: int, low: int, high: int) -> ImmutableMatrix:
+    """A rows×cols matrix of whole numbers in [low, high], drawn row by row."""
+    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
+
+
 def has_zero_row(value: ImmutableMatrix) -> bool:
     """True when some row is all zeros (it would make a step trivial)."""
     return any(all(x == 0 for x in value.row(i)) for i in range(value.rows))

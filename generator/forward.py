@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
 from math import gcd, isqrt
 
 import sympy
@@ -66,6 +67,11 @@ def scale_step(raw: ImmutableMatrix, root: int, result: Quantity) -> Step:
         lines=lines if root != 1 else (),
         result=result,
     )
+
+
+def plain_product(a: list[list], b: list[list]) -> list[list]:
+    """Matrix product of plain ints or Fractions: constrained searches try many draws, and sympy is slow."""
+    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
 
 
 def causal_mask(scores: ImmutableMatrix) -> ImmutableMatrix:
@@ -188,8 +194,13 @@ def attention_weight_row(rng, visible: int, n: int, halves_and_quarters: bool = 
     return row + [Rational(0)] * (n - visible)
 
 
-def _layernorm_patterns(d: int = 4) -> list[tuple[int, ...]]:
-    """Integer deviations u (Σu = 0, gcd 1) whose mean square is a perfect square: σ_u is whole (≤ 5)."""
+@cache
+def layernorm_patterns(d: int = 4) -> list[tuple[int, ...]]:
+    """Integer deviations u (Σu = 0, gcd 1) whose mean square is a perfect square: σ_u is whole (≤ 5).
+
+    Rows x = μ + c·u built from these have a rational σ = c·σ_u, so LayerNorm stays exact by hand.
+    Enumerated on first use (15⁴ candidates), not at import: most sheets never need it.
+    """
     found = []
     for u in itertools.product(range(-7, 8), repeat=d):
         square = sum(x * x for x in u)
@@ -197,10 +208,6 @@ def _layernorm_patterns(d: int = 4) -> list[tuple[int, ...]]:
             if gcd(*u) == 1 and isqrt(square // d) <= 5:
                 found.append(u)
     return found
-
-
-# Rows x = μ + c·u built from these have a rational σ = c·σ_u, so LayerNorm stays exact by hand.
-LAYERNORM_PATTERNS = _layernorm_patterns()
 
 
 def pattern_sigma(u) -> int:
@@ -250,6 +257,7 @@ PLACES = 4  # decimals printed in tables and asked for in answers
 EXP_TABLE_KS = tuple(range(0, -6, -1))  # every shifted score a sheet uses: e^0 … e^−5
 
 
+@cache
 def exp_table_tex() -> Tex:
     """The printed table of e^k, the same full grid on every variant (so it reveals no answer)."""
     return Tex(r"\begin{array}{c|" + "c" * len(EXP_TABLE_KS) + r"} k & " + " & ".join(map(str, EXP_TABLE_KS))

@@ -183,7 +183,6 @@ def environment() -> jinja2.Environment:
         blank_matrix=blank_matrix,
         choice_boxes=choice_boxes,
         expansions_tex=expansions_tex,
-        approx=approx_tex,
         equals=equals_tex,
     )
     return env

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
+from ..draws import has_zero_row, int_matrix
 from ..forward import add_step
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
@@ -31,14 +31,11 @@ CONTRACT = Contract(
 )
 
 
-def _int_matrix(rng: Rng, rows: int, cols: int, low: int, high: int) -> ImmutableMatrix:
-    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
-
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw E (one row per vocabulary token), P (one row per position) and an input sequence."""
     n, d = int(options["tokens"]), int(options["d_model"])
-    e = _int_matrix(rng, len(VOCABULARY), d, -3, 3)
+    e = int_matrix(rng, len(VOCABULARY), d, -3, 3)
     ids = [rng.below(len(VOCABULARY)) for _ in range(n)]
     if n == 3 and rng.below(2):
         ids[2] = ids[0]  # a repeated token shows that position, not identity, tells the copies apart
@@ -58,7 +55,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     parts = [Part(prompt=Tex(f"Write down $X_{{\\text{{tok}}}}$, the embeddings of the input ({n} rows)."),
                   answers=(tok,), steps=(lookup,))]
     if options["positions"] == "yes":
-        p = _int_matrix(rng, n, d, -2, 2)
+        p = int_matrix(rng, n, d, -2, 2)
         facts["P"] = p
         facts["P_table"] = labelled_table([f"pos {i}" for i in range(n)], p, "P")
         x = Quantity("X", Tex("X"), x_tok + p)

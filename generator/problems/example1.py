@@ -8,7 +8,7 @@ from fractions import Fraction
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
-from ..forward import PLACES, exp_table_tex, printed_sum_is_one, scale_step, softmax_rows
+from ..forward import PLACES, plain_product, exp_table_tex, printed_sum_is_one, scale_step, softmax_rows
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
@@ -26,9 +26,6 @@ D_MODEL = 2
 # The weights the chain restarts from: the simple fraction nearest the true weight.
 SIMPLE_WEIGHTS = [Rational(1, 4), Rational(1, 3), Rational(1, 2), Rational(2, 3), Rational(3, 4)]
 
-
-def _ints(rng: Rng, rows: int, cols: int, low: int = -2, high: int = 2) -> ImmutableMatrix:
-    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
 
 
 
@@ -61,19 +58,15 @@ def _int_rows(rng: Rng, rows: int, cols: int) -> list[list[int]]:
     return [[rng.integer(-2, 2) for _ in range(cols)] for _ in range(rows)]
 
 
-def _times(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
-    """Integer matrix product (the searches run on plain ints; sympy only for the kept draw)."""
-    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
-
 
 def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int):
     """W_Q, W_K with no zero query or key, whose last-row scores are whole numbers 1 or 2 apart."""
     for _ in range(ATTEMPTS):
         w_q, w_k = _int_rows(rng, D_MODEL, dk), _int_rows(rng, D_MODEL, dk)
-        q, k = _times(x, w_q), _times(x, w_k)
+        q, k = plain_product(x, w_q), plain_product(x, w_k)
         if any(not any(row) for row in q + k) or any(abs(v) > 4 for row in q + k for v in row):
             continue  # no zero query or key, and entries small enough that every product stays ≤ 16
-        raw = _times(q, [list(col) for col in zip(*k)])
+        raw = plain_product(q, [list(col) for col in zip(*k)])
         if any(abs(v) > 20 for row in raw for v in row):
             continue  # every score stays small enough to carry by hand
         last = raw[1]
@@ -107,7 +100,7 @@ def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
     context = [[int(v) for v in c]]
     for _ in range(ATTEMPTS):
         w_out = _int_rows(rng, D_MODEL, len(VOCABULARY))
-        z = _times(context, w_out)[0]
+        z = plain_product(context, w_out)[0]
         top = max(z)
         if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and _printed_sum_is_one(z):
             return ImmutableMatrix(w_out)

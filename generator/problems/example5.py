@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
+from ..draws import has_zero_row, int_matrix
 from ..forward import add_step, affine_step, attention_weight_row, hidden_biases, relu, relu_step
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..registry import Option
@@ -38,22 +38,19 @@ CONTRACT = Contract(
 )
 
 
-def _ints(rng: Rng, rows: int, cols: int, low: int, high: int) -> ImmutableMatrix:
-    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
-
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw weights (halves and quarters), V, and the FFN; chain attention → FFN → residual."""
     n, dff = int(options["tokens"]), int(options["d_ff"])
     a = ImmutableMatrix([attention_weight_row(rng, n, n, halves_and_quarters=True) for _ in range(n)])
-    v = _ints(rng, n, D_MODEL, -3, 3)
+    v = int_matrix(rng, n, D_MODEL, -3, 3)
     o = a * v
-    w1 = _ints(rng, D_MODEL, dff, -2, 2)
+    w1 = int_matrix(rng, D_MODEL, dff, -2, 2)
     b1 = hidden_biases(rng, o * w1, "hard")  # halves, so the bias can meet quarter-valued inputs
     h = o * w1 + ImmutableMatrix.vstack(*([b1] * n))
     r = relu(h)
     w2 = ImmutableMatrix(dff, D_MODEL, [Rational(rng.integer(-2, 2), 2) for _ in range(dff * D_MODEL)])
-    b2 = _ints(rng, 1, D_MODEL, -1, 1)
+    b2 = int_matrix(rng, 1, D_MODEL, -1, 1)
     f = r * w2 + ImmutableMatrix.vstack(*([b2] * n))
     y = o + f
     o_q, h_q, r_q, f_q, y_q = (Quantity(name, Tex(name), value) for name, value in

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import cache
 
 from sympy import ImmutableMatrix, Rational
 
 from ..forward import (
-    LAYERNORM_PATTERNS,
+    layernorm_patterns,
     add_step,
     affine_step,
     attention_weight_row,
@@ -15,6 +16,7 @@ from ..forward import (
     layernorm_output_step,
     layernorm_stats_step,
     pattern_sigma,
+    plain_product,
     relu,
     relu_step,
 )
@@ -28,7 +30,9 @@ OPTIONS = []
 TOKENS, D_MODEL, D_FF = 2, 4, 2
 # Patterns with σ_u = 1 or 3 (such as (−3, −1, −1, 5)) keep the normalised values in thirds; the ±1
 # patterns alone would make every LayerNorm output ±1, a "notice this" item rather than practice.
-_NARROW = [u for u in LAYERNORM_PATTERNS if pattern_sigma(u) in (1, 3) and max(map(abs, u)) <= 5]
+@cache
+def _narrow() -> list[tuple[int, ...]]:
+    return [u for u in layernorm_patterns() if pattern_sigma(u) in (1, 3) and max(map(abs, u)) <= 5]
 
 
 
@@ -49,9 +53,6 @@ def _ints(rng: Rng, rows: int, cols: int, low: int, high: int) -> list[list[Frac
     return [[Fraction(rng.integer(low, high)) for _ in range(cols)] for _ in range(rows)]
 
 
-def _times(a, b):
-    return [[sum((x * y for x, y in zip(row, col)), Fraction(0)) for col in zip(*b)] for row in a]
-
 
 def _plus_row(a, row):
     return [[x + y for x, y in zip(r, row)] for r in a]
@@ -66,12 +67,12 @@ def _draw(rng: Rng):
     a = [[Fraction(str(w)) for w in attention_weight_row(rng, TOKENS, TOKENS, halves_and_quarters=True)]
          for _ in range(TOKENS)]
     v = _ints(rng, TOKENS, D_MODEL, -2, 2)
-    o = _times(a, v)
+    o = plain_product(a, v)
     if o[0] == o[1]:
         return None
     # The first residual stream is designed; the input X is whatever makes X + O equal it.
     mus = [rng.integer(-2, 2) for _ in range(TOKENS)]
-    us = [rng.choice(_NARROW) for _ in range(TOKENS)]
+    us = [rng.choice(_narrow()) for _ in range(TOKENS)]
     r1 = [[Fraction(mu + k) for k in u] for mu, u in zip(mus, us)]
     x = [[p - q for p, q in zip(rr, oo)] for rr, oo in zip(r1, o)]
     if any(val.denominator > 4 or abs(val) > 4 for row in x for val in row):
@@ -80,7 +81,7 @@ def _draw(rng: Rng):
     beta1 = _ints(rng, 1, D_MODEL, -1, 1)[0]
     y1 = [[g * k / pattern_sigma(u) + b for g, k, b in zip(gamma1, u, beta1)] for u in us]
     w1 = _ints(rng, D_MODEL, D_FF, -1, 1)
-    xw = _times(y1, w1)
+    xw = plain_product(y1, w1)
     if any(abs(val) > 11 for row in xw for val in row):
         return None
     b1 = [Fraction(int(b.p), int(b.q)) for b in hidden_biases(rng, xw, "medium")]  # whole biases keep h in thirds
@@ -90,11 +91,11 @@ def _draw(rng: Rng):
         return None
     r = [[max(val, Fraction(0)) for val in row] for row in h]
     w2 = _ints(rng, D_FF, D_MODEL, -1, 1)
-    rw2 = _times(r, w2)
+    rw2 = plain_product(r, w2)
     # The last token's second residual stream is designed too; b₂ is what makes y₁ + r·W₂ + b₂ equal it.
     last = [p + q for p, q in zip(y1[1], rw2[1])]
     mu2 = round(sum(last) / D_MODEL)
-    close = [u for u in _NARROW if all(abs(mu2 + k - s) <= 3 for k, s in zip(u, last))]  # |b₂| ≤ 3
+    close = [u for u in _narrow() if all(abs(mu2 + k - s) <= 3 for k, s in zip(u, last))]  # |b₂| ≤ 3
     if not close:
         return None
     b2 = [mu2 + k - s for k, s in zip(rng.choice(close), last)]

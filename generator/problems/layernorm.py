@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from math import isqrt
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import LAYERNORM_PATTERNS, mean_line
+from ..forward import layernorm_patterns, mean_line, pattern_sigma
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
 from ..render import number_tex
@@ -17,8 +16,6 @@ TITLE = "Layer normalisation"
 OPTIONS = [Option("rows", ("1", "2"), "1", "how many rows (tokens) to normalise")]
 D = 4
 
-
-_PATTERNS = LAYERNORM_PATTERNS
 
 CONTRACT = Contract(
     given=Bounds(14, 2, Rational(10)),
@@ -47,8 +44,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     rows = int(options["rows"])
     xs, mus, variances, sigmas = [], [], [], []
     for _ in range(rows):
-        u = rng.choice(_PATTERNS)
-        sigma_u = isqrt(sum(k * k for k in u) // D)
+        u = rng.choice(layernorm_patterns())
+        sigma_u = pattern_sigma(u)
         # Doubling only small patterns and halving only wide ones keeps |x − μ| ≤ 7 and σ ≥ 1.
         scales = [Rational(1)] + ([Rational(2)] if max(map(abs, u)) <= 3 else []) + ([Rational(1, 2)] if sigma_u >= 2 else [])
         c = rng.choice(scales)
