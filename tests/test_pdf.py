@@ -78,8 +78,21 @@ def test_every_option_of_every_type_compiles(tmp_path):
     for seed in (8, 21):
         paths = write_outputs(sheet_for(specs, seed=seed, calculator="basic"), f"all{seed}", tmp_path, tmp_path)
         for kind in ("worksheet", "key"):
-            widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", compile_pdf(paths[kind]).log)]
+            built = compile_pdf(paths[kind])
+            widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", built.log)]
             assert not [w for w in widths if w > 1.0], (seed, kind, widths)
+            assert not _stranded_statements(built.pdf), (seed, kind, _stranded_statements(built.pdf))
+
+
+def _stranded_statements(pdf: Path) -> list[str]:
+    """Problems whose heading is on a page that does not also show their part (a)."""
+    stranded = []
+    for number, page in enumerate(_pdf_text(pdf).split("\f"), start=1):
+        lines = [line.strip() for line in page.splitlines() if line.strip()]
+        heads = [i for i, line in enumerate(lines) if re.match(r"Problem \d+\.", line)]
+        if heads and not any(line.startswith("(a)") for line in lines[heads[-1]:]):
+            stranded.append(f"page {number}: {lines[heads[-1]]}")
+    return stranded
 
 
 def test_same_tex_gives_the_same_pdf_bytes(tmp_path):
