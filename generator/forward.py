@@ -268,3 +268,14 @@ def exp_table_tex() -> Tex:
 def printed_sum_is_one(p: ImmutableMatrix) -> bool:
     """Do the 4-place roundings of a probability row add up to exactly 1? (a trap in the source material)"""
     return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1
+
+
+LN_TABLE_KS = tuple(range(2, 13))  # ln of every numerator and denominator a Given probability can have
+
+
+@cache
+def ln_table_tex() -> Tex:
+    """The printed table of ln k, the same grid on every variant (so it reveals no answer)."""
+    return Tex(r"\begin{array}{c|" + "c" * len(LN_TABLE_KS) + r"} k & " + " & ".join(map(str, LN_TABLE_KS))
+               + r" \\ \hline \ln k & " + " & ".join(decimal_tex(sympy.log(k), PLACES) for k in LN_TABLE_KS)
+               + r" \end{array}")

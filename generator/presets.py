@@ -35,6 +35,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "basic",
         ("example1",),
     ),
+    "tiny-transformer": (
+        "A tiny transformer's forward pass",
+        "basic",
+        ("tiny_transformer",),
+    ),
     "forward-steps": (
         "A transformer's forward pass, step by step",
         "basic",
@@ -50,6 +55,7 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "ffn_gelu",
             "layernorm",
             "cross_entropy",
+            "output_logits",
         ),
     ),
 }

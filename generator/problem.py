@@ -219,6 +219,8 @@ class Contract:
     forbidden: dict[str, Forbidden] = field(default_factory=dict)
     # False where exact irrational values (e^k, ln k) are part of the lesson.
     rational_only: bool = True
+    # True where scores always carry a causal mask's −∞ (otherwise only with the option mask=causal).
+    always_masked: bool = False
 
     def degeneracies(self, problem: Problem) -> list[str]:
         """The names of the forbidden conditions this problem meets."""

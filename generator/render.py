@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 import jinja2
 import sympy
@@ -54,6 +54,7 @@ def number_tex(value: sympy.Expr) -> str:
     return sympy.latex(value, ln_notation=True)
 
 
+@lru_cache(maxsize=4096)  # softmax weights repeat across rows and checks; evaluating one costs ~0.5 ms
 def decimal_tex(value: sympy.Expr, places: int = 4) -> str:
     """A decimal rounded half-up to `places`, computed with sympy's exact arithmetic (no floats)."""
     digits = Decimal(str(sympy.N(value, 40))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)

@@ -155,8 +155,10 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
                     "prompt": part.prompt,
                     "given": part.given,
                     "blanks": [_blank(a, part.decimals) for a in part.answers],
-                    # Three or more columns of boxes (two of decimals) do not fit beside the prompt: put them below it.
-                    "wide": any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers),
+                    # Three or more columns of boxes (two of decimals) do not fit beside the prompt, and several
+                    # matrices stacked beside it waste a page: put them below it, side by side where they fit.
+                    "wide": any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers)
+                    or sum(1 for a in part.answers if a.shape) > 1,
                 }
                 for i, part in enumerate(problem.parts)
             ],

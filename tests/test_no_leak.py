@@ -16,11 +16,14 @@ ALL_TYPES = [name for name in sorted(problem_types())]
 
 
 def _sentinel(n: int) -> str:
-    """A letters-only marker (sympy prints it verbatim), unique per n."""
+    """A letters-only marker (sympy prints it verbatim), unique per n.
+
+    Its letters never end in a name sympy's printer reads as a modifier (…bm is bold, …hat a hat).
+    """
     letters = ""
     while True:
-        n, r = divmod(n, 26)
-        letters += "abcdefghijklmnopqrstuvwxyz"[r]
+        n, r = divmod(n, 4)
+        letters += "qwxz"[r]
         if n == 0:
             return "zqleak" + letters
 

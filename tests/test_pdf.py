@@ -81,7 +81,10 @@ def test_every_option_of_every_type_compiles(tmp_path):
             built = compile_pdf(paths[kind])
             widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", built.log)]
             assert not [w for w in widths if w > 1.0], (seed, kind, widths)
-            assert not _stranded_statements(built.pdf), (seed, kind, _stranded_statements(built.pdf))
+            # A statement taller than 0.45 of the page (a chained problem's givens) may end its page.
+            tall = set(re.findall(r"Tall statement: problem (\d+)", built.log))
+            stranded = [s for s in _stranded_statements(built.pdf) if re.search(r"Problem (\d+)", s).group(1) not in tall]
+            assert not stranded, (seed, kind, stranded)
 
 
 def _stranded_statements(pdf: Path) -> list[str]:

@@ -104,6 +104,11 @@ def cross_entropy(given, facts, options):
     }
 
 
+def output_logits(given, facts, options):
+    z = F.linear(t(given["h"]), t(given["W_out"]).T, t(given["b"])[0] if "b" in given else None)
+    return {"z": z, "p": torch.softmax(z, dim=-1), "next": "ABCD"[int(z[-1].argmax())]}
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -136,7 +141,43 @@ def example6(given, facts, options):
             "y2": F.layer_norm(last, (4,), t(given["gamma2"])[0], t(given["beta2"])[0], eps=0.0)}
 
 
-ORACLES = {f.__name__: f for f in (example1, example5, example6, embedding, qkv_projection, attention_scores, softmax, attention_output,
+def tiny_transformer(given, facts, options):
+    """The whole chain in torch (LayerNorm, causal attention through SDPA, FFN, cross-entropy); after each
+    Given box it continues from the sheet's simple values, as the student does."""
+    n, heads = len(facts["token_ids"][0]), int(options["heads"])
+    x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"])) + t(given["P"])
+    y = F.layer_norm(x, (4,), t(given["gamma"])[0], t(given["beta"])[0], eps=0.0)
+    q, k, v = y @ t(given["W_Q"]), y @ t(given["W_K"]), y @ t(given["W_V"])
+    causal = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    out = {"X": x, "mu": x.mean(-1, keepdim=True), "sigma": x.var(-1, unbiased=False, keepdim=True).sqrt(),
+           "Y": y, "Q": q, "K": k, "V": v}
+    given_weights = t(facts["given_weights"]).reshape(heads, n, n)
+    heads_out = []
+    for h in range(heads):
+        qh, kh, vh = q[:, h:h + 1], k[:, h:h + 1], v[:, h:h + 1]
+        out[f"S{h + 1}"] = (qh @ kh.T).masked_fill(causal, float("-inf"))
+        out[f"A{h + 1}"] = torch.softmax(out[f"S{h + 1}"], dim=-1)
+        # With the true weights, SDPA (scale 1/√1) gives the head output; with the Given ones, a matmul.
+        torch.testing.assert_close(F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=1.0),
+                                   out[f"A{h + 1}"] @ vh, rtol=RTOL, atol=1e-12)
+        heads_out.append(given_weights[h] @ vh)
+    out["O"] = torch.cat(heads_out, dim=1)
+    out["H1"] = y + out["O"] @ t(given["W_O"])
+    out["u"] = out["H1"] @ t(given["W_1"]) + t(given["b_1"])
+    out["r"] = torch.relu(out["u"])
+    out["H2"] = out["H1"] + out["r"] @ t(given["W_2"]) + t(given["b_2"])
+    out["z"] = out["H2"] @ t(given["W_out"])
+    targets = t(facts["targets"])[0].long()
+    out["p_target"] = torch.softmax(out["z"], dim=-1).gather(1, targets.unsqueeze(1))
+    p_given = t(facts["given_p"])
+    # The loss from the Given probabilities: nll_loss of their logarithms.
+    log_p = torch.full((n, 4), -1.0, dtype=torch.float64).scatter(1, targets.unsqueeze(1), p_given.log())
+    out["L_pos"] = F.nll_loss(log_p, targets, reduction="none").unsqueeze(1)
+    out["L"] = F.nll_loss(log_p, targets, reduction=options["reduction"]).item()
+    return out
+
+
+ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
@@ -220,3 +261,22 @@ def test_example1_given_weights_are_an_honest_rounding():
         true = blanks_by_name(problem)["a"]
         given = t(problem["facts"]["given_weights"])
         assert float((given - torch.as_tensor(true)).abs().max()) <= 0.15, (seed, true, given)
+
+
+def test_tiny_transformer_given_values_are_honest_roundings():
+    """Each Given weight is within 0.05 of the true 4-place weight, each Given probability within 0.015."""
+    for seed in range(60):
+        problem = key_json(["tiny_transformer"], seed)["problems"][0]
+        answers, facts = blanks_by_name(problem), problem["facts"]
+        true_weights = torch.cat([torch.as_tensor(answers[f"A{h + 1}"]) for h in range(2)])
+        assert float((t(facts["given_weights"]) - true_weights).abs().max()) <= 0.05, seed
+        assert float((t(facts["given_p"]) - torch.as_tensor(answers["p_target"])).abs().max()) <= 0.015, seed
+        # A token the causal mask lets a query see keeps some weight in the Given box.
+        visible = ~torch.triu(torch.ones(3, 3, dtype=torch.bool), diagonal=1)
+        assert bool((t(facts["given_weights"]).reshape(2, 3, 3)[:, visible] > 0).all()), seed
+
+
+def test_tiny_transformer_heads_attend_differently():
+    for seed in range(60):
+        answers = blanks_by_name(key_json(["tiny_transformer"], seed)["problems"][0])
+        assert not torch.allclose(torch.as_tensor(answers["A1"]), torch.as_tensor(answers["A2"])), seed

@@ -1,0 +1,530 @@
+"""A tiny transformer's forward pass: embeddings, LayerNorm, causal two-head attention, FFN, logits and the loss."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+from functools import cache, lru_cache
+from itertools import permutations, product
+from math import lcm
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from ..forward import (
+    PLACES,
+    add_step,
+    affine_step,
+    causal_mask,
+    exp_table_tex,
+    hidden_biases,
+    layernorm_output_step,
+    layernorm_stats_step,
+    ln_table_tex,
+    plain_product,
+    printed_sum_is_one,
+    relu,
+    relu_step,
+    softmax_rows,
+)
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
+from ..rng import Rng
+from ..worked import entry_label, product_step
+
+TITLE = "A tiny transformer's forward pass"
+CHAINED = True
+OPTIONS = [
+    Option("tokens", ("2", "3"), "3", "length of the input sequence"),
+    Option("heads", ("1", "2"), "2", "attention heads, each of width d_head = 1 (so √d_head = 1)"),
+    Option("reduction", ("mean", "sum"), "mean", "whether L averages or adds the positions' losses"),
+]
+VOCABULARY = ("A", "B", "C", "D")
+D_MODEL, D_FF = 4, 2
+WEIGHT_TOLERANCE = Fraction(1, 20)  # how far a Given weight may be from the true 4-place weight
+PROBABILITY_TOLERANCE = Fraction(3, 200)  # the same for the Given target probabilities
+DENOMINATORS = (1, 2, 3, 4, 5, 6, 8, 10, 12)  # of the simple fractions the Given boxes use
+ATTEMPTS = 300  # per constrained search; past that the whole model is drawn again
+
+CONTRACT = Contract(
+    given=Bounds(12, 12, Rational(3)),  # Given weights and probabilities have denominators up to 12
+    intermediate=Bounds(20, 12, Rational(12)),  # e.g. (4/5)·4 = 16/5 inside a head output
+    answer=Bounds(12, 4, Rational(12)),
+    rational_only=False,
+    always_masked=True,
+    forbidden={
+        "a pre-activation is exactly 0": lambda p: any(v == 0 for v in p.answer("u")),
+        "ReLU cuts nothing": lambda p: all(v > 0 for v in p.answer("u")),
+        "ReLU keeps nothing": lambda p: all(v < 0 for v in p.answer("u")),
+        "a printed weight row does not sum to 1 at 4 places": lambda p: not all(
+            printed_sum_is_one(_visible(p.answer(f"A{h}"), i)) for h in _heads(p) for i in range(1, _rows(p))),
+    },
+)
+
+
+def _heads(problem: Problem) -> range:
+    return range(1, int(problem.options["heads"]) + 1)
+
+
+def _rows(problem: Problem) -> int:
+    return int(problem.options["tokens"])
+
+
+def _visible(weights: ImmutableMatrix, i: int) -> list:
+    """Row i of a causal weight matrix, without the masked (zero) entries."""
+    return list(weights.row(i))[: i + 1]
+
+
+class _Restart(Exception):
+    """This draw cannot be completed cleanly: draw the model again."""
+
+
+@cache
+def _sign_patterns() -> tuple[tuple[int, ...], ...]:
+    """Rows u of ±1 with two of each sign: mean 0 and variance exactly 1, so LayerNorm leaves whole numbers."""
+    return tuple(sorted(set(permutations((1, 1, -1, -1)))))
+
+
+@cache
+def _decimal_softmax(scores: tuple[int, ...]) -> tuple[Decimal, ...]:
+    """Softmax to 30 digits, for deciding which draws are clean (the key itself is exact)."""
+    with localcontext() as context:
+        context.prec = 30
+        top = max(scores)
+        exps = [Decimal(s - top).exp() for s in scores]
+        total = sum(exps)
+        return tuple(e / total for e in exps)
+
+
+@cache
+def _simple_weights(scores: tuple[int, ...]) -> tuple[tuple[Fraction, ...], ...]:
+    """Every row of Given weights for one causal row of scores; none when the row is not hand-friendly.
+
+    Hand-friendly: the scores are within the e^k table and their 4-place weights add up to 1.0000. A Given row
+    has one denominator of DENOMINATORS, sums to 1, has no 0 (a visible token keeps some weight) and lies
+    within WEIGHT_TOLERANCE of the true weights.
+    """
+    if max(scores) - min(scores) > 5:
+        return ()
+    weights = _decimal_softmax(scores)
+    quantum = Decimal(1).scaleb(-PLACES)
+    if sum(w.quantize(quantum, rounding=ROUND_HALF_UP) for w in weights) != 1:
+        return ()
+    rows = []
+    for d in DENOMINATORS:
+        row = tuple(Fraction(round(w * d), d) for w in weights)
+        if sum(row) == 1 and 0 not in row and row not in rows and all(
+                abs(Fraction(w) - r) <= WEIGHT_TOLERANCE for w, r in zip(weights, row)):
+            rows.append(row)
+    return tuple(rows)
+
+
+def _simple_fraction(value: Decimal) -> Fraction | None:
+    """The fraction a/b with the smallest b ≤ 12 (0 < a < b) within PROBABILITY_TOLERANCE of value."""
+    for b in range(2, 13):
+        a = round(value * b)
+        if 0 < a < b and abs(Fraction(value) - Fraction(a, b)) <= PROBABILITY_TOLERANCE:
+            return Fraction(a, b)
+    return None
+
+
+
+def _column(matrix: list[list], j: int) -> list:
+    return [row[j] for row in matrix]
+
+
+def _embeddings(rng: Rng, n: int):
+    """E, P, the token ids and x = E[ids] + P, with x designed as μ + c·u so that LayerNorm stays whole."""
+    rows: list[tuple[int, ...]] = []
+    while len(rows) < len(VOCABULARY):
+        row = tuple(rng.integer(-2, 2) for _ in range(D_MODEL))
+        if any(row) and row not in rows:
+            rows.append(row)
+    ids = [rng.below(len(VOCABULARY)) for _ in range(n + 1)]  # the input and, last, the token after it
+    patterns = rng.shuffled(_sign_patterns())[:n]
+    x, p = [], []
+    for i, u in enumerate(patterns):
+        for _ in range(ATTEMPTS):
+            mu, c = rng.integer(-1, 1), rng.integer(1, 2)
+            x_row = [mu + c * k for k in u]
+            p_row = [a - b for a, b in zip(x_row, rows[ids[i]])]
+            if max(map(abs, p_row)) <= 3:
+                break
+        else:
+            raise _Restart
+        x.append(x_row)
+        p.append(p_row)
+    return [list(r) for r in rows], ids, p, x, patterns
+
+
+def _head(rng: Rng, y: list[list[int]], n: int, other=None):
+    """w_Q, w_K, w_V, the Given weights and the shifted score rows of one head, among every clean pair w_Q, w_K.
+
+    `other` is the first head's shifted score rows: a second head must attend differently.
+    """
+    key = tuple(map(tuple, y))
+    pairs = [pair for pair in _attention_pairs(key) if pair[3] != other]
+    # Few distinct weight patterns: take the first, in random order, for which some w_V gives whole outputs.
+    usable = next((simple for simple in rng.shuffled(list(dict.fromkeys(pair[2] for pair in pairs)))
+                   if _value_columns(key, simple)), None)
+    if usable is None:
+        raise _Restart
+    q_columns, k_columns, simple, shifted = rng.choice([pair for pair in pairs if pair[2] == usable])
+    return (rng.choice(q_columns), rng.choice(k_columns), rng.choice(_value_columns(key, simple)),
+            [list(row) for row in simple], shifted)
+
+
+@lru_cache(maxsize=4)  # per model: both heads search the same Y; Ys rarely repeat
+def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> list[tuple]:
+    """Every (w_Q columns, w_K columns, Given weights, shifted scores) for −1, 0, 1 columns whose queries and keys are small and
+    non-zero and whose causal weight rows are hand-friendly and not all uniform (else the scores would not matter).
+
+    Columns that give the same queries (or keys) are grouped: the search is over distinct projections."""
+    n = len(y)
+    columns_of: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # many columns give the same projection
+    for w in _unit_columns(D_MODEL):
+        vector = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
+        if 0 not in vector and max(map(abs, vector)) <= 3:
+            columns_of.setdefault(vector, []).append(w)
+    found = []
+    for q, q_columns in columns_of.items():
+        for k, k_columns in columns_of.items():
+            scores = [tuple(q[i] * k[j] for j in range(i + 1)) for i in range(1, n)]
+            options = [_simple_weights(row) for row in scores]
+            if not all(options):
+                continue
+            shifted = tuple(tuple(v - max(row) for v in row) for row in scores)  # what the true weights depend on
+            for rows in product(*options):
+                simple = ((Fraction(1),),) + rows
+                if not all(len(set(row)) == 1 for row in simple):
+                    found.append((q_columns, k_columns, simple, shifted))
+    return found
+
+
+@lru_cache(maxsize=4)
+def _values(y: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """Every w_V of −1, 0, 1 with its values y·w_V, when they differ across tokens and stay within ±4."""
+    found = []
+    for w in _unit_columns(D_MODEL):
+        v = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
+        if len(set(v)) > 1 and max(map(abs, v)) <= 4:
+            found.append((w, v))
+    return tuple(found)
+
+
+@lru_cache(maxsize=128)
+def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[Fraction, ...], ...]) -> list[tuple[int, ...]]:
+    """Every w_V whose values differ across tokens and whose weighted averages (not all 0) are whole."""
+    # In integers: with weights a_j/L, the average Σ a_j v_j / L is whole when L divides Σ a_j v_j.
+    rows = []
+    for weights in simple:
+        common = lcm(*(w.denominator for w in weights))
+        rows.append((common, [int(w * common) for w in weights]))
+    found = []
+    for w, v in _values(y):
+        sums = [sum(a * b for a, b in zip(numerators, v)) for _, numerators in rows]
+        if all(total % common == 0 for total, (common, _) in zip(sums, rows)) and any(sums):
+            found.append(w)
+    return found
+
+
+def _draw(rng: Rng, n: int, heads: int) -> dict:
+    """One attempt at the whole model in plain ints and Fractions; raises _Restart when a step is not clean.
+
+    Each stage retries locally (ATTEMPTS times) before giving up, so a restart of the whole model is rare.
+    """
+    e, ids, pos, x, patterns = _embeddings(rng, n)
+    gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
+    beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]
+    y = [[g * k + b for g, k, b in zip(gamma, u, beta)] for u in patterns]
+    drawn = [_head(rng, y, n)]
+    if heads == 2:  # two heads that attend alike teach nothing about having two
+        drawn.append(_head(rng, y, n, other=drawn[0][4]))
+    w_q, w_k, w_v = ([list(col) for col in zip(*[d[m] for d in drawn])] for m in range(3))
+    v = plain_product(y, w_v)
+    # Whole by construction (_value_columns): plain ints from here on.
+    o = [[int(sum(a * b for a, b in zip(drawn[h][3][i], _column(v, h)[: i + 1]))) for h in range(heads)] for i in range(n)]
+    w_o, h1 = _search(rng, lambda: _residual(rng, y, o, heads))
+    w1, b1, u = _search(rng, lambda: _hidden(rng, h1))
+    r = [[max(val, 0) for val in row] for row in u]
+    w2, b2, h2, w_out, p_given, p_true = _search(rng, lambda: _output(rng, h1, r, ids[1:]))
+    return {"E": e, "ids": ids, "P": pos, "x": x, "gamma": gamma, "beta": beta, "W_Q": w_q, "W_K": w_k, "W_V": w_v,
+            "weights": [d[3] for d in drawn], "W_O": w_o, "W_1": w1, "b_1": b1, "W_2": w2, "b_2": b2, "W_out": w_out,
+            "p_given": p_given, "p_true": p_true}
+
+
+def _search(rng: Rng, attempt):
+    """The first clean result of attempt() (None means not clean), or _Restart after ATTEMPTS tries."""
+    for _ in range(ATTEMPTS):
+        found = attempt()
+        if found is not None:
+            return found
+    raise _Restart
+
+
+@cache
+def _unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
+    """Every column of −1, 0, 1 of this length except the zero column."""
+    return tuple(w for w in product((-1, 0, 1), repeat=length) if any(w))
+
+
+def _columns(rng: Rng, length: int, count: int) -> list[list[int]]:
+    """A weight matrix (length × count) of −1, 0, 1 with no zero column, drawn column by column."""
+    chosen = [rng.choice(_unit_columns(length)) for _ in range(count)]
+    return [list(row) for row in zip(*chosen)]
+
+
+def _residual(rng: Rng, y, o, heads: int):
+    """W_O (no zero row) with a small H₁ = Y + O·W_O."""
+    w_o = [list(rng.choice(_unit_columns(D_MODEL))) for _ in range(heads)]
+    h1 = [[a + b for a, b in zip(yr, ar)] for yr, ar in zip(y, plain_product(o, w_o))]
+    return (w_o, h1) if max(abs(val) for row in h1 for val in row) <= 5 else None
+
+
+def _hidden(rng: Rng, h1):
+    """W₁ and b₁ whose pre-activations are never 0, some cut by ReLU and some kept."""
+    w1 = _columns(rng, D_MODEL, D_FF)
+    xw = plain_product(h1, w1)
+    if max(abs(val) for row in xw for val in row) > 8:
+        return None
+    b1 = [int(b) for b in hidden_biases(rng, xw, "easy", window=Rational(6))]
+    u = [[a + b for a, b in zip(row, b1)] for row in xw]
+    flat = [val for row in u for val in row]
+    if 0 in flat or not (min(flat) < 0 < max(flat)) or max(map(abs, flat)) > 8:
+        return None
+    return w1, b1, u
+
+
+def _output(rng: Rng, h1, r, targets):
+    """W₂, b₂ and W_out: logits within the e^k table, each target's probability near a simple fraction."""
+    w2 = [list(rng.choice(_unit_columns(D_MODEL))) for _ in range(D_FF)]
+    b2 = [rng.integer(-1, 1) for _ in range(D_MODEL)]
+    h2 = [[a + f + b for a, f, b in zip(hr, fr, b2)] for hr, fr in zip(h1, plain_product(r, w2))]
+    if max(abs(val) for row in h2 for val in row) > 8:
+        return None
+    # Each candidate column of W_out gives one column of logits; small columns keep every row in the table.
+    logits = {w: [sum(a * b for a, b in zip(row, w)) for row in h2] for w in _unit_columns(D_MODEL)}
+    usable = [w for w, col in logits.items() if max(map(abs, col)) <= 6]
+    if len(usable) < len(VOCABULARY):
+        return None
+    for _ in range(20):
+        chosen = [rng.choice(usable) for _ in VOCABULARY]
+        z = [list(row) for row in zip(*(logits[w] for w in chosen))]
+        if any(max(row) - min(row) > 5 for row in z):
+            continue
+        p_t = [_decimal_softmax(tuple(row))[t] for row, t in zip(z, targets)]
+        if all(Decimal("0.1") <= p <= Decimal("0.9") for p in p_t):
+            p_given = [_simple_fraction(p) for p in p_t]
+            if None not in p_given:
+                return w2, b2, h2, [list(row) for row in zip(*chosen)], p_given, p_t
+    return None
+
+
+def _m(rows) -> ImmutableMatrix:
+    """An exact sympy matrix from nested ints or Fractions."""
+    return ImmutableMatrix([[Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else Rational(v)
+                             for v in row] for row in rows])
+
+
+def _causal_weights(rows: list[list[Fraction]], n: int) -> ImmutableMatrix:
+    return _m([row + [Fraction(0)] * (n - len(row)) for row in rows])
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw the model so every step stays clean, redrawing it whole when a step cannot be."""
+    n, heads = int(options["tokens"]), int(options["heads"])
+    while True:
+        try:
+            drawn = _draw(rng, n, heads)
+            break
+        except _Restart:
+            continue
+    return _problem(drawn, n, heads, options["reduction"] == "mean")
+
+
+def _softmax_lines(symbol: str, scores: ImmutableMatrix, weights: ImmutableMatrix, row: int) -> list[Tex]:
+    """Each visible weight of one row as e^{shifted}/Σ, looked up in the table."""
+    visible = list(scores.row(row))[: row + 1]
+    top = max(visible)
+    powers = " + ".join(f"e^{{{number_tex(s - top)}}}" for s in visible)
+    return [Tex(f"{entry_label(symbol, row, j)} = \\frac{{e^{{{number_tex(s - top)}}}}}{{{powers}}} "
+                f"\\approx {decimal_tex(weights[row, j], PLACES)}") for j, s in enumerate(visible)]
+
+
+def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
+    """Every part, step and answer, exactly, from one clean draw."""
+    e, pos, w_q, w_k, w_v = _m(d["E"]), _m(d["P"]), _m(d["W_Q"]), _m(d["W_K"]), _m(d["W_V"])
+    gamma, beta, w_o, w1, b1 = _m([d["gamma"]]), _m([d["beta"]]), _m(d["W_O"]), _m(d["W_1"]), _m([d["b_1"]])
+    w2, b2, w_out = _m(d["W_2"]), _m([d["b_2"]]), _m(d["W_out"])
+    ids, targets = d["ids"][:n], d["ids"][1:]
+    looked_up = ImmutableMatrix([list(e.row(t)) for t in ids])
+    x = looked_up + pos
+    stats, mus, sigmas = layernorm_stats_step(x, list(range(n)), lambda i: f"_{i}")
+    y = ImmutableMatrix([[gamma[0, j] * (x[i, j] - mus[i]) / sigmas[i] + beta[0, j] for j in range(D_MODEL)]
+                         for i in range(n)])
+    q, k, v = y * w_q, y * w_k, y * w_v
+    scores = [causal_mask(q.col(h) * k.col(h).T) for h in range(heads)]
+    weights = [softmax_rows(s) for s in scores]
+    simple = [_causal_weights(rows, n) for rows in d["weights"]]
+    o = ImmutableMatrix.hstack(*(a * v.col(h) for h, a in enumerate(simple)))
+    attn = o * w_o
+    h1 = y + attn
+    u = h1 * w1 + ImmutableMatrix.vstack(*([b1] * n))
+    r = relu(u)
+    f = r * w2 + ImmutableMatrix.vstack(*([b2] * n))
+    h2 = h1 + f
+    z = h2 * w_out
+    p = softmax_rows(z)
+    p_target = ImmutableMatrix(n, 1, [p[i, t] for i, t in enumerate(targets)])
+    p_given = [Rational(v.numerator, v.denominator) for v in d["p_given"]]
+    losses = [sympy.log(1 / v) for v in p_given]
+    loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
+
+    def quantity(name, symbol, value):
+        return Quantity(name, Tex(symbol), value)
+
+    head_names = [f"_{h + 1}" if heads > 1 else "" for h in range(heads)]
+    q_x, q_mu, q_sigma = quantity("X", "X", x), quantity("mu", r"\mu", ImmutableMatrix(n, 1, mus)), \
+        quantity("sigma", r"\sigma", ImmutableMatrix(n, 1, sigmas))
+    q_y, q_q, q_k, q_v = (quantity(name, name, value) for name, value in (("Y", y), ("Q", q), ("K", k), ("V", v)))
+    q_s = [quantity(f"S{h + 1}", f"S{head_names[h]}", s) for h, s in enumerate(scores)]
+    q_a = [quantity(f"A{h + 1}", f"A{head_names[h]}", a) for h, a in enumerate(weights)]
+    q_o, q_h1, q_u, q_r, q_h2, q_z = (quantity(name, symbol, value) for name, symbol, value in (
+        ("O", "O", o), ("H1", "H_1", h1), ("u", "u", u), ("r", "r", r), ("H2", "H_2", h2), ("z", "z", z)))
+    q_pt = quantity("p_target", r"p_{\text{target}}", p_target)
+    q_l = quantity("L_pos", r"\ell", ImmutableMatrix(n, 1, losses))
+    q_loss = quantity("L", "L", loss)
+
+    tokens = " ".join(VOCABULARY[t] for t in ids)
+    target_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
+    head_word = "each head" if heads > 1 else "the head"
+    parts = [
+        Part(Tex(f"Embed the input \\texttt{{{tokens}}}: compute $X = E[\\text{{tokens}}] + P$, one row per position."),
+             (q_x,),
+             (Step(text=Tex("Row $i$ of $X$ is the row of $E$ for the $i$-th token plus row $i$ of $P$."),
+                   lines=tuple(Tex(f"\\text{{position {i}: token {VOCABULARY[t]}}} \\to E[{t},:] + P[{i},:]")
+                               for i, t in enumerate(ids))),
+              add_step(Tex("Add the positional embeddings."), looked_up, pos, Tex(r"X = E[\text{tokens}] + P"), q_x))),
+        Part(Tex(r"LayerNorm: compute the mean $\mu$ and standard deviation $\sigma$ of each row of $X$."),
+             (q_mu, q_sigma), (stats,)),
+        Part(Tex(r"LayerNorm: compute $Y = \gamma \odot (X - \mu)/\sigma + \beta$, row by row."), (q_y,),
+             (layernorm_output_step(x, list(range(n)), mus, sigmas, gamma, beta, q_y),)),
+        Part(Tex(f"Compute $Q = Y\\,W_Q$, $K = Y\\,W_K$ and $V = Y\\,W_V$ (column $h$ belongs to head {'$h+1$' if heads > 1 else '1'})."),
+             (q_q, q_k, q_v),
+             tuple(product_step(Tex(f"Row $i$ of $Y$ times column $j$ of $W_{name}$."), y, w, Tex(f"{name} = Y\\,W_{name}"),
+                                qq, expand="first") for name, w, qq in (("Q", w_q, q_q), ("K", w_k, q_k), ("V", w_v, q_v)))),
+        Part(Tex(f"Scores: for {head_word}, $S[i,j] = q_i\\,k_j$ (divided by $\\sqrt{{d_{{\\text{{head}}}}}} = 1$), "
+                 r"with the causal mask: $S[i,j] = -\infty$ for $j > i$."),
+             tuple(q_s),
+             tuple(Step(text=Tex(f"Head {h + 1}: multiply the query of token $i$ by the key of token $j$, for $j \\le i$."),
+                        formula=Tex(f"S{head_names[h]}[i,j] = Q[i,{h}]\\,K[j,{h}]"),
+                        lines=tuple(Tex(f"{entry_label('S' + head_names[h], n - 1, j)} = "
+                                        f"{_factor(q[n - 1, h])} \\cdot {_factor(k[j, h])} = {number_tex(scores[h][n - 1, j])}")
+                                    for j in range(n)),
+                        result=q_s[h]) for h in range(heads))),
+        Part(Tex(f"Attention weights: softmax of each row of the scores, for {head_word}, to 4 decimal places "
+                 r"(use the table of $e^k$; masked entries get weight 0)."),
+             tuple(q_a),
+             tuple(Step(text=Tex(f"Head {h + 1}: row 0 sees only itself (weight 1); in each later row subtract the row's "
+                                 "largest visible score and use the table."),
+                        formula=Tex(f"A{head_names[h]}[i,j] = \\frac{{e^{{S[i,j]}}}}{{\\sum_{{m \\le i}} e^{{S[i,m]}}}}"),
+                        lines=tuple(line for i in range(1, n) for line in _softmax_lines(f"A{head_names[h]}", scores[h], weights[h], i)),
+                        result=q_a[h], checks=(Tex(r"\text{Each row sums to 1 (also at 4 decimal places).}"),))
+                   for h in range(heads)),
+             decimals=True),
+        Part(Tex(f"Head outputs: compute $O$, whose column $h$ is $\\tilde A_{{h+1}}$ times column $h$ of $V$."
+                 if heads > 1 else r"Head output: compute $O = \tilde A\,V$."),
+             (q_o,),
+             tuple(product_step(Tex(f"Head {h + 1}: a weighted average of its values, with the Given weights."), simple[h],
+                                v.col(h), Tex(f"O[:,{h}] = \\tilde A{head_names[h]}\\,V[:,{h}]"),
+                                quantity(f"O{h}", f"O[:,{h}]", o.col(h))) for h in range(heads)),
+             given=Tex(f"From here on, use these simple weights, each within {_decimal(WEIGHT_TOLERANCE)} of the true weight, so that one slip above does not spoil the rest: $"
+                       + r" \qquad ".join(f"\\tilde A{head_names[h]} = {matrix_tex(s)}" for h, s in enumerate(simple)) + "$")),
+        Part(Tex(r"Project the heads and add the residual: $H_1 = Y + O\,W_O$."), (q_h1,),
+             (product_step(Tex(r"Row $i$ of $O$ times column $j$ of $W_O$."), o, w_o, Tex(r"O\,W_O"),
+                           quantity("OW", r"O\,W_O", attn), expand="row"),
+              add_step(Tex("Add the LayerNorm output back (the residual connection)."), y, attn,
+                       Tex(r"H_1 = Y + O\,W_O"), q_h1))),
+        Part(Tex(r"Feed-forward: compute $u = H_1\,W_1 + b_1$ and $r = \operatorname{ReLU}(u)$."), (q_u, q_r),
+             (affine_step(Tex(r"Row $i$ of $H_1$ times column $j$ of $W_1$, plus $b_1[j]$."), h1, w1, b1,
+                          Tex(r"u = H_1\,W_1 + b_1"), q_u),
+              relu_step(u, q_r, pre_symbol="u"))),
+        Part(Tex(r"Feed-forward output and residual: compute $H_2 = H_1 + r\,W_2 + b_2$."), (q_h2,),
+             (affine_step(Tex(r"Row $i$ of $r$ times column $j$ of $W_2$, plus $b_2[j]$."), r, w2, b2,
+                          Tex(r"f = r\,W_2 + b_2"), quantity("f", "f", f)),
+              add_step(Tex("Add the feed-forward layer's input back."), h1, f, Tex(r"H_2 = H_1 + f"), q_h2))),
+        Part(Tex(r"Logits: compute $z = H_2\,W_{\text{out}}$ (row $i$: position $i$'s score for each vocabulary token)."),
+             (q_z,),
+             (product_step(Tex(r"Row $i$ of $H_2$ times column $j$ of $W_{\text{out}}$."), h2, w_out,
+                           Tex(r"z = H_2\,W_{\text{out}}"), q_z, expand="row"),)),
+        Part(Tex(r"For each position $i$, compute the probability $p_{\text{target}}[i]$ that softmax of row $i$ of $z$ "
+                 r"gives the target token, to 4 decimal places."),
+             (q_pt,),
+             (Step(text=Tex("Subtract the row's largest logit, use the table, and divide the target's term by the sum."),
+                   formula=Tex(r"p_{\text{target}}[i] = \frac{e^{z[i,t_i]}}{\sum_j e^{z[i,j]}}"),
+                   lines=tuple(_target_line(z, i, t, p_target[i, 0]) for i, t in enumerate(targets)),
+                   result=q_pt),),
+             decimals=True),
+        Part(Tex(f"Loss: compute each position's loss $\\ell_i = -\\ln \\tilde p_i$ exactly, and the "
+                 f"{'mean' if mean else 'total'} loss $L$, exactly and to 4 decimal places (use the table of $\\ln k$)."),
+             (q_l, q_loss),
+             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$."), formula=Tex(r"\ell_i = -\ln \tilde p_i"),
+                   lines=tuple(Tex(f"\\ell_{i} = -\\ln {number_tex(pg)} = {number_tex(ell)} \\approx {decimal_tex(ell, PLACES)}")
+                               for i, (pg, ell) in enumerate(zip(p_given, losses)))),
+              Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses."),
+                   formula=Tex(r"L = \frac{1}{" + str(n) + r"}\sum_i \ell_i" if mean else r"L = \sum_i \ell_i"),
+                   lines=(Tex(f"L = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),),
+                   checks=(Tex(r"\text{With the exact probabilities the loss would be } \approx "
+                               + _true_loss(d["p_true"], mean)),),
+                   result=q_loss)),
+             decimals=True,
+             given=Tex(f"From here on, use these simple target probabilities, each within {_decimal(PROBABILITY_TOLERANCE)} "
+                       "of the true one: $" + r",\ ".join(f"\\tilde p_{i} = {number_tex(v)}" for i, v in enumerate(p_given))
+                       + "$, and this table: \\[" + ln_table_tex() + "\\]")),
+    ]
+    given = [quantity("E", "E", e), quantity("P", "P", pos), quantity("gamma", r"\gamma", gamma),
+             quantity("beta", r"\beta", beta), quantity("W_Q", "W_Q", w_q), quantity("W_K", "W_K", w_k),
+             quantity("W_V", "W_V", w_v), quantity("W_O", "W_O", w_o), quantity("W_1", "W_1", w1),
+             quantity("b_1", "b_1", b1), quantity("W_2", "W_2", w2), quantity("b_2", "b_2", b2),
+             quantity("W_out", r"W_{\text{out}}", w_out)]
+    facts = {
+        "token_ids": ImmutableMatrix([ids]),
+        "targets": ImmutableMatrix([targets]),
+        "sequence": Tex(r"\texttt{" + tokens + "}"),
+        "targets_text": target_text,
+        "E_table": labelled_table(VOCABULARY, e, "E"),
+        "P_table": labelled_table([f"position {i}" for i in range(n)], pos, "P"),
+        "given_weights": ImmutableMatrix.vstack(*simple),
+        "given_p": ImmutableMatrix(n, 1, p_given),
+        "heads": Rational(heads),
+        "reduction": "mean" if mean else "sum",
+        "e_table": exp_table_tex(),
+    }
+    return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True)
+
+
+def _factor(value) -> str:
+    """A factor as printed in a product: negatives in parentheses, so 1 · (−1) never reads as 1 − 1."""
+    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
+
+
+def _decimal(value: Fraction) -> str:
+    """A tolerance as the sheet prints it (0.05): exact, since its denominator divides a power of 10."""
+    return str(Decimal(value.numerator) / Decimal(value.denominator))
+
+
+def _target_line(z: ImmutableMatrix, i: int, t: int, value) -> Tex:
+    top = max(z.row(i))
+    powers = " + ".join(f"e^{{{number_tex(s - top)}}}" for s in z.row(i))
+    return Tex(f"p_{{\\text{{target}}}}[{i}] = \\frac{{e^{{{number_tex(z[i, t] - top)}}}}}{{{powers}}} "
+               f"\\approx {decimal_tex(value, PLACES)}")
+
+
+def _true_loss(p_true: list[Decimal], mean: bool) -> str:
+    """The loss the exact probabilities would give, to 4 places (printed beside the Given-based answer)."""
+    with localcontext() as context:
+        context.prec = 30
+        total = sum(-p.ln() for p in p_true)
+        value = total / len(p_true) if mean else total
+        return str(value.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_UP))
