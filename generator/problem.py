@@ -112,6 +112,7 @@ class Part:
     # A "Given" box printed before the part (sheet and key): restarts a chain with clean values,
     # so one slip, or an irrational step, does not spoil everything after it.
     given: Tex = Tex("")
+    shown: bool = False  # the teacher chose to print this part's values instead of asking for them
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import sympy
@@ -16,7 +17,7 @@ from sympy import ImmutableMatrix
 from . import __version__
 from .problem import Choice, Problem, Quantity, Tex
 from .registry import SpecError, get_type, make_problem
-from .render import environment
+from .render import environment, equals_tex, escape_tex
 
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")
@@ -25,16 +26,33 @@ KEY_FORMAT_VERSION = 1
 MAX_SEED = 2**63 - 1
 
 
+GIVEN_OPTION = "given"  # accepted by every type: parts printed with their values instead of blanks
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def parse_part_letters(text: str) -> tuple[str, ...]:
+    """Part letters such as 'ab', 'a-c' or 'a-cf', as a sorted tuple; SpecError when unreadable."""
+    if not re.fullmatch(r"(?:[a-z](?:-[a-z])?)+", text):
+        raise SpecError(f"given={text!r} is not accepted; accepted: part letters such as given=ab or a range given=a-c")
+    letters = set()
+    for first, last in re.findall(r"([a-z])(?:-([a-z]))?", text):
+        if last and last < first:
+            raise SpecError(f"given={text!r}: the range {first}-{last} runs backwards; write it as {last}-{first}")
+        letters.update(_LETTERS[_LETTERS.index(first):_LETTERS.index(last or first) + 1])
+    return tuple(sorted(letters))
+
+
 @dataclass(frozen=True)
 class ProblemSpec:
-    """One problem to generate: a type name and its options (strings, as typed)."""
+    """One problem to generate: a type name, its options (strings, as typed) and the parts given, not asked."""
 
     type: str
     options: dict[str, str] = field(default_factory=dict)
+    given_parts: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> "ProblemSpec":
-        """Read 'type' or 'type:name=value,name=value'."""
+        """Read 'type' or 'type:name=value,name=value' (given=LETTERS is every type's option)."""
         name, _, rest = text.strip().partition(":")
         options = {}
         for item in filter(None, (piece.strip() for piece in rest.split(","))):
@@ -45,7 +63,8 @@ class ProblemSpec:
                 raise SpecError(f"option '{key.strip()}' is given twice in {text!r}; give each option once")
             options[key.strip()] = value.strip()
         kind = get_type(name.strip())
-        return cls(kind.name, kind.resolve(options))
+        given = options.pop(GIVEN_OPTION, None)
+        return cls(kind.name, kind.resolve(options), parse_part_letters(given) if given is not None else ())
 
 
 @dataclass(frozen=True)
@@ -85,8 +104,10 @@ def problem_seed(sheet_seed: int, number: int, type_name: str) -> str:
 
 def variant_code(spec: SheetSpec) -> str:
     """A short code that names the numbers on a sheet (seed and problems), e.g. 'K3QF-7ZDA'."""
+    # Given parts change what a student answers, so they change the code (only when present: older codes stay).
     canonical = json.dumps(
-        {"seed": spec.seed, "problems": [[p.type, sorted(p.options.items())] for p in spec.problems]},
+        {"seed": spec.seed, "problems": [[p.type, sorted(p.options.items())] + ([list(p.given_parts)] if p.given_parts else [])
+                                         for p in spec.problems]},
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -97,7 +118,7 @@ def variant_code(spec: SheetSpec) -> str:
 def build(spec: SheetSpec) -> Sheet:
     """Generate every problem of a sheet."""
     problems = tuple(
-        make_problem(p.type, p.options, problem_seed(spec.seed, number, p.type))
+        _with_given_parts(number, p, make_problem(p.type, p.options, problem_seed(spec.seed, number, p.type)))
         for number, p in enumerate(spec.problems, start=1)
     )
     if spec.calculator == "none":
@@ -109,6 +130,30 @@ def build(spec: SheetSpec) -> Sheet:
                     f"accepted: --calculator basic, or options that keep it pencil-only"
                 )
     return Sheet(spec, variant_code(spec), problems)
+
+
+def _with_given_parts(number: int, spec: ProblemSpec, problem: Problem) -> Problem:
+    """The problem with the parts the teacher chose printed as given (same numbers: the seed ignores them)."""
+    if not spec.given_parts:
+        return problem
+    letters = _LETTERS[:len(problem.parts)]
+    unknown = [letter for letter in spec.given_parts if letter not in letters]
+    if unknown:
+        raise SpecError(f"problem {number} ({spec.type}) has no part {', '.join(unknown)}; "
+                        f"accepted: given= letters from a to {letters[-1]}")
+    if len(spec.given_parts) == len(problem.parts):
+        raise SpecError(f"problem {number} ({spec.type}): given={''.join(spec.given_parts)} leaves nothing to answer; "
+                        f"accepted: at least one part left blank")
+    parts = tuple(replace(part, shown=letter in spec.given_parts) for letter, part in zip(letters, problem.parts))
+    return replace(problem, parts=parts)
+
+
+def _shown_tex(part) -> Tex:
+    """A given part's values as the sheets print them: 'Q = […]  K = […]' (decimals where the part asks for them)."""
+    return Tex(r" \qquad ".join(f"${answer.symbol} {equals_tex(answer.value)}$" for answer in part.answers
+                                   if not isinstance(answer.value, Choice))
+               + "".join(f" {answer.symbol}: {escape_tex(answer.value.value)}" for answer in part.answers
+                         if isinstance(answer.value, Choice)))
 
 
 # ----- what each document may see -------------------------------------------------------------
@@ -154,7 +199,9 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
                     "letter": _part_letter(i),
                     "prompt": part.prompt,
                     "given": part.given,
-                    "blanks": [_blank(a, part.decimals) for a in part.answers],
+                    # A part the teacher gives shows its values on purpose, and no blanks.
+                    "shown": _shown_tex(part) if part.shown else None,
+                    "blanks": [] if part.shown else [_blank(a, part.decimals) for a in part.answers],
                     # Three or more columns of boxes (two of decimals) do not fit beside the prompt, and several
                     # matrices stacked beside it waste a page: put them below it, side by side where they fit.
                     "wide": any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers)
@@ -174,7 +221,7 @@ def key_problems(sheet: Sheet) -> list[dict]:
             **_statement_context(number, problem),
             "parts": [
                 {"letter": _part_letter(i), "prompt": part.prompt, "given": part.given, "answers": part.answers,
-                 "steps": part.steps}
+                 "steps": part.steps, "shown": _shown_tex(part) if part.shown else None}
                 for i, part in enumerate(problem.parts)
             ],
         }
@@ -272,9 +319,10 @@ def key_data(sheet: Sheet) -> dict:
                 "given": {q.name: _json_value(q.value) for q in problem.given},
                 # Exact numbers the statement gives in words (e.g. cos θ); text-only facts are left out.
                 "facts": {k: _json_value(v) for k, v in problem.facts.items() if not isinstance(v, str)},
+                "given_parts": [_part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
                 "blanks": [
                     blank
-                    for i, part in enumerate(problem.parts)
+                    for i, part in enumerate(problem.parts) if not part.shown
                     for answer in part.answers
                     for blank in _json_blanks(number, _part_letter(i), answer)
                 ],

@@ -25,6 +25,7 @@ def _files(folder):
         (["sheet", "-p", "inverse", "--paper", "a5"], ["'a5'", "a4", "letter"]),
         (["sheet", "-p", "inverse", "--name", "../x"], ["'../x'", "letters"]),
         (["sheet"], ["--preset", "--problem"]),
+        (["sheet", "-p", "matmul:given=z"], ["no part z", "accepted:"]),
         (["pdf", "missing.tex"], ["'missing.tex'", ".tex"]),
     ],
 )
