@@ -41,13 +41,23 @@ class ProblemType:
     contract: Contract
     generate: Callable[[Rng, dict[str, str]], Problem]
     chained: bool  # a multi-part worksheet where later parts use earlier results
+    # Raises SpecError for option values that are each accepted but do not work together.
+    check: Callable[[dict[str, str]], None] | None = None
 
     def option_sets(self) -> list[dict[str, str]]:
-        """Every combination of option values (for tests and benchmarks)."""
+        """Every combination of option values that works together (for tests and benchmarks)."""
         combos: list[dict[str, str]] = [{}]
         for option in self.options:
             combos = [{**combo, option.name: value} for combo in combos for value in option.choices]
-        return combos
+        return [combo for combo in combos if self._works(combo)]
+
+    def _works(self, options: dict[str, str]) -> bool:
+        try:
+            if self.check is not None:
+                self.check(options)
+        except SpecError:
+            return False
+        return True
 
     def resolve(self, given: dict[str, str]) -> dict[str, str]:
         """The full option dict: defaults filled in, unknown names or values refused."""
@@ -60,11 +70,14 @@ class ProblemType:
         for option in self.options:
             value = given.get(option.name, option.default)
             if value not in option.choices:
+                # The option's help says why the range is what it is (e.g. √d_k must be whole).
                 raise SpecError(
                     f"problem type '{self.name}': {option.name}={value!r} is not accepted; "
-                    f"accepted: {', '.join(option.choices)}"
+                    f"accepted: {', '.join(option.choices)} ({option.help})"
                 )
             resolved[option.name] = value
+        if self.check is not None:
+            self.check(resolved)  # sizes that each look fine but cannot work together
         return resolved
 
 
@@ -78,6 +91,7 @@ def _load(module: ModuleType) -> ProblemType:
         contract=module.CONTRACT,
         generate=module.generate,
         chained=getattr(module, "CHAINED", False),
+        check=getattr(module, "check_options", None),
     )
 
 

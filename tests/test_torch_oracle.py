@@ -65,7 +65,7 @@ def attention_output(given, facts, options):
 
 
 def multi_head(given, facts, options):
-    h = torch.cat([t(given["H1"]), t(given["H2"])], dim=1)
+    h = torch.cat([t(given[f"H{i + 1}"]) for i in range(int(options["heads"]))], dim=1)
     return {"H": h, "O": h @ t(given["W_O"])}
 
 
