@@ -59,3 +59,26 @@ def test_gradient_transpose_mistakes_are_visible():
         a, b, dc = (problem.given_value(n) for n in ("A", "B", "dC"))
         assert dc * b != dc * b.T and a * dc != a.T * dc
         assert problem.parts[0].answers[0].value != ImmutableMatrix.zeros(2, 2)
+
+
+def test_a_pencil_only_problem_never_needs_an_irrational_the_sheet_does_not_print():
+    """Issue 3's calculator rule: a decimal of ln k or e^k is asked for only when its table is printed."""
+    from sympy import Integer, exp, expand_log, log
+
+    from generator.forward import EXP_TABLE_KS, LN_TABLE_KS
+
+    for name, kind in problem_types().items():
+        for n, options in enumerate(kind.option_sets()):
+            for seed in range(5):
+                problem = make_problem(name, options, f"pencil/{seed}/{n}")
+                if problem.needs_calculator:
+                    continue
+                for value in problem.values("answer"):
+                    if value.is_Rational or value == -oo:
+                        continue
+                    expanded = expand_log(value, force=True)
+                    for atom in expanded.atoms(log):
+                        assert "ln_table" in problem.facts and atom.args[0] in map(Integer, LN_TABLE_KS), (name, value)
+                    for atom in expanded.atoms(exp):
+                        assert "e_table" in problem.facts and atom.args[0] in map(Integer, EXP_TABLE_KS), (name, value)
+                    assert not expanded.atoms(log, exp) == set() or expanded.is_Rational, (name, options, value)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
+from ..forward import PLACES, ln_table_tex
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..render import decimal_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Probabilities and cross-entropy loss"
@@ -61,8 +62,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         for i, row in enumerate(ks)
     )
     l_lines = tuple(
-        Tex(f"\\ell_{i} = -\\ln p[{i},{t}] = -\\ln {number_tex(p[i, t])} = {number_tex(losses[i])}")
-        for i, t in enumerate(targets)
+        Tex(f"\\ell_{i} = -\\ln p[{i},{t}] = -\\ln {number_tex(p[i, t])} = {number_tex(losses[i])}"
+            + _from_table(sum(row), row[t]))
+        for i, (row, t) in enumerate(zip(ks, targets))
     )
     combine = "\\frac{1}{" + str(positions) + "}\\sum_i \\ell_i" if mean else "\\sum_i \\ell_i"
     parts = [
@@ -79,6 +81,16 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    lines=(Tex(f"L = {number_tex(loss)}"),), result=total_q),), decimals=True),
     ]
     targets_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
-    facts = {"z_tex": z_tex, "targets": ImmutableMatrix([targets]), "targets_text": targets_text,
+    facts = {"z_tex": z_tex, "ln_table": ln_table_tex(), "targets": ImmutableMatrix([targets]), "targets_text": targets_text,
              "vocabulary": ", ".join(VOCABULARY[:vocab]), "reduction": options["reduction"]}
     return Problem.draft(given=[Quantity("z", Tex("z"), z)], parts=parts, facts=facts)
+
+
+def _from_table(total: int, k: int) -> str:
+    """' = ln S − ln k ≈ a − b' with the printed table's values, as a student without a calculator works it."""
+    if k == total:
+        return ""
+    if k == 1:
+        return f" \\approx {decimal_tex(sympy.log(total), PLACES)}"
+    a, b = decimal_tex(sympy.log(total), PLACES), decimal_tex(sympy.log(k), PLACES)
+    return f" = \\ln {total} - \\ln {k} \\approx {a} - {b}"
