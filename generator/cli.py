@@ -81,7 +81,8 @@ def _list() -> None:
     for kind in problem_types().values():
         print(f"{kind.name}: {kind.summary}")
         for option in kind.options:
-            print(f"    {option.name} = {'|'.join(option.choices)} (default {option.default}): {option.help}")
+            accepted = f"text, e.g. {'|'.join(option.choices)}" if option.free else "|".join(option.choices)
+            print(f"    {option.name} = {accepted} (default {option.default}): {option.help}")
     print()
     print("presets:")
     for name, (title, calculator, specs) in PRESETS.items():

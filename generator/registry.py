@@ -25,9 +25,10 @@ class Option:
     """One option of a problem type: its accepted values (as strings) and default."""
 
     name: str
-    choices: tuple[str, ...]
+    choices: tuple[str, ...]  # the accepted values; for a free option, examples that tests try
     default: str
     help: str
+    free: bool = False  # any text is accepted here, and the type's check_options decides
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,12 @@ class ProblemType:
         """Every combination of option values that works together (for tests and benchmarks)."""
         combos: list[dict[str, str]] = [{}]
         for option in self.options:
-            combos = [{**combo, option.name: value} for combo in combos for value in option.choices]
+            values = (option.default,) if option.free else option.choices
+            combos = [{**combo, option.name: value} for combo in combos for value in values]
+        # A free option's examples are tried once each, the other options at their defaults.
+        defaults = {option.name: option.default for option in self.options}
+        combos += [{**defaults, option.name: example} for option in self.options if option.free
+                   for example in option.choices if example != option.default]
         return [combo for combo in combos if self._works(combo)]
 
     def _works(self, options: dict[str, str]) -> bool:
@@ -69,7 +75,7 @@ class ProblemType:
         resolved = {}
         for option in self.options:
             value = given.get(option.name, option.default)
-            if value not in option.choices:
+            if value not in option.choices and not option.free:
                 # The option's help says why the range is what it is (e.g. √d_k must be whole).
                 raise SpecError(
                     f"problem type '{self.name}': {option.name}={value!r} is not accepted; "

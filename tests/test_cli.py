@@ -27,6 +27,8 @@ def _files(folder):
         (["sheet"], ["--preset", "--problem"]),
         (["sheet", "-p", "matmul:given=z"], ["no part z", "accepted:"]),
         (["sheet", "-p", "multi_head:heads=3,d_model=4"], ["d_model=4 is not divisible by heads=3", "accepted: d_model 3"]),
+        (["sheet", "-p", "tiny_transformer:input=ABE", "--calculator", "basic"], ["'E', not in the vocabulary", "A, B, C, D"]),
+        (["sheet", "-p", "tiny_transformer:input=ABCD", "--calculator", "basic"], ["4 tokens", "accepted: 2 or 3"]),
         (["sheet", "-p", "attention_scores:d_k=2"], ["d_k='2'", "accepted: 1, 4", "√d_k = 1 or 2"]),
         (["pdf", "missing.tex"], ["'missing.tex'", ".tex"]),
     ],

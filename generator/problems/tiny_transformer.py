@@ -28,7 +28,7 @@ from ..forward import (
     softmax_rows,
 )
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
+from ..registry import Option, SpecError
 from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import entry_label, product_step
@@ -36,7 +36,9 @@ from ..worked import entry_label, product_step
 TITLE = "A tiny transformer's forward pass"
 CHAINED = True
 OPTIONS = [
-    Option("tokens", ("2", "3"), "3", "length of the input sequence"),
+    Option("tokens", ("2", "3"), "3", "length of the input sequence (set by input when it is given)"),
+    Option("input", ("random", "AB", "CAB", "BBD"), "random",
+           "the input tokens as letters of the vocabulary A-D (2 or 3 of them), or random", free=True),
     Option("heads", ("1", "2"), "2", "attention heads, each of width d_head = 1 (so √d_head = 1)"),
     Option("reduction", ("mean", "sum"), "mean", "whether L averages or adds the positions' losses"),
 ]
@@ -63,12 +65,33 @@ CONTRACT = Contract(
 )
 
 
+def check_options(options: dict[str, str]) -> None:
+    """An input must be 2 or 3 letters of the vocabulary: P has a row per position, E one per token."""
+    text = options["input"]
+    if text == "random":
+        return
+    unknown = sorted({letter for letter in text if letter not in VOCABULARY})
+    if unknown:
+        raise SpecError(f"problem type 'tiny_transformer': input={text!r} has {', '.join(map(repr, unknown))}, not in "
+                        f"the vocabulary; accepted: letters {', '.join(VOCABULARY)} (2 or 3 of them), or random")
+    if not 2 <= len(text) <= 3:
+        raise SpecError(f"problem type 'tiny_transformer': input={text!r} has {len(text)} token{'s' if len(text) != 1 else ''}; accepted: 2 or 3 "
+                        f"(a tiny model has positional embeddings for 3 positions), or random")
+
+
+def _input_ids(options: dict[str, str]) -> list[int] | None:
+    """The teacher's input as token ids, or None to draw one."""
+    text = options["input"]
+    return None if text == "random" else [VOCABULARY.index(letter) for letter in text]
+
+
 def _heads(problem: Problem) -> range:
     return range(1, int(problem.options["heads"]) + 1)
 
 
 def _rows(problem: Problem) -> int:
-    return int(problem.options["tokens"])
+    given = _input_ids(problem.options)
+    return len(given) if given else int(problem.options["tokens"])
 
 
 def _visible(weights: ImmutableMatrix, i: int) -> list:
@@ -134,7 +157,7 @@ def _column(matrix: list[list], j: int) -> list:
     return [row[j] for row in matrix]
 
 
-def _embeddings(rng: Rng, n: int):
+def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
     """E, P, the token ids and x = E[ids] + P, with x designed as μ + c·u so that LayerNorm stays whole."""
     rows: list[tuple[int, ...]] = []
     while len(rows) < len(VOCABULARY):
@@ -142,6 +165,8 @@ def _embeddings(rng: Rng, n: int):
         if any(row) and row not in rows:
             rows.append(row)
     ids = [rng.below(len(VOCABULARY)) for _ in range(n + 1)]  # the input and, last, the token after it
+    if chosen:
+        ids[:n] = chosen  # the teacher's input; the token after it is still drawn
     patterns = rng.shuffled(_sign_patterns())[:n]
     x, p = [], []
     for i, u in enumerate(patterns):
@@ -229,12 +254,12 @@ def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[Fraction,
     return found
 
 
-def _draw(rng: Rng, n: int, heads: int) -> dict:
+def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
     """One attempt at the whole model in plain ints and Fractions; raises _Restart when a step is not clean.
 
     Each stage retries locally (ATTEMPTS times) before giving up, so a restart of the whole model is rare.
     """
-    e, ids, pos, x, patterns = _embeddings(rng, n)
+    e, ids, pos, x, patterns = _embeddings(rng, n, chosen)
     gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
     beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]
     y = [[g * k + b for g, k, b in zip(gamma, u, beta)] for u in patterns]
@@ -333,10 +358,11 @@ def _causal_weights(rows: list[list[Fraction]], n: int) -> ImmutableMatrix:
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw the model so every step stays clean, redrawing it whole when a step cannot be."""
-    n, heads = int(options["tokens"]), int(options["heads"])
+    chosen = _input_ids(options)
+    n, heads = (len(chosen) if chosen else int(options["tokens"])), int(options["heads"])
     while True:
         try:
-            drawn = _draw(rng, n, heads)
+            drawn = _draw(rng, n, heads, chosen)
             break
         except _Restart:
             continue
