@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from functools import cache
 from math import gcd, isqrt
@@ -279,3 +279,20 @@ def ln_table_tex() -> Tex:
     return Tex(r"\begin{array}{c|" + "c" * len(LN_TABLE_KS) + r"} k & " + " & ".join(map(str, LN_TABLE_KS))
                + r" \\ \hline \ln k & " + " & ".join(decimal_tex(sympy.log(k), PLACES) for k in LN_TABLE_KS)
                + r" \end{array}")
+
+
+@cache
+def decimal_softmax(scores: tuple[int, ...]) -> tuple[Decimal, ...]:
+    """Softmax of whole scores to 30 digits, for deciding which draws are clean (keys stay exact)."""
+    with localcontext() as context:
+        context.prec = 30
+        top = max(scores)
+        exps = [Decimal(s - top).exp() for s in scores]
+        total = sum(exps)
+        return tuple(e / total for e in exps)
+
+
+def whole_scores_print_to_one(scores) -> bool:
+    """Do the 4-place roundings of softmax(scores) add up to exactly 1? (decided before any sympy is built)"""
+    quantum = Decimal(1).scaleb(-PLACES)
+    return sum(w.quantize(quantum, rounding=ROUND_HALF_UP) for w in decimal_softmax(tuple(scores))) == 1

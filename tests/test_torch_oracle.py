@@ -235,6 +235,20 @@ def test_printed_softmax_sums_to_one_at_the_shown_precision():
         assert sum(Decimal(decimal_tex(sympy.sympify(b["value"], rational=True), 4)) for b in p) == 1
 
 
+def test_every_printed_probability_row_sums_to_one_at_4_places():
+    """The same trap in the output layer and in the tiny transformer's attention weights (visible entries)."""
+    for seed in range(100):
+        for spec, names in (("output_logits:positions=2", ["p"]), ("tiny_transformer", ["A1", "A2"])):
+            problem = key_json([spec], seed)["problems"][0]
+            for name in names:
+                rows: dict[int, list] = {}
+                for blank in problem["blanks"]:
+                    if blank["name"] == name:
+                        rows.setdefault(blank["index"][0], []).append(sympy.sympify(blank["value"], rational=True))
+                for row in rows.values():
+                    assert sum(Decimal(decimal_tex(v, 4)) for v in row) == 1, (spec, seed, name, row)
+
+
 def test_printed_e_table_is_right_at_4_places():
     for seed in range(100):
         problem = make_problem("softmax", {"form": "table"}, f"table/{seed}")

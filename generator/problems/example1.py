@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
-from ..forward import PLACES, plain_product, exp_table_tex, printed_sum_is_one, scale_step, softmax_rows
+from ..forward import PLACES, plain_product, exp_table_tex, printed_sum_is_one, scale_step, softmax_rows, whole_scores_print_to_one
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
@@ -85,16 +84,6 @@ def _value_weights(rng: Rng, ax: ImmutableMatrix) -> ImmutableMatrix:
     return ImmutableMatrix([[col[i] for col in columns] for i in range(D_MODEL)])
 
 
-def _printed_sum_is_one(z: list[int]) -> bool:
-    """Do softmax(z)'s 4-place roundings add up to exactly 1? (decimal arithmetic, 30 digits, no floats)"""
-    with localcontext() as context:
-        context.prec = 30
-        exps = [Decimal(v - max(z)).exp() for v in z]
-        total = sum(exps)
-        quantum = Decimal(1).scaleb(-PLACES)
-        return sum((e / total).quantize(quantum, rounding=ROUND_HALF_UP) for e in exps) == 1
-
-
 def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
     """W_out whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
     context = [[int(v) for v in c]]
@@ -102,7 +91,7 @@ def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
         w_out = _int_rows(rng, D_MODEL, len(VOCABULARY))
         z = plain_product(context, w_out)[0]
         top = max(z)
-        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and _printed_sum_is_one(z):
+        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z):
             return ImmutableMatrix(w_out)
     raise _Restart
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, exp_table_tex, plain_product, printed_sum_is_one, softmax_rows
+from ..forward import PLACES, exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, whole_scores_print_to_one
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, number_tex
@@ -36,13 +36,15 @@ CONTRACT = Contract(
 
 
 def _draw(rng: Rng, positions: int, vocab: int, bias: bool):
-    """h, W_out and b whose logits are whole, at most 5 below each row's maximum (inside the e^k table)."""
+    """h, W_out and b whose logits are whole, at most 5 below each row's maximum (inside the e^k table), with a
+    unique maximum and 4-place probabilities that add up to 1.0000."""
     while True:
         h = [[rng.integer(-2, 2) for _ in range(D_MODEL)] for _ in range(positions)]
         w = [[rng.integer(-2, 2) for _ in range(vocab)] for _ in range(D_MODEL)]
         b = [rng.integer(-1, 1) if bias else 0 for _ in range(vocab)]
         z = [[v + c for v, c in zip(row, b)] for row in plain_product(h, w)]
-        if all(any(row) for row in h) and all(max(row) - min(row) <= 5 and row.count(max(row)) == 1 for row in z):
+        if all(any(row) for row in h) and all(max(row) - min(row) <= 5 and row.count(max(row)) == 1
+                                              and whole_scores_print_to_one(row) for row in z):
             return h, w, [b]
 
 

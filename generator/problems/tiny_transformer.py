@@ -6,7 +6,6 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from functools import cache, lru_cache
 from itertools import permutations, product
-from math import lcm
 
 import sympy
 from sympy import ImmutableMatrix, Rational
@@ -16,6 +15,7 @@ from ..forward import (
     add_step,
     affine_step,
     causal_mask,
+    decimal_softmax,
     exp_table_tex,
     hidden_biases,
     layernorm_output_step,
@@ -26,6 +26,7 @@ from ..forward import (
     relu,
     relu_step,
     softmax_rows,
+    whole_scores_print_to_one,
 )
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option, SpecError
@@ -110,19 +111,9 @@ def _sign_patterns() -> tuple[tuple[int, ...], ...]:
 
 
 @cache
-def _decimal_softmax(scores: tuple[int, ...]) -> tuple[Decimal, ...]:
-    """Softmax to 30 digits, for deciding which draws are clean (the key itself is exact)."""
-    with localcontext() as context:
-        context.prec = 30
-        top = max(scores)
-        exps = [Decimal(s - top).exp() for s in scores]
-        total = sum(exps)
-        return tuple(e / total for e in exps)
-
-
-@cache
-def _simple_weights(scores: tuple[int, ...]) -> tuple[tuple[Fraction, ...], ...]:
-    """Every row of Given weights for one causal row of scores; none when the row is not hand-friendly.
+def _simple_weights(scores: tuple[int, ...]) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """Every row of Given weights for one causal row of scores, as (d, numerators); none when the row is not
+    hand-friendly. (Integers, not Fractions: the search hashes and compares these rows many times.)
 
     Hand-friendly: the scores are within the e^k table and their 4-place weights add up to 1.0000. A Given row
     has one denominator of DENOMINATORS, sums to 1, has no 0 (a visible token keeps some weight) and lies
@@ -130,16 +121,17 @@ def _simple_weights(scores: tuple[int, ...]) -> tuple[tuple[Fraction, ...], ...]
     """
     if max(scores) - min(scores) > 5:
         return ()
-    weights = _decimal_softmax(scores)
-    quantum = Decimal(1).scaleb(-PLACES)
-    if sum(w.quantize(quantum, rounding=ROUND_HALF_UP) for w in weights) != 1:
+    if not whole_scores_print_to_one(scores):
         return ()
-    rows = []
+    weights = decimal_softmax(scores)
+    rows, seen = [], set()
     for d in DENOMINATORS:
-        row = tuple(Fraction(round(w * d), d) for w in weights)
-        if sum(row) == 1 and 0 not in row and row not in rows and all(
+        numerators = tuple(round(w * d) for w in weights)
+        row = tuple(Fraction(a, d) for a in numerators)
+        if sum(numerators) == d and 0 not in numerators and row not in seen and all(
                 abs(Fraction(w) - r) <= WEIGHT_TOLERANCE for w, r in zip(weights, row)):
-            rows.append(row)
+            seen.add(row)
+            rows.append((d, numerators))
     return tuple(rows)
 
 
@@ -189,21 +181,22 @@ def _head(rng: Rng, y: list[list[int]], n: int, other=None):
     `other` is the first head's shifted score rows: a second head must attend differently.
     """
     key = tuple(map(tuple, y))
-    pairs = [pair for pair in _attention_pairs(key) if pair[3] != other]
+    groups = _attention_pairs(key)
     # Few distinct weight patterns: take the first, in random order, for which some w_V gives whole outputs.
-    usable = next((simple for simple in rng.shuffled(list(dict.fromkeys(pair[2] for pair in pairs)))
-                   if _value_columns(key, simple)), None)
-    if usable is None:
-        raise _Restart
-    q_columns, k_columns, simple, shifted = rng.choice([pair for pair in pairs if pair[2] == usable])
-    return (rng.choice(q_columns), rng.choice(k_columns), rng.choice(_value_columns(key, simple)),
-            [list(row) for row in simple], shifted)
+    for simple in rng.shuffled(list(groups)):
+        entries = [entry for entry in groups[simple] if entry[2] != other]
+        if entries and _value_columns(key, simple):
+            q_columns, k_columns, shifted = rng.choice(entries)
+            return (rng.choice(q_columns), rng.choice(k_columns), rng.choice(_value_columns(key, simple)),
+                    [[Fraction(a, d) for a in numerators] for d, numerators in simple], shifted)
+    raise _Restart
 
 
 @lru_cache(maxsize=4)  # per model: both heads search the same Y; Ys rarely repeat
-def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> list[tuple]:
-    """Every (w_Q columns, w_K columns, Given weights, shifted scores) for −1, 0, 1 columns whose queries and keys are small and
-    non-zero and whose causal weight rows are hand-friendly and not all uniform (else the scores would not matter).
+def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple]]:
+    """Given weights → every (w_Q columns, w_K columns, shifted scores) that gives them: −1, 0, 1 columns whose
+    queries and keys are small and non-zero and whose causal weight rows are hand-friendly and not all uniform
+    (else the scores would not matter).
 
     Columns that give the same queries (or keys) are grouped: the search is over distinct projections."""
     n = len(y)
@@ -212,18 +205,22 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> list[tuple]:
         vector = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
         if 0 not in vector and max(map(abs, vector)) <= 3:
             columns_of.setdefault(vector, []).append(w)
-    found = []
+    # Row 0 always has weight [1], so the weights depend on q only through q[1:]: group queries by it.
+    queries: dict[tuple[int, ...], list[tuple[int, ...]]] = {}
     for q, q_columns in columns_of.items():
+        queries.setdefault(q[1:], []).extend(q_columns)
+    found: dict[tuple, list[tuple]] = {}
+    for q_tail, q_columns in queries.items():
         for k, k_columns in columns_of.items():
-            scores = [tuple(q[i] * k[j] for j in range(i + 1)) for i in range(1, n)]
+            scores = [tuple(q_tail[i - 1] * k[j] for j in range(i + 1)) for i in range(1, n)]
             options = [_simple_weights(row) for row in scores]
             if not all(options):
                 continue
             shifted = tuple(tuple(v - max(row) for v in row) for row in scores)  # what the true weights depend on
             for rows in product(*options):
-                simple = ((Fraction(1),),) + rows
-                if not all(len(set(row)) == 1 for row in simple):
-                    found.append((q_columns, k_columns, simple, shifted))
+                simple = ((1, (1,)),) + rows
+                if not all(len(set(numerators)) == 1 for _, numerators in simple):
+                    found.setdefault(simple, []).append((q_columns, k_columns, shifted))
     return found
 
 
@@ -239,17 +236,13 @@ def _values(y: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], tupl
 
 
 @lru_cache(maxsize=128)
-def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[Fraction, ...], ...]) -> list[tuple[int, ...]]:
+def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tuple[int, ...]], ...]) -> list[tuple[int, ...]]:
     """Every w_V whose values differ across tokens and whose weighted averages (not all 0) are whole."""
-    # In integers: with weights a_j/L, the average Σ a_j v_j / L is whole when L divides Σ a_j v_j.
-    rows = []
-    for weights in simple:
-        common = lcm(*(w.denominator for w in weights))
-        rows.append((common, [int(w * common) for w in weights]))
+    # With weights a_j/d, the average Σ a_j v_j / d is whole when d divides Σ a_j v_j.
     found = []
     for w, v in _values(y):
-        sums = [sum(a * b for a, b in zip(numerators, v)) for _, numerators in rows]
-        if all(total % common == 0 for total, (common, _) in zip(sums, rows)) and any(sums):
+        sums = [sum(a * b for a, b in zip(numerators, v)) for _, numerators in simple]
+        if all(total % d == 0 for total, (d, _) in zip(sums, simple)) and any(sums):
             found.append(w)
     return found
 
@@ -325,8 +318,9 @@ def _output(rng: Rng, h1, r, targets):
     """W₂, b₂ and W_out: logits within the e^k table, each target's probability near a simple fraction."""
     w2 = [list(rng.choice(_unit_columns(D_MODEL))) for _ in range(D_FF)]
     b2 = [rng.integer(-1, 1) for _ in range(D_MODEL)]
-    h2 = [[a + f + b for a, f, b in zip(hr, fr, b2)] for hr, fr in zip(h1, plain_product(r, w2))]
-    if max(abs(val) for row in h2 for val in row) > 8:
+    f = [[a + b for a, b in zip(row, b2)] for row in plain_product(r, w2)]
+    h2 = [[a + b for a, b in zip(hr, fr)] for hr, fr in zip(h1, f)]
+    if max(abs(val) for row in f + h2 for val in row) > 8:
         return None
     # Each candidate column of W_out gives one column of logits; small columns keep every row in the table.
     logits = {w: [sum(a * b for a, b in zip(row, w)) for row in h2] for w in _unit_columns(D_MODEL)}
@@ -338,7 +332,7 @@ def _output(rng: Rng, h1, r, targets):
         z = [list(row) for row in zip(*(logits[w] for w in chosen))]
         if any(max(row) - min(row) > 5 for row in z):
             continue
-        p_t = [_decimal_softmax(tuple(row))[t] for row, t in zip(z, targets)]
+        p_t = [decimal_softmax(tuple(row))[t] for row, t in zip(z, targets)]
         if all(Decimal("0.1") <= p <= Decimal("0.9") for p in p_t):
             p_given = [_simple_fraction(p) for p in p_t]
             if None not in p_given:
@@ -401,8 +395,9 @@ def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
     f = r * w2 + ImmutableMatrix.vstack(*([b2] * n))
     h2 = h1 + f
     z = h2 * w_out
-    p = softmax_rows(z)
-    p_target = ImmutableMatrix(n, 1, [p[i, t] for i, t in enumerate(targets)])
+    # Only each target's probability is asked: e^{z_t − max} / Σ_j e^{z_j − max}, exactly.
+    p_target = ImmutableMatrix(n, 1, [softmax_rows(z.row(i) - ImmutableMatrix([[max(z.row(i))] * z.cols]))[0, t]
+                                      for i, t in enumerate(targets)])
     p_given = [Rational(v.numerator, v.denominator) for v in d["p_given"]]
     losses = [sympy.log(1 / v) for v in p_given]
     loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
@@ -459,7 +454,7 @@ def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
                         result=q_a[h], checks=(Tex(r"\text{Each row sums to 1 (also at 4 decimal places).}"),))
                    for h in range(heads)),
              decimals=True),
-        Part(Tex(f"Head outputs: compute $O$, whose column $h$ is $\\tilde A_{{h+1}}$ times column $h$ of $V$."
+        Part(Tex(r"Head outputs: compute $O$, whose column $h$ is $\tilde A_{h+1}$ times column $h$ of $V$."
                  if heads > 1 else r"Head output: compute $O = \tilde A\,V$."),
              (q_o,),
              tuple(product_step(Tex(f"Head {h + 1}: a weighted average of its values, with the Given weights."), simple[h],
