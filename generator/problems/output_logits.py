@@ -31,6 +31,7 @@ CONTRACT = Contract(
         "printed probabilities do not sum to 1 at 4 places": lambda p: not all(
             printed_sum_is_one(p.answer("p").row(i)) for i in range(p.answer("p").rows)),
         "a hidden state is zero": lambda p: any(not any(p.given_value("h").row(i)) for i in range(p.given_value("h").rows)),
+        "the bias is all zeros": lambda p: p.options["bias"] == "yes" and not any(p.given_value("b")),
     },
 )
 
@@ -43,6 +44,8 @@ def _draw(rng: Rng, positions: int, vocab: int, bias: bool):
         w = [[rng.integer(-2, 2) for _ in range(vocab)] for _ in range(D_MODEL)]
         b = [rng.integer(-1, 1) if bias else 0 for _ in range(vocab)]
         z = [[v + c for v, c in zip(row, b)] for row in plain_product(h, w)]
+        if bias and not any(b):
+            continue  # "add the bias" with b = 0 would be a step that does nothing
         if all(any(row) for row in h) and all(max(row) - min(row) <= 5 and row.count(max(row)) == 1
                                               and whole_scores_print_to_one(row) for row in z):
             return h, w, [b]
