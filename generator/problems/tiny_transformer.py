@@ -32,7 +32,7 @@ from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option, SpecError
 from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
-from ..worked import entry_label, product_step
+from ..worked import dot_expansion, entry_label, product_step, shape_text
 
 TITLE = "A tiny transformer's forward pass"
 CHAINED = True
@@ -457,9 +457,7 @@ def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
         Part(Tex(r"Head outputs: compute $O$, whose column $h$ is $\tilde A_{h+1}$ times column $h$ of $V$."
                  if heads > 1 else r"Head output: compute $O = \tilde A\,V$."),
              (q_o,),
-             tuple(product_step(Tex(f"Head {h + 1}: a weighted average of its values, with the Given weights."), simple[h],
-                                v.col(h), Tex(f"O[:,{h}] = \\tilde A{head_names[h]}\\,V[:,{h}]"),
-                                quantity(f"O{h}", f"O[:,{h}]", o.col(h))) for h in range(heads)),
+             tuple(_head_output_step(h, head_names[h], simple[h], v, o) for h in range(heads)),
              given=Tex(f"From here on, use these simple weights, each within {_decimal(WEIGHT_TOLERANCE)} of the true weight, so that one slip above does not spoil the rest: $"
                        + r" \qquad ".join(f"\\tilde A{head_names[h]} = {matrix_tex(s)}" for h, s in enumerate(simple)) + "$")),
         Part(Tex(r"Project the heads and add the residual: $H_1 = Y + O\,W_O$."), (q_h1,),
@@ -523,6 +521,17 @@ def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
         "e_table": exp_table_tex(),
     }
     return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True)
+
+
+def _head_output_step(h: int, name: str, weights: ImmutableMatrix, v: ImmutableMatrix, o: ImmutableMatrix) -> Step:
+    """Column h of O: each token's Given weights times column h of V, every entry written out as O[i,h]."""
+    expansions = tuple(dot_expansion(entry_label("O", i, h), weights.row(i), v.col(h)) for i in range(v.rows))
+    if tuple(e.value for e in expansions) != tuple(o.col(h)):
+        raise ValueError(f"head {h + 1}'s output does not match its expansion")
+    return Step(text=Tex(f"Head {h + 1}: a weighted average of its values, with the Given weights."),
+                formula=Tex(f"O[i,{h}] = \\sum_j \\tilde A{name}[i,j]\\,V[j,{h}]"),
+                shapes=Tex(f"{shape_text(weights)} \\cdot {shape_text(v.col(h))} \\to {shape_text(o.col(h))}"),
+                expansions=expansions)
 
 
 def _factor(value) -> str:
