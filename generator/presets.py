@@ -40,6 +40,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "basic",
         ("tiny_transformer",),
     ),
+    "backward-steps": (
+        "Backward pass and optimizer steps",
+        "none",
+        ("dlogits", "matmul_gradient", "sgd_step", "sgd_step:optimizer=momentum"),
+    ),
     "forward-steps": (
         "A transformer's forward pass, step by step",
         "basic",

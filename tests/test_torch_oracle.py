@@ -109,6 +109,30 @@ def output_logits(given, facts, options):
     return {"z": z, "p": torch.softmax(z, dim=-1), "next": "ABCD"[int(z[-1].argmax())]}
 
 
+def dlogits(given, facts, options):
+    """The gradient from autograd: cross-entropy of the given logits, backward."""
+    z = t(given["z"]).requires_grad_(True)
+    targets = t(facts["targets"])[0].long()
+    p = torch.softmax(z, dim=-1)
+    F.cross_entropy(z, targets, reduction=options["reduction"]).backward()
+    return {"p": p.detach(), "y": F.one_hot(targets, z.shape[1]).double(), "dz": z.grad}
+
+
+def sgd_step(given, facts, options):
+    """Two steps of torch.optim.SGD (momentum μ or none, lr 1/10, no dampening) with the given gradients."""
+    theta = t(given["theta0"]).clone().requires_grad_(True)
+    momentum = float(sympy.Rational(options["momentum"])) if options["optimizer"] == "momentum" else 0.0
+    optimizer = torch.optim.SGD([theta], lr=0.1, momentum=momentum)
+    out = {}
+    for step in (1, 2):
+        theta.grad = t(given[f"g{step}"]).clone()
+        optimizer.step()
+        out[f"theta{step}"] = theta.detach().clone()
+        if momentum:
+            out[f"v{step}"] = optimizer.state[theta]["momentum_buffer"].clone()
+    return out
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -177,7 +201,7 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, embedding, qkv_projection, attention_scores, softmax, attention_output,
+ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
