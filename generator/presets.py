@@ -43,7 +43,8 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "backward-steps": (
         "Backward pass and optimizer steps",
         "none",
-        ("dlogits", "matmul_gradient", "sgd_step", "sgd_step:optimizer=momentum"),
+        ("dlogits", "matmul_gradient", "relu_backward", "embedding_grad", "grad_clip", "sgd_step",
+         "sgd_step:optimizer=momentum"),
     ),
     "forward-steps": (
         "A transformer's forward pass, step by step",

@@ -133,6 +133,31 @@ def sgd_step(given, facts, options):
     return out
 
 
+def relu_backward(given, facts, options):
+    h = t(given["h"]).requires_grad_(True)
+    torch.relu(h).backward(t(given["dr"]))
+    return {"mask": (h > 0).double(), "dh": h.grad}
+
+
+def embedding_grad(given, facts, options):
+    """Autograd through F.embedding: a repeated token's row gets the sum of its positions' gradients."""
+    dx = t(given["dX"])
+    table = torch.zeros(4, dx.shape[1], dtype=torch.float64, requires_grad=True)
+    F.embedding(t(facts["token_ids"])[0].long(), table).backward(dx)
+    return {"dE": table.grad}
+
+
+def grad_clip(given, facts, options):
+    """The sheet's rule in torch ops; torch.nn.utils.clip_grad_norm_ must agree up to its own 1e-6 in the divisor."""
+    g_w, g_b, c = t(given["g_W"]), t(given["g_b"]), float(sympy.Rational(options["max_norm"]))
+    norm = torch.linalg.vector_norm(torch.cat([g_w.flatten(), g_b.flatten()]))
+    w, b = torch.zeros_like(g_w, requires_grad=True), torch.zeros_like(g_b, requires_grad=True)
+    w.grad, b.grad = g_w.clone(), g_b.clone()
+    torch.nn.utils.clip_grad_norm_([w, b], max_norm=c)
+    torch.testing.assert_close(w.grad, g_w * c / norm, rtol=1e-5, atol=0)
+    return {"norm": norm.item(), "scale": (c / norm).item(), "gW_clipped": g_w * c / norm, "gb_clipped": g_b * c / norm}
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -201,7 +226,8 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step, embedding, qkv_projection, attention_scores, softmax, attention_output,
+ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
+                                   relu_backward, embedding_grad, grad_clip, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
