@@ -158,6 +158,25 @@ def grad_clip(given, facts, options):
     return {"norm": norm.item(), "scale": (c / norm).item(), "gW_clipped": g_w * c / norm, "gb_clipped": g_b * c / norm}
 
 
+def adam_step(given, facts, options):
+    """Two steps of torch.optim.Adam / AdamW with the sheet's η, β₁, β₂, λ and ε = 0; m and v from its state."""
+    theta = t(given["theta0"]).clone().requires_grad_(True)
+    beta1, beta2 = (float(sympy.Rational(facts[k])) for k in ("beta1", "beta2"))
+    settings = {"lr": float(sympy.Rational(facts["eta"])), "betas": (beta1, beta2), "eps": 0.0}
+    optimizer = (torch.optim.AdamW([theta], weight_decay=float(sympy.Rational(facts["weight_decay"])), **settings)
+                 if options["optimizer"] == "adamw" else torch.optim.Adam([theta], weight_decay=0.0, **settings))
+    out = {}
+    for step in (1, 2):
+        theta.grad = t(given[f"g{step}"]).clone()
+        optimizer.step()
+        state = optimizer.state[theta]
+        out[f"m{step}"], out[f"v{step}"] = state["exp_avg"].clone(), state["exp_avg_sq"].clone()
+        out[f"m_hat{step}"] = out[f"m{step}"] / (1 - beta1 ** step)
+        out[f"v_hat{step}"] = out[f"v{step}"] / (1 - beta2 ** step)
+        out[f"theta{step}"] = theta.detach().clone()
+    return out
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -227,7 +246,7 @@ def tiny_transformer(given, facts, options):
 
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
-                                   relu_backward, embedding_grad, grad_clip, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   relu_backward, embedding_grad, grad_clip, adam_step, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
