@@ -177,6 +177,13 @@ def adam_step(given, facts, options):
     return out
 
 
+def output_backward(given, facts, options):
+    h, w = t(given["h"]).requires_grad_(True), t(given["W_out"]).requires_grad_(True)
+    b = torch.zeros(1, w.shape[1], dtype=torch.float64, requires_grad=True)
+    (h @ w + b).backward(t(given["dz"]))
+    return {"dW": w.grad, "db": b.grad, "dh": h.grad}
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -246,7 +253,7 @@ def tiny_transformer(given, facts, options):
 
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
-                                   relu_backward, embedding_grad, grad_clip, adam_step, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   relu_backward, embedding_grad, grad_clip, adam_step, output_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
