@@ -184,6 +184,17 @@ def output_backward(given, facts, options):
     return {"dW": w.grad, "db": b.grad, "dh": h.grad}
 
 
+def softmax_backward(given, facts, options):
+    z, ds = t(given["z"])[0], t(given["ds"])[0]
+    leaf = z.clone().requires_grad_(True)
+    s = torch.softmax(leaf, dim=-1)
+    s.backward(ds)
+    out = {"s": s.detach(), "dot": float(ds @ s.detach()), "dz": leaf.grad}
+    if options["jacobian"] == "yes":
+        out["J"] = torch.autograd.functional.jacobian(lambda x: torch.softmax(x, dim=-1), z)
+    return out
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -253,7 +264,7 @@ def tiny_transformer(given, facts, options):
 
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
-                                   relu_backward, embedding_grad, grad_clip, adam_step, output_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
