@@ -195,6 +195,28 @@ def softmax_backward(given, facts, options):
     return out
 
 
+def lr_experiment(given, facts, options):
+    """torch.optim.SGD on L = a(w − c)²/2 with each learning rate; the one that ends farther away diverges."""
+    a, c, w0 = (as_float(given[k]) for k in ("a", "c", "w0"))
+    out = {}
+    w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+    (0.5 * a * (w - c) ** 2).backward()
+    out["g0"] = w.grad.item()
+    for name in ("eta1", "eta2"):
+        w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.SGD([w], lr=as_float(facts[name]))
+        trail = []
+        for _ in range(int(options["steps"])):
+            optimizer.zero_grad()
+            (0.5 * a * (w - c) ** 2).backward()
+            optimizer.step()
+            trail.append(w.item())
+        out[f"w_{name}"] = torch.tensor([trail], dtype=torch.float64)
+    out["diverges"] = "eta2" if abs(out["w_eta2"][0, -1] - c) > abs(w0 - c) else "eta1"
+    out["limit"] = 2 / a
+    return out
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -264,7 +286,8 @@ def tiny_transformer(given, facts, options):
 
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
-                                   relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
+                                   lr_experiment, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 
