@@ -217,6 +217,20 @@ def lr_experiment(given, facts, options):
     return out
 
 
+def gradient_check(given, facts, options):
+    a, c, w0, h = (torch.tensor(as_float(v), dtype=torch.float64) for v in (given["a"], given["c"], given["w"], facts["h"]))
+    w = w0.clone().requires_grad_(True)
+
+    def loss(x):
+        return 0.5 * a * (x - c) ** 2
+
+    loss(w).backward()
+    values = {"L": loss(w0), "L_plus": loss(w0 + h), "L_minus": loss(w0 - h)}
+    return {**{k: v.item() for k, v in values.items()}, "analytic": w.grad.item(),
+            "central": ((values["L_plus"] - values["L_minus"]) / (2 * h)).item(),
+            "forward": ((values["L_plus"] - values["L"]) / h).item()}
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -287,7 +301,7 @@ def tiny_transformer(given, facts, options):
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
                                    relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
-                                   lr_experiment, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   lr_experiment, gradient_check, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 

@@ -1,0 +1,62 @@
+"""A numerical gradient check: finite differences of L(w) = ½a(w − c)² against the analytic gradient."""
+
+from __future__ import annotations
+
+from sympy import Rational
+
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import number_tex
+from ..rng import Rng
+
+TITLE = "Checking a gradient with finite differences"
+OPTIONS = [Option("h", ("1/10", "1/2"), "1/10", "the finite-difference step h")]
+
+CONTRACT = Contract(
+    given=Bounds(5, 10, Rational(5)),
+    intermediate=Bounds(1000, 200, Rational(25)),  # short decimals: L(w + h) = 961/200 is 4.805
+    answer=Bounds(1000, 200, Rational(25)),
+    forbidden={"w is at the minimum (the gradient is 0)": lambda p: p.given_value("w") == p.given_value("c")},
+)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw a, c and w; every value is a short exact decimal since h is 1/10 or 1/2."""
+    h = Rational(options["h"])
+    a, c = Rational(rng.choice([1, 2, 4])), Rational(rng.integer(-2, 2))
+    w = c + rng.choice([-3, -2, -1, 1, 2, 3])
+
+    def loss(x):
+        return a * (x - c) ** 2 / 2
+
+    values = {"L": loss(w), "L_plus": loss(w + h), "L_minus": loss(w - h)}
+    central = (values["L_plus"] - values["L_minus"]) / (2 * h)
+    forward = (values["L_plus"] - values["L"]) / h
+    analytic = a * (w - c)
+    q = {n: Quantity(n, Tex(s), v) for n, s, v in (
+        ("L", "L(w)", values["L"]), ("L_plus", "L(w + h)", values["L_plus"]), ("L_minus", "L(w - h)", values["L_minus"]),
+        ("central", r"\frac{L(w+h) - L(w-h)}{2h}", central), ("forward", r"\frac{L(w+h) - L(w)}{h}", forward),
+        ("analytic", r"\frac{dL}{dw}", analytic))}
+    lines = tuple(Tex(f"{q[n].symbol} = \\tfrac12 \\cdot {number_tex(a)} \\cdot \\left({number_tex(x)} - {_paren(c)}\\right)^2 = {number_tex(values[n])}")
+                  for n, x in (("L", w), ("L_plus", w + h), ("L_minus", w - h)))
+    parts = [
+        Part(Tex(r"Evaluate $L(w)$, $L(w + h)$ and $L(w - h)$."), (q["L"], q["L_plus"], q["L_minus"]),
+             (Step(text=Tex("Put each point into the loss."), formula=Tex(r"L(x) = \tfrac12\,a\,(x - c)^2"), lines=lines),)),
+        Part(Tex(r"Compute the central difference $\frac{L(w+h) - L(w-h)}{2h}$ and the forward difference $\frac{L(w+h) - L(w)}{h}$."),
+             (q["central"], q["forward"]),
+             (Step(text=Tex("Divide each change in the loss by the change in $w$."),
+                   lines=(Tex(f"\\frac{{{number_tex(values['L_plus'])} - {_paren(values['L_minus'])}}}{{{number_tex(2 * h)}}} = {number_tex(central)}"),
+                          Tex(f"\\frac{{{number_tex(values['L_plus'])} - {_paren(values['L'])}}}{{{number_tex(h)}}} = {number_tex(forward)}"))),)),
+        Part(Tex(r"Compute the analytic gradient $\frac{dL}{dw} = a\,(w - c)$ and compare."), (q["analytic"],),
+             (Step(text=Tex("Differentiate the square."), formula=Tex(r"\frac{dL}{dw} = a\,(w - c)"),
+                   lines=(Tex(f"\\frac{{dL}}{{dw}} = {number_tex(a)} \\cdot \\left({number_tex(w)} - {_paren(c)}\\right) = {number_tex(analytic)}"),),
+                   result=q["analytic"],
+                   checks=(Tex(r"\text{The central difference is exact for a parabola; the forward one is off by } "
+                               f"\\tfrac{{a h}}{{2}} = {number_tex(forward - analytic)}."),)),)),
+    ]
+    return Problem.draft(given=[Quantity("a", Tex("a"), a), Quantity("c", Tex("c"), c), Quantity("w", Tex("w"), w)],
+                         parts=parts, facts={"h": h})
+
+
+def _paren(value) -> str:
+    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
