@@ -45,7 +45,7 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "none",
         ("dlogits", "output_backward", "matmul_gradient", "softmax_backward", "relu_backward", "embedding_grad", "grad_clip", "sgd_step",
          "sgd_step:optimizer=momentum", "adam_step", "adam_step:optimizer=adamw", "lr_experiment",
-         "gradient_check"),
+         "gradient_check", "batch_average"),
     ),
     "forward-steps": (
         "A transformer's forward pass, step by step",

@@ -231,6 +231,16 @@ def gradient_check(given, facts, options):
             "forward": ((values["L_plus"] - values["L"]) / h).item()}
 
 
+def batch_average(given, facts, options):
+    """Autograd of the mean of linear per-example losses G[i]·θ (whose gradients are the rows of G), then SGD."""
+    grads = t(given["G"])
+    theta = t(given["theta0"])[0].clone().requires_grad_(True)
+    (grads @ theta).mean().backward()
+    mean = theta.grad.clone()
+    torch.optim.SGD([theta], lr=as_float(facts["eta"])).step()
+    return {"g_mean": mean.unsqueeze(0), "theta1": theta.detach().unsqueeze(0)}
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -301,7 +311,7 @@ def tiny_transformer(given, facts, options):
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
                                    relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
-                                   lr_experiment, gradient_check, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   lr_experiment, gradient_check, batch_average, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 

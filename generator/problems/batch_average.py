@@ -1,0 +1,53 @@
+"""Batch gradient averaging: the loss is a mean over examples, so the step uses the mean of their gradients."""
+
+from __future__ import annotations
+
+from sympy import ImmutableMatrix, Rational
+
+from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from ..registry import Option
+from ..render import number_tex
+from ..rng import Rng
+
+TITLE = "Averaging gradients over a batch"
+OPTIONS = [Option("batch", ("2", "3", "4"), "3", "examples in the batch")]
+LEARNING_RATE = Rational(1, 2)
+SIZE = 2
+
+CONTRACT = Contract(
+    given=Bounds(6, 2, Rational(6)),
+    intermediate=Bounds(40, 8, Rational(16)),  # n·ḡ up to 16 in the written-out sums
+    answer=Bounds(40, 8, Rational(6)),
+    forbidden={
+        "an entry of the batch gradient is 0 (that parameter would not move)": lambda p: 0 in p.answer("g_mean"),
+        "every example has the same gradient (averaging would teach nothing)": lambda p: len(
+            {tuple(p.given_value("G").row(i)) for i in range(p.given_value("G").rows)}) == 1,
+    },
+)
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw one gradient row per example; average them and take one SGD step with η = 1/2."""
+    n = int(options["batch"])
+    grads = ImmutableMatrix(n, SIZE, [rng.integer(-4, 4) for _ in range(n * SIZE)])
+    theta = ImmutableMatrix([[rng.integer(-3, 3) for _ in range(SIZE)]])
+    mean = ImmutableMatrix([[sum(grads.col(j)) / n for j in range(SIZE)]])
+    new = theta - LEARNING_RATE * mean
+    mean_q, new_q = Quantity("g_mean", Tex(r"\bar g"), mean), Quantity("theta1", Tex(r"\theta_1"), new)
+    parts = [
+        Part(Tex(r"Compute the batch gradient $\bar g$, the mean of the examples' gradients (rows of $G$)."), (mean_q,),
+             (Step(text=Tex(f"The loss is the mean over the {n} examples, so its gradient is the mean of theirs."),
+                   formula=Tex(r"\bar g[j] = \frac{1}{" + str(n) + r"}\sum_i G[i,j]"),
+                   expansions=tuple(Expansion(Tex(f"{n}\\,\\bar g[{j}]"), tuple(Term((grads[i, j],)) for i in range(n)),
+                                              n * mean[0, j]) for j in range(SIZE)),
+                   result=mean_q),)),
+        Part(Tex(f"Take one SGD step: $\\theta_1 = \\theta_0 - \\eta\\,\\bar g$ with $\\eta = {number_tex(LEARNING_RATE)}$."), (new_q,),
+             (Step(text=Tex("Move against the averaged gradient."), formula=Tex(r"\theta_1 = \theta_0 - \eta\,\bar g"),
+                   lines=tuple(Tex(f"\\theta_1[{j}] = {number_tex(theta[j])} - {number_tex(LEARNING_RATE)} \\cdot "
+                                   + (f"\\left({number_tex(mean[j])}\\right)" if mean[j] < 0 else number_tex(mean[j]))
+                                   + f" = {number_tex(new[j])}") for j in range(SIZE)),
+                   result=new_q,
+                   checks=(Tex(r"\text{With a summed loss the step would be } " + str(n) + r"\text{ times as large.}"),)),)),
+    ]
+    return Problem.draft(given=[Quantity("G", Tex("G"), grads), Quantity("theta0", Tex(r"\theta_0"), theta)], parts=parts,
+                         facts={"eta": LEARNING_RATE})
