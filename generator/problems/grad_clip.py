@@ -28,10 +28,13 @@ CONTRACT = Contract(
 
 
 @cache
-def _whole_norm_gradients() -> tuple[tuple[int, ...], ...]:
-    """Four non-zero entries (two per parameter) whose squares add up to a perfect square between 3² and 13²."""
+def _whole_norm_sizes() -> tuple[tuple[int, ...], ...]:
+    """Four sizes 1–8 (two per parameter) whose squares add up to a perfect square between 3² and 13².
+
+    Sizes only (4,096 candidates): signs are drawn per entry, which keeps this table cheap to build.
+    """
     found = []
-    for g in product([v for v in range(-8, 9) if v], repeat=4):
+    for g in product(range(1, 9), repeat=4):
         square = sum(v * v for v in g)
         root = isqrt(square)
         if root * root == square and 3 <= root <= 13:
@@ -42,7 +45,7 @@ def _whole_norm_gradients() -> tuple[tuple[int, ...], ...]:
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Gradients of W and b with a whole global norm, so the scale c/‖g‖ is a simple fraction."""
     c = Rational(options["max_norm"])
-    g = rng.choice(_whole_norm_gradients())
+    g = [size * rng.sign() for size in rng.choice(_whole_norm_sizes())]
     g_w, g_b = ImmutableMatrix([list(g[:2])]), ImmutableMatrix([list(g[2:])])
     square = sum(v * v for v in g)
     norm = sympy.sqrt(square)
