@@ -296,3 +296,19 @@ def whole_scores_print_to_one(scores) -> bool:
     """Do the 4-place roundings of softmax(scores) add up to exactly 1? (decided before any sympy is built)"""
     quantum = Decimal(1).scaleb(-PLACES)
     return sum(w.quantize(quantum, rounding=ROUND_HALF_UP) for w in decimal_softmax(tuple(scores))) == 1
+
+
+def draw_log_logits(rng, positions: int, vocab: int) -> tuple[list[list[int]], list[int]]:
+    """Rows of k (1–6, not all equal, summing to at most 12) for logits ln k, and one target per row.
+
+    e^{ln k} = k, so softmax gives the fractions k/Σk: losses and gradients stay exact by hand.
+    """
+    ks, targets = [], []
+    for _ in range(positions):
+        while True:
+            row = [rng.integer(1, 6) for _ in range(vocab)]
+            if sum(row) <= 12 and len(set(row)) > 1:
+                break
+        ks.append(row)
+        targets.append(rng.below(vocab))
+    return ks, targets

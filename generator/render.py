@@ -54,6 +54,16 @@ def number_tex(value: sympy.Expr) -> str:
     return sympy.latex(value, ln_notation=True)
 
 
+def factor_tex(value) -> str:
+    """A number as printed after an operator: negatives in parentheses, so 3 + (−1) never reads as 3 + −1."""
+    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
+
+
+def ln_matrix_tex(ks: list[list[int]]) -> str:
+    """Logits given as logarithms, printed as ln k (sympy would print log(k) and simplify ln 1 to 0)."""
+    return r"\begin{bmatrix} " + r" \\ ".join(" & ".join(rf"\ln {k}" for k in row) for row in ks) + r" \end{bmatrix}"
+
+
 @lru_cache(maxsize=4096)  # softmax weights repeat across rows and checks; evaluating one costs ~0.5 ms
 def decimal_tex(value: sympy.Expr, places: int = 4) -> str:
     """A decimal rounded half-up to `places`, computed with sympy's exact arithmetic (no floats)."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, ln_table_tex
+from ..forward import PLACES, draw_log_logits, ln_table_tex
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, number_tex
+from ..render import decimal_tex, ln_matrix_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Probabilities and cross-entropy loss"
@@ -40,20 +40,13 @@ def _targets_p(problem: Problem) -> list:
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw logits ln k per position and a target per position; p is then k/Σk and L a logarithm."""
     positions, vocab, mean = int(options["positions"]), int(options["vocab"]), options["reduction"] == "mean"
-    ks, targets = [], []
-    for _ in range(positions):
-        while True:
-            row = [rng.integer(1, 6) for _ in range(vocab)]
-            if sum(row) <= 12 and len(set(row)) > 1:
-                break
-        ks.append(row)
-        targets.append(rng.below(vocab))
+    ks, targets = draw_log_logits(rng, positions, vocab)
     z = ImmutableMatrix([[sympy.log(k) for k in row] for row in ks])
     p = ImmutableMatrix([[Rational(k, sum(row)) for k in row] for row in ks])
     losses = [sympy.log(Rational(sum(row), row[t])) for row, t in zip(ks, targets)]
     total = sympy.Add(*losses)
     loss = total / positions if mean else total
-    z_tex = Tex(r"\begin{bmatrix} " + r" \\ ".join(" & ".join(rf"\ln {k}" for k in row) for row in ks) + r" \end{bmatrix}")
+    z_tex = Tex(ln_matrix_tex(ks))
     p_q = Quantity("p", Tex("p"), p)
     l_q = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(positions, 1, losses) if positions > 1 else losses[0])
     total_q = Quantity("L", Tex("L"), loss)

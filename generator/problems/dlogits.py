@@ -7,7 +7,8 @@ from sympy import ImmutableMatrix, Rational
 
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..forward import draw_log_logits
+from ..render import ln_matrix_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Backward: the gradient of the loss with respect to the logits"
@@ -33,14 +34,7 @@ CONTRACT = Contract(
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Logits ln k make p = k/Σk rational, so every gradient is an exact small fraction."""
     positions, vocab, mean = int(options["positions"]), int(options["vocab"]), options["reduction"] == "mean"
-    ks, targets = [], []
-    for _ in range(positions):
-        while True:
-            row = [rng.integer(1, 6) for _ in range(vocab)]
-            if sum(row) <= 12 and len(set(row)) > 1:
-                break
-        ks.append(row)
-        targets.append(rng.below(vocab))
+    ks, targets = draw_log_logits(rng, positions, vocab)
     z = ImmutableMatrix([[sympy.log(k) for k in row] for row in ks])
     p = ImmutableMatrix([[Rational(k, sum(row)) for k in row] for row in ks])
     onehot = ImmutableMatrix(positions, vocab, lambda i, j: 1 if j == targets[i] else 0)
@@ -66,7 +60,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    lines=lines, result=dz_q,
                    checks=(Tex(r"\text{Each row sums to 0, and only the target's entry is negative.}"),)),)),
     ]
-    z_tex = Tex(r"\begin{bmatrix} " + r" \\ ".join(" & ".join(rf"\ln {k}" for k in row) for row in ks) + r" \end{bmatrix}")
+    z_tex = Tex(ln_matrix_tex(ks))
     facts = {"z_tex": z_tex, "targets": ImmutableMatrix([targets]), "vocabulary": ", ".join(VOCABULARY[:vocab]),
              "targets_text": ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets)),
              "reduction": options["reduction"]}

@@ -6,7 +6,7 @@ from sympy import Rational
 
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..render import factor_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Checking a gradient with finite differences"
@@ -37,7 +37,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         ("L", "L(w)", values["L"]), ("L_plus", "L(w + h)", values["L_plus"]), ("L_minus", "L(w - h)", values["L_minus"]),
         ("central", r"\frac{L(w+h) - L(w-h)}{2h}", central), ("forward", r"\frac{L(w+h) - L(w)}{h}", forward),
         ("analytic", r"\frac{dL}{dw}", analytic))}
-    lines = tuple(Tex(f"{q[n].symbol} = \\tfrac12 \\cdot {number_tex(a)} \\cdot \\left({number_tex(x)} - {_paren(c)}\\right)^2 = {number_tex(values[n])}")
+    lines = tuple(Tex(f"{q[n].symbol} = \\tfrac12 \\cdot {number_tex(a)} \\cdot \\left({number_tex(x)} - {factor_tex(c)}\\right)^2 = {number_tex(values[n])}")
                   for n, x in (("L", w), ("L_plus", w + h), ("L_minus", w - h)))
     parts = [
         Part(Tex(r"Evaluate $L(w)$, $L(w + h)$ and $L(w - h)$."), (q["L"], q["L_plus"], q["L_minus"]),
@@ -45,11 +45,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex(r"Compute the central difference $\frac{L(w+h) - L(w-h)}{2h}$ and the forward difference $\frac{L(w+h) - L(w)}{h}$."),
              (q["central"], q["forward"]),
              (Step(text=Tex("Divide each change in the loss by the change in $w$."),
-                   lines=(Tex(f"\\frac{{{number_tex(values['L_plus'])} - {_paren(values['L_minus'])}}}{{{number_tex(2 * h)}}} = {number_tex(central)}"),
-                          Tex(f"\\frac{{{number_tex(values['L_plus'])} - {_paren(values['L'])}}}{{{number_tex(h)}}} = {number_tex(forward)}"))),)),
+                   lines=(Tex(f"\\frac{{{number_tex(values['L_plus'])} - {factor_tex(values['L_minus'])}}}{{{number_tex(2 * h)}}} = {number_tex(central)}"),
+                          Tex(f"\\frac{{{number_tex(values['L_plus'])} - {factor_tex(values['L'])}}}{{{number_tex(h)}}} = {number_tex(forward)}"))),)),
         Part(Tex(r"Compute the analytic gradient $\frac{dL}{dw} = a\,(w - c)$ and compare."), (q["analytic"],),
              (Step(text=Tex("Differentiate the square."), formula=Tex(r"\frac{dL}{dw} = a\,(w - c)"),
-                   lines=(Tex(f"\\frac{{dL}}{{dw}} = {number_tex(a)} \\cdot \\left({number_tex(w)} - {_paren(c)}\\right) = {number_tex(analytic)}"),),
+                   lines=(Tex(f"\\frac{{dL}}{{dw}} = {number_tex(a)} \\cdot \\left({number_tex(w)} - {factor_tex(c)}\\right) = {number_tex(analytic)}"),),
                    result=q["analytic"],
                    checks=(Tex(r"\text{The central difference is exact for a parabola; the forward one is off by } "
                                f"\\tfrac{{a h}}{{2}} = {number_tex(forward - analytic)}."),)),)),
@@ -57,6 +57,3 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     return Problem.draft(given=[Quantity("a", Tex("a"), a), Quantity("c", Tex("c"), c), Quantity("w", Tex("w"), w)],
                          parts=parts, facts={"h": h})
 
-
-def _paren(value) -> str:
-    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)

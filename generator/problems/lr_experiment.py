@@ -6,7 +6,7 @@ from sympy import ImmutableMatrix, Rational
 
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..render import factor_tex, number_tex
 from ..rng import Rng
 
 TITLE = "How large may a step be? Gradient descent on a parabola"
@@ -31,13 +31,13 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     parts = [Part(Tex(r"Compute the gradient $\frac{dL}{dw}$ at $w_0$."),
                   (Quantity("g0", Tex(r"\frac{dL}{dw}(w_0)"), a * (w0 - c)),),
                   (Step(text=Tex(r"$L = \tfrac12 a (w - c)^2$, so $\frac{dL}{dw} = a\,(w - c)$."),
-                        lines=(Tex(f"\\frac{{dL}}{{dw}}(w_0) = {number_tex(a)} \\cdot ({number_tex(w0)} - {_paren(c)}) = {number_tex(a * (w0 - c))}"),),
+                        lines=(Tex(f"\\frac{{dL}}{{dw}}(w_0) = {number_tex(a)} \\cdot ({number_tex(w0)} - {factor_tex(c)}) = {number_tex(a * (w0 - c))}"),),
                         result=Quantity("g0", Tex(r"\frac{dL}{dw}(w_0)"), a * (w0 - c))),))]
     for name, eta in zip(("eta1", "eta2"), etas):
         ws, lines, w = [], [], w0
         for t in range(1, steps + 1):
             new = w - eta * a * (w - c)
-            lines.append(Tex(f"w_{t} = {number_tex(w)} - {number_tex(eta)} \\cdot {number_tex(a)} \\cdot ({number_tex(w)} - {_paren(c)}) = {number_tex(new)}"))
+            lines.append(Tex(f"w_{t} = {number_tex(w)} - {number_tex(eta)} \\cdot {number_tex(a)} \\cdot ({number_tex(w)} - {factor_tex(c)}) = {number_tex(new)}"))
             ws.append(new)
             w = new
         symbol = r"\eta_1" if name == "eta1" else r"\eta_2"
@@ -57,6 +57,3 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     given = [Quantity("a", Tex("a"), a), Quantity("c", Tex("c"), c), Quantity("w0", Tex("w_0"), w0)]
     return Problem.draft(given=given, parts=parts, facts={"eta1": etas[0], "eta2": etas[1]})
 
-
-def _paren(value) -> str:
-    return f"({number_tex(value)})" if value < 0 else number_tex(value)

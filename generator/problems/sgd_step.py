@@ -6,7 +6,7 @@ from sympy import ImmutableMatrix, Rational
 
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..render import factor_tex, number_tex
 from ..rng import Rng
 from ..worked import entry_label
 
@@ -31,15 +31,10 @@ CONTRACT = Contract(
 )
 
 
-def _signed(value) -> str:
-    """A term as printed after an operator: negatives in parentheses, so 3 + (−1) never reads as 3 + −1."""
-    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
-
-
 def _update_lines(symbol: str, before, step, after, factor: str, step_symbol: str) -> tuple[Tex, ...]:
     """θ_t[j] = θ_{t−1}[j] − η·step[j] = value, entry by entry."""
     return tuple(
-        Tex(f"{entry_label(symbol, 0, j)} = {number_tex(before[j])} - {factor} \\cdot {_signed(step[j])} = {number_tex(after[j])}")
+        Tex(f"{entry_label(symbol, 0, j)} = {number_tex(before[j])} - {factor} \\cdot {factor_tex(step[j])} = {number_tex(after[j])}")
         for j in range(SIZE))
 
 
@@ -68,7 +63,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
             Part(Tex(r"Step 2: the velocity $v_2$ and the parameters $\theta_2$."), (q["v2"], q["theta2"]),
                  (Step(text=Tex(f"Keep $\\mu = {number_tex(mu)}$ of the old velocity and add the new gradient."),
                        formula=Tex(r"v_2 = \mu\,v_1 + g_2"),
-                       lines=tuple(Tex(f"v_2[0,{j}] = {number_tex(mu)} \\cdot {_signed(v1[j])} + {_signed(g2[j])} = {number_tex(v2[j])}")
+                       lines=tuple(Tex(f"v_2[0,{j}] = {number_tex(mu)} \\cdot {factor_tex(v1[j])} + {factor_tex(g2[j])} = {number_tex(v2[j])}")
                                    for j in range(SIZE)), result=q["v2"]),
                   Step(text=Tex("Move against the velocity."), formula=Tex(r"\theta_2 = \theta_1 - \eta\,v_2"),
                        lines=_update_lines(r"\theta_2", theta1, v2, theta2, eta, "v_2"), result=q["theta2"]))),

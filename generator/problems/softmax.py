@@ -9,7 +9,7 @@ from sympy import ImmutableMatrix, Rational
 from ..forward import PLACES, exp_table_tex, printed_sum_is_one, softmax_rows
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex
+from ..render import decimal_tex, ln_matrix_tex
 from ..rng import Rng
 
 TITLE = "Softmax"
@@ -44,7 +44,7 @@ def _logs(rng: Rng, n: int):
         if sum(ks) <= 12 and len(set(ks)) > 1:
             break
     z = ImmutableMatrix([[sympy.log(k) for k in ks]])
-    z_tex = Tex(r"\begin{bmatrix} " + " & ".join(rf"\ln {k}" for k in ks) + r" \end{bmatrix}")
+    z_tex = Tex(ln_matrix_tex([ks]))
     exps = Quantity("exp_z", Tex("e^{z}"), ImmutableMatrix([ks]))
     total = sum(ks)
     p = Quantity("p", Tex("p"), ImmutableMatrix([[Rational(k, total) for k in ks]]))

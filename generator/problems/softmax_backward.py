@@ -7,6 +7,7 @@ from sympy import ImmutableMatrix, Rational
 
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
+from ..render import ln_matrix_tex
 from ..rng import Rng
 from ..worked import dot_expansion
 
@@ -65,6 +66,6 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    result=dz_q,
                    checks=(Tex(r"\text{The entries of } \partial L/\partial z \text{ sum to 0.}"),)),)),
     ]
-    z_tex = Tex(r"\begin{bmatrix} " + " & ".join(rf"\ln {k}" for k in ks) + r" \end{bmatrix}")
+    z_tex = Tex(ln_matrix_tex([ks]))
     return Problem.draft(given=[Quantity("z", Tex("z"), z), Quantity("ds", Tex(r"\frac{\partial L}{\partial s}"), ds)],
                          parts=parts, facts={"z_tex": z_tex})

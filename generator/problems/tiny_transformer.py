@@ -30,7 +30,7 @@ from ..forward import (
 )
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option, SpecError
-from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
+from ..render import decimal_tex, factor_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import dot_expansion, entry_label, product_step, shape_text
 
@@ -441,7 +441,7 @@ def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
              tuple(Step(text=Tex(f"Head {h + 1}: multiply the query of token $i$ by the key of token $j$, for $j \\le i$."),
                         formula=Tex(f"S{head_names[h]}[i,j] = Q[i,{h}]\\,K[j,{h}]"),
                         lines=tuple(Tex(f"{entry_label('S' + head_names[h], n - 1, j)} = "
-                                        f"{_factor(q[n - 1, h])} \\cdot {_factor(k[j, h])} = {number_tex(scores[h][n - 1, j])}")
+                                        f"{factor_tex(q[n - 1, h])} \\cdot {factor_tex(k[j, h])} = {number_tex(scores[h][n - 1, j])}")
                                     for j in range(n)),
                         result=q_s[h]) for h in range(heads))),
         Part(Tex(f"Attention weights: softmax of each row of the scores, for {head_word}, to 4 decimal places "
@@ -532,11 +532,6 @@ def _head_output_step(h: int, name: str, weights: ImmutableMatrix, v: ImmutableM
                 formula=Tex(f"O[i,{h}] = \\sum_j \\tilde A{name}[i,j]\\,V[j,{h}]"),
                 shapes=Tex(f"{shape_text(weights)} \\cdot {shape_text(v.col(h))} \\to {shape_text(o.col(h))}"),
                 expansions=expansions)
-
-
-def _factor(value) -> str:
-    """A factor as printed in a product: negatives in parentheses, so 1 · (−1) never reads as 1 − 1."""
-    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
 
 
 def _decimal(value: Fraction) -> str:
