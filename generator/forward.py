@@ -312,3 +312,19 @@ def draw_log_logits(rng, positions: int, vocab: int) -> tuple[list[list[int]], l
         ks.append(row)
         targets.append(rng.below(vocab))
     return ks, targets
+
+
+@cache
+def table_decimal(value: sympy.Expr) -> str:
+    """4-place decimals of Φ and φ at the few grid points, computed once per process."""
+    return decimal_tex(value, PLACES)
+
+
+@cache
+def phi_table_tex(values: tuple) -> Tex:
+    """Φ(x) and φ(x) to 4 places for the given x (the same grid on every variant, so it reveals no answer)."""
+    header = " & ".join(number_tex(v) for v in values)
+    phi_row = " & ".join(table_decimal(normal_cdf(v)) for v in values)
+    pdf_row = " & ".join(table_decimal(normal_pdf(v)) for v in values)
+    return Tex(r"\begin{array}{c|" + "c" * len(values) + r"} x & " + header + r" \\ \hline \Phi(x) & " + phi_row
+               + r" \\ \varphi(x) & " + pdf_row + r" \end{array}")

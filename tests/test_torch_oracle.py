@@ -241,6 +241,13 @@ def batch_average(given, facts, options):
     return {"g_mean": mean.unsqueeze(0), "theta1": theta.detach().unsqueeze(0)}
 
 
+def gelu_backward(given, facts, options):
+    h = t(given["h"]).requires_grad_(True)
+    F.gelu(h, approximate="none").backward(t(given["dg"]))
+    slope = h.grad / t(given["dg"])
+    return {"slope": slope, "dh": h.grad}
+
+
 def example1(given, facts, options):
     """The whole chain in torch; after the Given box it continues from the sheet's simple weights."""
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
@@ -311,7 +318,7 @@ def tiny_transformer(given, facts, options):
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
                                    relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
-                                   lr_experiment, gradient_check, batch_average, embedding, qkv_projection, attention_scores, softmax, attention_output,
+                                   lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
 
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
 
-import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..forward import affine_step, gelu, hidden_biases, normal_cdf, normal_pdf
+from ..forward import affine_step, gelu, hidden_biases, normal_cdf, phi_table_tex, table_decimal
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, number_tex
+from ..render import number_tex
 from ..rng import Rng
 
 TITLE = "Feed-forward layer with GELU"
@@ -42,22 +40,6 @@ CONTRACT = Contract(
 )
 
 
-@cache
-def _decimal(value: sympy.Expr) -> str:
-    """4-place decimals of Φ, φ and GELU at the few grid points, computed once per process."""
-    return decimal_tex(value, PLACES)
-
-
-@cache
-def table_tex(values: tuple) -> Tex:
-    """Φ(x) and φ(x) to 4 places for the given x."""
-    header = " & ".join(number_tex(v) for v in values)
-    phi_row = " & ".join(_decimal(normal_cdf(v)) for v in values)
-    pdf_row = " & ".join(_decimal(normal_pdf(v)) for v in values)
-    return Tex(r"\begin{array}{c|" + "c" * len(values) + r"} x & " + header + r" \\ \hline \Phi(x) & " + phi_row
-               + r" \\ \varphi(x) & " + pdf_row + r" \end{array}")
-
-
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw x, W₁ and b₁ (pre-activations in [-2, 2], none 0); work out h and GELU(h)."""
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
@@ -75,7 +57,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     grid = [k * step for k in range(-int(WINDOW / step), int(WINDOW / step) + 1) if k != 0]
     lines = tuple(
         Tex(f"g[{i},{j}] = {number_tex(v)} \\cdot \\Phi({number_tex(v)}) \\approx {number_tex(v)} \\cdot "
-            f"{_decimal(normal_cdf(v))} \\approx {_decimal(gelu(v))}")
+            f"{table_decimal(normal_cdf(v))} \\approx {table_decimal(gelu(v))}")
         for i in range(n) for j, v in enumerate(h.value.row(i))
     )
     parts = [
@@ -89,4 +71,4 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
              decimals=True),
     ]
     given = [Quantity("x", Tex("x"), x), Quantity("W1", Tex("W_1"), w1), Quantity("b1", Tex("b_1"), b1)]
-    return Problem.draft(given=given, parts=parts, facts={"phi_table": table_tex(tuple(grid))}, needs_calculator=True)
+    return Problem.draft(given=given, parts=parts, facts={"phi_table": phi_table_tex(tuple(grid))}, needs_calculator=True)
