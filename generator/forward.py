@@ -12,7 +12,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from .problem import Expansion, Quantity, Step, Term, Tex
-from .render import decimal_tex, number_tex
+from .render import decimal_tex, factor_tex, number_tex
 from .worked import cells_to_expand, check_result, entry_label, shape_text
 
 NEG_INF = -sympy.oo
@@ -128,7 +128,7 @@ def mean_line(label: str, values, mean: sympy.Expr) -> Tex:
     total = sympy.Add(*values)
     if total / len(values) != mean:
         raise ValueError(f"mean line for {label} does not add up")
-    terms = " + ".join(f"\\left({number_tex(v)}\\right)" if v < 0 else number_tex(v) for v in values)
+    terms = " + ".join(factor_tex(v) for v in values)
     return Tex(f"{label} = \\frac{{{terms}}}{{{len(values)}}} = \\frac{{{number_tex(total)}}}{{{len(values)}}} = {number_tex(mean)}")
 
 
@@ -265,6 +265,12 @@ def exp_table_tex() -> Tex:
                + r" \end{array}")
 
 
+def table_softmax_line(label: str, exponents, j: int, value: sympy.Expr) -> Tex:
+    """label = e^{t_j} / (e^{t_0} + e^{t_1} + …) ≈ value, with the exponents t already shifted by the row's max."""
+    powers = " + ".join(f"e^{{{number_tex(t)}}}" for t in exponents)
+    return Tex(f"{label} = \\frac{{e^{{{number_tex(exponents[j])}}}}}{{{powers}}} \\approx {decimal_tex(value, PLACES)}")
+
+
 def printed_sum_is_one(p: ImmutableMatrix) -> bool:
     """Do the 4-place roundings of a probability row add up to exactly 1? (a trap in the source material)"""
     return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1
@@ -315,16 +321,10 @@ def draw_log_logits(rng, positions: int, vocab: int) -> tuple[list[list[int]], l
 
 
 @cache
-def table_decimal(value: sympy.Expr) -> str:
-    """4-place decimals of Φ and φ at the few grid points, computed once per process."""
-    return decimal_tex(value, PLACES)
-
-
-@cache
 def phi_table_tex(values: tuple) -> Tex:
     """Φ(x) and φ(x) to 4 places for the given x (the same grid on every variant, so it reveals no answer)."""
     header = " & ".join(number_tex(v) for v in values)
-    phi_row = " & ".join(table_decimal(normal_cdf(v)) for v in values)
-    pdf_row = " & ".join(table_decimal(normal_pdf(v)) for v in values)
+    phi_row = " & ".join(decimal_tex(normal_cdf(v), PLACES) for v in values)
+    pdf_row = " & ".join(decimal_tex(normal_pdf(v), PLACES) for v in values)
     return Tex(r"\begin{array}{c|" + "c" * len(values) + r"} x & " + header + r" \\ \hline \Phi(x) & " + phi_row
                + r" \\ \varphi(x) & " + pdf_row + r" \end{array}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Callable, Iterator, Union
 
 import sympy
@@ -34,15 +35,15 @@ class Choice:
 Value = Union[sympy.Expr, ImmutableMatrix, Choice]
 
 
-def exact(value: int | str | Rational) -> Rational:
-    """An exact sympy Rational from an int, a 'p/q' string or a Rational; refuses floats."""
+def exact(value: int | str | Rational | Fraction) -> Rational:
+    """An exact sympy Rational from an int, a 'p/q' string, a Fraction or a Rational; refuses floats."""
     if isinstance(value, float):
         raise TypeError("floats are not exact; pass an int, a 'p/q' string or a Rational")
     return Rational(value)
 
 
-def matrix(rows: list[list[int | Rational]]) -> ImmutableMatrix:
-    """An exact immutable matrix from nested lists of ints or Rationals."""
+def matrix(rows: list[list[int | Rational | Fraction]]) -> ImmutableMatrix:
+    """An exact immutable matrix from nested lists of ints, Fractions (from the plain-number searches) or Rationals."""
     return ImmutableMatrix([[exact(x) for x in row] for row in rows])
 
 

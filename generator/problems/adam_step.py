@@ -9,7 +9,7 @@ from sympy import ImmutableMatrix, Rational
 
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import matrix_tex, number_tex
+from ..render import factor_tex, matrix_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Adam and AdamW steps"
@@ -43,10 +43,9 @@ def _moment_lines(name: str, beta, previous, g, value, squared: bool) -> tuple[T
     """m or v entry by entry: β·old + (1 − β)·g (or g²)."""
     lines = []
     for j in range(SIZE):
-        base = f"\\left({number_tex(g[j])}\\right)" if g[j] < 0 else number_tex(g[j])
-        term = f"{base}^2" if squared else base
-        old = number_tex(previous[j]) if previous[j] >= 0 else f"\\left({number_tex(previous[j])}\\right)"
-        lines.append(Tex(f"{name}[0,{j}] = {number_tex(beta)} \\cdot {old} + {number_tex(1 - beta)} \\cdot {term} = {number_tex(value[j])}"))
+        term = factor_tex(g[j]) + ("^2" if squared else "")
+        lines.append(Tex(f"{name}[0,{j}] = {number_tex(beta)} \\cdot {factor_tex(previous[j])} + {number_tex(1 - beta)} \\cdot "
+                         f"{term} = {number_tex(value[j])}"))
     return tuple(lines)
 
 

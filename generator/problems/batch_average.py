@@ -6,7 +6,7 @@ from sympy import ImmutableMatrix, Rational
 
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..render import factor_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Averaging gradients over a batch"
@@ -44,8 +44,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex(f"Take one SGD step: $\\theta_1 = \\theta_0 - \\eta\\,\\bar g$ with $\\eta = {number_tex(LEARNING_RATE)}$."), (new_q,),
              (Step(text=Tex("Move against the averaged gradient."), formula=Tex(r"\theta_1 = \theta_0 - \eta\,\bar g"),
                    lines=tuple(Tex(f"\\theta_1[{j}] = {number_tex(theta[j])} - {number_tex(LEARNING_RATE)} \\cdot "
-                                   + (f"\\left({number_tex(mean[j])}\\right)" if mean[j] < 0 else number_tex(mean[j]))
-                                   + f" = {number_tex(new[j])}") for j in range(SIZE)),
+                                   + f"{factor_tex(mean[j])} = {number_tex(new[j])}") for j in range(SIZE)),
                    result=new_q,
                    checks=(Tex(r"\text{With a summed loss the step would be } " + str(n) + r"\text{ times as large.}"),)),)),
     ]

@@ -7,10 +7,11 @@ from fractions import Fraction
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
-from ..forward import PLACES, plain_product, exp_table_tex, printed_sum_is_one, scale_step, softmax_rows, whole_scores_print_to_one
+from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, scale_step, softmax_rows, table_softmax_line,
+                       whole_scores_print_to_one)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, labelled_table, matrix_tex, number_tex
+from ..render import labelled_table, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import product_step, shape_text
 
@@ -146,8 +147,6 @@ def _generate(rng: Rng, options: dict[str, str]) -> Problem:
     words = " ".join(VOCABULARY[i] for i in ids)
     s0, s1 = s[1, 0], s[1, 1]
     m = max(s0, s1)
-    powers = f"e^{{{number_tex(s0 - m)}}} + e^{{{number_tex(s1 - m)}}}"
-    z_powers = " + ".join(f"e^{{{number_tex(v - top)}}}" for v in z)
 
     parts = [
         Part(Tex(f"Write down $X$: the embeddings of the input \\texttt{{{words}}}, one row per token."), (x_q,),
@@ -166,8 +165,7 @@ def _generate(rng: Rng, options: dict[str, str]) -> Problem:
                  r"$a = \operatorname{softmax}(S[1,:])$ to 4 decimal places."), (a_q,),
              (Step(text=Tex(f"Subtract the larger score, ${number_tex(m)}$, then use the table."),
                    formula=Tex(r"a_j = \frac{e^{S[1,j]}}{\sum_m e^{S[1,m]}}"),
-                   lines=tuple(Tex(f"a_{j} = \\frac{{e^{{{number_tex(sv - m)}}}}}{{{powers}}} \\approx {decimal_tex(a[j], PLACES)}")
-                               for j, sv in enumerate((s0, s1))),
+                   lines=tuple(table_softmax_line(f"a_{j}", [s0 - m, s1 - m], j, a[j]) for j in range(2)),
                    result=a_q, checks=(Tex(r"a_0 + a_1 = 1"),)),),
              decimals=True),
         Part(Tex(r"Compute the context $c = \tilde a\,V$."), (c_q,),
@@ -180,8 +178,7 @@ def _generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex(r"Compute the probabilities $p = \operatorname{softmax}(z)$ to 4 decimal places."), (p_q,),
              (Step(text=Tex(f"Subtract the largest logit, ${number_tex(top)}$, and use the table."),
                    formula=Tex(r"p_j = \frac{e^{z_j - \max z}}{\sum_m e^{z_m - \max z}}"),
-                   lines=tuple(Tex(f"p_{j} = \\frac{{e^{{{number_tex(zv - top)}}}}}{{{z_powers}}} \\approx {decimal_tex(p[j], PLACES)}")
-                               for j, zv in enumerate(z)),
+                   lines=tuple(table_softmax_line(f"p_{j}", [zv - top for zv in z], j, p[j]) for j in range(len(z))),
                    result=p_q, checks=(Tex(r"\textstyle\sum_j p_j = 1 \text{ (also at 4 decimal places)}"),)),),
              decimals=True),
         Part(Tex("Which token does the model predict next?"), (next_q,),

@@ -20,7 +20,7 @@ from ..forward import (
     relu,
     relu_step,
 )
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex, matrix
 from ..rng import Rng
 from ..worked import product_step
 
@@ -56,10 +56,6 @@ def _ints(rng: Rng, rows: int, cols: int, low: int, high: int) -> list[list[Frac
 
 def _plus_row(a, row):
     return [[x + y for x, y in zip(r, row)] for r in a]
-
-
-def _sympy(rows) -> ImmutableMatrix:
-    return ImmutableMatrix([[Rational(v.numerator, v.denominator) for v in row] for row in rows])
 
 
 def _draw(rng: Rng):
@@ -104,7 +100,7 @@ def _draw(rng: Rng):
         return None
     gamma2 = [Fraction(rng.choice([1, 2, -1])) for _ in range(D_MODEL)]
     beta2 = _ints(rng, 1, D_MODEL, -1, 1)[0]
-    return {name: _sympy(value) for name, value in (
+    return {name: matrix(value) for name, value in (
         ("A", a), ("V", v), ("X", x), ("gamma1", [gamma1]), ("beta1", [beta1]), ("W1", w1), ("b1", [b1]),
         ("W2", w2), ("b2", [b2]), ("gamma2", [gamma2]), ("beta2", [beta2]))}
 

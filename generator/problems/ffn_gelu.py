@@ -6,10 +6,10 @@ from __future__ import annotations
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..forward import affine_step, gelu, hidden_biases, normal_cdf, phi_table_tex, table_decimal
+from ..forward import PLACES, affine_step, gelu, hidden_biases, normal_cdf, phi_table_tex
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import number_tex
+from ..render import decimal_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Feed-forward layer with GELU"
@@ -20,7 +20,6 @@ OPTIONS = [
 ]
 D_MODEL = 2
 WINDOW = Rational(2)  # pre-activations stay in [-2, 2], where GELU differs visibly from ReLU
-PLACES = 4
 
 
 def _pre(p: Problem) -> ImmutableMatrix:
@@ -57,7 +56,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     grid = [k * step for k in range(-int(WINDOW / step), int(WINDOW / step) + 1) if k != 0]
     lines = tuple(
         Tex(f"g[{i},{j}] = {number_tex(v)} \\cdot \\Phi({number_tex(v)}) \\approx {number_tex(v)} \\cdot "
-            f"{table_decimal(normal_cdf(v))} \\approx {table_decimal(gelu(v))}")
+            f"{decimal_tex(normal_cdf(v), PLACES)} \\approx {decimal_tex(gelu(v), PLACES)}")
         for i in range(n) for j, v in enumerate(h.value.row(i))
     )
     parts = [

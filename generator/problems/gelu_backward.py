@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, normal_cdf, normal_pdf, phi_table_tex, table_decimal
+from ..forward import PLACES, normal_cdf, normal_pdf, phi_table_tex
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, factor_tex, number_tex
@@ -54,7 +54,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     dh_q = Quantity("dh", Tex(r"\frac{\partial L}{\partial h}"), dh)
     slope_lines = tuple(
         Tex(f"\\operatorname{{GELU}}'({number_tex(v)}) = \\Phi({number_tex(v)}) + {factor_tex(v)} \\cdot \\varphi({number_tex(v)}) "
-            f"\\approx {table_decimal(normal_cdf(v))} + {factor_tex(v)} \\cdot {table_decimal(normal_pdf(v))} "
+            f"\\approx {decimal_tex(normal_cdf(v), PLACES)} + {factor_tex(v)} \\cdot {decimal_tex(normal_pdf(v), PLACES)} "
             f"\\approx {decimal_tex(derivative(v), PLACES)}")
         for v in h)
     dh_lines = tuple(

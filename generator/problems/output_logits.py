@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, whole_scores_print_to_one
+from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, table_softmax_line,
+                       whole_scores_print_to_one)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, number_tex
 from ..rng import Rng
 from ..worked import product_step
 
@@ -70,9 +70,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         else (product_step(product.text, h, w, Tex(formula), z_q, expand="row"),)
     lines = []
     for i in range(positions):
-        powers = " + ".join(f"e^{{{number_tex(v)}}}" for v in shifted.row(i))
-        lines += [Tex(f"p[{i},{j}] = \\frac{{e^{{{number_tex(shifted[i, j])}}}}}{{{powers}}} \\approx {decimal_tex(p[i, j], PLACES)}")
-                  for j in range(vocab)]
+        lines += [table_softmax_line(f"p[{i},{j}]", list(shifted.row(i)), j, p[i, j]) for j in range(vocab)]
     parts = [
         Part(Tex(f"Compute the logits ${formula}$, one score per vocabulary token."), (z_q,), z_steps),
         Part(Tex(r"Compute the probabilities $p = \operatorname{softmax}(z)$ of each row, to 4 decimal places."), (p_q,),

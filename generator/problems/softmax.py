@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, exp_table_tex, printed_sum_is_one, softmax_rows
+from ..forward import PLACES, exp_table_tex, printed_sum_is_one, softmax_rows, table_softmax_line
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, ln_matrix_tex
@@ -79,8 +79,7 @@ def _table(rng: Rng, n: int):
         Step(text=Tex("Look up $e^{t_i}$ in the table and add them up."),
              lines=(Tex(r"\textstyle\sum_j e^{t_j} = " + powers + r" \approx " + decimal_tex(total, PLACES)),)),
         Step(text=Tex("Divide each exponential by the sum."), formula=Tex(r"p_i = \frac{e^{t_i}}{\sum_j e^{t_j}}"),
-             lines=tuple(Tex(f"p_{i} = \\frac{{e^{{{s - top}}}}}{{{powers}}} \\approx {decimal_tex(p.value[i], PLACES)}")
-                         for i, s in enumerate(scores)),
+             lines=tuple(table_softmax_line(f"p_{i}", [s - top for s in scores], i, p.value[i]) for i in range(len(scores))),
              result=p, checks=(Tex(r"\textstyle\sum_i p_i = 1 \text{ (also at 4 decimal places)}"),)),
     )
     parts = [Part(Tex(r"Compute $t = z - \max_j z_j$."), (t,), steps_a),

@@ -26,9 +26,10 @@ from ..forward import (
     relu,
     relu_step,
     softmax_rows,
+    table_softmax_line,
     whole_scores_print_to_one,
 )
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex, matrix
 from ..registry import Option, SpecError
 from ..render import decimal_tex, factor_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
@@ -145,8 +146,8 @@ def _simple_fraction(value: Decimal) -> Fraction | None:
 
 
 
-def _column(matrix: list[list], j: int) -> list:
-    return [row[j] for row in matrix]
+def _column(rows: list[list], j: int) -> list:
+    return [row[j] for row in rows]
 
 
 def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
@@ -340,14 +341,8 @@ def _output(rng: Rng, h1, r, targets):
     return None
 
 
-def _m(rows) -> ImmutableMatrix:
-    """An exact sympy matrix from nested ints or Fractions."""
-    return ImmutableMatrix([[Rational(v.numerator, v.denominator) if isinstance(v, Fraction) else Rational(v)
-                             for v in row] for row in rows])
-
-
 def _causal_weights(rows: list[list[Fraction]], n: int) -> ImmutableMatrix:
-    return _m([row + [Fraction(0)] * (n - len(row)) for row in rows])
+    return matrix([row + [Fraction(0)] * (n - len(row)) for row in rows])
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
@@ -366,17 +361,15 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
 def _softmax_lines(symbol: str, scores: ImmutableMatrix, weights: ImmutableMatrix, row: int) -> list[Tex]:
     """Each visible weight of one row as e^{shifted}/Σ, looked up in the table."""
     visible = list(scores.row(row))[: row + 1]
-    top = max(visible)
-    powers = " + ".join(f"e^{{{number_tex(s - top)}}}" for s in visible)
-    return [Tex(f"{entry_label(symbol, row, j)} = \\frac{{e^{{{number_tex(s - top)}}}}}{{{powers}}} "
-                f"\\approx {decimal_tex(weights[row, j], PLACES)}") for j, s in enumerate(visible)]
+    exponents = [s - max(visible) for s in visible]
+    return [table_softmax_line(entry_label(symbol, row, j), exponents, j, weights[row, j]) for j in range(len(visible))]
 
 
 def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
     """Every part, step and answer, exactly, from one clean draw."""
-    e, pos, w_q, w_k, w_v = _m(d["E"]), _m(d["P"]), _m(d["W_Q"]), _m(d["W_K"]), _m(d["W_V"])
-    gamma, beta, w_o, w1, b1 = _m([d["gamma"]]), _m([d["beta"]]), _m(d["W_O"]), _m(d["W_1"]), _m([d["b_1"]])
-    w2, b2, w_out = _m(d["W_2"]), _m([d["b_2"]]), _m(d["W_out"])
+    e, pos, w_q, w_k, w_v = matrix(d["E"]), matrix(d["P"]), matrix(d["W_Q"]), matrix(d["W_K"]), matrix(d["W_V"])
+    gamma, beta, w_o, w1, b1 = matrix([d["gamma"]]), matrix([d["beta"]]), matrix(d["W_O"]), matrix(d["W_1"]), matrix([d["b_1"]])
+    w2, b2, w_out = matrix(d["W_2"]), matrix([d["b_2"]]), matrix(d["W_out"])
     ids, targets = d["ids"][:n], d["ids"][1:]
     looked_up = ImmutableMatrix([list(e.row(t)) for t in ids])
     x = looked_up + pos
@@ -540,10 +533,9 @@ def _decimal(value: Fraction) -> str:
 
 
 def _target_line(z: ImmutableMatrix, i: int, t: int, value) -> Tex:
-    top = max(z.row(i))
-    powers = " + ".join(f"e^{{{number_tex(s - top)}}}" for s in z.row(i))
-    return Tex(f"p_{{\\text{{target}}}}[{i}] = \\frac{{e^{{{number_tex(z[i, t] - top)}}}}}{{{powers}}} "
-               f"\\approx {decimal_tex(value, PLACES)}")
+    """The target's probability at position i, looked up in the table."""
+    exponents = [s - max(z.row(i)) for s in z.row(i)]
+    return table_softmax_line(f"p_{{\\text{{target}}}}[{i}]", exponents, t, value)
 
 
 def _true_loss(p_true: list[Decimal], mean: bool) -> str:
