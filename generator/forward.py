@@ -215,6 +215,22 @@ def pattern_sigma(u) -> int:
     return isqrt(sum(k * k for k in u) // len(u))
 
 
+def layernorm_row(rng, patterns=None) -> tuple[list[Rational], Rational, Rational]:
+    """One row x = μ + c·u (μ whole in −3…3, u from `patterns`, default all): returns x, μ and σ = c·σ_u ≥ 1."""
+    u = rng.choice(patterns or layernorm_patterns())
+    sigma_u = pattern_sigma(u)
+    # Doubling only small patterns and halving only wide ones keeps |x − μ| ≤ 7 and σ ≥ 1.
+    scales = [Rational(1)] + ([Rational(2)] if max(map(abs, u)) <= 3 else []) + ([Rational(1, 2)] if sigma_u >= 2 else [])
+    c = rng.choice(scales)
+    mu = Rational(rng.integer(-3, 3))
+    return [mu + c * k for k in u], mu, c * sigma_u
+
+
+def per_row_value(values: list, rows: int):
+    """A per-row statistic as an answer: a scalar for one row, a column for several."""
+    return values[0] if rows == 1 else ImmutableMatrix(rows, 1, values)
+
+
 def layernorm_stats_step(x: ImmutableMatrix, rows: list[int], suffix) -> tuple[Step, list, list]:
     """μ, σ² and σ of the given rows, every line written out; returns the step, the μs and the σs."""
     mus, sigmas, lines = [], [], []

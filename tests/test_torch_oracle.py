@@ -81,6 +81,20 @@ def layernorm(given, facts, options):
     }
 
 
+def layernorm_backward(given, facts, options):
+    """Autograd through F.layer_norm (ε = 0) with the upstream gradient; ∂L/∂x̂ from autograd of the affine step."""
+    x = t(given["x"]).requires_grad_(True)
+    gamma, beta = t(given["gamma"])[0].requires_grad_(True), t(given["beta"])[0].requires_grad_(True)
+    dy = t(given["dy"])
+    F.layer_norm(x, (4,), gamma, beta, eps=0.0).backward(dy)
+    xhat = F.layer_norm(x.detach(), (4,), eps=0.0).requires_grad_(True)
+    (xhat * gamma.detach() + beta.detach()).backward(dy)
+    mu, sigma = x.detach().mean(dim=-1, keepdim=True), x.detach().var(dim=-1, unbiased=False, keepdim=True).sqrt()
+    one = x.shape[0] == 1
+    return {"mu": mu.item() if one else mu, "sigma": sigma.item() if one else sigma, "xhat": xhat.detach(),
+            "dbeta": beta.grad.unsqueeze(0), "dgamma": gamma.grad.unsqueeze(0), "dxhat": xhat.grad, "dx": x.grad}
+
+
 def ffn(given, facts, options):
     x = t(given["x"])
     h = x @ t(given["W1"]) + t(given["b1"])
@@ -137,6 +151,21 @@ def relu_backward(given, facts, options):
     h = t(given["h"]).requires_grad_(True)
     torch.relu(h).backward(t(given["dr"]))
     return {"mask": (h > 0).double(), "dh": h.grad}
+
+
+def residual_backward(given, facts, options):
+    """Autograd of h = x + F(x) with x fanned out into two retained copies, so each path's gradient is read apart."""
+    x, w = t(given["x"]).requires_grad_(True), t(given["W"]).requires_grad_(True)
+    x_skip, x_branch = x.clone(), x.clone()
+    u = x_branch @ w
+    f = torch.relu(u) if options["sublayer"] == "relu" else u * 1  # a separate node, so F's gradient is its own
+    for node in (x_skip, x_branch, u, f):
+        node.retain_grad()
+    (x_skip + f).backward(t(given["dh"]))
+    out = {"dF": f.grad, "dx_skip": x_skip.grad, "dW": w.grad, "dx_branch": x_branch.grad, "dx": x.grad}
+    if options["sublayer"] == "relu":
+        out.update(mask=(u > 0).double(), du=u.grad)
+    return out
 
 
 def embedding_grad(given, facts, options):
@@ -317,9 +346,9 @@ def tiny_transformer(given, facts, options):
 
 
 ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
-                                   relu_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
+                                   relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
-                                   multi_head, layernorm, ffn, ffn_gelu, cross_entropy)}
+                                   multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}
 
 
 def _specs(kind) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import layernorm_patterns, mean_line, pattern_sigma
+from ..forward import layernorm_row, mean_line, per_row_value
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
 from ..render import number_tex
@@ -34,26 +34,16 @@ def _sigmas(problem: Problem) -> list[sympy.Expr]:
     return list(sigma) if isinstance(sigma, ImmutableMatrix) else [sigma]
 
 
-def _column(values: list, rows: int):
-    """A scalar for one row, a column for several."""
-    return values[0] if rows == 1 else ImmutableMatrix(rows, 1, values)
-
-
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw rows x = μ + c·u with σ whole, and γ, β; normalise each row."""
     rows = int(options["rows"])
     xs, mus, variances, sigmas = [], [], [], []
     for _ in range(rows):
-        u = rng.choice(layernorm_patterns())
-        sigma_u = pattern_sigma(u)
-        # Doubling only small patterns and halving only wide ones keeps |x − μ| ≤ 7 and σ ≥ 1.
-        scales = [Rational(1)] + ([Rational(2)] if max(map(abs, u)) <= 3 else []) + ([Rational(1, 2)] if sigma_u >= 2 else [])
-        c = rng.choice(scales)
-        mu = Rational(rng.integer(-3, 3))
-        xs.append([mu + c * k for k in u])
+        row, mu, sigma = layernorm_row(rng)
+        xs.append(row)
         mus.append(mu)
-        variances.append((c * sigma_u) ** 2)
-        sigmas.append(c * sigma_u)
+        variances.append(sigma ** 2)
+        sigmas.append(sigma)
     x = ImmutableMatrix(xs)
     gamma = ImmutableMatrix([[Rational(rng.choice([1, 2, -1, Rational(1, 2), 3])) for _ in range(D)]])
     beta = ImmutableMatrix([[Rational(rng.integer(-2, 2)) for _ in range(D)]])
@@ -64,9 +54,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         assert sum(row) / D == mus[i] and sum((v - mus[i]) ** 2 for v in row) / D == variances[i]
 
     suffix = (lambda i: f"_{i}") if rows > 1 else (lambda i: "")
-    mu_q = Quantity("mu", Tex(r"\mu"), _column(mus, rows))
-    var_q = Quantity("var", Tex(r"\sigma^2"), _column(variances, rows))
-    sigma_q = Quantity("sigma", Tex(r"\sigma"), _column(sigmas, rows))
+    mu_q = Quantity("mu", Tex(r"\mu"), per_row_value(mus, rows))
+    var_q = Quantity("var", Tex(r"\sigma^2"), per_row_value(variances, rows))
+    sigma_q = Quantity("sigma", Tex(r"\sigma"), per_row_value(sigmas, rows))
     xhat_q = Quantity("xhat", Tex(r"\hat{x}"), xhat)
     y_q = Quantity("y", Tex("y"), y)
     mean_lines = tuple(mean_line(f"\\mu{suffix(i)}", x.row(i), mus[i]) for i in range(rows))
