@@ -35,6 +35,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "basic",
         ("example1",),
     ),
+    "example2": (
+        "Example 2: a single training step",
+        "basic",
+        ("example2",),
+    ),
     "tiny-transformer": (
         "A tiny transformer's forward pass",
         "basic",

@@ -288,6 +288,29 @@ def example1(given, facts, options):
             "next": "ABCD"[int(z.argmax())]}
 
 
+def example2(given, facts, options):
+    """Example 1's chain, then autograd of the loss from the Given probabilities, and one step of torch.optim.SGD."""
+    out = example1(given, facts, options)
+    target = torch.tensor([int(facts["target_index"])])
+    w = t(given["W_out"]).clone().requires_grad_(True)
+    z = out["c"] @ w
+    z.retain_grad()
+    # Backpropagate from the Given probabilities: the logits take the value ln p̃ (so softmax gives p̃) while
+    # the gradient still flows through z = c·W_out.
+    pinned = z + (t(facts["given_p"]).log() - z).detach()
+    loss = F.cross_entropy(pinned, target)
+    loss.backward()
+    out.update({"L": loss.item(), "dz": z.grad, "dW_out": w.grad.clone()})
+    torch.optim.SGD([w], lr=as_float(facts["eta"])).step()
+    z_new = out["c"] @ w.detach()
+    out.update({"W_out_new": w.detach(), "z_new": z_new})
+    p_before, p_after = (torch.softmax(v, dim=-1)[0, target].item() for v in (out["z"], z_new))
+    _close(as_float(facts["p_target_before"]), p_before, "p_target before")
+    _close(as_float(facts["p_target_after"]), p_after, "p_target after")
+    out["rose"] = "rose" if p_after > p_before else "fell" if p_after < p_before else "same"
+    return out
+
+
 def example5(given, facts, options):
     o = t(given["A"]) @ t(given["V"])
     h = o @ t(given["W1"]) + t(given["b1"])
@@ -345,7 +368,7 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
+ORACLES = {f.__name__: f for f in (example1, example2, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
                                    relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}

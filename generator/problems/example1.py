@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Callable
 
 from sympy import ImmutableMatrix, Rational
 
@@ -85,30 +87,65 @@ def _value_weights(rng: Rng, ax: ImmutableMatrix) -> ImmutableMatrix:
     return ImmutableMatrix([[col[i] for col in columns] for i in range(D_MODEL)])
 
 
-def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
+# A later chain's extra demand on the logits z and the context c (both whole numbers).
+LogitTest = Callable[[list[int], list[int]], bool]
+
+
+def _output_weights(rng: Rng, c: ImmutableMatrix, accept: LogitTest | None = None) -> ImmutableMatrix:
     """W_out whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
     context = [[int(v) for v in c]]
     for _ in range(ATTEMPTS):
         w_out = _int_rows(rng, D_MODEL, len(VOCABULARY))
         z = plain_product(context, w_out)[0]
         top = max(z)
-        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z):
+        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z) \
+                and (accept is None or accept(z, context[0])):
             return ImmutableMatrix(w_out)
     raise _Restart
 
 
+@dataclass(frozen=True)
+class Forward:
+    """Example 1's drawn model, its exact values and its worked parts: the start of the training chains."""
+
+    ids: list[int]
+    x: ImmutableMatrix
+    w_q: ImmutableMatrix
+    w_k: ImmutableMatrix
+    w_v: ImmutableMatrix
+    w_out: ImmutableMatrix
+    q: ImmutableMatrix
+    k: ImmutableMatrix
+    v: ImmutableMatrix
+    s: ImmutableMatrix  # all scaled scores; the last row is the one used
+    root: int  # √d_k
+    given_weights: ImmutableMatrix  # ã, the simple weights the chain continues from
+    c: ImmutableMatrix
+    z: ImmutableMatrix
+    p: ImmutableMatrix
+    predicted: int
+    parts: list[Part] = field(default_factory=list)
+    given: list[Quantity] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+
+
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
-    """Draw the model so every step stays clean (redrawing the whole model if a step cannot be)."""
+    """Draw the model so every step stays clean; the sheet is its forward pass."""
+    forward = draw_forward(rng, int(options["d_k"]))
+    return Problem.draft(given=forward.given, parts=forward.parts, facts=forward.facts, needs_calculator=True)
+
+
+def draw_forward(rng: Rng, dk: int, accept: LogitTest | None = None) -> Forward:
+    """The forward pass, redrawing the whole model while a step cannot be clean (or `accept` refuses the logits)."""
     while True:
         try:
-            return _generate(rng, options)
+            return _forward(rng, dk, accept)
         except _Restart:
             continue
 
 
-def _generate(rng: Rng, options: dict[str, str]) -> Problem:
+def _forward(rng: Rng, dk: int, accept: LogitTest | None) -> Forward:
     """One attempt at the whole chain."""
-    dk = int(options["d_k"])
     root = {1: 1, 4: 2}[dk]
     rows: list[tuple[int, int]] = []
     while len(rows) < len(VOCABULARY):  # distinct, non-zero embeddings by construction
@@ -129,7 +166,7 @@ def _generate(rng: Rng, options: dict[str, str]) -> Problem:
     if v.row(0) == v.row(1):
         raise _Restart  # cheaper to redraw here than after the whole chain
     c = given_weights * v
-    w_out = _output_weights(rng, c)
+    w_out = _output_weights(rng, c, accept)
     z = c * w_out
     top = max(z)
     t = z - ImmutableMatrix([[top] * len(VOCABULARY)])
@@ -196,4 +233,5 @@ def _generate(rng: Rng, options: dict[str, str]) -> Problem:
     }
     given = [Quantity("E", Tex("E"), e), Quantity("W_Q", Tex("W_Q"), w_q), Quantity("W_K", Tex("W_K"), w_k),
              Quantity("W_V", Tex("W_V"), w_v), Quantity("W_out", Tex(r"W_{\text{out}}"), w_out)]
-    return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True)
+    return Forward(ids, x, w_q, w_k, w_v, w_out, q, k, v, s, root, given_weights, c, z, p, list(z).index(top),
+                   parts, given, facts)

@@ -1,0 +1,225 @@
+"""Example 2, a single training step: Example 1's forward pass, the loss, dL/dz, dL/dW_out, an SGD update, and again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+from typing import Callable
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from ..forward import PLACES, decimal_softmax, ln_table_tex, table_softmax_line
+from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from ..registry import Option
+from ..render import decimal_tex, matrix_tex, number_tex
+from ..rng import Rng
+from ..worked import product_step, transpose_step
+from .example1 import VOCABULARY, Forward, draw_forward
+
+TITLE = "Example 2: a single training step"
+CHAINED = True
+LEARNING_RATES = ("1/2", "1")
+OPTIONS = [
+    Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),
+    Option("lr", LEARNING_RATES, "1/2",
+           "learning rate η; 1/2 or 1 keep the updated weights in fractions no finer than 1/24"),
+]
+# The simple probabilities p̃ the backward pass uses: denominators with ln in the printed table, each entry
+# within this distance of the true probability.
+GIVEN_DENOMINATORS = range(2, 13)
+PROBABILITY_TOLERANCE = Fraction(1, 20)
+UPDATE_DENOMINATOR = 24  # the updated weights and logits stay in fractions no finer than 1/24
+
+
+def _visible_rise(problem: Problem) -> bool:
+    """Do the printed 4-place probabilities of the target show the rise?"""
+    before, after = (problem.facts[k] for k in ("p_target_before", "p_target_after"))
+    return Decimal(decimal_tex(after, PLACES)) > Decimal(decimal_tex(before, PLACES))
+
+
+CONTRACT = Contract(
+    given=Bounds(4, 12, Rational(4)),
+    intermediate=Bounds(240, 24, Rational(20)),
+    answer=Bounds(240, 24, Rational(20)),
+    rational_only=False,
+    forbidden={
+        "the model already predicts the target": lambda p: p.answer("next").value == p.facts["target"],
+        "the target's rise is invisible at 4 places": lambda p: not _visible_rise(p),
+        "a simple probability is 0": lambda p: any(v == 0 for v in p.facts["given_p"]),
+    },
+)
+
+
+def _round(value: Decimal, places: int = PLACES) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def simple_probabilities(z: list[int]) -> list[Fraction] | None:
+    """The fractions a_j/b (smallest b ≤ 12, every a_j ≥ 1, Σ = 1) within the tolerance of softmax(z), if any."""
+    p = decimal_softmax(tuple(z))
+    tolerance = Decimal(PROBABILITY_TOLERANCE.numerator) / PROBABILITY_TOLERANCE.denominator
+    for b in GIVEN_DENOMINATORS:
+        counts = [int(_round(v * b, 0)) for v in p]
+        if sum(counts) == b and min(counts) >= 1 and all(abs(Decimal(a) / b - v) <= tolerance for a, v in zip(counts, p)):
+            return [Fraction(a, b) for a in counts]
+    return None
+
+
+def softmax_of_fractions(z: list[Fraction], j: int) -> Decimal:
+    """softmax(z)[j] to 30 digits for rational logits (deciding what 4 places show; the key stays exact)."""
+    with localcontext() as context:
+        context.prec = 30
+        top = max(z)
+        exps = [(Decimal(v.numerator) / v.denominator - Decimal(top.numerator) / top.denominator).exp() for v in z]
+        return exps[j] / sum(exps)
+
+
+def sgd_on_output(z: list[int], c: list[int], target: int, eta: Fraction, p_given: list[Fraction]) -> tuple[list[Fraction], list[Fraction]]:
+    """dz = p̃ − y and the new logits z' = z − η‖c‖²·dz (W_out' = W_out − η cᵀdz, so z' = c W_out')."""
+    dz = [p - (1 if j == target else 0) for j, p in enumerate(p_given)]
+    norm = sum(v * v for v in c)
+    return dz, [zj - eta * norm * d for zj, d in zip(z, dz)]
+
+
+def training_accept(target: int, eta: Fraction, extra: Callable[[list[int], list[Fraction]], bool] | None = None):
+    """The demands on Example 1's logits for a clean, visible training step towards `target`."""
+    def accept(z: list[int], c: list[int]) -> bool:
+        if max(z) == z[target] or 0 in c:
+            # The model must not already predict the target (there is something to learn), and a zero in the
+            # context would make a whole row of dL/dW_out zero.
+            return False
+        p_given = simple_probabilities(z)
+        if p_given is None:
+            return False
+        dz, z_new = sgd_on_output(z, c, target, eta, p_given)
+        if any(v.denominator > UPDATE_DENOMINATOR or abs(v) > 10 for v in z_new):
+            return False
+        # The update needs fractions no finer than 1/24: η·c_i·dz_j for every entry.
+        if any((eta * ci * d).denominator > UPDATE_DENOMINATOR for ci in c for d in dz):
+            return False
+        before = _round(decimal_softmax(tuple(z))[target])
+        after = _round(softmax_of_fractions(z_new, target))
+        return after > before and (extra is None or extra(z, dz))
+    return accept
+
+
+@dataclass(frozen=True)
+class Training:
+    """Example 1's forward pass plus what the training chains add: target, η and the Given probabilities."""
+
+    forward: Forward
+    target: int
+    eta: Rational
+    p_given: ImmutableMatrix
+    y: ImmutableMatrix
+    dz: ImmutableMatrix
+
+
+def draw_training(rng: Rng, options: dict[str, str], extra=None) -> Training:
+    """Draw a target first, then Example 1's model with logits that allow a clean step towards it."""
+    target = rng.below(len(VOCABULARY))
+    eta = Fraction(options["lr"]) if "lr" in options else Fraction(1, 2)
+    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra))
+    p_given = ImmutableMatrix([simple_probabilities([int(v) for v in forward.z])])
+    y = ImmutableMatrix([[1 if j == target else 0 for j in range(len(VOCABULARY))]])
+    return Training(forward, target, Rational(eta.numerator, eta.denominator), p_given, y, p_given - y)
+
+
+def loss_parts(tr: Training) -> list[Part]:
+    """The loss from the Given probabilities, and dL/dz = p̃ − y."""
+    name = VOCABULARY[tr.target]
+    pt = tr.p_given[tr.target]
+    loss = -sympy.log(pt)
+    true_loss = -sympy.log(tr.forward.p[tr.target])
+    loss_q = Quantity("L", Tex("L"), loss)
+    dz_q = Quantity("dz", Tex(r"\frac{\partial L}{\partial z}"), tr.dz)
+    probabilities = r",\ ".join(f"\\tilde p_{{\\text{{{v}}}}} = {number_tex(x)}" for v, x in zip(VOCABULARY, tr.p_given))
+    return [
+        Part(Tex(f"Compute the loss $L = -\\ln \\tilde p_{{\\text{{{name}}}}}$ exactly and to 4 decimal places "
+                 r"(use the table of $\ln k$)."),
+             (loss_q,),
+             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$."), formula=Tex(r"L = -\ln \tilde p_{\text{target}}"),
+                   lines=(Tex(f"L = -\\ln {number_tex(pt)} = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),),
+                   result=loss_q,
+                   checks=(Tex(r"\text{With the exact probability the loss would be } \approx "
+                               + decimal_tex(true_loss, PLACES)),)),),
+             decimals=True,
+             given=Tex(f"From here on, use these simple probabilities, each within {Decimal(PROBABILITY_TOLERANCE.numerator) / PROBABILITY_TOLERANCE.denominator} of the "
+                       f"true one: ${probabilities}$, and this table: \\[" + ln_table_tex() + "\\]")),
+        Part(Tex(r"Compute $\partial L/\partial z = \tilde p - y$, where $y$ is the one-hot row of the target "
+                 f"\\texttt{{{name}}}."),
+             (dz_q,),
+             (Step(text=Tex("Softmax and cross-entropy together have this simple gradient: subtract 1 at the target."),
+                   formula=Tex(r"\frac{\partial L}{\partial z_j} = \tilde p_j - \mathbf{1}[j = \text{target}]"),
+                   lines=(Tex(f"y = {matrix_tex(tr.y)}"),), result=dz_q,
+                   checks=(Tex(r"\text{The entries sum to 0; only the target's is negative.}"),)),)),
+    ]
+
+
+def output_gradient_part(tr: Training) -> tuple[Part, Quantity]:
+    """dL/dW_out = cᵀ·dL/dz."""
+    f = tr.forward
+    dw = f.c.T * tr.dz
+    dw_q = Quantity("dW_out", Tex(r"\frac{\partial L}{\partial W_{\text{out}}}"), dw)
+    part = Part(Tex(r"Compute $\partial L/\partial W_{\text{out}} = c^{\mathsf T}\,\partial L/\partial z$."), (dw_q,),
+                (transpose_step("c", "c", f.c, Quantity("cT", Tex(r"c^{\mathsf T}"), f.c.T)),
+                 product_step(Tex(r"Row $i$ of $c^{\mathsf T}$ (just $c_i$) times $\partial L/\partial z$."), f.c.T, tr.dz,
+                              Tex(r"\frac{\partial L}{\partial W_{\text{out}}} = c^{\mathsf T}\,\frac{\partial L}{\partial z}"), dw_q,
+                              checks=(Tex(r"\text{Its shape } " + f"({f.w_out.rows}\\times {f.w_out.cols})"
+                                          + r"\text{ is the shape of } W_{\text{out}}\text{; each row is a multiple of } \partial L/\partial z."),))))
+    return part, dw_q
+
+
+def sgd_update_step(symbol: str, name: str, before: ImmutableMatrix, grad: ImmutableMatrix, eta: Rational) -> tuple[Step, Quantity]:
+    """θ' = θ − η·g, with the sign check a student can run."""
+    after = before - eta * grad
+    result = Quantity(name, Tex(symbol + "'"), after)
+    step = Step(text=Tex(f"Subtract $\\eta = {number_tex(eta)}$ times the gradient from every entry."),
+                formula=Tex(f"{symbol}' = {symbol} - \\eta\\,\\frac{{\\partial L}}{{\\partial {symbol}}}"),
+                lines=(Tex(f"\\eta\\,\\frac{{\\partial L}}{{\\partial {symbol}}} = {matrix_tex(eta * grad)}"),),
+                result=result,
+                checks=(Tex(r"\text{Every entry moved against the sign of its gradient (and entries with gradient 0 did not move).}"),))
+    return step, result
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Example 1's forward pass, then one SGD step on W_out towards a target the model does not yet predict."""
+    tr = draw_training(rng, options)
+    f = tr.forward
+    name = VOCABULARY[tr.target]
+    gradient_part, dw_q = output_gradient_part(tr)
+    update, w_new_q = sgd_update_step(r"W_{\text{out}}", "W_out_new", f.w_out, dw_q.value, tr.eta)
+    z_new = f.c * w_new_q.value
+    z_new_q = Quantity("z_new", Tex("z'"), z_new)
+    top = max(z_new)
+    exponents = [v - top for v in z_new]
+    p_after = sympy.exp(exponents[tr.target]) / sympy.Add(*(sympy.exp(e) for e in exponents))
+    p_before = f.p[tr.target]
+    norm = (f.c * f.c.T)[0, 0]
+    rose = Quantity("rose", Tex(r"p_{\text{target}}"), Choice("rose", (("rose", "rose"), ("same", "stayed the same"), ("fell", "fell"))))
+    parts = list(f.parts) + loss_parts(tr) + [
+        gradient_part,
+        Part(Tex(f"Update the output weights with one step of gradient descent, learning rate $\\eta = {number_tex(tr.eta)}$."),
+             (w_new_q,), (update,)),
+        Part(Tex(r"Forward again: compute the new logits $z' = c\,W_{\text{out}}'$ (the context $c$ has not changed)."),
+             (z_new_q,),
+             (product_step(Tex(r"$c$ times column $j$ of $W_{\text{out}}'$."), f.c, w_new_q.value,
+                           Tex(r"z' = c\,W_{\text{out}}'"), z_new_q,
+                           checks=(Tex(f"z' - z = -\\eta\\,\\lVert c\\rVert^2\\,\\frac{{\\partial L}}{{\\partial z}} "
+                                       f"= -{number_tex(tr.eta)} \\cdot {number_tex(norm)} \\cdot \\frac{{\\partial L}}{{\\partial z}}"
+                                       f": \\text{{the logit of {name} rose, every other fell.}}"),)),)),
+        Part(Tex(f"Did the model's probability for the target \\texttt{{{name}}} rise, stay the same or fall? Why?"),
+             (rose,),
+             (Step(text=Tex(f"It rose: the logit of {name} went up and every other logit went down, so "
+                            f"$e^{{z_{{\\text{{{name}}}}}}}$ gained on the sum. At 4 places (exact values, not table roundings):"),
+                   lines=(Tex(f"p_{{\\text{{{name}}}}} \\approx {decimal_tex(p_before, PLACES)} \\text{{ before}}"),
+                          Tex(table_softmax_line(f"p'_{{\\text{{{name}}}}}", exponents, tr.target, p_after) + r" \text{ after}"),
+                          Tex(f"L' = -\\ln p'_{{\\text{{{name}}}}} \\approx {decimal_tex(-sympy.log(p_after), PLACES)}"
+                              f" < {decimal_tex(-sympy.log(p_before), PLACES)} = L \\text{{ (exact probabilities)}}")),),)),
+    ]
+    facts = dict(f.facts)
+    facts.update({"target": name, "target_index": Rational(tr.target), "eta": tr.eta, "given_p": tr.p_given,
+                  "p_target_before": p_before, "p_target_after": p_after})
+    return Problem.draft(given=f.given, parts=parts, facts=facts, needs_calculator=True)
