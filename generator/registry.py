@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from functools import cache
 from types import ModuleType
 from typing import Callable
@@ -74,7 +76,7 @@ class ProblemType:
                 raise SpecError(f"problem type '{self.name}' has no option '{name}'; accepted: {accepted}")
         resolved = {}
         for option in self.options:
-            value = given.get(option.name, option.default)
+            value = _spelled_as_choice(given.get(option.name, option.default), option.choices)
             if value not in option.choices and not option.free:
                 # The option's help says why the range is what it is (e.g. √d_k must be whole).
                 raise SpecError(
@@ -85,6 +87,27 @@ class ProblemType:
         if self.check is not None:
             self.check(resolved)  # sizes that each look fine but cannot work together
         return resolved
+
+
+_SHORT_NUMBER = re.compile(r"-?\d{1,6}(\.\d{1,6})?|-?\d{1,6}/\d{1,6}")
+
+
+def _spelled_as_choice(value: str, choices: tuple[str, ...]) -> str:
+    """The choice a number was meant as ('0.1' for '1/10', '0.50' for '1/2'); other text unchanged."""
+    # Only short plain decimals and fractions: '1e99999999' would build a huge integer before failing.
+    if value in choices or not _SHORT_NUMBER.fullmatch(value.strip()):
+        return value
+    try:
+        number = Fraction(value.strip())
+    except (ValueError, ZeroDivisionError):
+        return value
+    for choice in choices:
+        try:
+            if Fraction(choice) == number:
+                return choice
+        except (ValueError, ZeroDivisionError):
+            continue
+    return value
 
 
 def _load(module: ModuleType) -> ProblemType:

@@ -75,6 +75,12 @@ def test_help_shows_examples(capsys):
         (["sheet", "-p", "inverse:difficulty=easy,difficulty=hard"], ["'difficulty'", "twice"]),
         (["sheet", "-p", "inverse", "--name", "n" * 101], ["up to 100"]),
         (["sheet", "-p", "softmax:form=table"], ["needs a basic calculator", "--calculator basic"]),
+        # Options a hand sheet cannot honour name what it accepts, and why.
+        (["sheet", "-p", "adam_step:eps=1e-8"], ["eps='1e-8'", "accepted: 0", "exact"]),
+        (["sheet", "-p", "sgd_step:optimizer=momentum,momentum=0.95"], ["momentum='0.95'", "1/2, 9/10"]),
+        (["sheet", "-p", "sgd_step:lr=0.01"], ["lr='0.01'", "accepted: 1/10"]),
+        (["sheet", "-p", "batch_average:batch=32"], ["batch='32'", "2, 3, 4", "at most 4"]),
+        (["sheet", "-p", "example2:lr=1e99999999"], ["lr='1e99999999'", "1/2, 1"]),
     ],
 )
 def test_more_bad_input(tmp_cwd, capsys, argv, words):
@@ -91,3 +97,10 @@ def test_a_failed_write_leaves_no_folder_behind(tmp_cwd, capsys):
     assert main(["sheet", "-p", "inverse", "--sheet-dir", "new/deep", "--key-dir", "afile/keys"]) == 2
     assert "afile/keys" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_cwd.iterdir()) == ["afile"]
+
+
+def test_a_number_may_be_spelled_as_a_decimal(tmp_cwd, capsys):
+    """lr=0.1 is the choice 1/10: the same sheet as lr=1/10."""
+    assert main(["sheet", "-p", "sgd_step:lr=0.1", "--name", "decimal"]) == 0
+    assert main(["sheet", "-p", "sgd_step:lr=1/10", "--name", "fraction"]) == 0
+    assert (tmp_cwd / "worksheets" / "decimal.tex").read_text() == (tmp_cwd / "worksheets" / "fraction.tex").read_text()

@@ -13,7 +13,11 @@ from ..render import factor_tex, matrix_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Adam and AdamW steps"
-OPTIONS = [Option("optimizer", ("adam", "adamw"), "adam", "adamw: first decay θ by (1 − ηλ), then take the Adam step")]
+OPTIONS = [
+    Option("optimizer", ("adam", "adamw"), "adam", "adamw: first decay θ by (1 − ηλ), then take the Adam step"),
+    # A real ε (about 1e-8) would turn every update into a 9-digit decimal that no pencil can carry.
+    Option("eps", ("0",), "0", "ε in θ ← θ − η·m̂/(√v̂ + ε); a hand sheet uses 0 so that √v̂ + ε stays exact"),
+]
 # Hand values, stated on the sheet. With |g₂| = |g₁| entry by entry, v̂₂ = g₁² for any β₂, so √v̂₂ is whole; β₁ = 1/3
 # makes m̂₂/√v̂₂ either ±1 or ∓1/2, and ηλ = 1/10 makes the AdamW decay a factor of 9/10: θ stays in hundredths.
 LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY = Rational(1, 10), Rational(1, 3), Rational(1, 2), Rational(1)
@@ -99,7 +103,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                            else "Step against $\\hat m$, scaled by the root of $\\hat v$ ($\\varepsilon = 0$)."),
                   formula=Tex((f"\\theta_{t} = \\theta_{{{t - 1}}}(1 - \\eta\\lambda) - \\eta\\,\\frac{{\\hat m_{t}}}{{\\sqrt{{\\hat v_{t}}}}}" if decoupled
                                else f"\\theta_{t} = \\theta_{{{t - 1}}} - \\eta\\,\\frac{{\\hat m_{t}}}{{\\sqrt{{\\hat v_{t}}}}}")),
-                  lines=decay_line + update_lines, result=q["theta"])),
+                  lines=decay_line + update_lines, result=q["theta"],
+                  checks=(Tex(r"\text{The Adam step moves every entry against the sign of } \hat m_{%d}" % t
+                              + (r"\text{ (after the decay toward 0).}" if decoupled else ".")),))),
         ))
     given = [Quantity("theta0", Tex(r"\theta_0"), theta0), Quantity("g1", Tex("g_1"), g1), Quantity("g2", Tex("g_2"), g2)]
     facts = {"eta": LEARNING_RATE, "beta1": BETA1, "beta2": BETA2, "weight_decay": WEIGHT_DECAY, "optimizer": options["optimizer"]}

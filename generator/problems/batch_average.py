@@ -10,7 +10,7 @@ from ..render import factor_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Averaging gradients over a batch"
-OPTIONS = [Option("batch", ("2", "3", "4"), "3", "examples in the batch")]
+OPTIONS = [Option("batch", ("2", "3", "4"), "3", "examples in the batch; at most 4 fit the sheet's table of gradients")]
 LEARNING_RATE = Rational(1, 2)
 SIZE = 2
 
@@ -46,7 +46,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    lines=tuple(Tex(f"\\theta_1[{j}] = {number_tex(theta[j])} - {number_tex(LEARNING_RATE)} \\cdot "
                                    + f"{factor_tex(mean[j])} = {number_tex(new[j])}") for j in range(SIZE)),
                    result=new_q,
-                   checks=(Tex(r"\text{With a summed loss the step would be } " + str(n) + r"\text{ times as large.}"),)),)),
+                   checks=(Tex(r"\text{Every entry moved against the sign of } \bar g\text{.}"),
+                           Tex(r"\text{With a summed loss the step would be } " + str(n) + r"\text{ times as large.}"))),)),
     ]
     return Problem.draft(given=[Quantity("G", Tex("G"), grads), Quantity("theta0", Tex(r"\theta_0"), theta)], parts=parts,
                          facts={"eta": LEARNING_RATE})

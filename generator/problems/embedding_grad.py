@@ -51,7 +51,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                                  "those positions add up in row $t$."),
                         formula=Tex(r"\frac{\partial L}{\partial E}[t,:] = \sum_{i:\ \text{token}_i = t} \frac{\partial L}{\partial X}[i,:]"),
                         lines=lines, expansions=expansions, result=de_q,
-                        checks=(Tex(r"\text{The entries of } \partial L/\partial E \text{ add up to those of } \partial L/\partial X."),)),))]
+                        checks=(Tex(r"\text{The entries of } \partial L/\partial E \text{ add up to those of } \partial L/\partial X."),
+                                Tex(r"\partial L/\partial E \text{ has the shape of } E\text{; rows of tokens not in the input are 0.}"))),))]
     words = " ".join(VOCABULARY[t] for t in ids)
     facts = {"token_ids": ImmutableMatrix([ids]), "sequence": Tex(r"\texttt{" + words + "}")}
     return Problem.draft(given=[Quantity("dX", Tex(r"\frac{\partial L}{\partial X}"), dx)], parts=parts, facts=facts)

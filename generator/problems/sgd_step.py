@@ -13,9 +13,9 @@ from ..worked import entry_label
 TITLE = "Optimizer steps: SGD and momentum"
 OPTIONS = [
     Option("optimizer", ("sgd", "momentum"), "sgd", "sgd: θ ← θ − η·g; momentum: v ← μ·v + g, θ ← θ − η·v (PyTorch's form)"),
-    Option("momentum", ("1/2", "9/10"), "1/2", "μ, used by the momentum optimizer"),
+    Option("momentum", ("1/2", "9/10"), "1/2", "μ, used by the momentum optimizer; these keep the velocity in small fractions"),
+    Option("lr", ("1/10",), "1/10", "learning rate η; 1/10 keeps every update exact in tenths"),
 ]
-LEARNING_RATE = Rational(1, 10)  # η = 1/10 keeps every update exact in tenths
 SIZE = 3
 
 CONTRACT = Contract(
@@ -45,13 +45,14 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     theta0 = ImmutableMatrix([[rng.integer(-3, 3) for _ in range(SIZE)]])
     g1 = ImmutableMatrix([[rng.choice([-3, -2, -1, 1, 2, 3]) for _ in range(SIZE)]])
     g2 = ImmutableMatrix([[rng.choice([-3, -2, -1, 1, 2, 3]) for _ in range(SIZE)]])
-    eta = number_tex(LEARNING_RATE)
+    eta_value = Rational(options["lr"])
+    eta = number_tex(eta_value)
     parts = []
     if momentum:
         v1 = g1  # PyTorch starts the buffer at the first gradient
-        theta1 = theta0 - LEARNING_RATE * v1
+        theta1 = theta0 - eta_value * v1
         v2 = mu * v1 + g2
-        theta2 = theta1 - LEARNING_RATE * v2
+        theta2 = theta1 - eta_value * v2
         q = {n: Quantity(n, Tex(s), val) for n, s, val in (
             ("v1", "v_1", v1), ("theta1", r"\theta_1", theta1), ("v2", "v_2", v2), ("theta2", r"\theta_2", theta2))}
         parts = [
@@ -69,8 +70,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                        lines=_update_lines(r"\theta_2", theta1, v2, theta2, eta, "v_2"), result=q["theta2"]))),
         ]
     else:
-        theta1 = theta0 - LEARNING_RATE * g1
-        theta2 = theta1 - LEARNING_RATE * g2
+        theta1 = theta0 - eta_value * g1
+        theta2 = theta1 - eta_value * g2
         q = {n: Quantity(n, Tex(s), val) for n, s, val in (("theta1", r"\theta_1", theta1), ("theta2", r"\theta_2", theta2))}
         check = Tex(r"\text{Each entry moves against the sign of its gradient.}")
         parts = [
@@ -82,5 +83,5 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                        lines=_update_lines(r"\theta_2", theta1, g2, theta2, eta, "g_2"), result=q["theta2"], checks=(check,)),)),
         ]
     given = [Quantity("theta0", Tex(r"\theta_0"), theta0), Quantity("g1", Tex("g_1"), g1), Quantity("g2", Tex("g_2"), g2)]
-    facts = {"eta": LEARNING_RATE, "mu": mu, "optimizer": options["optimizer"]}
+    facts = {"eta": eta_value, "mu": mu, "optimizer": options["optimizer"]}
     return Problem.draft(given=given, parts=parts, facts=facts)
