@@ -40,6 +40,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "basic",
         ("example2",),
     ),
+    "example3": (
+        "Example 3: full backpropagation",
+        "basic",
+        ("example3",),
+    ),
     "tiny-transformer": (
         "A tiny transformer's forward pass",
         "basic",

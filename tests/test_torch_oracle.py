@@ -311,6 +311,31 @@ def example2(given, facts, options):
     return out
 
 
+def example3(given, facts, options):
+    """Autograd of the whole chain to W_out, W_V, W_K and W_Q, with the weights pinned to ã and the logits to ln p̃."""
+    out = example1(given, facts, options)
+    x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"]))
+    w = {n: t(given[n]).clone().requires_grad_(True) for n in ("W_Q", "W_K", "W_V", "W_out")}
+    q, k, v = x @ w["W_Q"], x @ w["W_K"], x @ w["W_V"]
+    raw = q[1:2] @ k.T
+    s = raw / math.sqrt(int(options["d_k"]))
+    # Pinned in value to ln ã (so softmax gives ã exactly), with the gradient flowing through the scores.
+    s_pinned = s + (t(facts["given_weights"]).log() - s).detach()
+    a = torch.softmax(s_pinned, dim=-1)
+    c = a @ v
+    z = c @ w["W_out"]
+    z_pinned = z + (t(facts["given_p"]).log() - z).detach()
+    for tensor in (q, k, v, raw, s, a, c, z):
+        tensor.retain_grad()
+    loss = F.cross_entropy(z_pinned, torch.tensor([int(facts["target_index"])]))
+    loss.backward()
+    out.update({"L": loss.item(), "dz": z.grad, "dW_out": w["W_out"].grad, "dc": c.grad, "dV": v.grad, "da": a.grad,
+                "dS": s.grad, "dR": raw.grad, "dq": q.grad[1:2], "dK": k.grad,
+                "dW_Q": w["W_Q"].grad, "dW_K": w["W_K"].grad, "dW_V": w["W_V"].grad})
+    assert not q.grad[0].any(), "row 0 of Q reaches no loss"
+    return out
+
+
 def example5(given, facts, options):
     o = t(given["A"]) @ t(given["V"])
     h = o @ t(given["W1"]) + t(given["b1"])
@@ -368,7 +393,7 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example2, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
+ORACLES = {f.__name__: f for f in (example1, example2, example3, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
                                    relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}

@@ -87,11 +87,19 @@ def _value_weights(rng: Rng, ax: ImmutableMatrix) -> ImmutableMatrix:
     return ImmutableMatrix([[col[i] for col in columns] for i in range(D_MODEL)])
 
 
-# A later chain's extra demand on the logits z and the context c (both whole numbers).
-LogitTest = Callable[[list[int], list[int]], bool]
+# A later chain's extra demand on a candidate output layer: called with the logits z, the context c, W_out
+# (whole numbers) and the model so far as plain numbers (see plain_model), it says whether to keep it.
+LogitTest = Callable[[list[int], list[int], list[list[int]], dict], bool]
 
 
-def _output_weights(rng: Rng, c: ImmutableMatrix, accept: LogitTest | None = None) -> ImmutableMatrix:
+def plain_model(x, q, k, v, given_weights) -> dict:
+    """X, Q, K, V as whole numbers and ã as Fractions: cheap to compute with inside a search."""
+    whole = lambda m: [[int(m[i, j]) for j in range(m.cols)] for i in range(m.rows)]  # noqa: E731
+    return {"x": whole(x), "q": whole(q), "k": whole(k), "v": whole(v),
+            "weights": [Fraction(int(w.p), int(w.q)) for w in given_weights]}
+
+
+def _output_weights(rng: Rng, c: ImmutableMatrix, accept: LogitTest | None = None, model: dict | None = None) -> ImmutableMatrix:
     """W_out whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
     context = [[int(v) for v in c]]
     for _ in range(ATTEMPTS):
@@ -99,7 +107,7 @@ def _output_weights(rng: Rng, c: ImmutableMatrix, accept: LogitTest | None = Non
         z = plain_product(context, w_out)[0]
         top = max(z)
         if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z) \
-                and (accept is None or accept(z, context[0])):
+                and (accept is None or accept(z, context[0], w_out, model)):
             return ImmutableMatrix(w_out)
     raise _Restart
 
@@ -166,7 +174,8 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None) -> Forward:
     if v.row(0) == v.row(1):
         raise _Restart  # cheaper to redraw here than after the whole chain
     c = given_weights * v
-    w_out = _output_weights(rng, c, accept)
+    model = plain_model(x, q, k, v, given_weights) if accept else None
+    w_out = _output_weights(rng, c, accept, model)
     z = c * w_out
     top = max(z)
     t = z - ImmutableMatrix([[top] * len(VOCABULARY)])

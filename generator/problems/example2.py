@@ -83,9 +83,13 @@ def sgd_on_output(z: list[int], c: list[int], target: int, eta: Fraction, p_give
     return dz, [zj - eta * norm * d for zj, d in zip(z, dz)]
 
 
-def training_accept(target: int, eta: Fraction, extra: Callable[[list[int], list[Fraction]], bool] | None = None):
+# A further chain's demand on the backward pass: called with dL/dz, W_out and the plain model (example1.plain_model).
+BackwardTest = Callable[[list[Fraction], list[list[int]], dict], bool]
+
+
+def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = None):
     """The demands on Example 1's logits for a clean, visible training step towards `target`."""
-    def accept(z: list[int], c: list[int]) -> bool:
+    def accept(z: list[int], c: list[int], w_out: list[list[int]], model: dict) -> bool:
         if max(z) == z[target] or 0 in c:
             # The model must not already predict the target (there is something to learn), and a zero in the
             # context would make a whole row of dL/dW_out zero.
@@ -101,7 +105,7 @@ def training_accept(target: int, eta: Fraction, extra: Callable[[list[int], list
             return False
         before = _round(decimal_softmax(tuple(z))[target])
         after = _round(softmax_of_fractions(z_new, target))
-        return after > before and (extra is None or extra(z, dz))
+        return after > before and (extra is None or extra(dz, w_out, model))
     return accept
 
 
@@ -117,7 +121,7 @@ class Training:
     dz: ImmutableMatrix
 
 
-def draw_training(rng: Rng, options: dict[str, str], extra=None) -> Training:
+def draw_training(rng: Rng, options: dict[str, str], extra: BackwardTest | None = None) -> Training:
     """Draw a target first, then Example 1's model with logits that allow a clean step towards it."""
     target = rng.below(len(VOCABULARY))
     eta = Fraction(options["lr"]) if "lr" in options else Fraction(1, 2)
