@@ -45,6 +45,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "basic",
         ("example3",),
     ),
+    "example4": (
+        "Example 4: several patterns",
+        "none",
+        ("example4",),
+    ),
     "tiny-transformer": (
         "A tiny transformer's forward pass",
         "basic",

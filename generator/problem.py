@@ -128,11 +128,14 @@ class Problem:
     parts: tuple[Part, ...]
     facts: dict[str, Value | Tex] = field(default_factory=dict)  # what else the statement prints
     needs_calculator: bool = False  # True when a step needs more than pencil (e.g. dividing 4-place decimals)
+    # Values only the key prints, beyond what a student computes (a loss curve to 4 places): in the JSON key,
+    # but not givens, so not held to the givens' bounds.
+    key_facts: dict[str, Value] = field(default_factory=dict)
 
     @classmethod
-    def draft(cls, given, parts, facts=None, needs_calculator=False) -> "Problem":
+    def draft(cls, given, parts, facts=None, needs_calculator=False, key_facts=None) -> "Problem":
         """A problem body; the registry fills in type, title, options and seed."""
-        return cls("", "", {}, "", tuple(given), tuple(parts), dict(facts or {}), needs_calculator)
+        return cls("", "", {}, "", tuple(given), tuple(parts), dict(facts or {}), needs_calculator, dict(key_facts or {}))
 
     def answer(self, name: str) -> Value:
         """The value of the answer blank called `name` (in any part)."""

@@ -319,6 +319,7 @@ def key_data(sheet: Sheet) -> dict:
                 "given": {q.name: _json_value(q.value) for q in problem.given},
                 # Exact numbers the statement gives in words (e.g. cos θ); text-only facts are left out.
                 "facts": {k: _json_value(v) for k, v in problem.facts.items() if not isinstance(v, str)},
+                "key_facts": {k: _json_value(v) for k, v in problem.key_facts.items()},
                 "given_parts": [_part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
                 "blanks": [
                     blank

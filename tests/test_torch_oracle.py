@@ -336,6 +336,34 @@ def example3(given, facts, options):
     return out
 
 
+def example4(given, facts, options):
+    """Full-batch torch.optim.SGD on W_out from 0 with the mean cross-entropy; every printed loss within its rounding."""
+    c, targets = t(given["C"]), t(facts["targets"])[0].long()
+    w = torch.zeros(c.shape[1], 4, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([w], lr=as_float(facts["eta"]))
+    losses, out = [], {}
+    for epoch in range(int(facts["epochs"]) + 1):
+        optimizer.zero_grad()
+        z = c @ w
+        z.retain_grad()
+        loss = F.cross_entropy(z, targets)
+        loss.backward()
+        losses.append(loss.item())
+        if epoch == 0:
+            out.update({"p0": torch.softmax(z, dim=-1).detach(), "L0": loss.item(), "dZ": z.grad * len(targets),
+                        "S": c.T @ (z.grad * len(targets)), "G": w.grad.clone()})
+        optimizer.step()
+        if epoch == 0:
+            z1 = c @ w.detach()
+            out.update({"W1": w.detach().clone(), "Z1": z1})
+            out.update({f"next{b}": "ABCD"[int(z1[b].argmax())] for b in range(len(targets))})
+    printed = [as_float(v) for v in facts["loss_curve"][0]]
+    assert len(printed) == len(losses)
+    for value, exact in zip(printed, losses):
+        assert abs(value - exact) <= 0.5e-4 + 1e-12, (printed, losses)
+    return out
+
+
 def example5(given, facts, options):
     o = t(given["A"]) @ t(given["V"])
     h = o @ t(given["W1"]) + t(given["b1"])
@@ -393,7 +421,7 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example2, example3, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
+ORACLES = {f.__name__: f for f in (example1, example2, example3, example4, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
                                    relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}
@@ -415,7 +443,8 @@ def test_key_matches_torch(type_name):
     for seed in SEEDS:
         key = key_json(_specs(kind), seed)
         for problem in key["problems"]:
-            expected = ORACLES[type_name](problem["given"], problem["facts"], problem["options"])
+            facts = {**problem["facts"], **problem["key_facts"]}  # what the statement and the key alone print
+            expected = ORACLES[type_name](problem["given"], facts, problem["options"])
             answers = blanks_by_name(problem)
             assert set(answers) == set(expected), (type_name, seed, sorted(answers))
             for name, value in expected.items():
