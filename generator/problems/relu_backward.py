@@ -39,6 +39,12 @@ def _signed_matrix(rng: Rng, difficulty: str, rows: int, cols: int) -> Immutable
     return ImmutableMatrix(rows, cols, [sizes[k] * rng.sign() for k in range(rows * cols)])
 
 
+def _zeroed_lines(zeroed: list[str], per_line: int = 3) -> tuple[Tex, ...]:
+    """The negative pre-activations, a few per line: with 2 × 4 entries one line would run off the page."""
+    chunks = [",\\ ".join(zeroed[k:k + per_line]) for k in range(0, len(zeroed), per_line)]
+    return tuple(Tex((r"\text{zeroed where } h < 0\text{: } " if k == 0 else "") + chunk) for k, chunk in enumerate(chunks))
+
+
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw h (never 0) and the upstream gradient dL/dr; the mask is [h > 0]."""
     n, d = int(options["tokens"]), int(options["d_ff"])
@@ -57,7 +63,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex(r"Compute $\partial L/\partial h$ from the upstream gradient $\partial L/\partial r$."), (dh_q,),
              (Step(text=Tex("Multiply entry by entry: the gradient passes where ReLU passed the input, and is zeroed where it cut it."),
                    formula=Tex(r"\frac{\partial L}{\partial h} = \frac{\partial L}{\partial r} \odot \mathbf{1}[h > 0]"),
-                   lines=(Tex(r"\text{zeroed, since } " + ",\\ ".join(zeroed) + r" < 0"),), result=dh_q,
+                   lines=_zeroed_lines(zeroed), result=dh_q,
                    checks=(Tex(r"\text{The zeros of } \partial L/\partial h \text{ sit exactly where } h < 0."),)),)),
     ]
     return Problem.draft(given=[Quantity("h", Tex("h"), h), Quantity("dr", Tex(r"\frac{\partial L}{\partial r}"), dr)],
