@@ -58,7 +58,7 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "backward-steps": (
         "Backward pass and optimizer steps",
         "none",
-        ("dlogits", "output_backward", "matmul_gradient", "softmax_backward", "relu_backward", "residual_backward", "layernorm_backward", "embedding_grad", "grad_clip", "sgd_step",
+        ("dlogits", "output_backward", "matmul_gradient", "softmax_backward", "attention_backward", "relu_backward", "residual_backward", "layernorm_backward", "embedding_grad", "grad_clip", "sgd_step",
          "sgd_step:optimizer=momentum", "adam_step", "adam_step:optimizer=adamw", "lr_experiment",
          "gradient_check", "batch_average"),
     ),

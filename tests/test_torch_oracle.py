@@ -224,6 +224,22 @@ def softmax_backward(given, facts, options):
     return out
 
 
+def attention_backward(given, facts, options):
+    """Autograd of one causal head with X and the weights as leaves; Q, K, V, R, S and A keep their gradients."""
+    x, wq, wk, wv = (t(given[name]).requires_grad_(True) for name in ("X", "W_Q", "W_K", "W_V"))
+    q, k, v = x @ wq, x @ wk, x @ wv
+    r = q @ k.T
+    causal = torch.triu(torch.ones_like(r, dtype=torch.bool), diagonal=1)
+    s = (r / math.sqrt(as_float(facts["d_k"]))).masked_fill(causal, float("-inf"))
+    a = torch.softmax(s, dim=-1)
+    for node in (q, k, v, r, s, a):
+        node.retain_grad()
+    (a @ v).backward(t(given["dO"]))
+    out = {name: node.detach() for name, node in (("Q", q), ("K", k), ("V", v), ("R", r), ("S", s), ("A", a))}
+    out.update(dV=v.grad, dA=a.grad, dS=s.grad, dR=r.grad, dQ=q.grad, dK=k.grad, dW_Q=wq.grad, dW_K=wk.grad, dW_V=wv.grad)
+    return out
+
+
 def lr_experiment(given, facts, options):
     """torch.optim.SGD on L = a(w − c)²/2 with each learning rate; the one that ends farther away diverges."""
     a, c, w0 = (as_float(given[k]) for k in ("a", "c", "w0"))
@@ -421,7 +437,7 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example2, example3, example4, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step,
+ORACLES = {f.__name__: f for f in (example1, example2, example3, example4, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step, attention_backward,
                                    relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}
