@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 from typing import Callable
 
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
-from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, scale_step, softmax_rows, table_softmax_line,
-                       whole_scores_print_to_one)
+from ..forward import (decimal_softmax, exp_table_tex, plain_product, printed_sum_is_one, scale_step, softmax_rows,
+                       table_softmax_line, whole_scores_print_to_one)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import labelled_table, matrix_tex, number_tex
@@ -166,8 +167,10 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None) -> Forward:
     w_q, w_k = _last_row_scores(rng, [[int(v) for v in x.row(i)] for i in range(2)], dk, root)
     q, k = x * w_q, x * w_k
     s = q * k.T / root
-    a = softmax_rows(ImmutableMatrix([list(s.row(1))]))
-    first = min(SIMPLE_WEIGHTS, key=lambda w: (abs(w - a[0]).evalf(30), w))
+    # The nearest simple weight, decided in 30-digit decimals (the last-row scores are whole): sympy's evalf of
+    # each distance cost a millisecond per draw, and the training chains redraw often.
+    a0 = decimal_softmax(tuple(int(v) for v in s.row(1)))[0]
+    first = min(SIMPLE_WEIGHTS, key=lambda w: (abs(Decimal(int(w.p)) / int(w.q) - a0), w))
     given_weights = ImmutableMatrix([[first, 1 - first]])
     w_v = _value_weights(rng, given_weights * x)
     v = x * w_v
@@ -177,6 +180,7 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None) -> Forward:
     model = plain_model(x, q, k, v, given_weights) if accept else None
     w_out = _output_weights(rng, c, accept, model)
     z = c * w_out
+    a = softmax_rows(ImmutableMatrix([list(s.row(1))]))  # exact forms, built once the draw is known to be clean
     top = max(z)
     t = z - ImmutableMatrix([[top] * len(VOCABULARY)])
     p = softmax_rows(t)
