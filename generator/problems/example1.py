@@ -51,6 +51,8 @@ CONTRACT = Contract(
 
 
 ATTEMPTS = 200  # per constrained draw; past that the whole model is drawn again
+CANDIDATES_TRIED = 24
+COLUMN_TRIES = 4  # column choices tried per candidate logit row (they differ in what flows back through W_out)
 
 
 class _Restart(Exception):
@@ -113,6 +115,27 @@ def _output_weights(rng: Rng, c: ImmutableMatrix, accept: LogitTest | None = Non
     raise _Restart
 
 
+def _output_weights_for_shifts(rng: Rng, c: ImmutableMatrix, accept: LogitTest, model: dict,
+                               shifts: tuple[tuple[int, ...], ...]) -> ImmutableMatrix:
+    """W_out built from logits z = top + shift for an allowed shift: each column is a pair c·(a, b) = z_j."""
+    context = [int(v) for v in c]
+    columns: dict[int, list[list[int]]] = {}
+    for a in range(-2, 3):
+        for b in range(-2, 3):
+            columns.setdefault(context[0] * a + context[1] * b, []).append([a, b])
+    candidates = [[top + d for d in shift] for top in sorted(columns) for shift in shifts
+                  if all(top + d in columns for d in shift)]
+    candidates = [z for z in candidates if max(map(abs, z)) <= 20 and whole_scores_print_to_one(z)]
+    # A context that suits none of them would be tried at length: past a few candidates, redraw the model.
+    for z in rng.shuffled(candidates)[:CANDIDATES_TRIED]:
+        for _ in range(COLUMN_TRIES):
+            chosen = [rng.choice(columns[v]) for v in z]
+            w_out = [[col[i] for col in chosen] for i in range(D_MODEL)]
+            if accept(z, context, w_out, model):
+                return ImmutableMatrix(w_out)
+    raise _Restart
+
+
 @dataclass(frozen=True)
 class Forward:
     """Example 1's drawn model, its exact values and its worked parts: the start of the training chains."""
@@ -144,16 +167,21 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     return Problem.draft(given=forward.given, parts=forward.parts, facts=forward.facts, needs_calculator=True)
 
 
-def draw_forward(rng: Rng, dk: int, accept: LogitTest | None = None) -> Forward:
-    """The forward pass, redrawing the whole model while a step cannot be clean (or `accept` refuses the logits)."""
+def draw_forward(rng: Rng, dk: int, accept: LogitTest | None = None,
+                 shifts: tuple[tuple[int, ...], ...] | None = None) -> Forward:
+    """The forward pass, redrawing the whole model while a step cannot be clean (or `accept` refuses the logits).
+
+    `shifts`, when given, lists every z − max z a demanding chain can use: the output layer is then built from
+    them instead of drawn at random and mostly refused.
+    """
     while True:
         try:
-            return _forward(rng, dk, accept)
+            return _forward(rng, dk, accept, shifts)
         except _Restart:
             continue
 
 
-def _forward(rng: Rng, dk: int, accept: LogitTest | None) -> Forward:
+def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts=None) -> Forward:
     """One attempt at the whole chain."""
     root = {1: 1, 4: 2}[dk]
     rows: list[tuple[int, int]] = []
@@ -178,7 +206,10 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None) -> Forward:
         raise _Restart  # cheaper to redraw here than after the whole chain
     c = given_weights * v
     model = plain_model(x, q, k, v, given_weights) if accept else None
-    w_out = _output_weights(rng, c, accept, model)
+    if shifts is None:
+        w_out = _output_weights(rng, c, accept, model)
+    else:
+        w_out = _output_weights_for_shifts(rng, c, accept, model, shifts)
     z = c * w_out
     a = softmax_rows(ImmutableMatrix([list(s.row(1))]))  # exact forms, built once the draw is known to be clean
     top = max(z)

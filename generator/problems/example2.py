@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from functools import cache
 from typing import Callable
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, decimal_softmax, ln_table_tex, table_softmax_line
+from ..forward import EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_softmax_line
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import decimal_tex, matrix_tex, number_tex
@@ -65,6 +67,13 @@ def simple_probabilities(z: list[int]) -> list[Fraction] | None:
         if sum(counts) == b and min(counts) >= 1 and all(abs(Decimal(a) / b - v) <= tolerance for a, v in zip(counts, p)):
             return [Fraction(a, b) for a in counts]
     return None
+
+
+@cache
+def usable_shifts() -> tuple[tuple[int, ...], ...]:
+    """Every z − max z (one clear maximum, within the e^k table) whose softmax has simple probabilities near it."""
+    return tuple(shift for shift in itertools.product(EXP_TABLE_KS, repeat=len(VOCABULARY))
+                 if shift.count(0) == 1 and simple_probabilities(list(shift)) is not None)
 
 
 def softmax_of_fractions(z: list[Fraction], j: int) -> Decimal:
@@ -125,7 +134,7 @@ def draw_training(rng: Rng, options: dict[str, str], extra: BackwardTest | None 
     """Draw a target first, then Example 1's model with logits that allow a clean step towards it."""
     target = rng.below(len(VOCABULARY))
     eta = Fraction(options["lr"]) if "lr" in options else Fraction(1, 2)
-    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra))
+    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra), usable_shifts())
     p_given = ImmutableMatrix([simple_probabilities([int(v) for v in forward.z])])
     y = ImmutableMatrix([[1 if j == target else 0 for j in range(len(VOCABULARY))]])
     return Training(forward, target, Rational(eta.numerator, eta.denominator), p_given, y, p_given - y)

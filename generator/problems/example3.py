@@ -57,7 +57,7 @@ def clean_backward(root: int):
     def accept(dz, w_out, model) -> bool:
         values = backward_values(dz, w_out, model, root)
         entries = [e for rows in values.values() for row in rows for e in row]
-        if any(e.denominator > BACKWARD_DENOMINATOR or abs(e) > 12 for e in entries):
+        if any(e.denominator > BACKWARD_DENOMINATOR or abs(e) > 12 or abs(e.numerator) > 240 for e in entries):
             return False
         return any(values["dS"][0]) and all(any(e for row in values[n] for e in row) for n in ("dW_Q", "dW_K", "dW_V"))
     return accept
