@@ -53,8 +53,10 @@ def product_step(
     """A matrix product step: shapes, the entries worked out ('all', the first 'row', or the 'first'), the result."""
     value = left * right
     check_result("product", value, result)
+    # Rows and columns as plain lists, taken once: sympy's row()/col() build a new matrix on every call.
+    rows, columns = left.tolist(), right.T.tolist()
     expansions = tuple(
-        dot_expansion(entry_label(result.symbol, i, j), left.row(i), right.col(j))
+        dot_expansion(entry_label(result.symbol, i, j), rows[i], columns[j])
         for i, j in cells_to_expand(value, expand)
     )
     return Step(
