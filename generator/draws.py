@@ -73,6 +73,11 @@ def int_matrix(rng: Rng, rows: int, cols: int, low: int, high: int) -> Immutable
     return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
 
 
+def all_zero(value) -> bool:
+    """Is every entry 0? (a gradient that would make its step trivial)"""
+    return all(v == 0 for v in value)
+
+
 def has_zero_row(value: ImmutableMatrix) -> bool:
     """True when some row is all zeros (it would make a step trivial)."""
     return any(all(x == 0 for x in value.row(i)) for i in range(value.rows))

@@ -74,6 +74,11 @@ def plain_product(a: list[list], b: list[list]) -> list[list]:
     return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
 
 
+def plain_transpose(a: list[list]) -> list[list]:
+    """The transpose of a matrix of plain numbers (the companion of plain_product)."""
+    return [list(col) for col in zip(*a)]
+
+
 def causal_mask(scores: ImmutableMatrix) -> ImmutableMatrix:
     """Scores with −∞ above the diagonal: a token may not look at later tokens."""
     return ImmutableMatrix(scores.rows, scores.cols,
@@ -304,12 +309,12 @@ def ln_table_tex() -> Tex:
 
 
 @cache
-def decimal_softmax(scores: tuple[int, ...]) -> tuple[Decimal, ...]:
-    """Softmax of whole scores to 30 digits, for deciding which draws are clean (keys stay exact)."""
+def decimal_softmax(scores: tuple[int | Fraction, ...]) -> tuple[Decimal, ...]:
+    """Softmax of whole or fractional scores to 30 digits, for deciding which draws are clean (keys stay exact)."""
     with localcontext() as context:
         context.prec = 30
         top = max(scores)
-        exps = [Decimal(s - top).exp() for s in scores]
+        exps = [(Decimal((s - top).numerator) / (s - top).denominator).exp() for s in scores]
         total = sum(exps)
         return tuple(e / total for e in exps)
 

@@ -132,14 +132,8 @@ def to_tex(value) -> str:
     raise TypeError(f"cannot print {type(value).__name__} on a sheet")
 
 
-def _factor_tex(value: sympy.Expr) -> str:
-    """A factor inside a product: negative numbers in parentheses so signs never run together."""
-    text = number_tex(value)
-    return rf"\left({text}\right)" if value.could_extract_minus_sign() else text
-
-
 def _term_tex(term: Term) -> str:
-    return r" \cdot ".join(_factor_tex(f) for f in term.factors)
+    return r" \cdot ".join(factor_tex(f) for f in term.factors)
 
 
 def expansion_tex(expansion: Expansion) -> Tex:

@@ -175,7 +175,7 @@ def _blank(answer: Quantity, decimals: bool) -> Blank:
 
 
 def _part_letter(index: int) -> str:
-    return "abcdefghijklmnopqrstuvwxyz"[index]
+    return _LETTERS[index]
 
 
 def _statement_context(number: int, problem: Problem) -> dict:

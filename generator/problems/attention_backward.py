@@ -10,8 +10,8 @@ from math import gcd
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
-from ..forward import causal_mask, causal_mask_step, plain_product, scale_step, softmax_rows
+from ..draws import all_zero, has_zero_row
+from ..forward import causal_mask, causal_mask_step, plain_product, plain_transpose, scale_step, softmax_rows
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from ..registry import Option
 from ..render import factor_tex, number_tex
@@ -39,9 +39,6 @@ _ROOTS = {4: 2}
 _CANDIDATE_ROWS = [list(row) for row in itertools.product(range(-LIMIT, LIMIT + 1), repeat=D_MODEL)]
 _NONZERO_ROWS = [row for row in _CANDIDATE_ROWS if any(row)]
 
-
-def _zero(m: ImmutableMatrix) -> bool:
-    return all(v == 0 for v in m)
 
 
 def _zero_score_rows(p: Problem) -> int:
@@ -76,9 +73,9 @@ CONTRACT = Contract(
             has_zero_row(p.given_value(n)) for n in ("W_Q", "W_K", "W_V")),
         "X is square and symmetric": lambda p: p.given_value("X").is_square and p.given_value("X") == p.given_value("X").T,
         "dO has a zero row": lambda p: has_zero_row(p.given_value("dO")),
-        "dS is all zeros": lambda p: _zero(p.answer("dS")),
+        "dS is all zeros": lambda p: all_zero(p.answer("dS")),
         "a later query gets no score gradient": lambda p: any(not any(p.answer("dS").row(i)) for i in range(1, p.answer("dS").rows)),
-        "a gradient is all zeros": lambda p: any(_zero(p.answer(n)) for n in ("dV", "dQ", "dK", "dW_Q", "dW_K", "dW_V")),
+        "a gradient is all zeros": lambda p: any(all_zero(p.answer(n)) for n in ("dV", "dQ", "dK", "dW_Q", "dW_K", "dW_V")),
         "dA is symmetric (V·dOᵀ looks right)": lambda p: p.answer("dA") == p.answer("dA").T,
         "A·dO (no transpose) gives the same dV": lambda p: p.answer("A") * p.given_value("dO") == p.answer("dV"),
         "dRᵀ·K gives the same dQ": lambda p: p.answer("dR").T * p.answer("K") == p.answer("dQ"),
@@ -89,10 +86,6 @@ CONTRACT = Contract(
 
 
 # ----- the search, in plain ints and Fractions (sympy is far too slow to try many draws) -----------------------
-
-
-def _transpose(a: list[list]) -> list[list]:
-    return [list(col) for col in zip(*a)]
 
 
 def _dot(a: list[int], b: list[int]) -> int:
@@ -217,7 +210,7 @@ def _columns(x: list[list[int]], limit: int) -> list[list[int]]:
 
 def _weight_from_columns(rng: Rng, columns: list[list[int]], count: int) -> list[list[int]]:
     """A 2×count weight matrix whose columns are drawn from `columns`."""
-    return _transpose([rng.choice(columns) for _ in range(count)])
+    return plain_transpose([rng.choice(columns) for _ in range(count)])
 
 
 def _forward_draw(rng: Rng, n: int, dk: int) -> tuple[tuple, list[list[int]], list[list[int]]]:
@@ -268,13 +261,13 @@ def _plain_pass(x, wq, wk, wv, do, root: int) -> tuple[dict[str, list[list]], li
     n = len(x)
     q, k, v = plain_product(x, wq), plain_product(x, wk), plain_product(x, wv)
     a = [[Fraction(1, i + 1) if j <= i else Fraction(0) for j in range(n)] for i in range(n)]
-    da = plain_product(do, _transpose(v))
+    da = plain_product(do, plain_transpose(v))
     means = [sum((a[i][m] * da[i][m] for m in range(n)), Fraction(0)) for i in range(n)]
     ds = [[a[i][j] * (da[i][j] - means[i]) for j in range(n)] for i in range(n)]
     dr = [[value / root for value in row] for row in ds]
-    dq, dk, dv = plain_product(dr, k), plain_product(_transpose(dr), q), plain_product(_transpose(a), do)
-    xt = _transpose(x)
-    return {"Q": q, "K": k, "V": v, "R": plain_product(q, _transpose(k)), "A": a, "dV": dv, "dA": da, "dS": ds,
+    dq, dk, dv = plain_product(dr, k), plain_product(plain_transpose(dr), q), plain_product(plain_transpose(a), do)
+    xt = plain_transpose(x)
+    return {"Q": q, "K": k, "V": v, "R": plain_product(q, plain_transpose(k)), "A": a, "dV": dv, "dA": da, "dS": ds,
             "dR": dr, "dQ": dq, "dK": dk, "dW_Q": plain_product(xt, dq), "dW_K": plain_product(xt, dk),
             "dW_V": plain_product(xt, dv)}, means
 
@@ -283,10 +276,10 @@ def _backward_is_clean(values: dict[str, list[list]], do: list[list[int]]) -> bo
     """No degenerate gradient of the contract's, and no value beyond ±16 or with a numerator beyond 48."""
     # Checked here, before any sympy is built: a registry redraw costs a whole key.
     zero = any(not any(v for row in values[name] for v in row) for name in ("dV", "dQ", "dK", "dW_Q", "dW_K", "dW_V"))
-    dr_t = _transpose(values["dR"])
+    dr_t = plain_transpose(values["dR"])
     no_transpose = (plain_product(values["A"], do) == values["dV"] or plain_product(dr_t, values["K"]) == values["dQ"]
                     or plain_product(values["dR"], values["Q"]) == values["dK"])
-    symmetric = values["dA"] == _transpose(values["dA"]) or values["dW_V"] == _transpose(values["dW_V"])
+    symmetric = values["dA"] == plain_transpose(values["dA"]) or values["dW_V"] == plain_transpose(values["dW_V"])
     flat = [Fraction(v) for matrix_ in values.values() for row in matrix_ for v in row]
     large = any(abs(v) > VALUE_LIMIT or abs(v.numerator) > NUMERATOR_LIMIT for v in flat)
     return not (zero or no_transpose or symmetric or large)
@@ -436,7 +429,7 @@ def _query_key_part(q: dict) -> Part:
     """(f) dQ = dR·K and dK = dRᵀ·Q, the gradient rules of R = Q·Kᵀ."""
     dr, k, qv, dq, dk = q["dR"].value, q["K"].value, q["Q"].value, q["dQ"].value, q["dK"].value
     n = dr.rows
-    if not _zero(dq.row(0)) or any(sympy.Add(*dk.col(c)) != 0 for c in range(dk.cols)):
+    if not all_zero(dq.row(0)) or any(sympy.Add(*dk.col(c)) != 0 for c in range(dk.cols)):
         raise ValueError("dQ's first row is not 0 or dK's rows do not add up to 0")
     drt_q = Quantity("dRT", Tex(r"dR^{\mathsf T}"), dr.T)
     return Part(

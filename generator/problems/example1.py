@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Callable
@@ -102,15 +102,14 @@ def plain_model(x, q, k, v, given_weights) -> dict:
             "weights": [Fraction(int(w.p), int(w.q)) for w in given_weights]}
 
 
-def _output_weights(rng: Rng, c: ImmutableMatrix, accept: LogitTest | None = None, model: dict | None = None) -> ImmutableMatrix:
+def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
     """W_out whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
     context = [[int(v) for v in c]]
     for _ in range(ATTEMPTS):
         w_out = _int_rows(rng, D_MODEL, len(VOCABULARY))
         z = plain_product(context, w_out)[0]
         top = max(z)
-        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z) \
-                and (accept is None or accept(z, context[0], w_out, model)):
+        if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z):
             return ImmutableMatrix(w_out)
     raise _Restart
 
@@ -140,7 +139,6 @@ def _output_weights_for_shifts(rng: Rng, c: ImmutableMatrix, accept: LogitTest, 
 class Forward:
     """Example 1's drawn model, its exact values and its worked parts: the start of the training chains."""
 
-    ids: list[int]
     x: ImmutableMatrix
     w_q: ImmutableMatrix
     w_k: ImmutableMatrix
@@ -149,16 +147,13 @@ class Forward:
     q: ImmutableMatrix
     k: ImmutableMatrix
     v: ImmutableMatrix
-    s: ImmutableMatrix  # all scaled scores; the last row is the one used
-    root: int  # √d_k
     given_weights: ImmutableMatrix  # ã, the simple weights the chain continues from
     c: ImmutableMatrix
     z: ImmutableMatrix
     p: ImmutableMatrix
-    predicted: int
-    parts: list[Part] = field(default_factory=list)
-    given: list[Quantity] = field(default_factory=list)
-    facts: dict = field(default_factory=dict)
+    parts: list[Part]
+    given: list[Quantity]
+    facts: dict
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
@@ -168,11 +163,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
 
 
 def draw_forward(rng: Rng, dk: int, accept: LogitTest | None = None,
-                 shifts: tuple[tuple[int, ...], ...] | None = None) -> Forward:
+                 shifts: tuple[tuple[int, ...], ...] = ()) -> Forward:
     """The forward pass, redrawing the whole model while a step cannot be clean (or `accept` refuses the logits).
 
-    `shifts`, when given, lists every z − max z a demanding chain can use: the output layer is then built from
-    them instead of drawn at random and mostly refused.
+    A demanding chain also lists `shifts`, every z − max z it can use: its output layer is built from them
+    instead of drawn at random and mostly refused.
     """
     while True:
         try:
@@ -181,7 +176,7 @@ def draw_forward(rng: Rng, dk: int, accept: LogitTest | None = None,
             continue
 
 
-def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts=None) -> Forward:
+def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[int, ...], ...]) -> Forward:
     """One attempt at the whole chain."""
     root = {1: 1, 4: 2}[dk]
     rows: list[tuple[int, int]] = []
@@ -205,11 +200,10 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts=None) -> Forwar
     if v.row(0) == v.row(1):
         raise _Restart  # cheaper to redraw here than after the whole chain
     c = given_weights * v
-    model = plain_model(x, q, k, v, given_weights) if accept else None
-    if shifts is None:
-        w_out = _output_weights(rng, c, accept, model)
+    if accept is None:
+        w_out = _output_weights(rng, c)
     else:
-        w_out = _output_weights_for_shifts(rng, c, accept, model, shifts)
+        w_out = _output_weights_for_shifts(rng, c, accept, plain_model(x, q, k, v, given_weights), shifts)
     z = c * w_out
     a = softmax_rows(ImmutableMatrix([list(s.row(1))]))  # exact forms, built once the draw is known to be clean
     top = max(z)
@@ -277,5 +271,4 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts=None) -> Forwar
     }
     given = [Quantity("E", Tex("E"), e), Quantity("W_Q", Tex("W_Q"), w_q), Quantity("W_K", Tex("W_K"), w_k),
              Quantity("W_V", Tex("W_V"), w_v), Quantity("W_out", Tex(r"W_{\text{out}}"), w_out)]
-    return Forward(ids, x, w_q, w_k, w_v, w_out, q, k, v, s, root, given_weights, c, z, p, list(z).index(top),
-                   parts, given, facts)
+    return Forward(x, w_q, w_k, w_v, w_out, q, k, v, given_weights, c, z, p, parts, given, facts)

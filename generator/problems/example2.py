@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from functools import cache
 from typing import Callable
@@ -35,6 +35,11 @@ PROBABILITY_TOLERANCE = Fraction(1, 20)
 UPDATE_DENOMINATOR = 24  # the updated weights and logits stay in fractions no finer than 1/24
 
 
+def predicts_target(problem: Problem) -> bool:
+    """Does the model already predict the training target (nothing left to learn)?"""
+    return problem.answer("next").value == problem.facts["target"]
+
+
 def _visible_rise(problem: Problem) -> bool:
     """Do the printed 4-place probabilities of the target show the rise?"""
     before, after = (problem.facts[k] for k in ("p_target_before", "p_target_after"))
@@ -47,7 +52,7 @@ CONTRACT = Contract(
     answer=Bounds(240, 24, Rational(20)),
     rational_only=False,
     forbidden={
-        "the model already predicts the target": lambda p: p.answer("next").value == p.facts["target"],
+        "the model already predicts the target": predicts_target,
         "the target's rise is invisible at 4 places": lambda p: not _visible_rise(p),
         "a simple probability is 0": lambda p: any(v == 0 for v in p.facts["given_p"]),
     },
@@ -74,15 +79,6 @@ def usable_shifts() -> tuple[tuple[int, ...], ...]:
     """Every z − max z (one clear maximum, within the e^k table) whose softmax has simple probabilities near it."""
     return tuple(shift for shift in itertools.product(EXP_TABLE_KS, repeat=len(VOCABULARY))
                  if shift.count(0) == 1 and simple_probabilities(list(shift)) is not None)
-
-
-def softmax_of_fractions(z: list[Fraction], j: int) -> Decimal:
-    """softmax(z)[j] to 30 digits for rational logits (deciding what 4 places show; the key stays exact)."""
-    with localcontext() as context:
-        context.prec = 30
-        top = max(z)
-        exps = [(Decimal(v.numerator) / v.denominator - Decimal(top.numerator) / top.denominator).exp() for v in z]
-        return exps[j] / sum(exps)
 
 
 def sgd_on_output(z: list[int], c: list[int], target: int, eta: Fraction, p_given: list[Fraction]) -> tuple[list[Fraction], list[Fraction]]:
@@ -113,7 +109,7 @@ def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = Non
         if any((eta * ci * d).denominator > UPDATE_DENOMINATOR for ci in c for d in dz):
             return False
         before = _round(decimal_softmax(tuple(z))[target])
-        after = _round(softmax_of_fractions(z_new, target))
+        after = _round(decimal_softmax(tuple(z_new))[target])
         return after > before and (extra is None or extra(dz, w_out, model))
     return accept
 

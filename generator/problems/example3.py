@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from sympy import ImmutableMatrix, Rational
+from sympy import Rational
 
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from ..registry import Option
 from ..render import matrix_tex
 from ..rng import Rng
 from ..worked import dot_expansion, product_step, transpose_step
-from .example1 import plain_model
-from .example2 import draw_training, loss_parts, output_gradient_part
+from .example1 import VOCABULARY, plain_model
+from .example2 import draw_training, loss_parts, output_gradient_part, predicts_target
 
 TITLE = "Example 3: full backpropagation"
 CHAINED = True
@@ -26,7 +26,7 @@ CONTRACT = Contract(
     answer=Bounds(250, 40, Rational(20)),
     rational_only=False,
     forbidden={
-        "the model already predicts the target": lambda p: p.answer("next").value == p.facts["target"],
+        "the model already predicts the target": predicts_target,
         "the score gradient is zero (attention would learn nothing)": lambda p: not any(p.answer("dS")),
         "a weight gradient is all zeros": lambda p: any(not any(p.answer(n)) for n in ("dW_Q", "dW_K", "dW_V", "dW_out")),
     },
@@ -63,10 +63,6 @@ def clean_backward(root: int):
     return accept
 
 
-def _m(rows) -> ImmutableMatrix:
-    return ImmutableMatrix([[Rational(e.numerator, e.denominator) for e in row] for row in rows])
-
-
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Example 2's model and target, then dL/dz back to every weight matrix (from the Given ã and p̃)."""
     root = {"1": 1, "4": 2}[options["d_k"]]
@@ -74,7 +70,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     f = tr.forward
     plain_dz = [Fraction(int(d.p), int(d.q)) for d in tr.dz]
     plain_w = [[int(f.w_out[i, j]) for j in range(f.w_out.cols)] for i in range(f.w_out.rows)]
-    values = {name: _m(rows) for name, rows in
+    values = {name: matrix(rows) for name, rows in
               backward_values(plain_dz, plain_w, plain_model(f.x, f.q, f.k, f.v, f.given_weights), root).items()}
     a = f.given_weights
     q_last, x_last = f.q[1:2, :], f.x[1:2, :]
@@ -126,6 +122,6 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                            checks=(shape_check(f.w_v, "W_V"),)))),
     ]
     facts = dict(f.facts)
-    facts.update({"target": f"{'ABCD'[tr.target]}", "target_index": Rational(tr.target), "given_p": tr.p_given,
-                  "weights_text": Tex(matrix_tex(a)), "root": Rational(root)})
+    facts.update({"target": VOCABULARY[tr.target], "target_index": Rational(tr.target), "given_p": tr.p_given,
+                  "root": Rational(root)})
     return Problem.draft(given=f.given, parts=parts, facts=facts, needs_calculator=True)

@@ -55,8 +55,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     slope_lines = tuple(
         Tex(f"\\operatorname{{GELU}}'({number_tex(v)}) = \\Phi({number_tex(v)}) + {factor_tex(v)} \\cdot \\varphi({number_tex(v)}) "
             f"\\approx {decimal_tex(normal_cdf(v), PLACES)} + {factor_tex(v)} \\cdot {decimal_tex(normal_pdf(v), PLACES)} "
-            f"\\approx {decimal_tex(derivative(v), PLACES)}")
-        for v in h)
+            f"\\approx {decimal_tex(s, PLACES)}")
+        for v, s in zip(h, slope))
     dh_lines = tuple(
         Tex(f"\\frac{{\\partial L}}{{\\partial h_{j}}} = {factor_tex(dg[j])} \\cdot {_signed_decimal(slope[j])} "
             f"\\approx {decimal_tex(dh[j], PLACES)}")

@@ -28,11 +28,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     a, c = Rational(rng.choice([1, 2, 4])), Rational(rng.integer(-2, 2))
     w0 = c + rng.choice([-2, -1, 1, 2])
     etas = [(1 - r) / a for r in FACTORS]
-    parts = [Part(Tex(r"Compute the gradient $\frac{dL}{dw}$ at $w_0$."),
-                  (Quantity("g0", Tex(r"\frac{dL}{dw}(w_0)"), a * (w0 - c)),),
+    g0 = Quantity("g0", Tex(r"\frac{dL}{dw}(w_0)"), a * (w0 - c))
+    parts = [Part(Tex(r"Compute the gradient $\frac{dL}{dw}$ at $w_0$."), (g0,),
                   (Step(text=Tex(r"$L = \tfrac12 a (w - c)^2$, so $\frac{dL}{dw} = a\,(w - c)$."),
-                        lines=(Tex(f"\\frac{{dL}}{{dw}}(w_0) = {number_tex(a)} \\cdot ({number_tex(w0)} - {factor_tex(c)}) = {number_tex(a * (w0 - c))}"),),
-                        result=Quantity("g0", Tex(r"\frac{dL}{dw}(w_0)"), a * (w0 - c))),))]
+                        lines=(Tex(f"\\frac{{dL}}{{dw}}(w_0) = {number_tex(a)} \\cdot ({number_tex(w0)} - {factor_tex(c)}) = {number_tex(g0.value)}"),),
+                        result=g0),))]
     for name, eta in zip(("eta1", "eta2"), etas):
         ws, lines, w = [], [], w0
         for t in range(1, steps + 1):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
+from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, all_zero, matrix_of
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..rng import Rng
 from ..worked import product_step, shape_text
@@ -12,9 +12,6 @@ from ..worked import product_step, shape_text
 TITLE = "Gradients of a matrix product"
 OPTIONS = [DIFFICULTY]
 
-
-def _zero(m: ImmutableMatrix) -> bool:
-    return all(x == 0 for x in m)
 
 
 def _g(p: Problem, name: str) -> ImmutableMatrix:
@@ -26,8 +23,8 @@ CONTRACT = Contract(
     intermediate=Bounds(50, 4, Rational(50)),
     answer=Bounds(50, 4, Rational(50)),
     forbidden={
-        "dC is zero": lambda p: _zero(_g(p, "dC")),
-        "a gradient is zero": lambda p: any(_zero(part.answers[0].value) for part in p.parts),
+        "dC is zero": lambda p: all_zero(_g(p, "dC")),
+        "a gradient is zero": lambda p: any(all_zero(part.answers[0].value) for part in p.parts),
         # Each common slip must give a visibly different (wrong) answer.
         "forgetting Bᵀ gives the same dA": lambda p: _g(p, "dC") * _g(p, "B") == _g(p, "dC") * _g(p, "B").T,
         "forgetting Aᵀ gives the same dB": lambda p: _g(p, "A") * _g(p, "dC") == _g(p, "A").T * _g(p, "dC"),

@@ -11,10 +11,11 @@ from ..rng import Rng
 from ..worked import product_step
 
 TITLE = "Multi-head attention: concatenate, then project"
+D_MODEL_OPTION = Option("d_model", ("2", "3", "4"), "2", "width of the model (columns of the concatenation and of W_O)")
 OPTIONS = [
     Option("tokens", ("2", "3"), "2", "rows of each head's output"),
     Option("heads", ("2", "3"), "2", "number of heads; each has width d_head = d_model / heads"),
-    Option("d_model", ("2", "3", "4"), "2", "width of the model (columns of the concatenation and of W_O)"),
+    D_MODEL_OPTION,
     SMALL_DIFFICULTY,
 ]
 
@@ -35,7 +36,7 @@ def check_options(options: dict[str, str]) -> None:
     """The heads split d_model evenly: d_head = d_model / heads must be whole."""
     heads, d_model = int(options["heads"]), int(options["d_model"])
     if d_model % heads:
-        fits = [d for d in (2, 3, 4) if d % heads == 0]
+        fits = [d for d in map(int, D_MODEL_OPTION.choices) if d % heads == 0]
         raise SpecError(f"problem type 'multi_head': d_model={d_model} is not divisible by heads={heads}; "
                         f"accepted: d_model {' or '.join(map(str, fits))} with heads={heads}")
 

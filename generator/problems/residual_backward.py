@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
-from ..forward import add_step
+from ..draws import all_zero, has_zero_row
+from ..forward import add_step, plain_product, plain_transpose
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import matrix_tex, number_tex
@@ -20,9 +20,6 @@ OPTIONS = [
 D_MODEL = 2
 NONZERO = (-2, -1, 1, 2)  # x and dh: no 0, so every product and every cut entry shows
 
-
-def _zero(m: ImmutableMatrix) -> bool:
-    return all(v == 0 for v in m)
 
 
 def _pre(p: Problem) -> ImmutableMatrix:
@@ -63,14 +60,14 @@ CONTRACT = Contract(
         "W is symmetric": lambda p: p.given_value("W") == p.given_value("W").T,
         "W has a zero row or column (an idle unit)": lambda p: (
             has_zero_row(p.given_value("W")) or has_zero_row(p.given_value("W").T)),
-        "dW is zero": lambda p: _zero(p.answer("dW")),
+        "dW is zero": lambda p: all_zero(p.answer("dW")),
         "dW is symmetric (a transposed answer looks right)": lambda p: p.answer("dW") == p.answer("dW").T,
         "dW's rows are equal (swapped rows of xᵀ look right)": lambda p: p.answer("dW").row(0) == p.answer("dW").row(1),
         "x·du (no transpose) gives the same dW": lambda p: (
             p.given_value("x").rows == D_MODEL and p.given_value("x") * _upstream(p) == p.answer("dW")),
-        "the branch sends no gradient to x": lambda p: _zero(p.answer("dx_branch")),
+        "the branch sends no gradient to x": lambda p: all_zero(p.answer("dx_branch")),
         "the branch's gradient equals the skip's": lambda p: p.answer("dx_branch") == p.given_value("dh"),
-        "dx is zero": lambda p: _zero(p.answer("dx")),
+        "dx is zero": lambda p: all_zero(p.answer("dx")),
         # ReLU's derivative at exactly 0 is a convention, not this lesson.
         "a pre-activation is exactly 0": lambda p: _relu(p) and any(v == 0 for v in _pre(p)),
         "ReLU passes everything": lambda p: _relu(p) and all(v > 0 for v in _pre(p)),
@@ -80,30 +77,21 @@ CONTRACT = Contract(
 )
 
 
-def _product(a: list[list[int]], b: list[list[int]]) -> list[list[int]]:
-    """Plain-int matrix product: the draw loop tries many candidates, and sympy is slow."""
-    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
-
-
-def _transpose(a: list[list[int]]) -> list[list[int]]:
-    return [list(col) for col in zip(*a)]
-
-
 def _clean(x: list[list[int]], w: list[list[int]], dh: list[list[int]], relu: bool) -> bool:
     """Does this draw avoid every forbidden case? (checked on plain ints before any sympy is built)"""
     if _parallel_rows(x) or w[0][1] == w[1][0] or any(not any(row) for row in w) or any(not any(col) for col in zip(*w)):
         return False  # symmetric W hides a transpose; a zero row or column of W makes a unit idle
-    u = _product(x, w)
+    u = plain_product(x, w)
     flat = [v for row in u for v in row]
     if relu and (0 in flat or all(v > 0 for v in flat) or all(v < 0 for v in flat)):
         return False
     du = [[g if (v > 0 or not relu) else 0 for g, v in zip(grow, urow)] for grow, urow in zip(dh, u)]
     if relu and du == [[int(v > 0) for v in row] for row in u]:
         return False
-    dw, branch = _product(_transpose(x), du), _product(du, _transpose(w))
+    dw, branch = plain_product(plain_transpose(x), du), plain_product(du, plain_transpose(w))
     dx = [[a + b for a, b in zip(r, s)] for r, s in zip(dh, branch)]
-    no_transpose = len(x) == D_MODEL and _product(x, du) == dw
-    dw_clean = dw != _transpose(dw) and dw[0] != dw[1] and not no_transpose
+    no_transpose = len(x) == D_MODEL and plain_product(x, du) == dw
+    dw_clean = dw != plain_transpose(dw) and dw[0] != dw[1] and not no_transpose
     return dw_clean and any(map(any, branch)) and branch != dh and any(map(any, dx))
 
 

@@ -31,7 +31,7 @@ CONTRACT = Contract(
 )
 
 
-def _update_lines(symbol: str, before, step, after, factor: str, step_symbol: str) -> tuple[Tex, ...]:
+def _update_lines(symbol: str, before, step, after, factor: str) -> tuple[Tex, ...]:
     """θ_t[j] = θ_{t−1}[j] − η·step[j] = value, entry by entry."""
     return tuple(
         Tex(f"{entry_label(symbol, 0, j)} = {number_tex(before[j])} - {factor} \\cdot {factor_tex(step[j])} = {number_tex(after[j])}")
@@ -60,14 +60,14 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                  (Step(text=Tex("At the first step PyTorch sets the velocity to the gradient itself."),
                        formula=Tex(r"v_1 = g_1"), result=q["v1"]),
                   Step(text=Tex("Move against the velocity."), formula=Tex(r"\theta_1 = \theta_0 - \eta\,v_1"),
-                       lines=_update_lines(r"\theta_1", theta0, v1, theta1, eta, "v_1"), result=q["theta1"]))),
+                       lines=_update_lines(r"\theta_1", theta0, v1, theta1, eta), result=q["theta1"]))),
             Part(Tex(r"Step 2: the velocity $v_2$ and the parameters $\theta_2$."), (q["v2"], q["theta2"]),
                  (Step(text=Tex(f"Keep $\\mu = {number_tex(mu)}$ of the old velocity and add the new gradient."),
                        formula=Tex(r"v_2 = \mu\,v_1 + g_2"),
                        lines=tuple(Tex(f"v_2[0,{j}] = {number_tex(mu)} \\cdot {factor_tex(v1[j])} + {factor_tex(g2[j])} = {number_tex(v2[j])}")
                                    for j in range(SIZE)), result=q["v2"]),
                   Step(text=Tex("Move against the velocity."), formula=Tex(r"\theta_2 = \theta_1 - \eta\,v_2"),
-                       lines=_update_lines(r"\theta_2", theta1, v2, theta2, eta, "v_2"), result=q["theta2"]))),
+                       lines=_update_lines(r"\theta_2", theta1, v2, theta2, eta), result=q["theta2"]))),
         ]
     else:
         theta1 = theta0 - eta_value * g1
@@ -77,10 +77,10 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         parts = [
             Part(Tex(r"Step 1: compute $\theta_1 = \theta_0 - \eta\,g_1$."), (q["theta1"],),
                  (Step(text=Tex("Move every parameter a step against its gradient."), formula=Tex(r"\theta_1 = \theta_0 - \eta\,g_1"),
-                       lines=_update_lines(r"\theta_1", theta0, g1, theta1, eta, "g_1"), result=q["theta1"], checks=(check,)),)),
+                       lines=_update_lines(r"\theta_1", theta0, g1, theta1, eta), result=q["theta1"], checks=(check,)),)),
             Part(Tex(r"Step 2: compute $\theta_2 = \theta_1 - \eta\,g_2$."), (q["theta2"],),
                  (Step(text=Tex("The same rule with the new gradient."), formula=Tex(r"\theta_2 = \theta_1 - \eta\,g_2"),
-                       lines=_update_lines(r"\theta_2", theta1, g2, theta2, eta, "g_2"), result=q["theta2"], checks=(check,)),)),
+                       lines=_update_lines(r"\theta_2", theta1, g2, theta2, eta), result=q["theta2"], checks=(check,)),)),
         ]
     given = [Quantity("theta0", Tex(r"\theta_0"), theta0), Quantity("g1", Tex("g_1"), g1), Quantity("g2", Tex("g_2"), g2)]
     facts = {"eta": eta_value, "mu": mu, "optimizer": options["optimizer"]}

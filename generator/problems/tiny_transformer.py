@@ -176,7 +176,7 @@ def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
     return [list(r) for r in rows], ids, p, x, patterns
 
 
-def _head(rng: Rng, y: list[list[int]], n: int, other=None):
+def _head(rng: Rng, y: list[list[int]], other=None):
     """w_Q, w_K, w_V, the Given weights and the shifted score rows of one head, among every clean pair w_Q, w_K.
 
     `other` is the first head's shifted score rows: a second head must attend differently.
@@ -257,9 +257,9 @@ def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict
     gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
     beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]
     y = [[g * k + b for g, k, b in zip(gamma, u, beta)] for u in patterns]
-    drawn = [_head(rng, y, n)]
+    drawn = [_head(rng, y)]
     if heads == 2:  # two heads that attend alike teach nothing about having two
-        drawn.append(_head(rng, y, n, other=drawn[0][4]))
+        drawn.append(_head(rng, y, other=drawn[0][4]))
     w_q, w_k, w_v = ([list(col) for col in zip(*[d[m] for d in drawn])] for m in range(3))
     v = plain_product(y, w_v)
     # Whole by construction (_value_columns): plain ints from here on.
