@@ -367,7 +367,7 @@ def _attention_part(given: dict, q: dict, root: int) -> Part:
              checks=(Tex(r"\text{Each row of } A \text{ sums to 1; row 0 is } [1, 0, \dots]\text{: token 0 sees only itself.}"),)),
     )
     return Part(Tex(r"Compute the queries $Q = X\,W_Q$, the raw scores $R = Q\,K^{\mathsf T}$, the scaled scores "
-                    r"$S = R/\sqrt{d_k}$ with the causal mask, and the weights $A$ (check that each row's visible scores are equal)."),
+                    r"$S = R/\sqrt{d_k}$ with the causal mask, and the weights $A$."),
                 (q["Q"], q["R"], q["S"], q["A"]), steps)
 
 
