@@ -14,7 +14,11 @@ SOURCES := pyproject.toml $(shell find generator -name '*.py' -o -name '*.j2' 2>
 SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
 
 .DELETE_ON_ERROR:
-.PHONY: all python tex test bench clean
+# A class set: the assignment file and the roster (CSV) for `make class`.
+ASSIGNMENT ?= examples/assignment.toml
+ROSTER ?= examples/roster.csv
+
+.PHONY: all python tex test bench bench-class class clean
 # Generated .tex/.json are worth keeping between runs (make would delete them as intermediates).
 .SECONDARY:
 
@@ -66,5 +70,13 @@ test: $(TEST_STAMP) tex
 bench: $(STAMP) tex
 	$(PY) -m generator.bench
 
+# Only the class-set figures (300 students, the example assignment).
+bench-class: $(STAMP) tex
+	$(PY) -m generator.bench class
+
+# Every student of ROSTER gets their own variant of ASSIGNMENT, in classes/<assignment name>/ (unchanged files are kept).
+class: $(STAMP) tex
+	$(PY) -m generator class $(ASSIGNMENT) $(ROSTER) --pdf
+
 clean:
-	rm -rf build worksheets/*.tex worksheets/*.pdf answer_keys/*.tex answer_keys/*.pdf answer_keys/*.json
+	rm -rf build classes worksheets/*.tex worksheets/*.pdf answer_keys/*.tex answer_keys/*.pdf answer_keys/*.json

@@ -1,8 +1,11 @@
-"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet."""
+"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet, and a class set."""
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
+import sys
 import tempfile
 import time
 from itertools import cycle, islice
@@ -113,7 +116,71 @@ def bench_presets() -> None:
               f"({sum(map(len, first_texts))} characters)")
 
 
+CLASS_SIZE = 300
+CLASS_TOTAL_TARGET_S = 10.0
+CLASS_PYTHON_TARGET_S = 3.0
+CLASS_MEMORY_TARGET_MB = 500
+EXAMPLE_ASSIGNMENT = Path(__file__).resolve().parent.parent / "examples" / "assignment.toml"
+_NAMES = ("Zoë Ångström", "José Núñez", "Łukasz Żółć", "Siobhán O'Brien", "Nguyễn Văn An", "Åsa Öberg", "Ирина Петрова")
+
+
+def bench_class() -> None:
+    """A class of CLASS_SIZE with the example assignment, everything built (the command `class --pdf` does), then
+    rebuilt after one student's name changed. Run first in a fresh process: peak memory includes only this."""
+    from .assignment import load_assignment
+    from .classbuild import Summary, generate, write_class
+    from .roster import Student
+
+    load = os.getloadavg()[0]
+    assignment = load_assignment(EXAMPLE_ASSIGNMENT)
+    roster = tuple(Student(f"s{i:03d}", f"{_NAMES[i % len(_NAMES)]} {i}", 0, i + 1) for i in range(1, CLASS_SIZE + 1))
+    with tempfile.TemporaryDirectory() as folder:
+        summary = Summary()
+        start = time.perf_counter()
+        workers = os.cpu_count() or 1
+        sheets = generate(assignment, roster, workers=workers)
+        python = time.perf_counter() - start
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes are done: the rest is TeX
+        write_class(assignment, sheets, Path(folder), pdf=True, summary=summary)
+        total = time.perf_counter() - start
+        tex, split = summary.seconds["TeX"], summary.seconds["splitting"]
+        writing = total - python - tex - split
+        self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        tex_mb = after.ru_maxrss / 1024
+        # CPU time of the pdflatex runs: on a busy machine the wall time above is longer than the work.
+        tex_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+        changed = (roster[0].__class__(roster[0].id, roster[0].name + " Jr.", 0, 2),) + roster[1:]
+        start = time.perf_counter()
+        again = Summary()
+        write_class(assignment, generate(assignment, changed), Path(folder), pdf=True, summary=again)
+        rebuild = time.perf_counter() - start
+    n = len(roster)
+    pages = ", ".join(f"{name} {count}" for name, count in summary.pages.items())
+    print(f"class set: {n} students, {assignment.name} ({len(assignment.problems)} problems), pages: {pages}")
+    print(f"  {'stage':<24}{'whole class':>12}{'per student':>13}  target")
+    for label, seconds, target in (
+        ("generation + rendering", python, CLASS_PYTHON_TARGET_S),
+        ("writing .tex/.json", writing, None),
+        ("TeX (3 documents)", tex, None),
+        ("per-student PDFs", split, None),
+        ("total", total, CLASS_TOTAL_TARGET_S),
+    ):
+        verdict = f"<= {target:g} s  {'ok' if seconds <= target else 'SLOW'}" if target else ""
+        print(f"  {label:<24}{seconds:>10.2f} s{seconds / n * 1000:>10.1f} ms  {verdict}")
+    print(f"  pdflatex CPU time: {tex_cpu:.2f} s for the three documents, run side by side on {os.cpu_count()} cores; "
+          f"generation in {workers} process{'es' if workers > 1 else ''} (load average before: {load:.1f})")
+    memory_ok = max(self_mb, tex_mb) <= CLASS_MEMORY_TARGET_MB
+    print(f"  peak memory: Python {self_mb:.0f} MB, largest child process {tex_mb:.0f} MB "
+          f"(target <= {CLASS_MEMORY_TARGET_MB} MB)  {'ok' if memory_ok else 'HIGH'}")
+    print(f"  rebuild after one name changed: {rebuild:.2f} s ({len(again.changed)} student rewritten, "
+          f"{again.pdfs_written} student PDFs cut, {again.pdfs_unchanged} unchanged)")
+
+
 if __name__ == "__main__":
+    bench_class()
+    if sys.argv[1:] == ["class"]:
+        sys.exit(0)
     bench_generation()
     bench_documents()
     bench_presets()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
+from .assignment import load_assignment
+from .classbuild import Summary, generate, report, write_class
 from .pdf import TexError, compile_pdf
 from .presets import PRESETS, preset_problems
 from .registry import SpecError, problem_types
 from .render import printable_in_tex
+from .roster import load_roster
 from .sheet import CALCULATOR_POLICIES, MAX_SEED, PAPERS, OutputError, ProblemSpec, SheetSpec, build, write_outputs
 
 PROG = "transformer-worksheets"
@@ -20,6 +24,7 @@ EXAMPLES = f"""examples:
   {PROG} sheet -p matmul:shape=2x1,difficulty=easy -p inverse --seed 3 --title "Week 2 quiz" --name week2
   {PROG} sheet --preset matrix-core --paper letter --pdf
   {PROG} pdf worksheets/week2.tex answer_keys/week2-key.tex
+  {PROG} class examples/assignment.toml examples/roster.csv --out classes/week3 --pdf
 """
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME = 100
@@ -74,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     pdf.add_argument("tex", nargs="+", type=Path, help=".tex files")
     pdf.add_argument("--outdir", type=Path, help="folder for the PDFs (default: beside each .tex)")
+
+    klass = commands.add_parser("class", help="a variant for every student of a roster: sheets, keys, grading sheets",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    klass.add_argument("assignment", type=Path, help="the assignment file (TOML), e.g. examples/assignment.toml")
+    klass.add_argument("roster", type=Path, help="the roster (CSV with a header: id, name, optional reroll)")
+    klass.add_argument("--out", type=Path, help="output folder (default: classes/<assignment name>)")
+    klass.add_argument("--pdf", action="store_true",
+                       help="also compile the class PDFs and cut out every student's worksheet and key PDF")
     return parser
 
 
@@ -136,11 +149,25 @@ def _pdf(args: argparse.Namespace) -> None:
         print(compile_pdf(tex, args.outdir).pdf)
 
 
+def _class(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    assignment = load_assignment(args.assignment)
+    roster = load_roster(args.roster)
+    out = args.out or Path("classes") / assignment.name
+    progress = sys.stderr.isatty()
+    summary = Summary()
+    sheets = generate(assignment, roster, progress)
+    summary.seconds["generation + rendering"] = time.perf_counter() - start
+    write_class(assignment, sheets, out, args.pdf, progress, summary)
+    summary.seconds["total"] = time.perf_counter() - start
+    print("\n".join(report(assignment, out, summary)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, 1 for a TeX failure)."""
     try:
         args = _parser().parse_args(argv)
-        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf}[args.command](args)
+        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf, "class": _class}[args.command](args)
     except (UsageError, SpecError, OutputError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
 
@@ -51,6 +52,13 @@ def escape_tex(text: str) -> str:
 
 def number_tex(value: sympy.Expr) -> str:
     """An exact scalar in LaTeX (sympy's printer, with ln rather than log)."""
+    if isinstance(value, sympy.Rational):
+        return _rational_tex(value)  # a class set prints the same few fractions thousands of times
+    return sympy.latex(value, ln_notation=True)
+
+
+@lru_cache(maxsize=8192)
+def _rational_tex(value: sympy.Rational) -> str:
     return sympy.latex(value, ln_notation=True)
 
 
@@ -101,7 +109,8 @@ def _needs_decimal(value) -> bool:
 
 def matrix_tex(value: ImmutableMatrix) -> str:
     """An exact matrix as a bmatrix."""
-    rows = [" & ".join(number_tex(x) for x in value.row(i)) for i in range(value.rows)]
+    # tolist(): sympy's row(i) builds a new matrix per row, which costs more than printing it.
+    rows = [" & ".join(number_tex(x) for x in row) for row in value.tolist()]
     return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
 
 
@@ -191,3 +200,52 @@ def environment() -> jinja2.Environment:
         equals=equals_tex,
     )
     return env
+
+
+# Marks that belong to the character before them (accents, emoji modifiers, joiners, variation selectors):
+# after a character the fonts lack they join its placeholder instead of printing one of their own.
+_JOINING_CATEGORIES = ("Mn", "Me", "Cf", "Sk")
+# A word longer than this (a 500-letter name) may break after every 4th letter, or it would run off the page;
+# the penalty keeps spaces the better place to break.
+_LONG_WORD = 16
+_LONG_WORD_BREAK = r"\penalty50{}"
+
+
+def _joins_previous(ch: str) -> bool:
+    code = ord(ch)
+    return (unicodedata.category(ch) in _JOINING_CATEGORIES or 0x1F3FB <= code <= 0x1F3FF
+            or 0xFE00 <= code <= 0xFE0F or 0xE0020 <= code <= 0xE007F)
+
+
+def user_text_tex(text: str) -> Tex:
+    """Any text a user typed (a name, an id) as TeX that prints it as written: characters the
+    T1 fonts lack become one visible \\missingglyph per character cluster, never a TeX error.
+
+    The document must define \\missingglyph (student sheets do). Whitespace runs print as one space."""
+    pieces: list[str] = []
+    placeholder = False  # the last piece is a placeholder a joining mark may extend
+    after_joiner = False  # the last character was a zero-width joiner: the next one belongs to the same cluster
+    run = 0
+    for ch in unicodedata.normalize("NFC", text):
+        if ch.isspace():
+            if pieces and pieces[-1] != " ":
+                pieces.append(" ")
+            placeholder = after_joiner = False
+            run = 0
+            continue
+        if printable_in_tex(ch) and ch != "\u00ad":
+            piece = _TEX_SPECIALS.get(ch, ch)
+            placeholder = after_joiner = False
+        elif placeholder and (after_joiner or _joins_previous(ch)):
+            after_joiner = ch == "\u200d"
+            continue
+        elif unicodedata.category(ch) == "Cf" or ch == "\u00ad":
+            continue  # invisible formatting (direction marks, soft hyphens): nothing to print
+        else:
+            piece = r"\missingglyph{}"
+            placeholder, after_joiner = True, False
+        run += 1
+        if run > _LONG_WORD and run % 4 == 1:
+            pieces.append(_LONG_WORD_BREAK)
+        pieces.append(piece)
+    return Tex("".join(pieces).strip())

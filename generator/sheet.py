@@ -9,6 +9,7 @@ import os
 import tempfile
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import sympy
@@ -229,23 +230,26 @@ def key_problems(sheet: Sheet) -> list[dict]:
     ]
 
 
-def _document_context(sheet: Sheet) -> dict:
+def _document_context(sheet: Sheet, student) -> dict:
     return {
         "title": sheet.spec.title,
         "variant": sheet.variant,
         "paper": sheet.spec.paper,
         "calculator": sheet.spec.calculator,
+        "student": student,  # a class set's classset.StudentHeader (name, id, points, QR), else None
     }
 
 
-def render_worksheet(sheet: Sheet) -> str:
-    """The blank worksheet as LaTeX."""
-    return environment().get_template("worksheet.tex.j2").render(**_document_context(sheet), problems=worksheet_problems(sheet))
+def render_worksheet(sheet: Sheet, student=None) -> str:
+    """The blank worksheet as LaTeX (a named student's, when `student` is given)."""
+    return environment().get_template("worksheet.tex.j2").render(**_document_context(sheet, student),
+                                                                 problems=worksheet_problems(sheet))
 
 
-def render_key(sheet: Sheet) -> str:
-    """The worked answer key as LaTeX."""
-    return environment().get_template("key.tex.j2").render(**_document_context(sheet), problems=key_problems(sheet))
+def render_key(sheet: Sheet, student=None) -> str:
+    """The worked answer key as LaTeX (a named student's, when `student` is given)."""
+    return environment().get_template("key.tex.j2").render(**_document_context(sheet, student),
+                                                           problems=key_problems(sheet))
 
 
 # ----- the machine-readable key -------------------------------------------------------------------
@@ -253,11 +257,29 @@ def render_key(sheet: Sheet) -> str:
 
 def exact_string(value: sympy.Expr) -> str:
     """An exact value as a string sympy and the checker read back: '3/4', '-2', 'log(6)'."""
+    if isinstance(value, sympy.Rational):
+        return _rational_string(value)  # a class set writes the same few fractions thousands of times
+    return sympy.sstr(value)
+
+
+@lru_cache(maxsize=8192)
+def _rational_string(value: sympy.Rational) -> str:
     return sympy.sstr(value)
 
 
 def decimal_string(value: sympy.Expr, digits: int = 15) -> str:
     """The value to `digits` significant digits, trailing zeros dropped, computed exactly by sympy."""
+    if isinstance(value, sympy.Rational):
+        return _rational_decimal(value, digits)
+    return _decimal_string(value, digits)
+
+
+@lru_cache(maxsize=8192)
+def _rational_decimal(value: sympy.Rational, digits: int) -> str:
+    return _decimal_string(value, digits)
+
+
+def _decimal_string(value: sympy.Expr, digits: int) -> str:
     if value in (sympy.oo, -sympy.oo):
         return "inf" if value == sympy.oo else "-inf"  # a mask; Python's float() reads these
     text = str(sympy.N(value, digits))

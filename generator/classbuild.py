@@ -1,0 +1,180 @@
+"""Build a class set into a folder: per-student files, class documents, PDFs; unchanged files are left alone."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .assignment import Assignment
+from .classpdf import compile_class_documents, split_pages
+from .classset import StudentSheet, class_document, grading_document, manifest, shared_numbers, student_sheet
+from .roster import Student
+from .sheet import OutputError
+
+STUDENTS_DIR = "students"
+WORKSHEETS, KEYS, GRADING = "worksheets.tex", "keys.tex", "grading.tex"
+MANIFEST = "class.json"
+
+
+@dataclass
+class Summary:
+    """What a build did, for the closing lines: counts, pages, warnings and timings."""
+
+    students: int = 0
+    changed: list[str] = field(default_factory=list)  # ids whose .tex or .json was (re)written
+    pages: dict[str, int] = field(default_factory=dict)  # class PDF name → pages
+    pdfs_written: int = 0
+    pdfs_unchanged: int = 0
+    shared: list[tuple[int, list[str]]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+PARALLEL_FROM = 40  # smaller classes are done before worker processes would have started
+
+
+def generate(assignment: Assignment, roster: tuple[Student, ...], progress: bool = False,
+             workers: int | None = None) -> list[StudentSheet]:
+    """Every student's sheet, key and JSON, rendered in memory (bad input fails here, before any file is written).
+
+    A large class is shared among the machine's cores; each sheet depends only on its student, so the
+    result is the same in any process, in roster order."""
+    first = student_sheet(assignment, roster[0])  # a spec that cannot be built fails before the progress bar
+    rest = roster[1:]
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(roster) >= PARALLEL_FROM else 1
+    with ExitStack() as stack:
+        if workers > 1:
+            # fork: the workers start with the templates compiled and the problem types loaded.
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")))
+            results = pool.map(student_sheet, [assignment] * len(rest), rest, chunksize=max(1, len(rest) // (8 * workers)))
+        else:
+            results = (student_sheet(assignment, student) for student in rest)
+        bar = stack.enter_context(tqdm(total=len(roster), initial=1, desc="students", unit="", file=sys.stderr,
+                                       disable=not progress, leave=False))
+        sheets = [first]
+        for sheet in results:
+            sheets.append(sheet)
+            bar.update()
+    return sheets
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Write text to path atomically unless it already holds exactly that; True when written."""
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    if path.suffix == ".tex":
+        # A PDF beside a rewritten .tex no longer matches it; it is rebuilt or gone, never stale.
+        path.with_suffix(".pdf").unlink(missing_ok=True)
+    return True
+
+
+def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, pdf: bool,
+                progress: bool = False, summary: Summary | None = None) -> Summary:
+    """Write the class set into `out`, rewriting only what changed; compile and split PDFs when `pdf`."""
+    summary = summary or Summary()
+    summary.students = len(sheets)
+    folder = out / STUDENTS_DIR
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for s in sheets:
+            stem = s.student.stem
+            wrote = [_write_if_changed(folder / f"{stem}.tex", s.worksheet),
+                     _write_if_changed(folder / f"{stem}-key.tex", s.key),
+                     _write_if_changed(folder / f"{stem}-key.json", s.json)]
+            if any(wrote):
+                summary.changed.append(s.student.id)
+        documents = {
+            WORKSHEETS: class_document(s.worksheet for s in sheets),
+            KEYS: class_document(s.key for s in sheets),
+            GRADING: grading_document(assignment, sheets),
+        }
+        for name, text in documents.items():
+            _write_if_changed(out / name, text)
+        _write_if_changed(out / MANIFEST, manifest(assignment, sheets))
+    except OSError as error:
+        raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
+    summary.shared = shared_numbers(sheets)
+    if pdf:
+        _build_pdfs(sheets, out, progress, summary)
+    return summary
+
+
+def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: Summary) -> None:
+    """Compile the class documents that changed (side by side), then cut out the students' PDFs that are missing."""
+    folder = out / STUDENTS_DIR
+    wanted = {  # class document → each student's PDF cut from it
+        WORKSHEETS: [folder / f"{s.student.stem}.pdf" for s in sheets],
+        KEYS: [folder / f"{s.student.stem}-key.pdf" for s in sheets],
+        GRADING: [],
+    }
+    # A student's PDF is removed whenever its .tex changes, so one that exists is up to date.
+    stale = [name for name, targets in wanted.items()
+             if not (out / name).with_suffix(".pdf").exists() or not all(t.exists() for t in targets)]
+    start = time.perf_counter()
+    compiled = compile_class_documents([out / name for name in stale])
+    summary.seconds["TeX"] = time.perf_counter() - start
+    start = time.perf_counter()
+    bar = tqdm(total=sum(len(t) for t in wanted.values()), desc="PDFs", unit="", file=sys.stderr,
+               disable=not progress, leave=False)
+    for name, targets in wanted.items():
+        result = compiled.get(out / name)
+        missing = {t: pages for t, pages in zip(targets, result.students if result else ()) if not t.exists()}
+        if missing:
+            split_pages(out / name.replace(".tex", ".pdf"), missing)
+        summary.pdfs_written += len(missing)
+        summary.pdfs_unchanged += len(targets) - len(missing)
+        bar.update(len(targets))
+    bar.close()
+    summary.seconds["splitting"] = time.perf_counter() - start
+    for name in wanted:
+        result = compiled.get(out / name)
+        if result is not None:
+            summary.pages[name.replace(".tex", ".pdf")] = result.pages
+
+
+def report(assignment: Assignment, out: Path, summary: Summary) -> list[str]:
+    """The closing lines: students written and unchanged, pages, shared numbers, and time."""
+    written, unchanged = len(summary.changed), summary.students - len(summary.changed)
+    lines = [f"{assignment.name}: {summary.students} students in {out}: {written} written, {unchanged} unchanged"]
+    if summary.pages or summary.pdfs_written or summary.pdfs_unchanged:
+        pages = ", ".join(f"{name} {count} page{'' if count == 1 else 's'}"
+                          for name, count in summary.pages.items()) or "class PDFs unchanged"
+        lines.append(f"  {pages}; student PDFs: {summary.pdfs_written} written, {summary.pdfs_unchanged} unchanged")
+    by_problem: dict[int, list[list[str]]] = {}
+    for number, ids in summary.shared:
+        by_problem.setdefault(number, []).append(ids)
+    for number, groups in by_problem.items():
+        kind = assignment.problems[number - 1].type
+        if len(groups) <= 3:
+            for ids in groups:
+                lines.append(f"  warning: problem {number} ({kind}) has the same numbers for {', '.join(map(repr, ids))}; "
+                             "give all but one of them a reroll number in the roster")
+        else:
+            shared = sum(len(ids) for ids in groups)
+            lines.append(f"  warning: problem {number} ({kind}): {shared} students share their numbers with another "
+                         f"(in {len(groups)} groups, e.g. {', '.join(map(repr, groups[0][:3]))}); "
+                         "this type has few variants, so choose another type for a class this size")
+    timing = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.seconds.items())
+    lines.append(f"  time: {timing}")
+    return lines

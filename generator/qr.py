@@ -1,0 +1,91 @@
+"""The QR code on a student's sheet: what it holds, and its modules drawn as one PDF path by pdfTeX."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import segno
+
+from . import __version__
+from .problem import Tex
+from .registry import get_type
+from .sheet import GIVEN_OPTION, ProblemSpec
+
+HEADER = "transformer-worksheets"
+QUIET_ZONE = 4  # modules of white around the code, as the QR standard asks
+ERROR_LEVEL = "m"  # survives a fold or a pencil mark (15% of the code)
+# A fixed mask: segno would score all eight to pick one, which is 80% of the time a class set spends on QR codes;
+# every mask is valid and decoders read them all (the tests decode printed codes).
+MASK = 0
+
+
+def spec_text(spec: ProblemSpec) -> str:
+    """A problem as the command line's -p takes it, with only the options that differ from the defaults."""
+    defaults = {option.name: option.default for option in get_type(spec.type).options}
+    options = [f"{k}={v}" for k, v in spec.options.items() if defaults.get(k) != v]
+    if spec.given_parts:
+        options.append(f"{GIVEN_OPTION}={''.join(spec.given_parts)}")
+    return spec.type + (":" + ",".join(options) if options else "")
+
+
+def payload(assignment: str, seed: int, variant: str, problems: tuple[ProblemSpec, ...]) -> str:
+    """The text in the QR code: enough to rebuild the key with `transformer-worksheets sheet` from the paper alone."""
+    return "\n".join([
+        f"{HEADER} {__version__}",
+        f"assignment {assignment}",
+        f"seed {seed}",
+        f"variant {variant}",
+        "problems " + " ".join(spec_text(p) for p in problems),
+    ])
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A QR code's text read back."""
+
+    version: str
+    assignment: str
+    seed: int
+    variant: str
+    problems: tuple[str, ...]  # as -p takes them
+
+
+def read_payload(text: str) -> Payload:
+    """Parse the text of a sheet's QR code (ValueError when it is not one)."""
+    fields = dict(line.partition(" ")[::2] for line in text.strip().splitlines())
+    if set(fields) != {HEADER, "assignment", "seed", "variant", "problems"}:
+        raise ValueError("not a transformer-worksheets QR code")
+    return Payload(fields[HEADER], fields["assignment"], int(fields["seed"]), fields["variant"],
+                   tuple(fields["problems"].split()))
+
+
+def matrix(text: str) -> tuple[tuple[bool, ...], ...]:
+    """The QR code's modules, row by row from the top, True for dark (no quiet zone)."""
+    code = segno.make(text, error=ERROR_LEVEL, micro=False, boost_error=False, mask=MASK)
+    return tuple(tuple(bool(m) for m in row) for row in code.matrix)
+
+
+def qr_tex(text: str, width_mm: int = 26) -> Tex:
+    """The QR code, `width_mm` wide with its quiet zone, as one filled PDF path: no TeX package, nothing to install.
+
+    A box of the code's size holds a \\pdfliteral (a pdfTeX primitive) that scales the unit to one module and
+    fills one rectangle per run of dark modules in a row: TeX only copies the text (a class set prints hundreds
+    of codes; \\rule per run costs TeX ten times as much), and one path has no seams between modules."""
+    modules = matrix(text)
+    size = len(modules) + 2 * QUIET_ZONE
+    width_bp = width_mm * 72 / 25.4
+    rects = []
+    for r, row in enumerate(modules):
+        y = size - QUIET_ZONE - 1 - r  # PDF coordinates grow upwards
+        c = 0
+        while c < len(row):
+            if row[c]:
+                start = c
+                while c < len(row) and row[c]:
+                    c += 1
+                rects.append(f"{start + QUIET_ZONE} {y} {c - start} 1 re")
+            else:
+                c += 1
+    scale = f"{width_bp / size:.5f}"  # fixed digits: the same text always gives the same TeX
+    return Tex(f"\\hbox to {width_bp:.3f}bp{{\\vrule width 0pt height {width_bp:.3f}bp depth 0pt"
+               f"\\pdfliteral{{q {scale} 0 0 {scale} 0 0 cm 0 g\n" + "\n".join(rects) + "\nf Q}\\hfil}")
