@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 SEED ?= 1
-PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example5 example6 tiny-transformer backward-steps
+PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example5 example6 tiny-transformer backward-steps training-step
 # Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use.
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils
 TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm

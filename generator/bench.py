@@ -19,6 +19,8 @@ from .sheet import ProblemSpec, SheetSpec, build, problem_seed, render_key, rend
 SEEDS = 1000
 GENERATION_P99_TARGET_MS = 20.0
 CHAINED_P99_TARGET_MS = 100.0
+# The issue's own figure for the longest chain: a whole training step (forward, backward to every parameter, AdamW).
+P99_TARGETS_MS = {"training_step": 150.0}
 RATIO_TARGET = 0.10
 LARGEST_CHAINED = "tiny_transformer"
 
@@ -31,7 +33,8 @@ def _percentile(samples: list[float], fraction: float) -> float:
 def bench_generation() -> None:
     """Median and p99 generation time per problem, over SEEDS seeds per type (options cycled)."""
     print(f"generation per problem over {SEEDS} seeds (target p99 < {GENERATION_P99_TARGET_MS:g} ms; "
-          f"chained worksheets < {CHAINED_P99_TARGET_MS:g} ms)")
+          f"chained worksheets < {CHAINED_P99_TARGET_MS:g} ms; "
+          + ", ".join(f"{name} < {ms:g} ms" for name, ms in P99_TARGETS_MS.items()) + ")")
     print(f"  {'type':<18}{'median ms':>10}{'p99 ms':>10}  verdict")
     for name, kind in problem_types().items():
         option_sets = kind.option_sets()
@@ -41,7 +44,7 @@ def bench_generation() -> None:
             make_problem(name, option_sets[seed % len(option_sets)], problem_seed(seed, 1, name))
             samples.append((time.perf_counter() - start) * 1000)
         p99 = _percentile(samples, 0.99)
-        target = CHAINED_P99_TARGET_MS if kind.chained else GENERATION_P99_TARGET_MS
+        target = P99_TARGETS_MS.get(name, CHAINED_P99_TARGET_MS if kind.chained else GENERATION_P99_TARGET_MS)
         verdict = "ok" if p99 < target else "SLOW"
         print(f"  {name:<18}{statistics.median(samples):>10.2f}{p99:>10.2f}  {verdict}")
     # The issue's target is for the largest chained worksheet as teachers get it: its default options.

@@ -55,6 +55,11 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "basic",
         ("tiny_transformer",),
     ),
+    "training-step": (
+        "One complete training step of a tiny transformer",
+        "basic",
+        ("training_step",),
+    ),
     "backward-steps": (
         "Backward pass and optimizer steps",
         "none",

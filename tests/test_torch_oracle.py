@@ -437,7 +437,62 @@ def tiny_transformer(given, facts, options):
     return out
 
 
-ORACLES = {f.__name__: f for f in (example1, example2, example3, example4, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step, attention_backward,
+def training_step(given, facts, options):
+    """The whole step in torch: autograd of the loss to every parameter, with the attention weights pinned to Ã and the
+    logits to ln p̃ in value (the gradient still flows through every product), then torch.optim.AdamW on the chosen few."""
+    out = tiny_transformer(given, facts, options) if options["forward"] == "compute" else {}
+    n, heads = len(facts["token_ids"][0]), int(options["heads"])
+    names = ("E", "P", "gamma", "beta", "W_Q", "W_K", "W_V", "W_O", "W_1", "b_1", "W_2", "b_2", "W_out")
+    w = {name: t(given[name]).clone().requires_grad_(True) for name in names}
+    ids, targets = t(facts["token_ids"])[0].long(), t(facts["targets"])[0].long()
+    x = F.embedding(ids, w["E"]) + w["P"]
+    y = F.layer_norm(x, (4,), w["gamma"][0], w["beta"][0], eps=0.0)
+    q, k, v = y @ w["W_Q"], y @ w["W_K"], y @ w["W_V"]
+    causal = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
+    given_weights = t(facts["given_weights"]).reshape(heads, n, n)
+    scores, weights, heads_out = [], [], []
+    for h in range(heads):
+        s = q[:, h:h + 1] @ k[:, h:h + 1].T
+        log_given = given_weights[h].masked_fill(causal, 1.0).log()  # masked entries are set to −∞ below
+        a = torch.softmax((s + (log_given - s).detach()).masked_fill(causal, float("-inf")), dim=-1)
+        torch.testing.assert_close(a, given_weights[h], rtol=RTOL, atol=1e-12)
+        scores.append(s)
+        weights.append(a)
+        heads_out.append(a @ v[:, h:h + 1])
+    o = torch.cat(heads_out, dim=1)
+    h1 = y + o @ w["W_O"]
+    u = h1 @ w["W_1"] + w["b_1"]
+    r = torch.relu(u)
+    h2 = h1 + r @ w["W_2"] + w["b_2"]
+    z = h2 @ w["W_out"]
+    z_pinned = z + (t(facts["given_p_rows"]).log() - z).detach()
+    for tensor in (x, y, q, k, v, o, h1, u, r, h2, z, *scores, *weights):
+        tensor.retain_grad()
+    losses = F.cross_entropy(z_pinned, targets, reduction="none")
+    loss = losses.mean() if options["reduction"] == "mean" else losses.sum()
+    loss.backward()
+    out.update({"L_pos": losses.detach().unsqueeze(1), "L": loss.item(), "dz": z.grad, "dH2": h2.grad, "dr": r.grad, "du": u.grad,
+                "dH1": h1.grad, "dO": o.grad, "dV": v.grad, "dQ": q.grad, "dK": k.grad, "dY": y.grad, "dX": x.grad,
+                "dgamma": w["gamma"].grad, "dbeta": w["beta"].grad})
+    out.update({"d" + name: w[name].grad for name in names if name not in ("gamma", "beta")})
+    for h in range(heads):
+        # Gradients reach the masked weights too (dO·V), but the mask holds those weights at 0: the sheet writes 0.
+        out[f"dA{h + 1}"] = weights[h].grad.masked_fill(causal, 0.0)
+        out[f"dS{h + 1}"] = scores[h].grad
+    updated = options["update"].split("+")
+    chosen = [w[name] for name in updated]
+    optimizer = torch.optim.AdamW(chosen, lr=as_float(facts["lr"]), betas=(as_float(facts["beta1"]), as_float(facts["beta2"])),
+                                  eps=0.0, weight_decay=as_float(facts["weight_decay"]))
+    optimizer.step()
+    for name, tensor in zip(updated, chosen):
+        state = optimizer.state[tensor]
+        out[f"mhat_{name}"] = state["exp_avg"] / (1 - as_float(facts["beta1"]))
+        out[f"rootvhat_{name}"] = (state["exp_avg_sq"] / (1 - as_float(facts["beta2"]))).sqrt()
+        out[f"{name}_new"] = tensor.detach()
+    return out
+
+
+ORACLES = {f.__name__: f for f in (training_step, example1, example2, example3, example4, example5, example6, tiny_transformer, output_logits, dlogits, sgd_step, attention_backward,
                                    relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}

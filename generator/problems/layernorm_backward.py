@@ -103,7 +103,7 @@ def _dy_row(rng: Rng, xhat: list, gamma: ImmutableMatrix, sigma: sympy.Rational)
             return [Rational(d) for d in dy]
 
 
-def _products_mean_line(label: str, left, right, mean: sympy.Expr) -> Tex:
+def products_mean_line(label: str, left, right, mean: sympy.Expr) -> Tex:
     """label = (l0·r0 + l1·r1 + …)/n = total/n = mean, checked."""
     total = sympy.Add(*(a * b for a, b in zip(left, right, strict=True)))
     if total / len(left) != mean:
@@ -117,7 +117,7 @@ def _row_tex(values) -> str:
     return matrix_tex(ImmutableMatrix([list(values)]))
 
 
-def _divided_line(label: str, formula: str, numerator_row, sigma: sympy.Expr, result_row) -> Tex:
+def divided_line(label: str, formula: str, numerator_row, sigma: sympy.Expr, result_row) -> Tex:
     """label = formula = [row] / σ = [result], checked."""
     if [v / sigma for v in numerator_row] != list(result_row):
         raise ValueError(f"division line for {label} does not add up")
@@ -129,7 +129,7 @@ def _forward_part(x, mus, sigmas, suffix, q) -> Part:
     stats, worked_mus, worked_sigmas = layernorm_stats_step(x, list(range(x.rows)), suffix)
     if worked_mus != mus or worked_sigmas != sigmas:
         raise ValueError("LayerNorm statistics do not match the drawn rows")
-    lines = tuple(_divided_line(f"\\hat{{x}}[{i},:]", f"(x[{i},:] - \\mu{suffix(i)})/\\sigma{suffix(i)}",
+    lines = tuple(divided_line(f"\\hat{{x}}[{i},:]", f"(x[{i},:] - \\mu{suffix(i)})/\\sigma{suffix(i)}",
                                 [v - mus[i] for v in x.row(i)], sigmas[i], q["xhat"].value.row(i))
                   for i in range(x.rows))
     xhat_step = Step(text=Tex(r"Subtract the row's mean and divide by its $\sigma$."),
@@ -194,7 +194,7 @@ def _dx_part(xhat, sigmas, suffix, q) -> Part:
     mean_lines = []
     for i in range(xhat.rows):
         mean_lines += [mean_line(f"\\overline{{\\partial\\hat{{x}}}}{suffix(i)}", dxhat.row(i), m1[i]),
-                       _products_mean_line(f"\\overline{{\\partial\\hat{{x}} \\odot \\hat{{x}}}}{suffix(i)}",
+                       products_mean_line(f"\\overline{{\\partial\\hat{{x}} \\odot \\hat{{x}}}}{suffix(i)}",
                                            dxhat.row(i), xhat.row(i), m2[i])]
     means_step = Step(text=Tex(r"The two means over the row's 4 features ($\partial$ is short for $\partial L/\partial$)."),
                       formula=Tex(r"\overline{\partial\hat{x}} = \tfrac{1}{d}\textstyle\sum_j \partial\hat{x}_j, \quad "
@@ -207,7 +207,7 @@ def _dx_part(xhat, sigmas, suffix, q) -> Part:
     g_step = Step(text=Tex(r"The bracket $g$: remove from $\partial\hat{x}$ its mean and its part along $\hat{x}$, entry by entry."),
                   formula=Tex(r"g_j = \partial\hat{x}_j - \overline{\partial\hat{x}} - \hat{x}_j\,\overline{\partial\hat{x} \odot \hat{x}}"),
                   expansions=g_expansions, result=q["g"])
-    dx_lines = tuple(_divided_line(f"\\partial x[{i},:]", f"g[{i},:]/\\sigma{suffix(i)}", g.row(i), sigmas[i], dx.row(i))
+    dx_lines = tuple(divided_line(f"\\partial x[{i},:]", f"g[{i},:]/\\sigma{suffix(i)}", g.row(i), sigmas[i], dx.row(i))
                      for i in range(dx.rows))
     checks = []
     for i in range(dx.rows):

@@ -101,7 +101,7 @@ def _visible(weights: ImmutableMatrix, i: int) -> list:
     return list(weights.row(i))[: i + 1]
 
 
-class _Restart(Exception):
+class Restart(Exception):
     """This draw cannot be completed cleanly: draw the model again."""
 
 
@@ -170,7 +170,7 @@ def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
             if max(map(abs, p_row)) <= 3:
                 break
         else:
-            raise _Restart
+            raise Restart
         x.append(x_row)
         p.append(p_row)
     return [list(r) for r in rows], ids, p, x, patterns
@@ -190,7 +190,7 @@ def _head(rng: Rng, y: list[list[int]], other=None):
             q_columns, k_columns, shifted = rng.choice(entries)
             return (rng.choice(q_columns), rng.choice(k_columns), rng.choice(_value_columns(key, simple)),
                     [[Fraction(a, d) for a in numerators] for d, numerators in simple], shifted)
-    raise _Restart
+    raise Restart
 
 
 @lru_cache(maxsize=4)  # per model: both heads search the same Y; Ys rarely repeat
@@ -202,7 +202,7 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple]]
     Columns that give the same queries (or keys) are grouped: the search is over distinct projections."""
     n = len(y)
     columns_of: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # many columns give the same projection
-    for w in _unit_columns(D_MODEL):
+    for w in unit_columns(D_MODEL):
         vector = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
         if 0 not in vector and max(map(abs, vector)) <= 3:
             columns_of.setdefault(vector, []).append(w)
@@ -229,7 +229,7 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple]]
 def _values(y: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """Every w_V of −1, 0, 1 with its values y·w_V, when they differ across tokens and stay within ±4."""
     found = []
-    for w in _unit_columns(D_MODEL):
+    for w in unit_columns(D_MODEL):
         v = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
         if len(set(v)) > 1 and max(map(abs, v)) <= 4:
             found.append((w, v))
@@ -248,10 +248,11 @@ def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tupl
     return found
 
 
-def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
-    """One attempt at the whole model in plain ints and Fractions; raises _Restart when a step is not clean.
+def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
+    """The model up to the feed-forward layer's ReLU, in plain ints and Fractions; raises Restart when a step is not clean.
 
     Each stage retries locally (ATTEMPTS times) before giving up, so a restart of the whole model is rare.
+    Shared with the training step, which draws its own output layer.
     """
     e, ids, pos, x, patterns = _embeddings(rng, n, chosen)
     gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
@@ -264,39 +265,45 @@ def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict
     v = plain_product(y, w_v)
     # Whole by construction (_value_columns): plain ints from here on.
     o = [[int(sum(a * b for a, b in zip(drawn[h][3][i], _column(v, h)[: i + 1]))) for h in range(heads)] for i in range(n)]
-    w_o, h1 = _search(rng, lambda: _residual(rng, y, o, heads))
-    w1, b1, u = _search(rng, lambda: _hidden(rng, h1))
+    w_o, h1 = first_clean(rng, lambda: _residual(rng, y, o, heads))
+    w1, b1, u = first_clean(rng, lambda: _hidden(rng, h1))
     r = [[max(val, 0) for val in row] for row in u]
-    w2, b2, h2, w_out, p_given, p_true = _search(rng, lambda: _output(rng, h1, r, ids[1:]))
     return {"E": e, "ids": ids, "P": pos, "x": x, "gamma": gamma, "beta": beta, "W_Q": w_q, "W_K": w_k, "W_V": w_v,
-            "weights": [d[3] for d in drawn], "W_O": w_o, "W_1": w1, "b_1": b1, "W_2": w2, "b_2": b2, "W_out": w_out,
-            "p_given": p_given, "p_true": p_true}
+            "weights": [d[3] for d in drawn], "W_O": w_o, "W_1": w1, "b_1": b1, "patterns": patterns, "y": y, "v": v,
+            "o": o, "H1": h1, "u": u, "r": r}
 
 
-def _search(rng: Rng, attempt):
-    """The first clean result of attempt() (None means not clean), or _Restart after ATTEMPTS tries."""
+def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
+    """One attempt at the whole model: the shared front, then an output layer with simple target probabilities."""
+    front = draw_front(rng, n, heads, chosen)
+    w2, b2, h2, w_out, p_given, p_true = first_clean(rng, lambda: _output(rng, front["H1"], front["r"], front["ids"][1:]))
+    return {**front, "W_2": w2, "b_2": b2, "W_out": w_out, "p_given": p_given, "p_true": p_true}
+
+
+def first_clean(rng: Rng, attempt):
+    """The first clean result of attempt() (None means not clean), or Restart after ATTEMPTS tries."""
     for _ in range(ATTEMPTS):
         found = attempt()
         if found is not None:
             return found
-    raise _Restart
+    raise Restart
 
 
 @cache
-def _unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
+def unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
     """Every column of −1, 0, 1 of this length except the zero column."""
     return tuple(w for w in product((-1, 0, 1), repeat=length) if any(w))
 
 
 def _columns(rng: Rng, length: int, count: int) -> list[list[int]]:
     """A weight matrix (length × count) of −1, 0, 1 with no zero column, drawn column by column."""
-    chosen = [rng.choice(_unit_columns(length)) for _ in range(count)]
+    chosen = [rng.choice(unit_columns(length)) for _ in range(count)]
     return [list(row) for row in zip(*chosen)]
 
 
 def _residual(rng: Rng, y, o, heads: int):
     """W_O (no zero row) with a small H₁ = Y + O·W_O."""
-    w_o = [list(rng.choice(_unit_columns(D_MODEL))) for _ in range(heads)]
+    w_o = [list(rng.choice(unit_columns(D_MODEL))) for _ in range(heads)]
     h1 = [[a + b for a, b in zip(yr, ar)] for yr, ar in zip(y, plain_product(o, w_o))]
     return (w_o, h1) if max(abs(val) for row in h1 for val in row) <= 5 else None
 
@@ -317,14 +324,14 @@ def _hidden(rng: Rng, h1):
 
 def _output(rng: Rng, h1, r, targets):
     """W₂, b₂ and W_out: logits within the e^k table, each target's probability near a simple fraction."""
-    w2 = [list(rng.choice(_unit_columns(D_MODEL))) for _ in range(D_FF)]
+    w2 = [list(rng.choice(unit_columns(D_MODEL))) for _ in range(D_FF)]
     b2 = [rng.integer(-1, 1) for _ in range(D_MODEL)]
     f = [[a + b for a, b in zip(row, b2)] for row in plain_product(r, w2)]
     h2 = [[a + b for a, b in zip(hr, fr)] for hr, fr in zip(h1, f)]
     if max(abs(val) for row in f + h2 for val in row) > 8:
         return None
     # Each candidate column of W_out gives one column of logits; small columns keep every row in the table.
-    logits = {w: [sum(a * b for a, b in zip(row, w)) for row in h2] for w in _unit_columns(D_MODEL)}
+    logits = {w: [sum(a * b for a, b in zip(row, w)) for row in h2] for w in unit_columns(D_MODEL)}
     usable = [w for w, col in logits.items() if max(map(abs, col)) <= 6]
     if len(usable) < len(VOCABULARY):
         return None
@@ -353,9 +360,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         try:
             drawn = _draw(rng, n, heads, chosen)
             break
-        except _Restart:
+        except Restart:
             continue
-    return _problem(drawn, n, heads, options["reduction"] == "mean")
+    return forward_problem(drawn, n, heads, options["reduction"] == "mean")
 
 
 def _softmax_lines(symbol: str, scores: ImmutableMatrix, weights: ImmutableMatrix, row: int) -> list[Tex]:
@@ -365,7 +372,7 @@ def _softmax_lines(symbol: str, scores: ImmutableMatrix, weights: ImmutableMatri
     return [table_softmax_line(entry_label(symbol, row, j), exponents, j, weights[row, j]) for j in range(len(visible))]
 
 
-def _problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
+def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
     """Every part, step and answer, exactly, from one clean draw."""
     e, pos, w_q, w_k, w_v = matrix(d["E"]), matrix(d["P"]), matrix(d["W_Q"]), matrix(d["W_K"]), matrix(d["W_V"])
     gamma, beta, w_o, w1, b1 = matrix([d["gamma"]]), matrix([d["beta"]]), matrix(d["W_O"]), matrix(d["W_1"]), matrix([d["b_1"]])

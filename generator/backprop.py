@@ -1,0 +1,124 @@
+"""The tiny transformer's backward pass and one AdamW step in plain Fractions: fast enough to test every draw."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Callable
+
+from .forward import plain_product, plain_transpose
+
+Rows = list[list[Fraction]]
+
+
+def _column_sums(m: Rows) -> Rows:
+    """A bias's gradient: the bias is added to every row, so its gradient adds up the rows."""
+    return [[sum(column, Fraction(0)) for column in zip(*m)]]
+
+
+def _add(*ms: Rows) -> Rows:
+    return [[sum(values, Fraction(0)) for values in zip(*rows)] for rows in zip(*ms)]
+
+
+def _column(m: list[list], h: int) -> list:
+    return [row[h] for row in m]
+
+
+class _Unclean(Exception):
+    """A gradient failed the caller's test: the rest of the pass is not worth computing."""
+
+
+class _Gradients(dict):
+    """The gradients so far; each one stored is tested at once, so a draw that will be refused stops early."""
+
+    def __init__(self, clean: Callable[[Rows], bool] | None) -> None:
+        super().__init__()
+        self.clean = clean
+
+    def __setitem__(self, name: str, rows: Rows) -> None:
+        if self.clean is not None and not self.clean(rows):
+            raise _Unclean(name)
+        super().__setitem__(name, rows)
+
+
+def tiny_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction,
+                  clean: Callable[[Rows], bool] | None = None) -> dict[str, Rows] | None:
+    """Every gradient, named as the sheet's blanks, from dL/dz = scale·(p̃ − onehot) back to E and P.
+
+    `model` holds the forward values (tiny_transformer.draw_front's keys plus Q, K, xhat, sigma, H2, W_2, b_2, W_out);
+    attention uses the Given weights, as the sheet does. Masked entries of dÃ are 0: the mask holds those weights at 0.
+    With `clean`, None as soon as one gradient fails it.
+    """
+    try:
+        return _backward(model, p_rows, targets, scale, _Gradients(clean))
+    except _Unclean:
+        return None
+
+
+def _backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g: _Gradients) -> dict[str, Rows]:
+    n, heads = len(p_rows), len(model["weights"])
+    g["dz"] = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
+    g["dW_out"] = plain_product(plain_transpose(model["H2"]), g["dz"])
+    g["dH2"] = plain_product(g["dz"], plain_transpose(model["W_out"]))
+    g["dW_2"] = plain_product(plain_transpose(model["r"]), g["dH2"])
+    g["db_2"] = _column_sums(g["dH2"])
+    g["dr"] = plain_product(g["dH2"], plain_transpose(model["W_2"]))
+    g["du"] = [[d if pre > 0 else Fraction(0) for d, pre in zip(drow, urow)] for drow, urow in zip(g["dr"], model["u"])]
+    g["dW_1"] = plain_product(plain_transpose(model["H1"]), g["du"])
+    g["db_1"] = _column_sums(g["du"])
+    g["dH1"] = _add(g["dH2"], plain_product(g["du"], plain_transpose(model["W_1"])))
+    g["dW_O"] = plain_product(plain_transpose(model["o"]), g["dH1"])
+    g["dO"] = plain_product(g["dH1"], plain_transpose(model["W_O"]))
+    dq, dk, dv = ([[Fraction(0)] * heads for _ in range(n)] for _ in range(3))
+    for h in range(heads):
+        a = model["weights"][h]  # visible rows: a[i] has i + 1 entries
+        do, v, q, k = _column(g["dO"], h), _column(model["v"], h), _column(model["Q"], h), _column(model["K"], h)
+        da = [[do[i] * v[j] if j <= i else Fraction(0) for j in range(n)] for i in range(n)]
+        ds = []
+        for i in range(n):
+            mean = sum((a[i][j] * da[i][j] for j in range(i + 1)), Fraction(0))
+            ds.append([a[i][j] * (da[i][j] - mean) if j <= i else Fraction(0) for j in range(n)])
+        g[f"dA{h + 1}"], g[f"dS{h + 1}"] = da, ds
+        for i in range(n):
+            dv[i][h] = sum((a[m][i] * do[m] for m in range(i, n)), Fraction(0))
+            dq[i][h] = sum((ds[i][j] * k[j] for j in range(n)), Fraction(0))  # scale 1/√d_head = 1
+            dk[i][h] = sum((ds[m][i] * q[m] for m in range(n)), Fraction(0))
+    g["dQ"], g["dK"], g["dV"] = dq, dk, dv
+    y_t = plain_transpose(model["y"])
+    g["dW_Q"], g["dW_K"], g["dW_V"] = (plain_product(y_t, d) for d in (dq, dk, dv))
+    g["dY"] = _add(g["dH1"], *(plain_product(d, plain_transpose(model[w])) for d, w in ((dq, "W_Q"), (dk, "W_K"), (dv, "W_V"))))
+    xhat, gamma = model["xhat"], model["gamma"]
+    g["dgamma"] = [[sum((g["dY"][i][j] * xhat[i][j] for i in range(n)), Fraction(0)) for j in range(len(gamma))]]
+    g["dbeta"] = _column_sums(g["dY"])
+    g["dxhat"] = [[d * gm for d, gm in zip(row, gamma)] for row in g["dY"]]
+    g["dX"] = [layernorm_row_backward(xhat[i], g["dxhat"][i], model["sigma"][i]) for i in range(n)]
+    g["dP"] = g["dX"]
+    d_e = [[Fraction(0)] * len(row) for row in model["E"]]
+    for i, token in enumerate(model["ids"][:n]):
+        d_e[token] = [a + b for a, b in zip(d_e[token], g["dX"][i])]  # a token used twice gets both rows' gradients
+    g["dE"] = d_e
+    return dict(g)
+
+
+def layernorm_row_backward(xhat: list[Fraction], dxhat: list[Fraction], sigma: Fraction) -> list[Fraction]:
+    """dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂ ⊙ x̂))/σ for one row (ε = 0)."""
+    d = len(xhat)
+    m1 = sum(dxhat, Fraction(0)) / d
+    m2 = sum((a * b for a, b in zip(dxhat, xhat)), Fraction(0)) / d
+    return [(a - m1 - x * m2) / sigma for a, x in zip(dxhat, xhat)]
+
+
+def adamw_first_step(theta: Rows, grad: Rows, lr: Fraction, beta1: Fraction, beta2: Fraction,
+                     decay: Fraction) -> dict[str, Rows]:
+    """AdamW's first step with ε = 0: m, v, their bias-corrected m̂ = g and v̂ = g², the decay and the new θ.
+
+    Every gradient entry must be non-zero (with ε = 0 a zero would give 0/0); then √v̂ = |g| is exact.
+    """
+    if any(x == 0 for row in grad for x in row):
+        raise ValueError("AdamW with ε = 0 needs non-zero gradients")
+    m = [[(1 - beta1) * x for x in row] for row in grad]
+    v = [[(1 - beta2) * x * x for x in row] for row in grad]
+    m_hat = [[x / (1 - beta1) for x in row] for row in m]
+    v_hat = [[x / (1 - beta2) for x in row] for row in v]
+    decayed = [[x * (1 - lr * decay) for x in row] for row in theta]
+    new = [[t - lr * mh / abs(g) for t, mh, g in zip(trow, mrow, grow)] for trow, mrow, grow in zip(decayed, m_hat, grad)]
+    return {"m": m, "v": v, "m_hat": m_hat, "v_hat": v_hat, "decayed": decayed, "new": new}

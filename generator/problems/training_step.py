@@ -1,0 +1,609 @@
+"""One complete training step of a tiny transformer: loss over positions, backward to every parameter, an AdamW update."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from functools import cache
+from math import lcm
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from ..backprop import adamw_first_step, tiny_backward
+from ..forward import PLACES, decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product
+from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
+from ..registry import Option, SpecError
+from ..render import decimal_tex, factor_tex, labelled_table, matrix_tex, number_tex
+from ..rng import Rng
+from ..worked import entry_label, product_step, shape_text
+from .example2 import simple_probabilities, usable_shifts
+from .layernorm_backward import divided_line, products_mean_line
+from .tiny_transformer import VOCABULARY, Restart, draw_front, forward_problem, unit_columns
+
+TITLE = "One complete training step of a tiny transformer"
+CHAINED = True
+N_TOKENS = 2  # two positions keep a backward pass to every parameter one sitting long
+# The tensors AdamW may update on the sheet: small enough to do by hand, and their gradients can be drawn with no zero
+# entry (ε = 0 would make a zero 0/0). E cannot: the rows of tokens not in the input always get 0; nor, often, can
+# W_Q, W_K and W_V: only the last token's query is used, so a 0 in its LayerNorm output zeroes a whole row.
+UPDATABLE = ("W_O", "gamma", "beta", "b_1", "b_2")
+OPTIONS = [
+    Option("input", ("random", "AB", "BB"), "random",
+           "the 2 input tokens as letters of the vocabulary A-D (a repeated token shows embedding gradients adding up), or random",
+           free=True),
+    Option("heads", ("1", "2"), "1", "attention heads, each of width d_head = 1"),
+    Option("reduction", ("mean", "sum"), "mean", "whether L averages or adds the positions' losses (mean: dz is halved)"),
+    Option("forward", ("given", "compute"), "given",
+           "given: the forward pass's values are printed; compute: the student works it out first, as in tiny_transformer"),
+    Option("update", ("W_O+gamma", "beta+b_2", "b_1"), "W_O+gamma",
+           f"the tensors AdamW updates, joined by +, from {', '.join(UPDATABLE)}", free=True),
+]
+# AdamW as torch.optim.AdamW(lr=1/10, betas=(0.9, 0.999), weight_decay=1/10, eps=0): at step 1 the bias correction
+# undoes (1 − β) exactly, so m̂ = g, v̂ = g², √v̂ = |g| and the decay multiplies θ by 99/100.
+LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY = Fraction(1, 10), Fraction(9, 10), Fraction(999, 1000), Fraction(1, 10)
+GRADIENT_DENOMINATOR, GRADIENT_SIZE, GRADIENT_NUMERATOR = 40, 12, 240  # every gradient: a/b with b ≤ 40, |·| ≤ 12
+OUTPUT_ATTEMPTS = 30  # output layers tried per model
+OFFSETS = range(-3, 4)  # the largest logit of a row, before its shift pattern is added
+
+SYMBOLS = {
+    "dz": "dz", "dW_out": r"dW_{\text{out}}", "dH2": "dH_2", "dW_2": "dW_2", "db_2": "db_2", "dr": "dr", "du": "du",
+    "dW_1": "dW_1", "db_1": "db_1", "dH1": "dH_1", "dW_O": "dW_O", "dO": "dO", "dV": "dV", "dQ": "dQ", "dK": "dK",
+    "dW_Q": "dW_Q", "dW_K": "dW_K", "dW_V": "dW_V", "dY": "dY", "dgamma": r"d\gamma", "dbeta": r"d\beta",
+    "dxhat": r"d\hat X", "dX": "dX", "dE": "dE", "dP": "dP",
+}
+PARAMETER_SYMBOLS = {"W_O": "W_O", "gamma": r"\gamma", "beta": r"\beta", "b_1": "b_1", "b_2": "b_2"}
+PARAMETERS = ("E", "P", "gamma", "beta", "W_Q", "W_K", "W_V", "W_O", "W_1", "b_1", "W_2", "b_2", "W_out")
+
+
+def _updated(options: dict[str, str]) -> list[str]:
+    return options["update"].split("+")
+
+
+def _all_gradients_move(p: Problem) -> bool:
+    return all(any(p.answer("d" + name)) for name in PARAMETERS)
+
+
+CONTRACT = Contract(
+    given=Bounds(12, 12, Rational(8)),  # weights −2…2, activations up to 8, Given probabilities in twelfths at most
+    # Gradients: fractions no finer than 1/80 (the mean halves 1/40), at most 12; AdamW's θ' is in hundredths (θ·99/100).
+    intermediate=Bounds(400, 100, Rational(GRADIENT_SIZE)),
+    answer=Bounds(400, 100, Rational(GRADIENT_SIZE)),
+    rational_only=False,
+    always_masked=True,
+    forbidden={
+        "a parameter gets an all-zero gradient": lambda p: not _all_gradients_move(p),
+        "attention's scores get no gradient": lambda p: not any(p.answer("dS1")),
+        "an updated entry has a zero gradient (0/0 with ε = 0)": lambda p: any(
+            v == 0 for name in _updated(p.options) for v in p.answer("d" + name)),
+    },
+)
+
+
+def check_options(options: dict[str, str]) -> None:
+    """The input is 2 letters of the vocabulary; the updated tensors are named from UPDATABLE, each once."""
+    text = options["input"]
+    if text != "random" and (len(text) != N_TOKENS or any(letter not in VOCABULARY for letter in text)):
+        raise SpecError(f"problem type 'training_step': input={text!r} is not accepted; accepted: {N_TOKENS} letters of "
+                        f"{', '.join(VOCABULARY)} (such as AB or BB), or random")
+    names = options["update"].split("+")
+    unknown = [name for name in names if name not in UPDATABLE]
+    if unknown or len(set(names)) != len(names):
+        raise SpecError(f"problem type 'training_step': update={options['update']!r} is not accepted; accepted: names from "
+                        f"{', '.join(UPDATABLE)} joined by + (such as W_O+gamma), each once (E and the larger matrices are "
+                        "not offered: AdamW with ε = 0 needs every entry's gradient non-zero, and their gradients often have zeros)")
+
+
+# ----- drawing ---------------------------------------------------------------------------------------------
+
+
+def _forward_extras(front: dict) -> dict:
+    """What the backward pass needs beyond draw_front: Q, K, x̂ and σ (x = μ + σ·x̂ by construction)."""
+    x = [[Fraction(v) for v in row] for row in front["x"]]
+    mus = [sum(row) / len(row) for row in x]
+    sigmas = []
+    for row, mu in zip(x, mus):
+        variance = sum((v - mu) ** 2 for v in row) / len(row)
+        sigma = Fraction(sympy.sqrt(Rational(variance.numerator, variance.denominator)))
+        sigmas.append(sigma)
+    xhat = [[(v - mu) / sigma for v in row] for row, mu, sigma in zip(x, mus, sigmas)]
+    return {**front, "Q": plain_product(front["y"], front["W_Q"]), "K": plain_product(front["y"], front["W_K"]),
+            "xhat": xhat, "sigma": sigmas, "mu": mus}
+
+
+def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict | None:
+    """W₂, b₂ and W_out whose logits have simple probabilities in every row, and whose backward pass is clean.
+
+    Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
+    then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
+    """
+    w2 = [list(rng.choice(unit_columns(len(model["gamma"])))) for _ in range(len(model["b_1"]))]
+    b2 = [rng.integer(-1, 1) for _ in model["gamma"]]
+    f = [[a + b for a, b in zip(row, b2)] for row in plain_product(model["r"], w2)]
+    h2 = [[a + b for a, b in zip(hr, fr)] for hr, fr in zip(model["H1"], f)]
+    if max(abs(v) for row in f + h2 for v in row) > 8:
+        return None
+    reach: dict[tuple, list[tuple[int, ...]]] = {}
+    for w in unit_columns(len(h2[0])):
+        reach.setdefault(tuple(sum(a * b for a, b in zip(row, w)) for row in h2), []).append(w)
+    weights = max(p.denominator for head in model["weights"] for row in head for p in row)
+    shifts = rng.choice(_shift_pairs(weights))
+    vocab = len(shifts[0])
+    offsets = [(a, b) for a in OFFSETS for b in OFFSETS
+               if all((shifts[0][j] + a, shifts[1][j] + b) in reach for j in range(vocab))]
+    if not offsets:
+        return None
+    offset = rng.choice(offsets)
+    columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(vocab)]
+    w_out = [list(row) for row in zip(*columns)]
+    p_rows = [simple_probabilities(list(shift)) for shift in shifts]
+    model = {**model, "W_2": w2, "b_2": b2, "W_out": w_out, "H2": h2, "f": f,
+             "z": [[s + o for s in shift] for shift, o in zip(shifts, offset)], "p_rows": p_rows}
+    targets = model["ids"][1:N_TOKENS + 1]
+    grads = tiny_backward(model, p_rows, targets, scale, _small_fractions(scale))
+    if grads is None:
+        return None
+    if not any(v for row in grads["dS1"] for v in row) or any(not any(v for row in grads["d" + n] for v in row) for n in PARAMETERS):
+        return None
+    if any(v == 0 for name in updated for row in grads["d" + name] for v in row):
+        return None
+    return {**model, "grads": grads}
+
+
+@cache
+def _shift_pairs(weights: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """Pairs of shift patterns (one per position) whose probabilities share denominators with the attention weights'.
+
+    dz's rows mix in dW_out, and meet Ã's denominator in dV and dS: sharing denominators keeps those fractions small.
+    """
+    def denominator(shift):
+        return max(p.denominator for p in simple_probabilities(list(shift)))
+    pairs = tuple((a, b) for a in usable_shifts() for b in usable_shifts()
+                  if lcm(denominator(a), denominator(b)) * weights <= GRADIENT_DENOMINATOR)
+    # Weights in eighths or tenths share little with any pattern: then only the pairs' own denominators are bounded.
+    return pairs or tuple((a, b) for a in usable_shifts() for b in usable_shifts()
+                          if lcm(denominator(a), denominator(b)) <= GRADIENT_DENOMINATOR)
+
+
+def _small_fractions(scale: Fraction):
+    """The bounds every gradient on the sheet keeps: fractions no finer than 1/40, or 1/80 when the mean halves them."""
+    finest = GRADIENT_DENOMINATOR * scale.denominator
+
+    def test(rows: list[list[Fraction]]) -> bool:
+        return all(v.denominator <= finest and abs(v) <= GRADIENT_SIZE and abs(v.numerator) <= GRADIENT_NUMERATOR
+                   for row in rows for v in row)
+    return test
+
+
+def _draw(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updated: list[str]) -> dict:
+    """The forward model (tiny_transformer's front), then an output layer that keeps the whole backward pass clean."""
+    while True:
+        try:
+            model = _forward_extras(draw_front(rng, N_TOKENS, heads, chosen))
+        except Restart:
+            continue
+        # OUTPUT_ATTEMPTS output layers per model: past that, a fresh model is cheaper than more tries.
+        for _ in range(OUTPUT_ATTEMPTS):
+            found = _output(rng, model, scale, updated)
+            if found is not None:
+                return found
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw a clean model and step, then write every part exactly."""
+    chosen = None if options["input"] == "random" else [VOCABULARY.index(c) for c in options["input"]]
+    mean = options["reduction"] == "mean"
+    scale = Fraction(1, N_TOKENS) if mean else Fraction(1)
+    d = _draw(rng, int(options["heads"]), chosen, scale, _updated(options))
+    return _problem(d, options, scale)
+
+
+# ----- the sheet -------------------------------------------------------------------------------------------
+
+
+def _q(name: str, symbol: str, value) -> Quantity:
+    return Quantity(name, Tex(symbol), value)
+
+
+def _sum_rows_step(text: Tex, m: ImmutableMatrix, symbol: str, result: Quantity) -> Step:
+    """A bias's (or β's) gradient: the column sums of the upstream gradient."""
+    value = ImmutableMatrix([[sum(m.col(j)) for j in range(m.cols)]])
+    if value != result.value:
+        raise ValueError(f"column sums for {result.name} do not match")
+    return Step(text=text, formula=Tex(f"{result.symbol}[j] = \\sum_i {symbol}[i,j]"),
+                shapes=Tex(f"{shape_text(m)} \\to {shape_text(value)}"),
+                expansions=tuple(Expansion(entry_label(result.symbol, 0, j), tuple(Term((m[i, j],)) for i in range(m.rows)),
+                                           value[0, j]) for j in range(m.cols)),
+                result=result, checks=(Tex(f"\\text{{Its shape }} {shape_text(value)} \\text{{ is the shape of the parameter.}}"),))
+
+
+def _shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
+    return Tex(f"\\text{{Its shape }} {shape_text(gradient)} \\text{{ is the shape of }} {symbol}\\text{{.}}")
+
+
+def _forward_given(d: dict, m: dict, heads: int) -> Tex:
+    """The forward pass's values, for the sheet that starts at the loss."""
+    weights = r" \quad ".join(f"\\tilde A{_head_suffix(h, heads)} = {matrix_tex(m['A'][h])}" for h in range(heads))
+    lines = [
+        f"X = {matrix_tex(m['X'])} \\quad \\sigma = {matrix_tex(m['sigma'])} \\quad \\hat X = \\frac{{X - \\mu}}{{\\sigma}} = {matrix_tex(m['xhat'])}"
+        f" \\quad Y = {matrix_tex(m['Y'])}",
+        f"Q = {matrix_tex(m['Q'])} \\quad K = {matrix_tex(m['K'])} \\quad V = {matrix_tex(m['V'])} \\quad {weights}"
+        f" \\quad O = {matrix_tex(m['O'])}",
+        f"H_1 = {matrix_tex(m['H1'])} \\quad u = {matrix_tex(m['u'])} \\quad r = {matrix_tex(m['r'])}"
+        f" \\quad H_2 = {matrix_tex(m['H2'])}",
+        f"z = {matrix_tex(m['z'])} \\quad \\tilde p = {matrix_tex(m['p'])}",
+    ]
+    return Tex("The forward pass gave these values (attention used the simple weights $\\tilde A$, each within 0.05 of the "
+               "true weight; $\\tilde p$ is within 0.05 of softmax of each row of $z$, and the backward pass uses it as if "
+               "exact):" + "".join(f"\\[ {line} \\]" for line in lines))
+
+
+def _head_suffix(h: int, heads: int) -> str:
+    return f"_{h + 1}" if heads > 1 else ""
+
+
+def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
+    """Every part, step and answer, exactly."""
+    heads, n = len(d["weights"]), N_TOKENS
+    ids, targets = d["ids"][:n], d["ids"][1:n + 1]
+    mean = options["reduction"] == "mean"
+    g = {name: matrix(rows) for name, rows in d["grads"].items()}
+    m = {"X": matrix(d["x"]), "sigma": matrix([[s] for s in d["sigma"]]), "xhat": matrix(d["xhat"]), "Y": matrix(d["y"]),
+         "Q": matrix(d["Q"]), "K": matrix(d["K"]), "V": matrix(d["v"]), "O": matrix(d["o"]), "H1": matrix(d["H1"]),
+         "u": matrix(d["u"]), "r": matrix(d["r"]), "H2": matrix(d["H2"]), "z": matrix(d["z"]), "p": matrix(d["p_rows"]),
+         "A": [matrix([row + [Fraction(0)] * (n - len(row)) for row in w]) for w in d["weights"]]}
+    w = {name: matrix(d[name]) for name in ("W_Q", "W_K", "W_V", "W_O", "W_1", "W_2", "W_out")}
+    w.update({"gamma": matrix([d["gamma"]]), "beta": matrix([d["beta"]]), "b_1": matrix([d["b_1"]]), "b_2": matrix([d["b_2"]]),
+              "E": matrix(d["E"]), "P": matrix(d["P"])})
+    q = {name: _q(name, SYMBOLS[name], value) for name, value in g.items() if name in SYMBOLS}
+    for h in range(heads):
+        q[f"dA{h + 1}"] = _q(f"dA{h + 1}", f"d\\tilde A{_head_suffix(h, heads)}", g[f"dA{h + 1}"])
+        q[f"dS{h + 1}"] = _q(f"dS{h + 1}", f"dS{_head_suffix(h, heads)}", g[f"dS{h + 1}"])
+
+    p_target = [d["p_rows"][i][t] for i, t in enumerate(targets)]
+    losses = [sympy.log(1 / Rational(p.numerator, p.denominator)) for p in p_target]
+    loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
+    q_losses, q_loss = _q("L_pos", r"\ell", ImmutableMatrix(n, 1, losses)), _q("L", "L", loss)
+    onehot = ImmutableMatrix(n, 4, lambda i, j: 1 if j == targets[i] else 0)
+    half = r"\tfrac{1}{2}" if mean else ""
+
+    loss_given = Tex("Use these simple probabilities, each within 0.05 of softmax of its row of $z$, as if exact: $\\tilde p = "
+                     + matrix_tex(m["p"]) + "$ (row $i$: position $i$), and this table: \\[" + ln_table_tex() + "\\]")
+    parts = [
+        Part(Tex(f"Loss: compute each position's loss $\\ell_i = -\\ln \\tilde p[i, t_i]$ ($t_i$ its target) exactly, and the "
+                 f"{'mean' if mean else 'total'} loss $L$, exactly and to 4 decimal places."),
+             (q_losses, q_loss),
+             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$, from the table."), formula=Tex(r"\ell_i = -\ln \tilde p[i, t_i]"),
+                   lines=tuple(Tex(f"\\ell_{i} = -\\ln \\tilde p[{i},{t}] = -\\ln {number_tex(Rational(p.numerator, p.denominator))} = "
+                                   f"{number_tex(ell)} \\approx {decimal_tex(ell, PLACES)}")
+                               for i, (t, p, ell) in enumerate(zip(targets, p_target, losses)))),
+              Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses."),
+                   formula=Tex(r"L = \frac{1}{2}(\ell_0 + \ell_1)" if mean else r"L = \ell_0 + \ell_1"),
+                   lines=(Tex(f"L = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),), result=q_loss)),
+             decimals=True,
+             given=Tex(_forward_given(d, m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
+             if options["forward"] == "given" else loss_given),
+        Part(Tex(f"Compute $dz = \\partial L/\\partial z = {half}(\\tilde p - y)$, with $y$ the one-hot rows of the targets."),
+             (q["dz"],),
+             (Step(text=Tex("Subtract 1 at each row's target" + (", then halve: the mean over 2 positions divides every "
+                                                                  "gradient by 2." if mean else ".")),
+                   formula=Tex(r"dz[i,:] = " + (r"\tfrac{1}{2}" if mean else "") + r"\bigl(\tilde p[i,:] - y[i,:]\bigr)"),
+                   lines=tuple(Tex(f"dz[{i},:] = {half}\\left({matrix_tex(m['p'][i, :])} - "
+                                   f"{matrix_tex(onehot[i, :])}\\right) = {matrix_tex(g['dz'][i, :])}") for i in range(n)),
+                   result=q["dz"],
+                   checks=tuple(Tex(f"\\text{{row {i} sums to 0: }} " + " + ".join(factor_tex(v) for v in g["dz"].row(i)) + " = 0")
+                                for i in range(n))),)),
+        Part(Tex(r"Output layer ($z = H_2\,W_{\text{out}}$): compute $dW_{\text{out}} = H_2^{\mathsf T} dz$ and "
+                 r"$dH_2 = dz\,W_{\text{out}}^{\mathsf T}$."),
+             (q["dW_out"], q["dH2"]),
+             (product_step(Tex(r"Column $i$ of $H_2$ dotted with column $j$ of $dz$."), m["H2"].T, g["dz"],
+                           Tex(r"dW_{\text{out}} = H_2^{\mathsf T} dz"), q["dW_out"], expand="row",
+                           checks=(_shape_check(g["dW_out"], r"W_{\text{out}}"),)),
+              product_step(Tex(r"Row $i$ of $dz$ dotted with row $j$ of $W_{\text{out}}$."), g["dz"], w["W_out"].T,
+                           Tex(r"dH_2 = dz\,W_{\text{out}}^{\mathsf T}"), q["dH2"], expand="row"))),
+        Part(Tex(r"Feed-forward output ($H_2 = H_1 + r\,W_2 + b_2$): compute $dW_2 = r^{\mathsf T} dH_2$, $db_2$ (the column sums of "
+                 r"$dH_2$) and $dr = dH_2\,W_2^{\mathsf T}$."),
+             (q["dW_2"], q["db_2"], q["dr"]),
+             (product_step(Tex(r"Column $i$ of $r$ dotted with column $j$ of $dH_2$."), m["r"].T, g["dH2"],
+                           Tex(r"dW_2 = r^{\mathsf T} dH_2"), q["dW_2"], expand="row", checks=(_shape_check(g["dW_2"], "W_2"),)),
+              _sum_rows_step(Tex(r"$b_2$ is added to every row, so its gradient adds up the rows of $dH_2$."), g["dH2"], "dH_2", q["db_2"]),
+              product_step(Tex(r"Row $i$ of $dH_2$ dotted with row $j$ of $W_2$."), g["dH2"], w["W_2"].T,
+                           Tex(r"dr = dH_2\,W_2^{\mathsf T}"), q["dr"], expand="row"))),
+        Part(Tex(r"Through the ReLU and the first layer ($r = \operatorname{ReLU}(u)$, $u = H_1 W_1 + b_1$): compute "
+                 r"$du$, $dW_1 = H_1^{\mathsf T} du$ and $db_1$."),
+             (q["du"], q["dW_1"], q["db_1"]),
+             (Step(text=Tex(r"The ReLU passes the gradient where $u > 0$ and blocks it where $u < 0$."),
+                   formula=Tex(r"du[i,j] = dr[i,j] \text{ if } u[i,j] > 0, \text{ else } 0"),
+                   lines=tuple(_relu_line(m["u"][i, j], g["dr"][i, j], g["du"][i, j], i, j)
+                               for i in range(n) for j in range(m["u"].cols)),
+                   result=q["du"]),
+              product_step(Tex(r"Column $i$ of $H_1$ dotted with column $j$ of $du$."), m["H1"].T, g["du"], Tex(r"dW_1 = H_1^{\mathsf T} du"),
+                           q["dW_1"], expand="row", checks=(_shape_check(g["dW_1"], "W_1"),)),
+              _sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"]))),
+        _residual_part(g, w, q),
+        Part(Tex(r"Attention's output projection ($H_1 = Y + O\,W_O$): compute $dW_O = O^{\mathsf T} dH_1$ and "
+                 r"$dO = dH_1\,W_O^{\mathsf T}$."),
+             (q["dW_O"], q["dO"]),
+             (product_step(Tex(r"Column $i$ of $O$ dotted with column $j$ of $dH_1$."), m["O"].T, g["dH1"], Tex(r"dW_O = O^{\mathsf T} dH_1"),
+                           q["dW_O"], expand="row", checks=(_shape_check(g["dW_O"], "W_O"),)),
+              product_step(Tex(r"Row $i$ of $dH_1$ dotted with row $j$ of $W_O$."), g["dH1"], w["W_O"].T, Tex(r"dO = dH_1\,W_O^{\mathsf T}"),
+                           q["dO"]))),
+        _head_output_part(g, m, q, heads),
+        _softmax_part(g, m, q, heads),
+        _query_key_part(g, m, q, heads),
+        _dy_part(g, w, q, heads),
+        _layernorm_part(g, m, w, q),
+        _embedding_part(g, q, ids),
+        _adamw_part(g, w, options),
+    ]
+    if options["forward"] == "compute":
+        parts = _forward_parts(d, n, heads, mean) + parts
+    given = [_q(name, symbol, w[name]) for name, symbol in (
+        ("E", "E"), ("P", "P"), ("gamma", r"\gamma"), ("beta", r"\beta"), ("W_Q", "W_Q"), ("W_K", "W_K"), ("W_V", "W_V"),
+        ("W_O", "W_O"), ("W_1", "W_1"), ("b_1", "b_1"), ("W_2", "W_2"), ("b_2", "b_2"), ("W_out", r"W_{\text{out}}"))]
+    facts = {
+        "token_ids": ImmutableMatrix([ids]),
+        "targets": ImmutableMatrix([targets]),
+        "E_table": labelled_table(VOCABULARY, w["E"], "E"),
+        "P_table": labelled_table([f"position {i}" for i in range(n)], w["P"], "P"),
+        "sequence": Tex(r"\texttt{" + " ".join(VOCABULARY[t] for t in ids) + "}"),
+        "targets_text": ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets)),
+        "given_weights": ImmutableMatrix.vstack(*m["A"]),
+        "given_p": ImmutableMatrix(n, 1, [m["p"][i, t] for i, t in enumerate(targets)]),  # as tiny_transformer's key
+        "given_p_rows": m["p"],
+        "heads": Rational(heads),
+        "reduction": "mean" if mean else "sum",
+        "updated": Tex(", ".join(f"${PARAMETER_SYMBOLS[name]}$" for name in _updated(options))),
+    }
+    if options["forward"] == "compute":
+        facts["e_table"] = exp_table_tex()
+    else:
+        facts.update({"X": m["X"], "Y": m["Y"], "H1": m["H1"], "u": m["u"], "H2": m["H2"], "z": m["z"]})
+    # AdamW's hyperparameters are printed in the last part's prompt; in the JSON key they are key facts, not givens
+    # (β₂ = 999/1000 is PyTorch's default, not a number the student computes with).
+    hyperparameters = {"lr": Rational(LEARNING_RATE), "beta1": Rational(BETA1), "beta2": Rational(BETA2),
+                       "weight_decay": Rational(WEIGHT_DECAY)}
+    return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True, key_facts=hyperparameters)
+
+
+def _forward_parts(d: dict, n: int, heads: int, mean: bool) -> list[Part]:
+    """tiny_transformer's forward parts for this model, up to the target probabilities (the loss is ours: full rows)."""
+    targets = d["ids"][1:n + 1]
+    drawn = {**d, "p_given": [d["p_rows"][i][t] for i, t in enumerate(targets)],
+             "p_true": [decimal_softmax(tuple(d["z"][i]))[t] for i, t in enumerate(targets)]}
+    return list(forward_problem(drawn, n, heads, mean).parts[:-1])
+
+
+def _relu_line(pre, upstream, value, i: int, j: int) -> Tex:
+    kept = pre > 0
+    return Tex(f"du[{i},{j}] = " + (f"dr[{i},{j}] = {number_tex(value)}" if kept else "0")
+               + f" \\quad (u[{i},{j}] = {number_tex(pre)} {'> 0' if kept else '< 0'})")
+
+
+def _residual_part(g: dict, w: dict, q: dict) -> Part:
+    """dH₁ = dH₂ (the residual's copy) + du·W₁ᵀ (through the feed-forward layer)."""
+    through = g["du"] * w["W_1"].T
+    q_through = _q("duW1", r"du\,W_1^{\mathsf T}", through)
+    n, d_model = g["dH1"].shape
+    expansions = tuple(Expansion(entry_label("dH_1", 0, j), (Term((g["dH2"][0, j],)),)
+                                 + tuple(Term((g["du"][0, k], w["W_1"][j, k])) for k in range(w["W_1"].cols)), g["dH1"][0, j])
+                       for j in range(d_model))
+    if g["dH2"] + through != g["dH1"]:
+        raise ValueError("dH1 is not the sum of its two paths")
+    return Part(Tex(r"The residual around the feed-forward layer ($H_2 = H_1 + \operatorname{FFN}(H_1)$): compute "
+                    r"$dH_1 = dH_2 + du\,W_1^{\mathsf T}$."),
+                (q["dH1"],),
+                (product_step(Tex(r"Through the feed-forward layer: row $i$ of $du$ dotted with row $j$ of $W_1$."), g["du"],
+                              w["W_1"].T, Tex(r"du\,W_1^{\mathsf T}"), q_through, expand="first"),
+                 Step(text=Tex(r"$H_1$ reaches $H_2$ twice, directly and through the layer, so the two gradients add."),
+                      formula=Tex(r"dH_1 = dH_2 + du\,W_1^{\mathsf T}"),
+                      shapes=Tex(f"{shape_text(g['dH2'])} + {shape_text(through)} \\to {shape_text(g['dH1'])}"),
+                      expansions=expansions, result=q["dH1"])))
+
+
+def _head_output_part(g: dict, m: dict, q: dict, heads: int) -> Part:
+    """Per head, O = Ã·V: dÃ = dO·Vᵀ on the visible entries, dV = Ãᵀ·dO."""
+    n = m["V"].rows
+    steps = []
+    for h in range(heads):
+        s = _head_suffix(h, heads)
+        da = g[f"dA{h + 1}"]
+        steps.append(Step(
+            text=Tex(f"Head {h + 1}: each visible weight's gradient is its row's $dO$ times the value it weighted "
+                     r"(masked entries stay 0: the mask holds those weights at 0)."),
+            formula=Tex(f"d\\tilde A{s}[i,j] = dO[i,{h}]\\,V[j,{h}] \\quad (j \\le i)"),
+            expansions=tuple(Expansion(entry_label(f"d\\tilde A{s}", i, j), (Term((g["dO"][i, h], m["V"][j, h])),), da[i, j])
+                             for i in range(n) for j in range(i + 1)),
+            result=q[f"dA{h + 1}"]))
+        steps.append(Step(
+            text=Tex(f"Head {h + 1}: value $j$ collects the gradient of every output that used it, weighted by $\\tilde A{s}$."),
+            formula=Tex(f"dV[j,{h}] = \\sum_{{i \\ge j}} \\tilde A{s}[i,j]\\,dO[i,{h}]"),
+            expansions=tuple(Expansion(entry_label("dV", j, h), tuple(Term((m["A"][h][i, j], g["dO"][i, h])) for i in range(j, n)),
+                                       g["dV"][j, h]) for j in range(n))))
+    steps[-1] = replace(steps[-1], result=q["dV"], checks=(_shape_check(g["dV"], "V"),))
+    answers = tuple(q[f"dA{h + 1}"] for h in range(heads)) + (q["dV"],)
+    return Part(Tex(r"Through each head's output $O[:,h] = \tilde A_{h+1}\,V[:,h]$: compute $d\tilde A = dO\,V^{\mathsf T}$ on the "
+                    r"visible entries ($j \le i$; write 0 where masked) and $dV = \tilde A^{\mathsf T} dO$."
+                    if heads > 1 else
+                    r"Through the head's output $O = \tilde A\,V$: compute $d\tilde A = dO\,V^{\mathsf T}$ on the visible "
+                    r"entries ($j \le i$; write 0 where masked) and $dV = \tilde A^{\mathsf T} dO$."),
+                answers, tuple(steps))
+
+
+def _softmax_part(g: dict, m: dict, q: dict, heads: int) -> Part:
+    """dS = Ã ⊙ (dÃ − ḡ) row by row, with ḡ_i the weighted mean of row i of dÃ."""
+    n = m["V"].rows
+    steps = []
+    for h in range(heads):
+        s, a, da, ds = _head_suffix(h, heads), m["A"][h], g[f"dA{h + 1}"], g[f"dS{h + 1}"]
+        means = [sympy.Add(*(a[i, j] * da[i, j] for j in range(i + 1))) for i in range(n)]
+        steps.append(Step(
+            text=Tex(f"Head {h + 1}: the weighted mean $\\bar g_i$ of each row of $d\\tilde A{s}$, then each visible score's "
+                     "gradient: its weight times how far its $d\\tilde A$ is above that mean."),
+            formula=Tex(f"\\bar g_i = \\sum_{{j \\le i}} \\tilde A{s}[i,j]\\,d\\tilde A{s}[i,j], \\quad "
+                        f"dS{s}[i,j] = \\tilde A{s}[i,j]\\,\\bigl(d\\tilde A{s}[i,j] - \\bar g_i\\bigr)"),
+            expansions=tuple(Expansion(Tex(f"\\bar g_{i}"), tuple(Term((a[i, j], da[i, j])) for j in range(i + 1)), means[i])
+                             for i in range(n))
+            + tuple(Expansion(entry_label(f"dS{s}", i, j), (Term((a[i, j], da[i, j])), Term((a[i, j], means[i]), sign=-1)), ds[i, j])
+                    for i in range(n) for j in range(i + 1)),
+            result=q[f"dS{h + 1}"],
+            checks=(Tex(r"\text{Row 0 is 0: token 0 sees only itself, so its weight is 1 whatever its score.}"),
+                    Tex(r"\text{Each row sums to 0: adding the same amount to a row's scores changes no weight.}"))))
+    return Part(Tex(r"Through the softmax (row by row, with the Given weights): with $\bar g_i = \sum_j \tilde A[i,j]\,d\tilde A[i,j]$, "
+                    r"compute $dS[i,j] = \tilde A[i,j]\,\bigl(d\tilde A[i,j] - \bar g_i\bigr)$ (0 where masked)."
+                    + (" Do it for each head." if heads > 1 else "")),
+                tuple(q[f"dS{h + 1}"] for h in range(heads)), tuple(steps))
+
+
+def _query_key_part(g: dict, m: dict, q: dict, heads: int) -> Part:
+    """S = Q·Kᵀ per head (√d_head = 1): dQ = dS·K and dK = dSᵀ·Q, column by column."""
+    n = m["Q"].rows
+    dq_expansions, dk_expansions = [], []
+    for h in range(heads):
+        ds = g[f"dS{h + 1}"]
+        dq_expansions += [Expansion(entry_label("dQ", i, h), tuple(Term((ds[i, j], m["K"][j, h])) for j in range(n)), g["dQ"][i, h])
+                          for i in range(n)]
+        dk_expansions += [Expansion(entry_label("dK", i, h), tuple(Term((ds[r, i], m["Q"][r, h])) for r in range(n)), g["dK"][i, h])
+                          for i in range(n)]
+    suffix = "_{h+1}" if heads > 1 else ""
+    weight_steps = tuple(product_step(Tex(f"Column $i$ of $Y$ dotted with column $h$ of $d{name}$."), m["Y"].T, g[f"d{name}"],
+                                      Tex(f"dW_{name} = Y^{{\\mathsf T}} d{name}"), q[f"dW_{name}"], expand="first",
+                                      checks=(_shape_check(g[f"dW_{name}"], f"W_{name}"),)) for name in ("Q", "K", "V"))
+    return Part(Tex(f"Through the scores $S{suffix} = Q[:,h]\\,K[:,h]^{{\\mathsf T}}$ (scale $1/\\sqrt{{d_{{\\text{{head}}}}}} = 1$): "
+                    f"compute $dQ$ and $dK$ (column $h$ for head {'$h+1$' if heads > 1 else '1'}); then the projection weights' "
+                    r"gradients $dW_Q = Y^{\mathsf T} dQ$, $dW_K = Y^{\mathsf T} dK$ and $dW_V = Y^{\mathsf T} dV$."),
+                (q["dQ"], q["dK"], q["dW_Q"], q["dW_K"], q["dW_V"]),
+                (Step(text=Tex("A query's gradient: its row of score gradients, each times the key it met."),
+                      formula=Tex(f"dQ[i,h] = \\sum_j dS{suffix}[i,j]\\,K[j,h]"), expansions=tuple(dq_expansions), result=q["dQ"],
+                      checks=(Tex(r"\text{Row 0 is 0: token 0's score gradients are all 0.}"),)),
+                 Step(text=Tex("A key's gradient: its column of score gradients, each times the query that met it."),
+                      formula=Tex(f"dK[j,h] = \\sum_i dS{suffix}[i,j]\\,Q[i,h]"), expansions=tuple(dk_expansions), result=q["dK"]))
+                + weight_steps)
+
+
+def _dy_part(g: dict, w: dict, q: dict, heads: int) -> Part:
+    """Y feeds the residual and the three projections: dY = dH₁ + dQ·W_Qᵀ + dK·W_Kᵀ + dV·W_Vᵀ."""
+    dy = g["dY"]
+    expansions = tuple(
+        Expansion(entry_label("dY", 0, j), (Term((g["dH1"][0, j],)),)
+                  + tuple(Term((g[f"d{name}"][0, h], w[f"W_{name}"][j, h])) for name in ("Q", "K", "V") for h in range(heads)),
+                  dy[0, j]) for j in range(dy.cols))
+    check = g["dH1"] + g["dQ"] * w["W_Q"].T + g["dK"] * w["W_K"].T + g["dV"] * w["W_V"].T
+    if check != dy:
+        raise ValueError("dY is not the sum of its four paths")
+    return Part(Tex(r"$Y$ reaches the loss four ways (the residual and the three projections): compute "
+                    r"$dY = dH_1 + dQ\,W_Q^{\mathsf T} + dK\,W_K^{\mathsf T} + dV\,W_V^{\mathsf T}$."),
+                (q["dY"],),
+                (Step(text=Tex("Add the four paths' gradients, entry by entry (row 0 written out)."),
+                      formula=Tex(r"dY[i,j] = dH_1[i,j] + \sum_h \bigl(dQ[i,h]\,W_Q[j,h] + dK[i,h]\,W_K[j,h] + dV[i,h]\,W_V[j,h]\bigr)"),
+                      expansions=expansions, result=q["dY"]),))
+
+
+def _layernorm_part(g: dict, m: dict, w: dict, q: dict) -> Part:
+    """LayerNorm (Y = γ ⊙ X̂ + β, ε = 0): dγ, dβ, dX̂ = dY ⊙ γ, then dX row by row."""
+    dy, xhat, gamma, dxhat, dx = g["dY"], m["xhat"], w["gamma"], g["dxhat"], g["dX"]
+    n, d_model = dy.shape
+    q_dxhat = _q("dxhat", SYMBOLS["dxhat"], dxhat)
+    gamma_step = Step(
+        text=Tex(r"$\gamma_j$ multiplies $\hat X[i,j]$ in every row, so each row adds $dY \cdot \hat X$."),
+        formula=Tex(r"d\gamma[j] = \sum_i dY[i,j]\,\hat X[i,j]"),
+        expansions=tuple(Expansion(entry_label(r"d\gamma", 0, j), tuple(Term((dy[i, j], xhat[i, j])) for i in range(n)), g["dgamma"][0, j])
+                         for j in range(d_model)),
+        result=q["dgamma"], checks=(_shape_check(g["dgamma"], r"\gamma"),))
+    beta_step = _sum_rows_step(Tex(r"$\beta$ is added to every row, so its gradient adds up the rows of $dY$."), dy, "dY", q["dbeta"])
+    dxhat_step = Step(text=Tex(r"$Y = \gamma \odot \hat X + \beta$: each column of $dY$ is multiplied by its $\gamma_j$."),
+                      formula=Tex(r"d\hat X[i,j] = dY[i,j]\,\gamma_j"),
+                      lines=tuple(Tex(f"d\\hat X[{i},:] = {matrix_tex(dy[i, :])} \\odot {matrix_tex(gamma)} = {matrix_tex(dxhat[i, :])}")
+                                  for i in range(n)),
+                      result=q_dxhat)
+    lines = []
+    for i in range(n):
+        row, hat = list(dxhat.row(i)), list(xhat.row(i))
+        m1, m2 = sympy.Add(*row) / d_model, sympy.Add(*(a * b for a, b in zip(row, hat))) / d_model
+        bracket = [a - m1 - x * m2 for a, x in zip(row, hat)]
+        lines += [mean_line(f"\\overline{{d\\hat X}}_{i}", row, m1),
+                  products_mean_line(f"\\overline{{d\\hat X \\odot \\hat X}}_{i}", row, hat, m2),
+                  divided_line(f"dX[{i},:]", f"\\bigl(d\\hat X[{i},:] - \\overline{{d\\hat X}}_{i} - \\hat X[{i},:]\\,"
+                               f"\\overline{{d\\hat X \\odot \\hat X}}_{i}\\bigr)/\\sigma_{i}",
+                               bracket, m["sigma"][i, 0], dx.row(i))]
+    checks = []
+    for i in range(n):
+        if sympy.Add(*dx.row(i)) != 0 or sympy.Add(*(a * b for a, b in zip(dx.row(i), xhat.row(i)))) != 0:
+            raise ValueError("LayerNorm backward row is not centred or not orthogonal to x̂")
+        products = " + ".join(f"{factor_tex(a)} \\cdot {factor_tex(b)}" for a, b in zip(dx.row(i), xhat.row(i)))
+        checks.append(Tex(f"\\text{{row {i} of }} dX \\text{{ sums to 0 and is orthogonal to }} \\hat X[{i},:]\\text{{: }} {products} = 0"))
+    dx_step = Step(text=Tex(r"Row by row: the two means over the 4 features, then the bracket divided by the row's $\sigma$."),
+                   formula=Tex(r"dX = \tfrac{1}{\sigma}\bigl(d\hat X - \overline{d\hat X} - \hat X \odot \overline{d\hat X \odot \hat X}\bigr)"),
+                   lines=tuple(lines), result=q["dX"], checks=tuple(checks))
+    return Part(Tex(r"LayerNorm ($Y = \gamma \odot \hat X + \beta$, $\hat X = (X - \mu)/\sigma$): compute "
+                    r"$d\gamma = \sum_i dY[i,:] \odot \hat X[i,:]$, $d\beta = \sum_i dY[i,:]$ and, with $d\hat X = dY \odot \gamma$, "
+                    r"$dX = \tfrac{1}{\sigma}\bigl(d\hat X - \overline{d\hat X} - \hat X \odot \overline{d\hat X \odot \hat X}\bigr)$ "
+                    r"row by row (a bar is the mean over the row's 4 features)."),
+                (q["dgamma"], q["dbeta"], q["dX"]), (gamma_step, beta_step, dxhat_step, dx_step))
+
+
+def _embedding_part(g: dict, q: dict, ids: list[int]) -> Part:
+    """X = E[tokens] + P: dP = dX row by row, and each token's row of dE adds up the rows where it was used."""
+    de = g["dE"]
+    lines = []
+    for t, letter in enumerate(VOCABULARY):
+        used = [i for i, token in enumerate(ids) if token == t]
+        if used:
+            lines.append(Tex(f"dE[{letter},:] = " + " + ".join(f"dX[{i},:]" for i in used) + f" = {matrix_tex(de[t, :])}"))
+        else:
+            lines.append(Tex(f"dE[{letter},:] = 0 \\quad (\\text{{{letter} is not in the input}})"))
+    repeated = len(set(ids)) < len(ids)
+    return Part(Tex(r"The embeddings ($X = E[\text{tokens}] + P$): compute $dP$ and $dE$ (one row per vocabulary token A–D)."),
+                (q["dP"], q["dE"]),
+                (Step(text=Tex(r"Row $i$ of $P$ is added to position $i$ only, so $dP$ is $dX$."), formula=Tex("dP = dX"),
+                      result=q["dP"], checks=(_shape_check(g["dP"], "P"),)),
+                 Step(text=Tex("Each token's row of E was copied to every position that holds it, so its gradient adds up those rows"
+                               + (" (here a token appears twice)." if repeated else "; rows of tokens not in the input stay 0.")),
+                      formula=Tex(r"dE[t,:] = \sum_{i:\ \text{token}_i = t} dX[i,:]"), lines=tuple(lines), result=q["dE"],
+                      checks=(_shape_check(de, "E"),))))
+
+
+def _adamw_part(g: dict, w: dict, options: dict[str, str]) -> Part:
+    """AdamW's first step on the chosen tensors: m, v, m̂ = g, v̂ = g², the decay, and θ − η·m̂/√v̂."""
+    answers, steps = [], []
+    lr, b1, b2, decay = (Rational(x) for x in (LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY))
+    for name in _updated(options):
+        symbol, grad, theta = PARAMETER_SYMBOLS[name], g["d" + name], w[name]
+        plain = adamw_first_step([[Fraction(int(v.p), int(v.q)) for v in row] for row in theta.tolist()],
+                                 [[Fraction(int(v.p), int(v.q)) for v in row] for row in grad.tolist()],
+                                 LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY)
+        values = {key: matrix(rows) for key, rows in plain.items()}
+        q_mhat = _q(f"mhat_{name}", f"\\hat m_{{{symbol}}}", values["m_hat"])
+        root = grad.applyfunc(abs)  # √v̂ = √(g²) = |g|: exact, and as small as the gradient
+        q_root = _q(f"rootvhat_{name}", f"\\sqrt{{\\hat v_{{{symbol}}}}}", root)
+        q_new = _q(f"{name}_new", f"{symbol}'", values["new"])
+        answers += [q_mhat, q_root, q_new]
+        sign = grad.applyfunc(lambda v: sympy.sign(v))
+        steps += [
+            Step(text=Tex(f"${symbol}$: the moments start at 0, so step 1 keeps a $1 - \\beta$ share of $g = d{symbol}$; "
+                          "the bias correction divides it out again."),
+                 formula=Tex(r"m = (1 - \beta_1)\,g, \quad v = (1 - \beta_2)\,g^2, \quad \hat m = \frac{m}{1 - \beta_1}, \quad "
+                             r"\hat v = \frac{v}{1 - \beta_2}"),
+                 lines=(Tex(f"m = {number_tex(1 - b1)}\\,g, \\quad v = {number_tex(1 - b2)}\\,g^2"),
+                        Tex(f"\\hat m_{{{symbol}}} = \\frac{{{number_tex(1 - b1)}\\,g}}{{{number_tex(1 - b1)}}} = g = {matrix_tex(values['m_hat'])}"),
+                        Tex(f"\\hat v_{{{symbol}}} = \\frac{{{number_tex(1 - b2)}\\,g^2}}{{{number_tex(1 - b2)}}} = g^2 = {matrix_tex(values['v_hat'])}"),
+                        Tex(f"\\sqrt{{\\hat v_{{{symbol}}}}} = |g| = {matrix_tex(root)}")),
+                 result=None),
+            Step(text=Tex(f"${symbol}$: decay first, then step by $\\eta\\,\\hat m/\\sqrt{{\\hat v}} = \\eta\\,g/|g|$: every entry moves "
+                          "by $\\eta$ against its gradient's sign, whatever the gradient's size."),
+                 formula=Tex(f"{symbol}' = {symbol}\\,(1 - \\eta\\lambda) - \\eta\\,\\frac{{\\hat m}}{{\\sqrt{{\\hat v}}}}"),
+                 lines=(Tex(f"{symbol}\\,(1 - \\eta\\lambda) = {matrix_tex(theta)} \\cdot {number_tex(1 - lr * decay)} = "
+                            f"{matrix_tex(values['decayed'])}"),
+                        Tex(f"\\eta\\,\\frac{{\\hat m}}{{\\sqrt{{\\hat v}}}} = {number_tex(lr)} \\cdot {matrix_tex(sign)} = "
+                            f"{matrix_tex(sign * lr)}"),
+                        Tex(f"{symbol}' = {matrix_tex(values['decayed'])} - {matrix_tex(sign * lr)} = {matrix_tex(values['new'])}")),
+                 result=q_new,
+                 checks=(Tex(f"\\text{{Each entry of }} {symbol}' - {symbol}\\,(1 - \\eta\\lambda) \\text{{ has the opposite sign of its gradient.}}"),)),
+        ]
+        if (values["new"] - values["decayed"]).applyfunc(sympy.sign) != -sign:
+            raise ValueError("an AdamW update does not move against its gradient")
+    return Part(Tex(r"AdamW, step 1 ($\eta = " + number_tex(lr) + r"$, $\beta_1 = " + number_tex(b1) + r"$, $\beta_2 = "
+                    + number_tex(b2) + r"$, $\lambda = " + number_tex(decay) + r"$, $\varepsilon = 0$, moments starting at 0): for "
+                    + " and ".join(f"${PARAMETER_SYMBOLS[n]}$" for n in _updated(options))
+                    + r", compute $\hat m$, $\sqrt{\hat v}$ and the updated values $\theta' = \theta\,(1 - \eta\lambda) - \eta\,\hat m/\sqrt{\hat v}$."),
+                tuple(answers), tuple(steps))
