@@ -81,6 +81,11 @@ def test_help_shows_examples(capsys):
         (["sheet", "-p", "sgd_step:lr=0.01"], ["lr='0.01'", "accepted: 1/10"]),
         (["sheet", "-p", "batch_average:batch=32"], ["batch='32'", "2, 3, 4", "at most 4"]),
         (["sheet", "-p", "example2:lr=1e99999999"], ["lr='1e99999999'", "1/2, 1"]),
+        (["sheet", "-p", "training_step:update=E"], ["update='E'", "W_O, gamma, beta, b_1, b_2", "non-zero"]),
+        (["sheet", "-p", "training_step:update=gamma+gamma"], ["update='gamma+gamma'", "each once"]),
+        (["sheet", "-p", "training_step:input=ABC"], ["input='ABC'", "2 letters"]),
+        (["sheet", "-p", "training_step:input=AZ"], ["input='AZ'", "A, B, C, D"]),
+        (["sheet", "-p", "training_step:heads=4"], ["heads='4'", "accepted: 1, 2"]),
     ],
 )
 def test_more_bad_input(tmp_cwd, capsys, argv, words):

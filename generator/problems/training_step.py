@@ -182,6 +182,8 @@ def _draw(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updat
             model = _forward_extras(draw_front(rng, N_TOKENS, heads, chosen))
         except Restart:
             continue
+        if "b_1" in updated and any(all(v < 0 for v in column) for column in zip(*model["u"])):
+            continue  # a hidden unit the ReLU cuts at every position gives db_1 a 0, whatever the output layer
         # OUTPUT_ATTEMPTS output layers per model: past that, a fresh model is cheaper than more tries.
         for _ in range(OUTPUT_ATTEMPTS):
             found = _output(rng, model, scale, updated)
@@ -224,14 +226,15 @@ def _shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
 def _forward_given(d: dict, m: dict, heads: int) -> Tex:
     """The forward pass's values, for the sheet that starts at the loss."""
     weights = r" \quad ".join(f"\\tilde A{_head_suffix(h, heads)} = {matrix_tex(m['A'][h])}" for h in range(heads))
+    # Short lines: display math cannot wrap, and a variant with wider numbers (or two heads) must still fit.
     lines = [
-        f"X = {matrix_tex(m['X'])} \\quad \\sigma = {matrix_tex(m['sigma'])} \\quad \\hat X = \\frac{{X - \\mu}}{{\\sigma}} = {matrix_tex(m['xhat'])}"
-        f" \\quad Y = {matrix_tex(m['Y'])}",
-        f"Q = {matrix_tex(m['Q'])} \\quad K = {matrix_tex(m['K'])} \\quad V = {matrix_tex(m['V'])} \\quad {weights}"
-        f" \\quad O = {matrix_tex(m['O'])}",
-        f"H_1 = {matrix_tex(m['H1'])} \\quad u = {matrix_tex(m['u'])} \\quad r = {matrix_tex(m['r'])}"
-        f" \\quad H_2 = {matrix_tex(m['H2'])}",
-        f"z = {matrix_tex(m['z'])} \\quad \\tilde p = {matrix_tex(m['p'])}",
+        f"X = {matrix_tex(m['X'])} \\quad \\sigma = {matrix_tex(m['sigma'])} \\quad \\hat X = \\frac{{X - \\mu}}{{\\sigma}} = "
+        f"{matrix_tex(m['xhat'])}",
+        f"Y = {matrix_tex(m['Y'])} \\quad Q = {matrix_tex(m['Q'])} \\quad K = {matrix_tex(m['K'])} \\quad V = {matrix_tex(m['V'])}",
+        f"{weights} \\quad O = {matrix_tex(m['O'])}",
+        f"H_1 = {matrix_tex(m['H1'])} \\quad u = {matrix_tex(m['u'])} \\quad r = {matrix_tex(m['r'])}",
+        f"H_2 = {matrix_tex(m['H2'])} \\quad z = {matrix_tex(m['z'])}",
+        f"\\tilde p = {matrix_tex(m['p'])}",
     ]
     return Tex("The forward pass gave these values (attention used the simple weights $\\tilde A$, each within 0.05 of the "
                "true weight; $\\tilde p$ is within 0.05 of softmax of each row of $z$, and the backward pass uses it as if "
@@ -331,7 +334,7 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         _head_output_part(g, m, q, heads),
         _softmax_part(g, m, q, heads),
         _query_key_part(g, m, q, heads),
-        _dy_part(g, w, q, heads),
+        _dy_part(g, w, q),
         _layernorm_part(g, m, w, q),
         _embedding_part(g, q, ids),
         _adamw_part(g, w, options),
@@ -481,22 +484,26 @@ def _query_key_part(g: dict, m: dict, q: dict, heads: int) -> Part:
                 + weight_steps)
 
 
-def _dy_part(g: dict, w: dict, q: dict, heads: int) -> Part:
-    """Y feeds the residual and the three projections: dY = dH₁ + dQ·W_Qᵀ + dK·W_Kᵀ + dV·W_Vᵀ."""
+def _dy_part(g: dict, w: dict, q: dict) -> Part:
+    """Y feeds the residual and the three projections: each path's gradient, then dY = dH₁ + dQ·W_Qᵀ + dK·W_Kᵀ + dV·W_Vᵀ."""
     dy = g["dY"]
-    expansions = tuple(
-        Expansion(entry_label("dY", 0, j), (Term((g["dH1"][0, j],)),)
-                  + tuple(Term((g[f"d{name}"][0, h], w[f"W_{name}"][j, h])) for name in ("Q", "K", "V") for h in range(heads)),
-                  dy[0, j]) for j in range(dy.cols))
-    check = g["dH1"] + g["dQ"] * w["W_Q"].T + g["dK"] * w["W_K"].T + g["dV"] * w["W_V"].T
-    if check != dy:
+    paths = {name: _q(f"d{name}W{name}", f"d{name}\\,W_{name}^{{\\mathsf T}}", g[f"d{name}"] * w[f"W_{name}"].T)
+             for name in ("Q", "K", "V")}
+    if g["dH1"] + sum((p.value for p in paths.values()), ImmutableMatrix.zeros(*dy.shape)) != dy:
         raise ValueError("dY is not the sum of its four paths")
+    last = dy.rows - 1  # the last row: token 0's query and score gradients are 0, so row 0 shows less
+    path_steps = tuple(product_step(Tex(f"Through $W_{name}$: row $i$ of $d{name}$ dotted with row $j$ of $W_{name}$."),
+                                    g[f"d{name}"], w[f"W_{name}"].T, Tex(f"d{name}\\,W_{name}^{{\\mathsf T}}"), path, expand="first")
+                       for name, path in paths.items())
+    total = Step(text=Tex(f"Add the four paths' gradients, entry by entry (row {last} written out)."),
+                 formula=Tex(r"dY = dH_1 + dQ\,W_Q^{\mathsf T} + dK\,W_K^{\mathsf T} + dV\,W_V^{\mathsf T}"),
+                 expansions=tuple(Expansion(entry_label("dY", last, j), (Term((g["dH1"][last, j],)),)
+                                            + tuple(Term((path.value[last, j],)) for path in paths.values()), dy[last, j])
+                                  for j in range(dy.cols)),
+                 result=q["dY"])
     return Part(Tex(r"$Y$ reaches the loss four ways (the residual and the three projections): compute "
                     r"$dY = dH_1 + dQ\,W_Q^{\mathsf T} + dK\,W_K^{\mathsf T} + dV\,W_V^{\mathsf T}$."),
-                (q["dY"],),
-                (Step(text=Tex("Add the four paths' gradients, entry by entry (row 0 written out)."),
-                      formula=Tex(r"dY[i,j] = dH_1[i,j] + \sum_h \bigl(dQ[i,h]\,W_Q[j,h] + dK[i,h]\,W_K[j,h] + dV[i,h]\,W_V[j,h]\bigr)"),
-                      expansions=expansions, result=q["dY"]),))
+                (q["dY"],), path_steps + (total,))
 
 
 def _layernorm_part(g: dict, m: dict, w: dict, q: dict) -> Part:
