@@ -73,7 +73,7 @@ CONTRACT = Contract(
     always_masked=True,
     forbidden={
         "a parameter gets an all-zero gradient": lambda p: not _all_gradients_move(p),
-        "attention's scores get no gradient": lambda p: not any(p.answer("dS1")),
+        "a head's scores get no gradient": lambda p: any(not any(p.answer(f"dS{h}")) for h in range(1, int(p.options["heads"]) + 1)),
         "an updated entry has a zero gradient (0/0 with ε = 0)": lambda p: any(
             v == 0 for name in _updated(p.options) for v in p.answer("d" + name)),
     },
@@ -143,7 +143,9 @@ def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict 
     grads = tiny_backward(model, p_rows, targets, scale, _small_fractions(scale))
     if grads is None:
         return None
-    if not any(v for row in grads["dS1"] for v in row) or any(not any(v for row in grads["d" + n] for v in row) for n in PARAMETERS):
+    heads = len(model["weights"])
+    if any(not any(v for row in grads[f"dS{h + 1}"] for v in row) for h in range(heads)) or \
+            any(not any(v for row in grads["d" + n] for v in row) for n in PARAMETERS):
         return None
     if any(v == 0 for name in updated for row in grads["d" + name] for v in row):
         return None
@@ -216,7 +218,9 @@ def _sum_rows_step(text: Tex, m: ImmutableMatrix, symbol: str, result: Quantity)
                 shapes=Tex(f"{shape_text(m)} \\to {shape_text(value)}"),
                 expansions=tuple(Expansion(entry_label(result.symbol, 0, j), tuple(Term((m[i, j],)) for i in range(m.rows)),
                                            value[0, j]) for j in range(m.cols)),
-                result=result, checks=(Tex(f"\\text{{Its shape }} {shape_text(value)} \\text{{ is the shape of the parameter.}}"),))
+                result=result,
+                checks=(Tex(f"\\textstyle\\sum_j {result.symbol}[j] = {number_tex(sum(value))} = \\text{{the sum of every entry of }} {symbol}."),
+                        Tex(f"\\text{{Its shape }} {shape_text(value)} \\text{{ is the shape of the parameter.}}")))
 
 
 def _shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
