@@ -18,7 +18,7 @@ SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
 ASSIGNMENT ?= examples/assignment.toml
 ROSTER ?= examples/roster.csv
 
-.PHONY: all python tex test bench bench-class class clean
+.PHONY: all python tex test bench bench-class bench-marking class clean
 # Generated .tex/.json are worth keeping between runs (make would delete them as intermediates).
 .SECONDARY:
 
@@ -73,6 +73,10 @@ bench: $(STAMP) tex
 # Only the class-set figures (300 students, the example assignment).
 bench-class: $(STAMP) tex
 	$(PY) -m generator.bench class
+
+# Only the marking figures (300 students, about 60 blanks each, with follow-through).
+bench-marking: $(STAMP)
+	$(PY) -m generator.bench marking
 
 # Every student of ROSTER gets their own variant of ASSIGNMENT, in classes/<assignment name>/ (unchanged files are kept).
 class: $(STAMP) tex

@@ -1,4 +1,4 @@
-"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet, and a class set."""
+"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet, a class set, and marking."""
 
 from __future__ import annotations
 
@@ -180,10 +180,102 @@ def bench_class() -> None:
           f"{again.pdfs_written} student PDFs cut, {again.pdfs_unchanged} unchanged)")
 
 
+MARKING_TARGET_S = 5.0
+MARKING_PROBLEMS = ("matmul", "attention_scores:mask=causal", "example5", "layernorm", "sgd_step")
+
+
+def bench_marking() -> None:
+    """Mark a class of CLASS_SIZE (about 60 blanks each, a third with errors carried forward) from its answers file:
+    reading keys and answers, parsing, marking with follow-through and named mistakes, and writing every report."""
+    import csv
+    import json
+
+    from .assignment import parse_assignment
+    from .classbuild import Summary, generate, write_class
+    from .followthrough import apply, valid_recipes
+    from .markkey import key_from_data
+    from .marking import FOLLOW_THROUGH, Policy
+    from .markrun import class_roster, mark_files
+    from .reports import report_files, write_reports
+    from .roster import Student
+
+    assignment = parse_assignment({"name": "bench", "title": "Marking benchmark", "seed": 6, "calculator": "basic",
+                                   "problems": [{"type": spec.split(":")[0], "points": 4,
+                                                 **({"options": dict([spec.split(":")[1].split("=")])} if ":" in spec else {})}
+                                                for spec in MARKING_PROBLEMS]}, Path("bench.toml"))
+    roster = tuple(Student(f"s{i:03d}", f"{_NAMES[i % len(_NAMES)]} {i}", 0, i + 1) for i in range(1, CLASS_SIZE + 1))
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        write_class(assignment, generate(assignment, roster, workers=os.cpu_count() or 1), out / "class", pdf=False,
+                    summary=Summary())
+        manifest = json.loads((out / "class" / "class.json").read_text())
+        rows = [["student_id", "variant", "blank", "answer"]]
+        for n, entry in enumerate(manifest["students"]):
+            data = json.loads((out / "class" / "students" / f"{entry['stem']}-key.json").read_text())
+            rows += _bench_answers(key_from_data(data), entry["id"], n % 3, apply, valid_recipes)
+        with (out / "answers.csv").open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows(rows)
+        start = time.perf_counter()
+        run = mark_files([out / "answers.csv"], class_roster(out / "class"), Policy())
+        marked = time.perf_counter()
+        write_reports(report_files(run, assignment.title), out / "marks")
+        total = time.perf_counter() - start
+    blanks = sum(len(s.marks) for s in run.students)
+    follow = sum(1 for s in run.students for m in s.marks if m.status == FOLLOW_THROUGH)
+    verdict = "ok" if total <= MARKING_TARGET_S else "SLOW"
+    print(f"marking: {len(run.students)} students x {blanks // max(1, len(run.students))} blanks ({blanks} answers, "
+          f"{follow} given follow-through credit, {len(run.issues)} input problems)")
+    print(f"  read + parse + mark {marked - start:.2f} s, reports {total - (marked - start):.2f} s, "
+          f"total {total:.2f} s ({total / max(1, len(run.students)) * 1000:.1f} ms per student; "
+          f"target <= {MARKING_TARGET_S:g} s)  {verdict}")
+
+
+def _bench_answers(key, student_id: str, kind: int, apply, valid_recipes) -> list[list[str]]:
+    """A student's answers: all right (kind 0), an early slip carried forward through every later step (1),
+    or a few wrong and unreduced entries (2)."""
+    from fractions import Fraction
+
+    from . import exactnum as xn
+
+    answers = {b.label: b.text for b in key.blanks}
+    for problem in key.problems:
+        values = {name: q.values for name, q in problem.quantities.items()}
+        answer_names = [n for n, q in problem.quantities.items() if q.source == "answer"]
+        if kind == 1 and answer_names:
+            first = answer_names[0]
+            values[first] = tuple(tuple(x + 1 if (i, j) == (0, 0) and isinstance(x, Fraction) else x
+                                        for j, x in enumerate(row)) for i, row in enumerate(values[first]))
+            recipes = valid_recipes(problem)
+            for name in answer_names[1:]:
+                for recipe in recipes.get(name, ()):
+                    try:
+                        values[name] = apply(recipe, values)
+                        break
+                    except (xn.Undefined, KeyError):
+                        continue
+        for name in answer_names:
+            for (i, j), blank in problem.quantities[name].blanks.items():
+                value = values[name][i][j]
+                if kind == 2 and (i + j) % 4 == 1:
+                    answers[blank.label] = "0" if blank.text != "0" else "1"
+                elif isinstance(value, Fraction):
+                    answers[blank.label] = str(value) if kind != 2 or value.denominator == 1 else \
+                        f"{2 * value.numerator}/{2 * value.denominator}"
+                elif xn.is_neg_inf(value):
+                    answers[blank.label] = "-inf"
+                else:
+                    answers[blank.label] = xn.CTX.nstr(value, 6)
+    return [[student_id, key.variant, label, text] for label, text in answers.items()]
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["marking"]:
+        bench_marking()
+        sys.exit(0)
     bench_class()
     if sys.argv[1:] == ["class"]:
         sys.exit(0)
+    bench_marking()
     bench_generation()
     bench_documents()
     bench_presets()

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+from .answerfile import fill_in_text
 from .assignment import load_assignment
-from .classbuild import Summary, generate, report, write_class
+from .classbuild import STUDENTS_DIR, Summary, generate, report, write_class
+from .marking import Policy
+from .markrun import MarkingError, class_roster, key_roster, mark_files
 from .pdf import TexError, compile_pdf
 from .presets import PRESETS, preset_problems
 from .registry import SpecError, problem_types
 from .render import printable_in_tex
+from .reports import DETAILS, FEEDBACK_DIR, ISSUES, MARKS, SUMMARY, ReportExists, report_files, write_reports
 from .roster import load_roster
-from .sheet import CALCULATOR_POLICIES, MAX_SEED, PAPERS, OutputError, ProblemSpec, SheetSpec, build, write_outputs
+from .sheet import (CALCULATOR_POLICIES, KEY_FORMAT, MAX_SEED, PAPERS, OutputError, ProblemSpec, SheetSpec, build,
+                    key_data, write_outputs)
 
 PROG = "transformer-worksheets"
 EXAMPLES = f"""examples:
@@ -25,6 +32,9 @@ EXAMPLES = f"""examples:
   {PROG} sheet --preset matrix-core --paper letter --pdf
   {PROG} pdf worksheets/week2.tex answer_keys/week2-key.tex
   {PROG} class examples/assignment.toml examples/roster.csv --out classes/week3 --pdf
+  {PROG} fillin --class classes/week3 --out week3-answers.csv
+  {PROG} mark week3-answers.csv --class classes/week3 --out marks/week3
+  {PROG} mark answers/*.csv --key answer_keys/week2-key.json --follow-through 1/2
 """
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME = 100
@@ -74,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     sheet.add_argument("--sheet-dir", type=Path, default=Path("worksheets"), help="folder for the worksheet")
     sheet.add_argument("--key-dir", type=Path, default=Path("answer_keys"), help="folder for the key and JSON")
     sheet.add_argument("--pdf", action="store_true", help="also compile both PDFs with latexmk")
+    sheet.add_argument("--fill-in", action="store_true",
+                       help="also write <sheet-dir>/<name>-answers.csv, the answers file to fill in (one row per blank)")
 
     pdf = commands.add_parser("pdf", help="compile .tex files to PDF (no shell escape)", epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,7 +99,43 @@ def _parser() -> argparse.ArgumentParser:
     klass.add_argument("--out", type=Path, help="output folder (default: classes/<assignment name>)")
     klass.add_argument("--pdf", action="store_true",
                        help="also compile the class PDFs and cut out every student's worksheet and key PDF")
+    mark = commands.add_parser("mark", help="mark answers files against keys: reports per student and for the class",
+                               epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mark.add_argument("answers", nargs="+", type=Path, help="answers files (CSV: student_id,variant,blank,answer)")
+    keys = mark.add_mutually_exclusive_group(required=True)
+    keys.add_argument("--key", action="append", type=Path, metavar="KEY.json",
+                      help="a JSON key (repeat for more variants); the variant column picks the key")
+    keys.add_argument("--class", dest="class_dir", type=Path, metavar="FOLDER",
+                      help="a class folder written by `class`: each student is marked against their own key, "
+                           "with the assignment's points")
+    mark.add_argument("--out", type=Path, help="report folder (default: marks/<assignment or key name>)")
+    mark.add_argument("--force", action="store_true", help="replace reports that already exist")
+    mark.add_argument("--follow-through", type=_share, default=Fraction(1), metavar="SHARE",
+                      help="share of a blank's points for a value consistent with the student's own earlier "
+                           "wrong values (0 to 1, e.g. 1/2; default 1)")
+    mark.add_argument("--unreduced", type=_share, default=Fraction(1, 2), metavar="SHARE",
+                      help="share for a right value written as an unreduced fraction such as 6/8 (default 1/2; "
+                           "1 accepts any equivalent form)")
+
+    fillin = commands.add_parser("fillin", help="write the answers file to fill in for a key or a whole class",
+                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = fillin.add_mutually_exclusive_group(required=True)
+    source.add_argument("--key", type=Path, metavar="KEY.json", help="one JSON key")
+    source.add_argument("--class", dest="class_dir", type=Path, metavar="FOLDER", help="a class folder: every student")
+    fillin.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    fillin.add_argument("--force", action="store_true", help="replace the file if it exists")
     return parser
+
+
+def _share(text: str) -> Fraction:
+    """A share of points: a fraction or decimal from 0 to 1."""
+    try:
+        value = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        value = None
+    if value is None or not 0 <= value <= 1 or len(text) > 20:
+        raise argparse.ArgumentTypeError(f"share {text!r} is not accepted; accepted: a number from 0 to 1, such as 1/2 or 0.5")
+    return value
 
 
 def _list() -> None:
@@ -133,9 +181,16 @@ def _sheet(args: argparse.Namespace) -> None:
         raise UsageError(f"--name {name!r} is not accepted; use up to {MAX_NAME} letters, digits, '.', '_' and '-' (not first)")
     spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
                      calculator=args.calculator or calculator)
-    paths = write_outputs(build(spec), name, args.sheet_dir, args.key_dir)
+    sheet = build(spec)
+    fill_in = args.sheet_dir / f"{name}-answers.csv"
+    if args.fill_in and fill_in.exists():
+        raise UsageError(f"'{fill_in}' already exists (it may hold answers); move it away first")
+    paths = write_outputs(sheet, name, args.sheet_dir, args.key_dir)
     for path in paths.values():
         print(path)
+    if args.fill_in:
+        _write_new(fill_in, fill_in_text(key_data(sheet)), force=False)
+        print(fill_in)
     if args.pdf:
         for kind in ("worksheet", "key"):
             print(compile_pdf(paths[kind]).pdf)
@@ -163,12 +218,66 @@ def _class(args: argparse.Namespace) -> None:
     print("\n".join(report(assignment, out, summary)))
 
 
+def _write_new(path: Path, text: str, force: bool) -> None:
+    """Write a file that holds answers or reports: never over an existing one unless forced."""
+    if path.exists() and not force:
+        raise UsageError(f"'{path}' already exists; pass --force to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as error:
+        raise OutputError(f"cannot write '{path}': {error.strerror or error}; choose a writable folder") from error
+
+
+def _fillin(args: argparse.Namespace) -> None:
+    if args.key:
+        datas = [_read_json(args.key)]
+    else:
+        roster = class_roster(args.class_dir)
+        datas = [_read_json(args.class_dir / STUDENTS_DIR / f"{s['stem']}-key.json") for s in roster.students.values()]
+    texts = [fill_in_text(data, (data.get("student") or {}).get("id", "")) for data in datas]
+    # One header for the whole class: every later file's header line is dropped.
+    _write_new(args.out, texts[0] + "".join(t.split("\n", 1)[1] for t in texts[1:]), args.force)
+    print(args.out)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"{path}: not a readable JSON key ({error})") from error
+    if not isinstance(data, dict) or data.get("format") != KEY_FORMAT:
+        raise UsageError(f"{path}: not a key (format is not {KEY_FORMAT!r}); pass a *-key.json file")
+    return data
+
+
+def _mark(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    roster = class_roster(args.class_dir) if args.class_dir else key_roster(args.key)
+    out = args.out or Path("marks") / roster.name
+    run = mark_files(args.answers, roster, Policy(follow_through=args.follow_through, unreduced=args.unreduced))
+    for issue in run.issues:
+        print(f"{PROG}: {issue}", file=sys.stderr)
+    if not run.students:
+        print(f"{PROG}: error: nothing could be marked ({len(run.issues)} problem(s) above)", file=sys.stderr)
+        return 2
+    title = roster.name
+    paths = write_reports(report_files(run, title), out, force=args.force)
+    blanks = sum(len(s.marks) for s in run.students)
+    print(f"marked {len(run.students)} student(s), {blanks} blanks, in {time.perf_counter() - start:.2f} s; "
+          f"{len(run.issues)} input problem(s)" + (f"; {len(run.absent)} student(s) with no answers" if run.absent else ""))
+    print(f"reports in {out}: {MARKS}, {DETAILS}, {SUMMARY}, {ISSUES}, {FEEDBACK_DIR}/ ({len(paths) - 4} files)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input, 1 for a TeX failure)."""
     try:
         args = _parser().parse_args(argv)
-        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf, "class": _class}[args.command](args)
-    except (UsageError, SpecError, OutputError) as error:
+        if args.command == "mark":
+            return _mark(args)
+        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf, "class": _class, "fillin": _fillin}[args.command](args)
+    except (UsageError, SpecError, OutputError, MarkingError, ReportExists) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except TexError as error:

@@ -1,0 +1,258 @@
+"""Numbers and small matrices for marking: Fractions where a value is rational, 40-digit mpmath values where not."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import isqrt
+from typing import Union
+
+import mpmath
+
+# A private context: marking never changes the precision sympy's own mpmath use relies on.
+CTX = mpmath.MPContext()
+CTX.dps = 40
+Num = Union[Fraction, "mpmath.mpf"]
+NEG_INF = CTX.ninf
+# Two irrational values this close (relative) are the same number: 40 digits leave ten for rounding.
+EXACT_SLACK = CTX.mpf(10) ** -30
+
+Matrix = tuple[tuple[Num, ...], ...]
+
+
+class Undefined(ArithmeticError):
+    """An operation has no value here (division by zero, a root of a negative, −∞ in a sum)."""
+
+
+def is_neg_inf(x) -> bool:
+    return not isinstance(x, Fraction) and x == NEG_INF
+
+
+def to_mpf(x: Num):
+    """x as a 40-digit mpmath number."""
+    if isinstance(x, Fraction):
+        return CTX.mpf(x.numerator) / x.denominator
+    return x
+
+
+def add(a: Num, b: Num) -> Num:
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a + b
+    if is_neg_inf(a) or is_neg_inf(b):
+        raise Undefined("−∞ in a sum")
+    return to_mpf(a) + to_mpf(b)
+
+
+def mul(a: Num, b: Num) -> Num:
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a * b
+    if is_neg_inf(a) or is_neg_inf(b):
+        raise Undefined("−∞ in a product")
+    return to_mpf(a) * to_mpf(b)
+
+
+def div(a: Num, b: Num) -> Num:
+    if is_zero(b):
+        raise Undefined("division by zero")
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a / b
+    if is_neg_inf(a) or is_neg_inf(b):
+        raise Undefined("−∞ in a quotient")
+    return to_mpf(a) / to_mpf(b)
+
+
+def is_zero(x: Num) -> bool:
+    if isinstance(x, Fraction):
+        return x == 0
+    return not is_neg_inf(x) and abs(x) <= EXACT_SLACK
+
+
+def sqrt(x: Num) -> Num:
+    """√x, exact when x is the square of a fraction."""
+    if isinstance(x, Fraction):
+        if x < 0:
+            raise Undefined("root of a negative number")
+        p, q = isqrt(x.numerator), isqrt(x.denominator)
+        if p * p == x.numerator and q * q == x.denominator:
+            return Fraction(p, q)
+    if to_mpf(x) < 0:
+        raise Undefined("root of a negative number")
+    return CTX.sqrt(to_mpf(x))
+
+
+def exp(x: Num) -> Num:
+    if isinstance(x, Fraction) and x == 0:
+        return Fraction(1)
+    return CTX.exp(to_mpf(x))
+
+
+def same(a: Num, b: Num, tolerance: Fraction | None = None) -> bool:
+    """Equal exactly (rationals), to 30 digits (irrational values), or within an absolute tolerance."""
+    if is_neg_inf(a) or is_neg_inf(b):
+        return is_neg_inf(a) and is_neg_inf(b)
+    if isinstance(a, Fraction) and isinstance(b, Fraction):
+        return a == b if tolerance is None else abs(a - b) <= tolerance
+    difference = abs(to_mpf(a) - to_mpf(b))
+    if tolerance is not None:
+        return difference <= to_mpf(tolerance)
+    return difference <= EXACT_SLACK * max(1, abs(to_mpf(b)))
+
+
+# ----- matrices (tuples of rows) -------------------------------------------------------------------
+
+
+def shape(m: Matrix) -> tuple[int, int]:
+    return len(m), len(m[0]) if m else 0
+
+
+def entries(m: Matrix):
+    return (x for row in m for x in row)
+
+
+def transpose(m: Matrix) -> Matrix:
+    return tuple(zip(*m))
+
+
+def matmul(a: Matrix, b: Matrix) -> Matrix:
+    columns = list(zip(*b))
+    result = []
+    for row in a:
+        out = []
+        for col in columns:
+            total: Num = Fraction(0)
+            for x, y in zip(row, col):
+                total = add(total, mul(x, y))
+            out.append(total)
+        result.append(tuple(out))
+    return tuple(result)
+
+
+def scale(c: Num, m: Matrix) -> Matrix:
+    return tuple(tuple(mul(c, x) for x in row) for row in m)
+
+
+def combine(a: Num, x: Matrix, b: Num, y: Matrix) -> Matrix:
+    """a·x + b·y, entry by entry."""
+    return tuple(tuple(add(mul(a, p), mul(b, q)) for p, q in zip(rx, ry)) for rx, ry in zip(x, y))
+
+
+def hadamard(x: Matrix, y: Matrix) -> Matrix:
+    return tuple(tuple(mul(p, q) for p, q in zip(rx, ry)) for rx, ry in zip(x, y))
+
+
+def broadcast_row(row: Matrix, rows: int) -> Matrix:
+    return tuple(row[0] for _ in range(rows))
+
+
+def relu(m: Matrix) -> Matrix:
+    return tuple(tuple(x if to_mpf(x) > 0 else Fraction(0) for x in row) for row in m)
+
+
+def indicator(m: Matrix) -> Matrix:
+    """1 where an entry is positive, else 0 (ReLU's mask)."""
+    return tuple(tuple(Fraction(1) if to_mpf(x) > 0 else Fraction(0) for x in row) for row in m)
+
+
+def causal_mask(m: Matrix) -> Matrix:
+    return tuple(tuple(NEG_INF if j > i else x for j, x in enumerate(row)) for i, row in enumerate(m))
+
+
+def softmax_rows(m: Matrix) -> Matrix:
+    """Softmax of each row; −∞ gets weight 0. Shifted by the row's maximum, as by hand."""
+    result = []
+    for row in m:
+        finite = [x for x in row if not is_neg_inf(x)]
+        if not finite:
+            raise Undefined("a row with every entry −∞")
+        top = max(finite, key=to_mpf)
+        exps = [Fraction(0) if is_neg_inf(x) else exp(add(x, mul(Fraction(-1), top))) for x in row]
+        total: Num = Fraction(0)
+        for e in exps:
+            total = add(total, e)
+        result.append(tuple(div(e, total) for e in exps))
+    return tuple(result)
+
+
+def softmax_columns(m: Matrix) -> Matrix:
+    return transpose(softmax_rows(transpose(m)))
+
+
+def normalize_rows(m: Matrix) -> Matrix:
+    """Each entry over its row's sum (softmax's last step, from the exponentials)."""
+    return tuple(tuple(div(x, _sum(row)) for x in row) for row in m)
+
+
+def shift_by_row_max(m: Matrix) -> Matrix:
+    """x − max of its row."""
+    return tuple(tuple(add(x, mul(Fraction(-1), max(row, key=to_mpf))) for x in row) for row in m)
+
+
+def row_means(m: Matrix) -> Matrix:
+    return tuple((div(_sum(row), Fraction(len(row))),) for row in m)
+
+
+def row_variances(m: Matrix) -> Matrix:
+    out = []
+    for row, (mu,) in zip(m, row_means(m)):
+        out.append((div(_sum(mul(add(x, mul(Fraction(-1), mu)), add(x, mul(Fraction(-1), mu))) for x in row),
+                        Fraction(len(row))),))
+    return tuple(out)
+
+
+def row_deviations(m: Matrix) -> Matrix:
+    return tuple((sqrt(v),) for (v,) in row_variances(m))
+
+
+def standardize(m: Matrix, mus: Matrix, sigmas: Matrix) -> Matrix:
+    """(x − μ)/σ row by row, with μ and σ one per row (n×1)."""
+    return tuple(tuple(div(add(x, mul(Fraction(-1), mu)), sigma) for x in row)
+                 for row, (mu,), (sigma,) in zip(m, mus, sigmas))
+
+
+def column_sums(m: Matrix) -> Matrix:
+    return (tuple(_sum(col) for col in zip(*m)),)
+
+
+def total(m: Matrix) -> Matrix:
+    return ((_sum(entries(m)),),)
+
+
+def _sum(values) -> Num:
+    result: Num = Fraction(0)
+    for v in values:
+        result = add(result, v)
+    return result
+
+
+def ratio(target: Matrix, source: Matrix) -> Num | None:
+    """The one constant c with target = c·source (c ≠ 0), or None."""
+    c = None
+    for t, s in zip(entries(target), entries(source)):
+        if is_neg_inf(t) or is_neg_inf(s):
+            return None
+        if is_zero(s):
+            if not is_zero(t):
+                return None
+            continue
+        value = div(t, s)
+        if c is None:
+            c = value
+        elif not same(value, c):
+            return None
+    if c is None or is_zero(c):
+        return None
+    return c
+
+
+def is_trivial(m: Matrix) -> bool:
+    """All zeros, all one value, or an identity matrix: values that make later steps trivial."""
+    values = list(entries(m))
+    if any(is_neg_inf(x) for x in values):
+        return False
+    if len(values) > 1 and all(same(x, values[0]) for x in values):
+        return True
+    if len(values) == 1:
+        return is_zero(values[0])
+    rows, cols = shape(m)
+    if rows == cols and all(same(m[i][j], Fraction(int(i == j))) for i in range(rows) for j in range(cols)):
+        return True
+    return False

@@ -1,0 +1,192 @@
+"""A JSON key read for marking: every blank and every known quantity as exact marking numbers, checked against its variant."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+
+from . import exactnum as xn
+from .answers import AnswerError, parse_exact
+from .registry import SpecError, make_problem
+from .sheet import KEY_FORMAT, ProblemSpec, SheetSpec, variant_code
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot be used for marking; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class BlankKey:
+    """One box on the sheet: its label, where it sits in its quantity, its exact value and its points."""
+
+    label: str
+    problem: int
+    part: str
+    name: str
+    index: tuple[int, int] | None
+    kind: str  # number or choice
+    text: str  # the exact value as the key writes it
+    number: xn.Num | None  # None for a choice
+    choices: tuple[str, ...]
+    decimals: bool  # the part asks for 4 decimal places
+    points: Fraction
+
+
+@dataclass
+class Quantity:
+    """A named value a later step may use: a given, a stated fact or an answer (then with its blanks)."""
+
+    name: str
+    source: str  # given, fact or answer
+    values: xn.Matrix  # scalars are 1×1
+    order: int  # position in the problem: givens and facts first, then answers in printed order
+    part: str = ""
+    decimals: bool = False
+    blanks: dict[tuple[int, int], BlankKey] = field(default_factory=dict)
+
+
+@dataclass
+class ProblemKey:
+    """One problem of a key: its spec, its quantities by name (in order) and its blanks."""
+
+    number: int
+    type: str
+    options: dict[str, str]
+    given_parts: tuple[str, ...]
+    quantities: dict[str, Quantity]
+    blanks: list[BlankKey]
+    points: Fraction
+
+    def quantity_of(self, blank: BlankKey) -> Quantity:
+        """The answer quantity a number blank belongs to."""
+        for name in (blank.name, f"{blank.name}@{blank.part}"):
+            quantity = self.quantities.get(name)
+            if quantity is not None and quantity.source == "answer" and quantity.part == blank.part:
+                return quantity
+        raise LookupError(blank.label)
+
+    @property
+    def spec_key(self) -> tuple:
+        """What decides the problem's shapes and steps (not its numbers): recipes are shared across it."""
+        return (self.type, tuple(sorted(self.options.items())), self.given_parts)
+
+
+@dataclass
+class SheetKey:
+    """A whole key: variant, problems and blanks in printed order."""
+
+    path: str
+    variant: str
+    title: str
+    problems: list[ProblemKey]
+    student_id: str | None = None
+    student_name: str | None = None
+
+    @property
+    def blanks(self) -> list[BlankKey]:
+        return [b for p in self.problems for b in p.blanks]
+
+    @property
+    def total(self) -> Fraction:
+        return sum((p.points for p in self.problems), Fraction(0))
+
+
+def load_key(path: Path) -> SheetKey:
+    """Read a JSON key file; KeyFileError names the file and what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise KeyFileError(f"{path}: cannot read the key: {error.strerror or error}") from error
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise KeyFileError(f"{path}: not a JSON key ({error}); pass a *-key.json file written by the generator") from error
+    return key_from_data(data, str(path))
+
+
+def key_from_data(data: dict, path: str = "<key>") -> SheetKey:
+    """A key from its parsed JSON; the variant code must match its seed and problems (so answers meet the right key)."""
+    if not isinstance(data, dict) or data.get("format") != KEY_FORMAT:
+        raise KeyFileError(f"{path}: not a key (format is not {KEY_FORMAT!r}); pass a *-key.json file")
+    try:
+        specs = tuple(ProblemSpec(p["type"], dict(p["options"]), tuple(p.get("given_parts", ())))
+                      for p in data["problems"])
+        expected = variant_code(SheetSpec(title="x", seed=int(data["seed"]), problems=specs))
+    except (KeyError, TypeError, ValueError, SpecError) as error:
+        raise KeyFileError(f"{path}: the key's problems cannot be read ({error})") from error
+    if expected != data.get("variant"):
+        raise KeyFileError(f"{path}: the variant code {data.get('variant')!r} does not match the key's seed and problems "
+                        f"({expected}); the key was edited")
+    points = data.get("points")
+    problems = []
+    for position, problem in enumerate(data["problems"]):
+        worth = Fraction(points[position]) if isinstance(points, list) and position < len(points) else None
+        problems.append(_problem(problem, worth, path))
+    student = data.get("student") or {}
+    return SheetKey(path, data["variant"], data.get("title", ""), problems, student.get("id"), student.get("name"))
+
+
+def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
+    number = int(problem["number"])
+    decimals = part_decimals(problem["type"], tuple(sorted(problem["options"].items())))
+    quantities: dict[str, Quantity] = {}
+    try:
+        for source in ("given", "facts"):
+            for name, value in problem.get(source, {}).items():
+                quantities[name] = Quantity(name, "given" if source == "given" else "fact", _matrix(value),
+                                            len(quantities))
+    except AnswerError as error:
+        raise KeyFileError(f"{path}: problem {number}: a given value cannot be read ({error})") from error
+    blanks_data = problem["blanks"]
+    worth = worth if worth is not None else Fraction(len(blanks_data))
+    each = worth / len(blanks_data) if blanks_data else Fraction(0)
+    blanks = []
+    for blank in blanks_data:
+        index = tuple(blank["index"]) if blank.get("index") else None
+        if blank["kind"] == "choice":
+            number_value = None
+        else:
+            try:
+                number_value = parse_exact(blank["value"])
+            except AnswerError as error:
+                raise KeyFileError(f"{path}: blank {blank['label']!r}: the value cannot be read ({error})") from error
+        key = BlankKey(blank["label"], number, blank["part"], blank["name"], index, blank["kind"], blank["value"],
+                       number_value, tuple(blank.get("choices", ())), decimals.get(blank["part"], False), each)
+        blanks.append(key)
+        if key.kind == "number":
+            name = answer_key(key)
+            if name in quantities and (quantities[name].source != "answer" or quantities[name].part != key.part):
+                # A given and an answer (or answers of two parts) with one name: the later one is told apart.
+                name = f"{key.name}@{key.part}"
+            quantity = quantities.get(name)
+            if quantity is None:
+                quantity = quantities[name] = Quantity(name, "answer", (), len(quantities), key.part, key.decimals)
+            quantity.blanks[index or (0, 0)] = key
+    for quantity in quantities.values():
+        if quantity.source == "answer":
+            rows = 1 + max(i for i, _ in quantity.blanks)
+            cols = 1 + max(j for _, j in quantity.blanks)
+            quantity.values = tuple(tuple(quantity.blanks[(i, j)].number for j in range(cols)) for i in range(rows))
+    return ProblemKey(number, problem["type"], dict(problem["options"]), tuple(problem.get("given_parts", ())),
+                      quantities, blanks, worth)
+
+
+def answer_key(blank: BlankKey) -> str:
+    """The name under which a blank's quantity is first filed (see ProblemKey.quantity_of)."""
+    return blank.name
+
+
+def _matrix(value) -> xn.Matrix:
+    if isinstance(value, list):
+        return tuple(tuple(parse_exact(x) for x in row) for row in value)
+    return ((parse_exact(value),),)
+
+
+@cache
+def part_decimals(type_name: str, options: tuple) -> dict[str, bool]:
+    """Which parts ask for 4 decimal places: decided by the type and its options, never by the numbers."""
+    problem = make_problem(type_name, dict(options), "marking/decimals")
+    return {_LETTERS[i]: part.decimals for i, part in enumerate(problem.parts)}

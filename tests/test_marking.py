@@ -1,0 +1,316 @@
+"""Marking against real keys: equivalent forms, 4-place tolerance, partial credit, follow-through, named mistakes."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from generator import exactnum as xn
+from generator import mistakes
+from generator.followthrough import recipes_for, valid_recipes
+from generator.marking import DECIMAL_TOLERANCE, FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
+from generator.markkey import key_from_data, part_decimals
+from generator.registry import problem_types
+
+from .conftest import key_json
+
+
+def _key(spec: str, seed: int = 2):
+    return key_from_data(key_json([spec], seed))
+
+
+def _perfect(key) -> dict[str, str]:
+    return {b.label: b.text for b in key.blanks}
+
+
+def _mark(key, answers: dict[str, str], policy: Policy = Policy()):
+    marked = mark_student(key, {label: Cell(text) for label, text in answers.items()}, "s1", policy=policy)
+    return {m.blank.label: m for m in marked.marks}, marked
+
+
+def _text(value: Fraction) -> str:
+    return f"{value.numerator}/{value.denominator}" if value.denominator != 1 else str(value.numerator)
+
+
+def _set(answers, quantity, values):
+    """Write a whole quantity (a matrix of Fractions) into the answers."""
+    for (i, j), blank in quantity.blanks.items():
+        value = values[i][j]
+        answers[blank.label] = "-oo" if xn.is_neg_inf(value) else _text(value) if isinstance(value, Fraction) \
+            else xn.CTX.nstr(value, 12)
+
+
+def _fraction_blank(key):
+    return next(b for b in key.blanks if isinstance(b.number, Fraction) and b.number.denominator > 1 and not b.decimals)
+
+
+def test_the_key_itself_scores_full_marks():
+    key = _key("tiny_transformer", 3)
+    marks, marked = _mark(key, _perfect(key))
+    assert marked.score == marked.out_of == len(key.blanks)
+    assert all(m.status == RIGHT for m in marks.values())
+
+
+def test_equivalent_forms_and_lowest_terms():
+    key = _key("dlogits:positions=2,reduction=mean")
+    blank = _fraction_blank(key)
+    p, q = blank.number.numerator, blank.number.denominator
+    answers = _perfect(key)
+    for text, status, points in ((f"{2 * p}/{2 * q}", UNREDUCED, Fraction(1, 2)), (f"{p} / {q}", RIGHT, 1),
+                                 (f"{-p}/{-q}", RIGHT, 1)):
+        answers[blank.label] = text
+        marks, _ = _mark(key, answers)
+        assert (marks[blank.label].status, marks[blank.label].points) == (status, points), text
+    # Any equivalent form earns everything when the teacher does not ask for lowest terms.
+    answers[blank.label] = f"{3 * p}/{3 * q}"
+    assert _mark(key, answers, Policy(unreduced=Fraction(1)))[0][blank.label].points == 1
+    # A terminating decimal is the same exact value.
+    whole = next(b for b in key.blanks if isinstance(b.number, Fraction) and b.number.denominator in (2, 4, 5))
+    answers[whole.label] = str(float(whole.number)).replace(".", ",")
+    assert _mark(key, answers)[0][whole.label].status == RIGHT
+
+
+def test_unreduced_is_not_a_wrong_fraction():
+    key = _key("dlogits:positions=2,reduction=mean")
+    blank = _fraction_blank(key)
+    p, q = blank.number.numerator, blank.number.denominator
+    answers = _perfect(key)
+    answers[blank.label] = f"{3 * p}/{3 * q}"
+    unreduced = _mark(key, answers)[0][blank.label]
+    answers[blank.label] = f"{3 * p + 1}/{3 * q}"
+    wrong = _mark(key, answers)[0][blank.label]
+    assert unreduced.status == UNREDUCED and unreduced.note == mistakes.UNREDUCED and unreduced.points > 0
+    assert wrong.status == WRONG and wrong.note != mistakes.UNREDUCED and wrong.points == 0
+
+
+def test_four_place_answers_within_the_sheets_tolerance():
+    key = _key("softmax:form=table")
+    blank = next(b for b in key.blanks if b.decimals)
+    assert DECIMAL_TOLERANCE == Fraction(15, 100000)  # ½ unit in the 4th place + 1 unit of table slack
+    exact = xn.to_mpf(blank.number)
+    answers = _perfect(key)
+    for offset, status in ((0, RIGHT), (Fraction(14, 100000), RIGHT), (Fraction(-14, 100000), RIGHT),
+                           (Fraction(16, 100000), WRONG), (Fraction(-3, 10000), WRONG)):
+        answers[blank.label] = xn.CTX.nstr(exact + xn.to_mpf(offset), 8)
+        assert _mark(key, answers)[0][blank.label].status == status, offset
+    answers[blank.label] = "0" + xn.CTX.nstr(exact, 4).replace(".", ",")  # decimal comma, leading zero
+    assert _mark(key, answers)[0][blank.label].status == RIGHT
+
+
+def test_exact_forms_match_irrational_keys():
+    key = _key("cross_entropy:positions=2,reduction=mean")
+    loss = key.problems[0].quantities["L_pos"]
+    answers = _perfect(key)
+    blank = loss.blanks[(0, 0)]
+    p = key.problems[0].quantities["p"].values
+    target = next(j for j in range(len(p[0])) if xn.same(blank.number, -xn.CTX.log(xn.to_mpf(p[0][j]))))
+    answers[blank.label] = f"-ln({_text(p[0][target])})"
+    assert _mark(key, answers)[0][blank.label].status == RIGHT
+    answers[blank.label] = f"ln({_text(1 / p[0][target] + 1)})"
+    assert _mark(key, answers)[0][blank.label].status == WRONG
+
+
+def test_a_rounded_value_where_an_exact_one_is_asked():
+    key = _key("dlogits:positions=2,reduction=mean")
+    blank = next(b for b in key.blanks if isinstance(b.number, Fraction) and b.number.denominator % 3 == 0)
+    answers = _perfect(key)
+    answers[blank.label] = xn.CTX.nstr(xn.to_mpf(blank.number), 4)
+    mark = _mark(key, answers)[0][blank.label]
+    assert mark.status == WRONG and mark.note == mistakes.ROUNDED
+
+
+def _wrong_qkt(key, answers, shift=1):
+    problem = key.problems[0]
+    qkt = problem.quantities["QKT"]
+    wrong = tuple(tuple(x + shift for x in row) for row in qkt.values)
+    _set(answers, qkt, wrong)
+    return problem, wrong
+
+
+def test_follow_through_from_the_students_own_values():
+    key = _key("attention_scores:mask=causal")
+    answers = _perfect(key)
+    problem, wrong = _wrong_qkt(key, answers)
+    _set(answers, problem.quantities["S"], xn.causal_mask(xn.scale(Fraction(1, 2), wrong)))
+    marks, marked = _mark(key, answers)
+    s_marks = [marks[b.label] for b in problem.quantities["S"].blanks.values()]
+    assert {m.status for m in s_marks} == {FOLLOW_THROUGH, RIGHT}  # the masked entries are right anyway
+    assert all("QKT" in m.note for m in s_marks if m.status == FOLLOW_THROUGH)
+    half = _mark(key, answers, Policy(follow_through=Fraction(1, 2)))[1]
+    assert half.score < marked.score and half.score > len(problem.quantities["S"].blanks) // 3
+    # Values that follow from nothing the student wrote earn nothing.
+    _set(answers, problem.quantities["S"], xn.causal_mask(xn.scale(Fraction(1, 3), wrong)))
+    assert FOLLOW_THROUGH not in {m.status for m in _mark(key, answers)[0].values()}
+
+
+def test_trivial_earlier_values_earn_no_follow_through():
+    key = _key("attention_scores:mask=causal")
+    answers = _perfect(key)
+    problem = key.problems[0]
+    zeros = tuple(tuple(Fraction(0) for _ in row) for row in problem.quantities["QKT"].values)
+    _set(answers, problem.quantities["QKT"], zeros)
+    _set(answers, problem.quantities["S"], xn.causal_mask(zeros))
+    assert FOLLOW_THROUGH not in {m.status for m in _mark(key, answers)[0].values()}
+
+
+def test_follow_through_down_a_chain():
+    """example5: a wrong O carried through h = O·W₁ + b₁, ReLU, f = r·W₂ + b₂ and y = O + f."""
+    key = _key("example5", 5)
+    problem = key.problems[0]
+    q = problem.quantities
+    answers = _perfect(key)
+    o = tuple(tuple(x + (1 if (i, j) == (0, 0) else 0) for j, x in enumerate(row)) for i, row in enumerate(q["O"].values))
+    values = {n: v.values for n, v in q.items()}
+    values["O"] = o
+    # Each step worked by hand from the student's own previous value (the example's formulas, not the marker's recipes).
+    def affine(x, w, b):
+        return xn.combine(Fraction(1), xn.matmul(x, w), Fraction(1), xn.broadcast_row(b, len(x)))
+
+    values["h"] = affine(o, values["W1"], values["b1"])
+    values["r"] = xn.relu(values["h"])
+    values["f"] = affine(values["r"], values["W2"], values["b2"])
+    values["y"] = xn.combine(Fraction(1), o, Fraction(1), values["f"])
+    for name in ("O", "h", "r", "f", "y"):
+        _set(answers, q[name], values[name])
+    marks, _ = _mark(key, answers)
+    later = [marks[b.label] for n in ("h", "r", "f", "y") for b in q[n].blanks.values()]
+    assert any(m.status == FOLLOW_THROUGH for m in later)
+    assert all(m.status in (RIGHT, FOLLOW_THROUGH) for m in later)
+
+
+@pytest.mark.parametrize("spec, name, op", [
+    ("matmul", "C", "product"),
+    ("transpose", "KT", "scale"),  # a transpose is scale 1 of Kᵀ
+    ("attention_scores", "S", "scale"),
+    ("softmax:form=table", "p", "softmax"),
+    ("ffn", "r", "relu"),
+    ("example5", "h", "affine"),
+    ("example5", "y", "combine"),
+    ("layernorm", "mu", "rowmean"),
+    ("layernorm", "sigma", "rowstd"),
+    ("layernorm", "y", "layernorm"),
+    ("tiny_transformer", "S1", "product"),
+    ("tiny_transformer", "A1", "softmax"),
+    ("tiny_transformer", "H2", "affine"),
+    ("relu_backward", "mask", "indicator"),
+    ("output_backward", "db", "colsum"),
+])
+def test_shared_steps_are_found_without_code_per_type(spec, name, op):
+    key = _key(spec, 7)
+    recipes = valid_recipes(key.problems[0])
+    assert op in {r.op for r in recipes[name]}
+
+
+def test_decimal_parts_depend_on_options_only():
+    for name, kind in problem_types().items():
+        for options in kind.option_sets()[:3]:
+            flags = part_decimals(name, tuple(sorted(options.items())))
+            for seed in (5, 6):
+                problem = key_json([f"{name}:" + ",".join(f"{k}={v}" for k, v in options.items())], seed)["problems"][0]
+                assert {b["part"] for b in problem["blanks"]} <= set(flags), name
+
+
+# ----- named mistakes: each crafted from a real problem's own values ----------------------------------------
+
+
+def _note(key, answers, name):
+    marks, _ = _mark(key, answers)
+    notes = {marks[b.label].note for b in key.problems[0].quantities[name].blanks.values()
+             if marks[b.label].status == WRONG}
+    assert len(notes) == 1, notes
+    return notes.pop()
+
+
+def test_named_missing_scale():
+    key = _key("attention_scores:d_k=4,mask=causal")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    _set(answers, q["S"], xn.causal_mask(q["QKT"].values))
+    assert _note(key, answers, "S") == mistakes.MISSING_SCALE
+
+
+def test_named_missing_scale_on_top_of_a_wrong_product():
+    key = _key("attention_scores:d_k=4,mask=causal")
+    answers = _perfect(key)
+    problem, wrong = _wrong_qkt(key, answers, shift=2)
+    _set(answers, problem.quantities["S"], xn.causal_mask(wrong))
+    assert _note(key, answers, "S") == mistakes.MISSING_SCALE
+
+
+def test_named_missing_causal_mask():
+    key = _key("attention_scores:d_k=4,mask=causal")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    _set(answers, q["S"], xn.scale(Fraction(1, 2), q["QKT"].values))
+    assert _note(key, answers, "S") == mistakes.MISSING_MASK
+
+
+def test_named_missing_causal_mask_in_the_weights():
+    key = _key("attention_backward:tokens=3", 4)
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    unmasked = xn.scale(Fraction(1, 2), q["R"].values)
+    _set(answers, q["A"], xn.softmax_rows(unmasked))
+    assert _note(key, answers, "A") == mistakes.MISSING_MASK
+
+
+def test_named_transposed_weight_matrix():
+    key = _key("qkv_projection:tokens=3,d_model=2,d_k=2")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    _set(answers, q["Q"], xn.matmul(q["X"].values, xn.transpose(q["W_Q"].values)))
+    assert _note(key, answers, "Q") == mistakes.TRANSPOSED_WEIGHT.format(name="W_Q")
+
+
+def test_named_softmax_over_columns():
+    key = _key("attention_backward:tokens=3", 4)
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    _set(answers, q["A"], xn.softmax_columns(q["S"].values))
+    assert _note(key, answers, "A") == mistakes.SOFTMAX_COLUMNS
+
+
+def test_named_wrong_gradient_sign():
+    key = _key("sgd_step")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    eta = Fraction(key_json(["sgd_step"], 2)["problems"][0]["options"]["lr"])
+    _set(answers, q["theta1"], xn.combine(Fraction(1), q["theta0"].values, eta, q["g1"].values))
+    assert _note(key, answers, "theta1") == mistakes.WRONG_SIGN
+
+
+@pytest.mark.parametrize("reduction, slip", [("mean", mistakes.SUM_NOT_MEAN), ("sum", mistakes.MEAN_NOT_SUM)])
+def test_named_mean_versus_sum_loss(reduction, slip):
+    key = _key(f"cross_entropy:positions=3,reduction={reduction}")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    total = xn.total(q["L_pos"].values)[0][0]
+    answers[q["L"].blanks[(0, 0)].label] = xn.CTX.nstr(total if reduction == "mean" else total / 3, 10)
+    assert _note(key, answers, "L") == slip
+
+
+def test_named_mean_versus_sum_in_the_gradient():
+    key = _key("dlogits:positions=2,reduction=mean")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    _set(answers, q["dz"], xn.scale(Fraction(2), q["dz"].values))
+    assert _note(key, answers, "dz") == mistakes.SUM_NOT_MEAN
+
+
+def test_named_missing_adam_bias_correction():
+    key = _key("adam_step")
+    answers = _perfect(key)
+    q = key.problems[0].quantities
+    _set(answers, q["v_hat1"], q["v1"].values)
+    assert _note(key, answers, "v_hat1") == mistakes.MISSING_BIAS_CORRECTION
+    answers = _perfect(key)
+    _set(answers, q["m_hat2"], q["m2"].values)
+    assert _note(key, answers, "m_hat2") == mistakes.MISSING_BIAS_CORRECTION
+
+
+def test_recipes_hold_on_other_variants_of_the_spec():
+    """Recipes come from reference variants; on a student's own variant each must still reproduce the key."""
+    for seed in (11, 12, 13):
+        problem = _key("tiny_transformer", seed).problems[0]
+        assert set(valid_recipes(problem)) == set(recipes_for(problem.spec_key))
