@@ -143,6 +143,44 @@ def broadcast_row(row: Matrix, rows: int) -> Matrix:
     return tuple(row[0] for _ in range(rows))
 
 
+def divide(x: Matrix, y: Matrix) -> Matrix:
+    """x / y, entry by entry (Adam's m̂ / √v̂)."""
+    return tuple(tuple(div(p, q) for p, q in zip(rx, ry)) for rx, ry in zip(x, y))
+
+
+def row_scale(m: Matrix, column: Matrix) -> Matrix:
+    """Row i of m times the i-th entry of an n×1 column (a per-row statistic)."""
+    return tuple(tuple(mul(c, x) for x in row) for row, (c,) in zip(m, column))
+
+
+def columns(m: Matrix, start: int, stop: int) -> Matrix:
+    """Columns start…stop−1 (one head's block)."""
+    return tuple(row[start:stop] for row in m)
+
+
+def hstack(blocks) -> Matrix:
+    """Blocks of the same height side by side."""
+    return tuple(sum(rows, ()) for rows in zip(*blocks))
+
+
+def absolute(m: Matrix) -> Matrix:
+    return tuple(tuple(x if to_mpf(x) >= 0 else mul(Fraction(-1), x) for x in row) for row in m)
+
+
+def reciprocal(m: Matrix) -> Matrix:
+    """1/x entry by entry (clipping's c/‖g‖, with c a fitted constant)."""
+    return tuple(tuple(div(Fraction(1), x) for x in row) for row in m)
+
+
+def sqrt_entries(m: Matrix) -> Matrix:
+    return tuple(tuple(sqrt(x) for x in row) for row in m)
+
+
+def gelu(m: Matrix) -> Matrix:
+    """x·Φ(x) entry by entry, Φ the standard normal CDF (exact to 40 digits, not from a 4-place table)."""
+    return tuple(tuple(mul(x, (1 + CTX.erf(to_mpf(x) / CTX.sqrt(2))) / 2) for x in row) for row in m)
+
+
 def relu(m: Matrix) -> Matrix:
     return tuple(tuple(x if to_mpf(x) > 0 else Fraction(0) for x in row) for row in m)
 

@@ -2,28 +2,34 @@
 
 No problem type declares its data flow. For every answer quantity the marker tries a small catalogue of the
 steps the generators share (products with either side transposed or one column taken, scaling, sums a·X + b·Y,
-affine maps x·W + b, ReLU and its mask, softmax of rows and dividing by row sums, the causal mask, row means,
-variances and standard deviations, LayerNorm, totals and column sums) over the quantities printed before it (givens, stated facts,
-earlier answers). A recipe is kept only when it reproduces the generator's exact values on three reference
-variants of the same problem spec with the same constants, so a coincidence of one draw is never a recipe.
+affine maps x·W + b, ReLU and its mask, |x|, GELU, softmax of rows and dividing by row sums, the causal mask,
+row means, variances and standard deviations, LayerNorm, totals and column sums, and composites: the Adam
+update, LayerNorm's backward pieces, per-head columns of O, clipping) over the quantities printed before it
+(givens, stated facts, earlier answers). A recipe is kept only when it reproduces the generator's exact values
+on three reference variants of the same problem spec with the same constants, so a coincidence of one draw is
+never a recipe. Candidates are screened in floats first (floatnum) and only survivors are checked exactly.
 A student's later blank then earns follow-through credit when the recipe, applied to the student's own earlier
 values, gives what the student wrote.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
-from itertools import product as pairs
+from itertools import permutations, product as pairs
+
+import numpy as np
 
 from . import exactnum as xn
+from . import floatnum as fl
 from .markkey import ProblemKey, Quantity, key_from_data
 from .sheet import ProblemSpec, SheetSpec, build, key_data
 
 REFERENCE_SEEDS = (101, 202, 303)
 MAX_RECIPES = 12  # per answer: enough for the few honest alternatives (S from Q·Kᵀ or from Q and K)
-SCALED_OPS = ("scale", "product", "hadamard", "total", "colsum")
+MAX_HEADS = 3  # separate per-head weight matrices tried in every order: 3 heads from 6 answers is already 120
+SCALED_OPS = ("scale", "product", "hadamard", "hadamard_row", "colsum_hadamard", "total", "colsum", "reciprocal",
+              "smul")
 
 
 @dataclass(frozen=True)
@@ -32,95 +38,133 @@ class Recipe:
 
     op: str
     inputs: tuple[str, ...]
-    # per input: "" as is, "T" transposed, "sq" squared entrywise, "c<j>" column j, "cT<j>" column j as a row
+    # per input: "" as is, "T" transposed, "sq" squared entrywise, "rt" its entrywise root, "std" each row
+    # standardized ((x − μ)/σ, LayerNorm's x̂), "c<j>" column j, "cT<j>" column j as a row
     forms: tuple[str, ...]
-    constants: tuple = ()  # (a,) for a scaled op, (a, b) for a·X + b·Y
+    constants: tuple = ()  # (a,) for a scaled op, (a, b) for a·X + b·Y and the Adam update
     masked: bool = False  # the causal mask is applied to the result
 
     def describe(self) -> str:
-        names = [n + {"": "", "T": "ᵀ", "sq": "²"}.get(f, f"[:,{f[2:]}]ᵀ" if f.startswith("cT") else f"[:,{f[1:]}]")
+        names = [n + _FORM_MARKS.get(f, f"[:,{f[2:]}]ᵀ" if f.startswith("cT") else f"[:,{f[1:]}]")
                  for n, f in zip(self.inputs, self.forms)]
         constants = ", ".join(str(c) if isinstance(c, Fraction) else xn.CTX.nstr(c, 8) for c in self.constants)
         return f"{self.op}({', '.join(names)}{'; ' + constants if constants else ''}){' masked' if self.masked else ''}"
 
 
-def take(values: dict[str, xn.Matrix], name: str, form: str) -> xn.Matrix:
-    """One input of a recipe in its form."""
+_FORM_MARKS = {"": "", "T": "ᵀ", "sq": "²", "rt": "^½", "std": "̂"}
+UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "softmax_columns": "softmax_columns",
+         "rownorm": "normalize_rows", "shift": "shift_by_row_max", "rowmean": "row_means", "rowvar": "row_variances",
+         "rowstd": "row_deviations", "total": "total", "colsum": "column_sums", "abs": "absolute", "gelu": "gelu",
+         "reciprocal": "reciprocal"}
+PAIRED = ("combine", "adam")  # a·X + b·Y, with Y an input (combine) or m̂ ⊘ √v̂ (adam)
+
+
+def take(values: dict, name: str, form: str, B=xn):
+    """One input of a recipe in its form (B: exactnum for verdicts, floatnum for the screen)."""
     m = values[name]
     if form == "T":
-        return xn.transpose(m)
+        return B.transpose(m)
     if form == "sq":
-        return xn.hadamard(m, m)
+        return B.hadamard(m, m)
+    if form == "rt":
+        return B.sqrt_entries(m)
+    if form == "std":
+        return B.standardize(m, B.row_means(m), B.row_deviations(m))
     if form.startswith("cT"):
-        return (tuple(row[int(form[2:])] for row in m),)
+        return B.transpose(B.columns(m, int(form[2:]), int(form[2:]) + 1))
     if form.startswith("c"):
-        j = int(form[1:])
-        return tuple((row[j],) for row in m)
+        return B.columns(m, int(form[1:]), int(form[1:]) + 1)
     return m
 
 
-def core(recipe: Recipe, values: dict[str, xn.Matrix]) -> xn.Matrix:
+def core(recipe: Recipe, values: dict, B=xn):
     """The recipe's value before its constants and mask."""
-    ins = [take(values, n, f) for n, f in zip(recipe.inputs, recipe.forms)]
+    ins = [take(values, n, f, B) for n, f in zip(recipe.inputs, recipe.forms)]
     op = recipe.op
+    if op in UNARY:
+        return getattr(B, UNARY[op])(ins[0])
     if op == "scale":
         return ins[0]
     if op == "product":
-        return xn.matmul(ins[0], ins[1])
+        return B.matmul(ins[0], ins[1])
     if op == "hadamard":
-        return xn.hadamard(ins[0], ins[1])
-    if op == "total":
-        return xn.total(ins[0])
-    if op == "colsum":
-        return xn.column_sums(ins[0])
-    if op == "relu":
-        return xn.relu(ins[0])
-    if op == "indicator":
-        return xn.indicator(ins[0])
-    if op == "softmax":
-        return xn.softmax_rows(ins[0])
-    if op == "softmax_columns":
-        return xn.softmax_columns(ins[0])
-    if op == "rownorm":
-        return xn.normalize_rows(ins[0])
-    if op == "shift":
-        return xn.shift_by_row_max(ins[0])
-    if op == "rowmean":
-        return xn.row_means(ins[0])
-    if op == "rowvar":
-        return xn.row_variances(ins[0])
-    if op == "rowstd":
-        return xn.row_deviations(ins[0])
+        return B.hadamard(ins[0], ins[1])
+    if op == "hadamard_row":  # each row times one row (∂x̂ = ∂y ⊙ γ)
+        return B.hadamard(ins[0], B.broadcast_row(ins[1], len(ins[0])))
+    if op == "colsum_hadamard":  # ∂γ = Σ_i ∂y ⊙ x̂
+        return B.column_sums(B.hadamard(ins[0], ins[1]))
+    if op == "smul":  # a computed number times a matrix (clipping's s·g)
+        return B.scale(ins[0][0][0], ins[1])
+    if op == "norm":  # √(Σ a² + Σ b² …): one norm over several gradients
+        squares = [B.total(B.hadamard(m, m)) for m in ins]
+        summed = squares[0]
+        for extra in squares[1:]:
+            summed = B.combine(Fraction(1), summed, Fraction(1), extra)
+        return B.sqrt_entries(summed)
     if op == "affine":  # x·W plus a row (a bias) or a whole matrix (a residual), or both
-        value = xn.matmul(ins[0], ins[1])
+        value = B.matmul(ins[0], ins[1])
         for extra in ins[2:]:
-            value = xn.combine(Fraction(1), value, Fraction(1),
-                               xn.broadcast_row(extra, len(value)) if len(extra) == 1 < len(value) else extra)
+            value = B.combine(Fraction(1), value, Fraction(1),
+                              B.broadcast_row(extra, len(value)) if len(extra) == 1 < len(value) else extra)
         return value
     if op == "standardize":
-        return xn.standardize(ins[0], ins[1], ins[2])
+        return B.standardize(ins[0], ins[1], ins[2])
     if op == "layernorm":
         x = ins[0]
-        mus, sigmas = (ins[1], ins[2]) if len(ins) == 5 else (xn.row_means(x), xn.row_deviations(x))
+        mus, sigmas = (ins[1], ins[2]) if len(ins) == 5 else (B.row_means(x), B.row_deviations(x))
         gamma, beta = ins[-2], ins[-1]
-        normal = xn.standardize(x, mus, sigmas)
-        return xn.combine(Fraction(1), xn.hadamard(normal, xn.broadcast_row(gamma, len(x))),
-                          Fraction(1), xn.broadcast_row(beta, len(x)))
-    if op == "combine":
+        normal = B.standardize(x, mus, sigmas)
+        return B.combine(Fraction(1), B.hadamard(normal, B.broadcast_row(gamma, len(x))),
+                         Fraction(1), B.broadcast_row(beta, len(x)))
+    if op == "lnback":  # LayerNorm's ∂x from ∂x̂, x̂ and σ
+        return _layernorm_backward(ins[0], ins[1], ins[2], B)
+    if op == "lnback_x":  # the same from ∂y, x and γ, when x̂ and σ are not printed
+        dy, x, gamma = ins
+        xhat = B.standardize(x, B.row_means(x), B.row_deviations(x))
+        return _layernorm_backward(B.hadamard(dy, B.broadcast_row(gamma, len(dy))), xhat, B.row_deviations(x), B)
+    if op == "heads":  # O[:, head h] = A_h · V[:, head h]; the weights stacked (k·n × n) or one matrix per head
+        return _head_columns(ins[:-1], ins[-1], B)
+    if op in PAIRED:
         return ins[0]  # combined in apply: a·X + b·Y
     raise ValueError(f"unknown recipe operation {op!r}")
 
 
-def apply(recipe: Recipe, values: dict[str, xn.Matrix]) -> xn.Matrix:
+def _layernorm_backward(dxhat, xhat, sigma, B):
+    """∂x = (∂x̂ − mean(∂x̂) − x̂ ⊙ mean(∂x̂ ⊙ x̂)) / σ, row by row."""
+    tail = B.row_scale(xhat, B.row_means(B.hadamard(dxhat, xhat)))
+    return B.standardize(B.combine(Fraction(1), dxhat, Fraction(-1), tail), B.row_means(dxhat), sigma)
+
+
+def _head_columns(weights, v, B):
+    """Each head's weights times its own block of V's columns, the blocks side by side."""
+    rows, width = len(v), len(v[0])
+    if len(weights) == 1:  # stacked: head h's weights are rows h·n … (h+1)·n − 1
+        weights = [weights[0][h * rows:(h + 1) * rows] for h in range(len(weights[0]) // rows)]
+    heads = len(weights)
+    if heads < 2 or width % heads or any(len(w) != rows for w in weights):
+        raise ValueError("the weights do not split into heads")
+    size = width // heads
+    return B.hstack([B.matmul(w, B.columns(v, h * size, (h + 1) * size)) for h, w in enumerate(weights)])
+
+
+def paired(recipe: Recipe, values: dict, B=xn):
+    """X and Y of a·X + b·Y: two inputs (combine), or θ and m̂ ⊘ √v̂ (the Adam update)."""
+    ins = [take(values, n, f, B) for n, f in zip(recipe.inputs, recipe.forms)]
+    if recipe.op == "adam":
+        return ins[0], B.divide(ins[1], ins[2])
+    return ins[0], ins[1]
+
+
+def apply(recipe: Recipe, values: dict, B=xn):
     """The recipe's value from these inputs (the key's, or a student's own)."""
-    if recipe.op == "combine":
-        x, y = (take(values, n, f) for n, f in zip(recipe.inputs, recipe.forms))
-        value = xn.combine(recipe.constants[0], x, recipe.constants[1], y)
+    if recipe.op in PAIRED:
+        x, y = paired(recipe, values, B)
+        value = B.combine(recipe.constants[0], x, recipe.constants[1], y)
     else:
-        value = core(recipe, values)
+        value = core(recipe, values, B)
         if recipe.constants and not _is_one(recipe.constants[0]):
-            value = xn.scale(recipe.constants[0], value)
-    return xn.causal_mask(value) if recipe.masked else value
+            value = B.scale(recipe.constants[0], value)
+    return B.causal_mask(value) if recipe.masked else value
 
 
 def _is_one(c) -> bool:
@@ -155,23 +199,28 @@ def discover(samples: list[ProblemKey]) -> dict[str, tuple[Recipe, ...]]:
     names = [name for name in first.quantities if all(name in v for v in values)]
     # A number that is the same in every sample is a constant of the spec (d_k, η): it folds into a recipe's constants.
     varying = {n for n in names if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
+    # Float copies screen the candidates: only the few that pass there are checked exactly (see floatnum).
+    floats = [{n: fl.array(v[n]) for n in names if v[n]} for v in values]
     found: dict[str, tuple[Recipe, ...]] = {}
-    for name in names:
-        quantity = first.quantities[name]
-        if quantity.source != "answer" or name not in varying:
-            continue
-        pool = [first.quantities[n] for n in names
-                if first.quantities[n].order < quantity.order and first.quantities[n].values and n in varying
-                and not _is_index_fact(first.quantities[n])]
-        candidates: list[Recipe] = []
-        for recipe in _candidates(quantity, pool, values[0]):
-            fitted = _fit(recipe, name, values)
-            if fitted is not None and fitted not in candidates:
-                candidates.append(fitted)
-                if len(candidates) >= MAX_RECIPES:
-                    break
-        if candidates:
-            found[name] = tuple(candidates)
+    with np.errstate(all="ignore"):
+        for name in names:
+            quantity = first.quantities[name]
+            if quantity.source != "answer" or name not in varying:
+                continue
+            pool = [first.quantities[n] for n in names
+                    if first.quantities[n].order < quantity.order and first.quantities[n].values and n in varying
+                    and not _is_index_fact(first.quantities[n])]
+            candidates: list[Recipe] = []
+            for recipe in _candidates(quantity, pool, floats[0]):
+                if not _screen(recipe, name, floats):
+                    continue
+                fitted = _fit(recipe, name, values)
+                if fitted is not None and fitted not in candidates:
+                    candidates.append(fitted)
+                    if len(candidates) >= MAX_RECIPES:
+                        break
+            if candidates:
+                found[name] = tuple(candidates)
     return found
 
 
@@ -221,23 +270,23 @@ def _shape(quantity: Quantity, form: str) -> tuple[int, int]:
     return (cols, rows) if form == "T" else (rows, 1) if form.startswith("c") else (rows, cols)
 
 
-def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, xn.Matrix]):
+def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.ndarray]):
     """Every recipe whose shapes fit the target, simplest first; constants are fitted afterwards.
 
-    Recipes with a row added (affine maps, LayerNorm's β) are proposed only when the first sample's values
-    leave exactly a row of the pool over: a pool of forty quantities would otherwise give thousands."""
+    values are the first sample's floats. Recipes with a row added (affine maps, LayerNorm's β) are proposed only
+    when those values leave exactly a row of the pool over: a pool of forty quantities would otherwise give thousands."""
     shape = xn.shape(target.values)
     goal = values[target.name]
     masked = _masked_like(target.values)
     rows, cols = shape
-    finite = [q for q in pool if not any(xn.is_neg_inf(x) for x in xn.entries(q.values))]
+    finite = [q for q in pool if np.all(np.isfinite(values[q.name]))]
     for q in finite:
         for form in ("", "T"):
             if _shape(q, form) == shape and (form == "" or shape != (1, 1)):
                 yield Recipe("scale", (q.name,), (form,), masked=masked)
     for q in pool:
         if xn.shape(q.values) == shape:
-            for op in ("relu", "indicator", "softmax", "rownorm", "shift"):
+            for op in ("relu", "indicator", "softmax", "rownorm", "shift", "abs", "gelu"):
                 yield Recipe(op, (q.name,), ("",), masked=masked and op != "softmax")
     for q in finite:
         q_rows, q_cols = xn.shape(q.values)
@@ -249,12 +298,26 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, xn.Mat
         if rows == 1 and q_cols == cols and q_rows > 1:
             yield Recipe("colsum", (q.name,), ("",))
     products = []
-    for (a, fa), (b, fb) in pairs([(q, f) for q in finite for f in _forms(q)], repeat=2):
-        sa, sb = _shape(a, fa), _shape(b, fb)
+    items = [(q, f, _shape(q, f)) for q in finite for f in _forms(q)]
+    by_rows: dict[int, list] = {}
+    for item in items:
+        by_rows.setdefault(item[2][0], []).append(item)
+    lefts = []  # each product's value on the first sample, for the affine maps below
+    for a, fa, sa in items:
+        if sa[0] != rows or sa == (1, 1):
+            continue
         # A 1×1 factor is a scaling (found as such), and a 1×1 outer product is just a product of numbers.
-        if sa[1] == sb[0] and (sa[0], sb[1]) == shape and (1, 1) not in (sa, sb) and (sa[1] > 1 or shape != (1, 1)):
+        partners = [(b, fb) for b, fb, sb in by_rows.get(sa[1], ())
+                    if sb[1] == cols and sb != (1, 1) and (sa[1] > 1 or shape != (1, 1))]
+        if not partners:
+            continue
+        values_a = take(values, a.name, fa, fl)
+        group = np.matmul(values_a, np.stack([take(values, b.name, fb, fl) for b, fb in partners]))
+        for (b, fb), left, fits in zip(partners, group, _proportional(goal, group)):
             products.append(((a.name, b.name), (fa, fb)))
-            yield Recipe("product", (a.name, b.name), (fa, fb), masked=masked)
+            lefts.append(left)
+            if fits:
+                yield Recipe("product", (a.name, b.name), (fa, fb), masked=masked)
     same = [q for q in finite if xn.shape(q.values) == shape]
     for a, b in pairs(same, repeat=2):
         if a.order <= b.order:
@@ -263,22 +326,22 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, xn.Mat
         if a.name != b.name:
             yield Recipe("combine", (a.name, b.name), ("", ""))
             yield Recipe("combine", (a.name, b.name), ("", "sq"))
-    if masked or any(xn.is_neg_inf(x) for x in xn.entries(goal)):
+    if masked or np.any(np.isneginf(goal)):
         return
     rows_1xd = [q for q in finite if xn.shape(q.values) == (1, cols)]
+    yield from _composite_candidates(target, finite, same, rows_1xd, values)
     sources = {q.name: q.source for q in pool}
     answers_same = [q for q in same if q.source == "answer"]
-    for names, forms in products:
+    row_stack, no_rows = _Stack(rows_1xd, values), _Stack([], values)
+    same_stack, answer_stack = _Stack(same, values), _Stack(answers_same, values)
+    hopeful = _may_be_affine(goal - np.stack(lefts), row_stack, same_stack) if lefts else []
+    for (names, forms), left, hope in zip(products, lefts, hopeful):
         # x·W + b from givens alone needs no follow-through: only a residual the student computed is looked for.
         from_answers = any(sources[n] == "answer" for n in names)
-        if not from_answers and not answers_same:
+        if not hope or (not from_answers and not answers_same):
             continue
-        try:
-            left = xn.matmul(take(values, names[0], forms[0]), take(values, names[1], forms[1]))
-        except xn.Undefined:
-            continue
-        for extra in _leftovers(goal, left, rows_1xd if from_answers else [], same if from_answers else answers_same,
-                                values):
+        for extra in _leftovers(goal - left, row_stack if from_answers else no_rows,
+                                same_stack if from_answers else answer_stack):
             yield Recipe("affine", names + extra, forms + ("",) * len(extra))
     columns = [q for q in finite if xn.shape(q.values) == (rows, 1) and q.source == "answer"]
     for x in same:
@@ -286,56 +349,208 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, xn.Mat
         for pair in stats:
             try:
                 if pair is None:
-                    normal = xn.standardize(values[x.name], xn.row_means(values[x.name]), xn.row_deviations(values[x.name]))
+                    normal = take(values, x.name, "std", fl)
                 else:
-                    normal = xn.standardize(values[x.name], values[pair[0]], values[pair[1]])
+                    normal = fl.standardize(values[x.name], values[pair[0]], values[pair[1]])
                     yield Recipe("standardize", (x.name,) + pair, ("", "", ""))
             except xn.Undefined:
                 continue
             for g in rows_1xd:
-                scaled = xn.hadamard(normal, xn.broadcast_row(values[g.name], rows))
-                for (b,) in _leftovers(goal, scaled, rows_1xd, [], values):
+                for (b,) in _leftovers(goal - normal * values[g.name], row_stack, no_rows):
                     if b != g.name:
                         inputs = (x.name,) + (pair or ()) + (g.name, b)
                         yield Recipe("layernorm", inputs, ("",) * len(inputs))
 
 
-def _leftovers(goal: xn.Matrix, part: xn.Matrix, rows_1xd: list[Quantity], same: list[Quantity], values) -> list[tuple]:
-    """What of the pool makes up goal − part (on the first sample): a row b, a whole matrix Z, or Z and b."""
-    try:
-        rest = xn.combine(Fraction(1), goal, Fraction(-1), part)
-    except xn.Undefined:
+def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Quantity], rows_1xd: list[Quantity],
+                          values: dict[str, np.ndarray]):
+    """Steps made of several shared ones: LayerNorm's backward pieces, the Adam update, per-head columns, clipping."""
+    rows, cols = xn.shape(target.values)
+    answers_same = [q for q in same if q.source == "answer"]
+    if rows > 1:
+        for m in same:
+            for g in rows_1xd:
+                yield Recipe("hadamard_row", (m.name, g.name), ("", ""))  # ∂x̂ = ∂y ⊙ γ
+    if rows == 1 and cols > 1:
+        tall = [q for q in finite if xn.shape(q.values)[1] == cols and xn.shape(q.values)[0] > 1]
+        for a, b in pairs(tall, repeat=2):
+            if xn.shape(a.values) == xn.shape(b.values):
+                if a.order <= b.order:
+                    yield Recipe("colsum_hadamard", (a.name, b.name), ("", ""))  # ∂γ from x̂
+                if a.name != b.name:
+                    yield Recipe("colsum_hadamard", (a.name, b.name), ("", "std"))  # ∂γ from x
+    goal = values[target.name]
+    if cols > 1 and fl.close(goal.sum(axis=1), np.zeros(rows)):
+        # LayerNorm's ∂x: every row sums to 0 (and is orthogonal to x̂), which few other answers do.
+        sigmas = [q for q in finite if xn.shape(q.values) == (rows, 1) and q.source == "answer"]
+        for d, x in pairs(same, repeat=2):
+            if d.name == x.name:
+                continue
+            for s in sigmas:
+                yield Recipe("lnback", (d.name, x.name, s.name), ("", "", ""))
+            if d.source == "answer":  # from ∂y, x and γ alone there is nothing to follow through
+                for g in rows_1xd:
+                    yield Recipe("lnback_x", (d.name, x.name, g.name), ("", "", ""))
+    # The Adam update a·θ + b·m̂/√v̂: m̂ and the root (or v̂) are the student's answers, the root positive.
+    positive = [q for q in answers_same if np.all(values[q.name] > 0)]
+    for m in answers_same:
+        for v in positive:
+            if v.name == m.name:
+                continue
+            for theta in same:
+                if theta.name not in (m.name, v.name):
+                    for form in ("", "rt"):
+                        yield Recipe("adam", (theta.name, m.name, v.name), ("", "", form))
+    if cols > 1:
+        yield from _head_candidates(target, finite)
+    for s in finite:
+        if xn.shape(s.values) == (1, 1) and s.source == "answer" and (rows, cols) != (1, 1):
+            for m in same:
+                yield Recipe("smul", (s.name, m.name), ("", ""))  # clipping: s·g
+    if (rows, cols) == (1, 1):
+        for q in finite:
+            if xn.shape(q.values) == (1, 1):
+                yield Recipe("reciprocal", (q.name,), ("",))  # c/‖g‖
+        wide = [q for q in finite if xn.shape(q.values) != (1, 1)]
+        for q in wide:
+            yield Recipe("norm", (q.name,), ("",))
+        for a, b in pairs(wide, repeat=2):
+            if a.order < b.order:
+                yield Recipe("norm", (a.name, b.name), ("", ""))
+
+
+def _head_candidates(target: Quantity, finite: list[Quantity]):
+    """O built from per-head columns: V (an answer) and the weights, stacked or one n×n matrix per head."""
+    rows, cols = xn.shape(target.values)
+    vs = [q for q in finite if xn.shape(q.values) == (rows, cols) and q.source == "answer"]
+    squares = [q for q in finite if xn.shape(q.values) == (rows, rows) and q.source == "answer"]
+    for v in vs:
+        for w in finite:
+            w_rows, w_cols = xn.shape(w.values)
+            if w_cols == rows and w_rows % rows == 0 and 2 <= w_rows // rows <= cols and cols % (w_rows // rows) == 0:
+                yield Recipe("heads", (w.name, v.name), ("", ""))
+        for heads in range(2, min(cols, MAX_HEADS) + 1):  # one weight matrix per head, in some order
+            if cols % heads == 0 and len(squares) >= heads:
+                for chosen in permutations(squares, heads):
+                    yield Recipe("heads", tuple(q.name for q in chosen) + (v.name,), ("",) * (heads + 1))
+
+
+class _Stack:
+    """Same-shaped quantities of the first sample stacked in one array, to test them all against a remainder at once."""
+
+    def __init__(self, quantities: list[Quantity], values: dict[str, np.ndarray]):
+        self.names = [q.name for q in quantities]
+        self.array = np.stack([values[n] for n in self.names]) if self.names else None
+
+    def equal_to(self, rest: np.ndarray) -> list[str]:
+        """The names whose matrix equals rest (for 1×d rows: rest's row)."""
+        if self.array is None:
+            return []
+        close = (np.abs(self.array - rest) <= fl.ATOL + fl.RTOL * np.abs(rest)).all(axis=(1, 2))
+        return [self.names[i] for i in np.flatnonzero(close)]
+
+
+def _proportional(goal: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per product of the group (k × rows × cols): goal ≈ c·product for one c ≠ 0 (−∞ entries of goal aside)."""
+    keep = np.isfinite(goal)
+    g, values = goal[keep], group[:, keep]
+    norms = (values * values).sum(axis=1)
+    c = (values @ g) / np.where(norms > 0, norms, 1)
+    fits = (np.abs(g - c[:, None] * values) <= fl.ATOL + fl.RTOL * np.abs(g)).all(axis=1)
+    return fits & (norms > 0) & (np.abs(c) > fl.ATOL) & np.isfinite(values).all(axis=1)
+
+
+def _may_be_affine(rests: np.ndarray, rows_1xd: "_Stack", same: "_Stack") -> np.ndarray:
+    """Per remainder goal − product (P × rows × cols): could a row, a matrix of the pool, or both make it up?
+
+    A cheap, vectorised test over every product at once; _leftovers then names the pieces for the few that pass."""
+    hope = np.zeros(len(rests), bool)
+    tolerance = fl.ATOL + fl.RTOL * np.abs(rests)
+    if rows_1xd.array is not None:  # rest = b in every row
+        hope |= (np.abs(rests[:, None] - rows_1xd.array[None]) <= tolerance[:, None]).all(axis=(2, 3)).any(axis=1)
+    if same.array is not None:
+        after = rests[:, None] - same.array[None]  # P × Z × rows × cols
+        zero = (np.abs(after) <= tolerance[:, None]).all(axis=(2, 3))
+        hope |= zero.any(axis=1)
+        if rests.shape[1] > 1:  # rest − Z the same in every row: Z and a row b
+            hope |= (np.abs(after - after[:, :, :1]) <= tolerance[:, None]).all(axis=(2, 3)).any(axis=1)
+    return hope
+
+
+def _leftovers(rest: np.ndarray, rows_1xd: _Stack, same: _Stack) -> list[tuple]:
+    """What of the pool makes up the remainder goal − part (first sample's floats): a row b, a matrix Z, or both."""
+    if not np.isfinite(rest).all():
         return []
-    found = [(b,) for b in _equal_rows(rest, rows_1xd, values)]
-    first_column = [row[0] for row in rest]
-    for z in same:
-        # Cheap test on the first column before the whole matrix: most pairs fail here.
-        column = [xn.add(r, xn.mul(Fraction(-1), zr[0])) for r, zr in zip(first_column, values[z.name])
-                  if not (xn.is_neg_inf(r) or xn.is_neg_inf(zr[0]))]
-        if len(column) < len(first_column) or any(not xn.same(c, column[0]) for c in column):
-            continue
-        try:
-            after = xn.combine(Fraction(1), rest, Fraction(-1), values[z.name])
-        except xn.Undefined:
-            continue
-        if all(xn.is_zero(x) for x in xn.entries(after)):
-            found.append((z.name,))
-        elif len(after) > 1:
-            found += [(z.name, b) for b in _equal_rows(after, rows_1xd, values)]
+    found = [(b,) for b in _equal_rows(rest, rows_1xd)]
+    if same.array is None:
+        return found
+    after = rest - same.array  # one remainder per Z
+    scale = fl.ATOL + fl.RTOL * np.abs(rest)
+    zero = (np.abs(after) <= scale).all(axis=(1, 2))
+    flat = (np.abs(after - after[:, :1, :]) <= scale).all(axis=(1, 2)) if len(rest) > 1 else np.zeros(len(zero), bool)
+    for i in np.flatnonzero(zero | flat):
+        if zero[i]:
+            found.append((same.names[i],))
+        else:
+            found += [(same.names[i], b) for b in _equal_rows(after[i], rows_1xd)]
     return found
 
 
-def _equal_rows(rest: xn.Matrix, rows_1xd: list[Quantity], values) -> list[str]:
+def _equal_rows(rest: np.ndarray, rows_1xd: _Stack) -> list[str]:
     """The pool's rows b with rest = b in every row."""
-    if any(not matches((row,), (rest[0],)) for row in rest):
+    if rows_1xd.array is None or not fl.close(rest, np.broadcast_to(rest[:1], rest.shape)):
         return []
-    return [q.name for q in rows_1xd if matches(values[q.name], (rest[0],))]
+    return rows_1xd.equal_to(rest[:1])
+
+
+def _screen(recipe: Recipe, name: str, samples: list[dict[str, np.ndarray]]) -> bool:
+    """Whether the recipe could hold on every sample, judged in floats: cheap, and never the last word."""
+    try:
+        if recipe.op in PAIRED:
+            constants = _solve_floats(recipe, name, samples)
+            if constants is None:
+                return False
+            trial = replace(recipe, constants=constants)
+            return all(fl.matches(values[name], apply(trial, values, fl)) for values in samples)
+        if recipe.op in SCALED_OPS:
+            first = None
+            for values in samples:
+                value, target = core(recipe, values, fl), values[name]
+                if recipe.masked:
+                    keep = np.tril_indices(len(target))
+                    value, target = value[keep], target[keep]
+                c = fl.ratio(target, value)
+                if c is None or (first is not None and not np.isclose(c, first, rtol=fl.RTOL, atol=fl.ATOL)):
+                    return False
+                first = c if first is None else first
+            return True
+        return all(fl.matches(values[name], apply(recipe, values, fl)) for values in samples)
+    except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
+        return False
+
+
+def _solve_floats(recipe: Recipe, name: str, samples) -> tuple[float, float] | None:
+    """(a, b) with target ≈ a·X + b·Y on every sample, by least squares; None unless X and Y are independent."""
+    xs, ys, ts = [], [], []
+    for values in samples:
+        x, y = paired(recipe, values, fl)
+        if x.shape != values[name].shape or y.shape != x.shape:
+            return None
+        xs.append(x.ravel()), ys.append(y.ravel()), ts.append(values[name].ravel())
+    a = np.column_stack([np.concatenate(xs), np.concatenate(ys)])
+    t = np.concatenate(ts)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(t))):
+        return None
+    solution, _, rank, _ = np.linalg.lstsq(a, t, rcond=None)
+    if rank < 2 or np.any(np.abs(solution) <= fl.ATOL):
+        return None
+    return float(solution[0]), float(solution[1])
 
 
 def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Recipe | None:
     """The recipe with its constants, when it reproduces the target on every sample; else None."""
     try:
-        if recipe.op == "combine":
+        if recipe.op in PAIRED:
             constants = _solve_combination(recipe, name, samples)
             if constants is None:
                 return None
@@ -357,9 +572,12 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Reci
             fitted = replace(recipe, constants=(_snap(ratios[0]),))
         else:
             fitted = recipe
+        if recipe.op == "abs" and not any(xn.to_mpf(x) < 0 for values in samples
+                                          for x in xn.entries(values[recipe.inputs[0]])):
+            return None  # |x| of values never negative is no step: it would credit a sign a student dropped
         if all(matches(values[name], apply(fitted, values)) for values in samples):
             return fitted
-    except (xn.Undefined, IndexError, ZeroDivisionError):
+    except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
         return None
     return None
 
@@ -373,7 +591,7 @@ def _solve_combination(recipe: Recipe, name: str, samples) -> tuple | None:
     """(a, b) with target = a·X + b·Y on every entry of every sample (both non-zero), from two independent entries."""
     rows = []
     for values in samples:
-        x, y = (take(values, n, f) for n, f in zip(recipe.inputs, recipe.forms))
+        x, y = paired(recipe, values)
         rows += list(zip(xn.entries(x), xn.entries(y), xn.entries(values[name])))
     if any(xn.is_neg_inf(v) for row in rows for v in row):
         return None

@@ -53,6 +53,8 @@ def slips(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator[tuple[str,
             yield WRONG_SIGN, replace(recipe, constants=(a, -b))
         if b == 1 and a < 0:
             yield WRONG_SIGN, replace(recipe, constants=(-a, b))
+    if recipe.op == "adam" and recipe.constants[1] < 0:  # θ(1 − ηλ) + η·m̂/√v̂: the step taken uphill
+        yield WRONG_SIGN, replace(recipe, constants=(recipe.constants[0], -recipe.constants[1]))
     if recipe.op in ("total", "colsum") and a is not None:
         reduction = problem.options.get("reduction")
         n = len(list(xn.entries(problem.quantities[recipe.inputs[0]].values)))

@@ -195,6 +195,18 @@ def test_follow_through_down_a_chain():
     ("tiny_transformer", "H2", "affine"),
     ("relu_backward", "mask", "indicator"),
     ("output_backward", "db", "colsum"),
+    ("adam_step:optimizer=adamw", "theta1", "adam"),
+    ("layernorm_backward:rows=2", "dxhat", "hadamard_row"),
+    ("layernorm_backward:rows=2", "dgamma", "colsum_hadamard"),
+    ("layernorm_backward:rows=2", "dx", "lnback"),
+    ("training_step", "dX", "lnback_x"),
+    ("training_step", "rootvhat_W_O", "abs"),
+    ("training_step", "W_O_new", "adam"),
+    ("tiny_transformer:heads=2", "O", "heads"),
+    ("grad_clip", "norm", "norm"),
+    ("grad_clip", "scale", "reciprocal"),
+    ("grad_clip", "gW_clipped", "smul"),
+    ("ffn_gelu", "g", "gelu"),
 ])
 def test_shared_steps_are_found_without_code_per_type(spec, name, op):
     key = _key(spec, 7)
@@ -314,3 +326,195 @@ def test_recipes_hold_on_other_variants_of_the_spec():
     for seed in (11, 12, 13):
         problem = _key("tiny_transformer", seed).problems[0]
         assert set(valid_recipes(problem)) == set(recipes_for(problem.spec_key))
+
+
+# ----- follow-through through composite steps: each student slips early and carries the slip on -------------------
+
+
+def _statuses(key, answers, name):
+    marks, _ = _mark(key, answers)
+    return [marks[b.label] for b in key.problems[0].quantities[name].blanks.values()]
+
+
+def _off_by(m, delta, at=(0, 0)):
+    """m with one entry changed: a student's slip."""
+    return tuple(tuple(x + delta if (i, j) == at else x for j, x in enumerate(row)) for i, row in enumerate(m))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_follow_through_in_the_adam_update(optimizer):
+    """θ₁ = θ₀(1 − ηλ) − η·m̂₁/√v̂₁, worked by hand from the student's own (wrong) m̂₁."""
+    key = _key(f"adam_step:optimizer={optimizer}", 3)
+    q = key.problems[0].quantities
+    eta, decay = Fraction(1, 10), Fraction(1) if optimizer == "adamw" else Fraction(0)  # the sheet's η and λ
+    m_hat = tuple(tuple(2 * x for x in row) for row in q["m_hat1"].values)  # forgot that m̂₁ = g₁, doubled it
+    roots = [xn.sqrt(v) for v in q["v_hat1"].values[0]]
+    theta = ((tuple(t * (1 - eta * decay) - eta * m / r for t, m, r in zip(q["theta0"].values[0], m_hat[0], roots))),)
+    answers = _perfect(key)
+    _set(answers, q["m_hat1"], m_hat)
+    _set(answers, q["theta1"], theta)
+    marks = _statuses(key, answers, "theta1")
+    assert {m.status for m in marks} == {FOLLOW_THROUGH} and all("m_hat1" in m.note for m in marks)
+    # The right update from the key's m̂₁ with a slip of its own earns nothing.
+    _set(answers, q["theta1"], _off_by(q["theta1"].values, Fraction(1, 100)))
+    assert [m.status for m in _statuses(key, answers, "theta1")].count(WRONG) == 1
+    # The step taken uphill from the student's own m̂₁ is wrong, and named.
+    _set(answers, q["theta1"], ((tuple(t * (1 - eta * decay) + eta * m / r
+                                       for t, m, r in zip(q["theta0"].values[0], m_hat[0], roots))),))
+    assert {(m.status, m.note) for m in _statuses(key, answers, "theta1")} == {(WRONG, mistakes.WRONG_SIGN)}
+
+
+def test_follow_through_in_training_steps_adamw_and_layernorm():
+    """training_step: a wrong dY carried through dγ, dβ, dX (LayerNorm's backward), then AdamW on γ."""
+    key = _key("training_step", 4)
+    q = key.problems[0].quantities
+    x, gamma = q["X"].values, q["gamma"].values[0]
+    d = len(gamma)
+    # A slip in dY[0,0] just big enough to flip the sign of dγ[0], so that AdamW's step on γ[0] changes too.
+    row = x[0]
+    xhat00 = (row[0] - sum(row) / d) / xn.sqrt(sum((v - sum(row) / d) ** 2 for v in row) / d)
+    dy = _off_by(q["dY"].values, -2 * q["dgamma"].values[0][0] / xhat00)
+    xhat, dxhat, dx = [], [], []
+    for row, dy_row in zip(x, dy):  # LayerNorm's backward pass by hand, row by row (ε = 0)
+        mu = sum(row) / d
+        sigma = xn.sqrt(sum((v - mu) ** 2 for v in row) / d)
+        hat = [(v - mu) / sigma for v in row]
+        dh = [a * g for a, g in zip(dy_row, gamma)]
+        m1, m2 = sum(dh) / d, sum(a * b for a, b in zip(dh, hat)) / d
+        xhat.append(hat), dxhat.append(dh), dx.append(tuple((a - m1 - h * m2) / sigma for a, h in zip(dh, hat)))
+    dgamma = (tuple(sum(dy[i][j] * xhat[i][j] for i in range(len(dy))) for j in range(d)),)
+    dbeta = (tuple(sum(row[j] for row in dy) for j in range(d)),)
+    # AdamW step 1: m̂ = g, √v̂ = |g|, γ' = γ(1 − ηλ) − η·sign(g); the sheet's η = 1/10 and ηλ = 1/100.
+    root = (tuple(abs(g) for g in dgamma[0]),)
+    new_gamma = (tuple(c * Fraction(99, 100) - Fraction(1, 10) * g / r for c, g, r in zip(gamma, dgamma[0], root[0])),)
+    answers = _perfect(key)
+    for name, value in (("dY", dy), ("dgamma", dgamma), ("dbeta", dbeta), ("dX", tuple(dx)), ("dP", tuple(dx)),
+                        ("mhat_gamma", dgamma), ("rootvhat_gamma", root), ("gamma_new", new_gamma)):
+        _set(answers, q[name], value)
+    marks, _ = _mark(key, answers)
+    for name in ("dgamma", "dbeta", "dX", "dP", "mhat_gamma", "gamma_new"):
+        statuses = {marks[b.label].status for b in q[name].blanks.values()}
+        assert FOLLOW_THROUGH in statuses and statuses <= {FOLLOW_THROUGH, RIGHT}, name
+    assert {marks[b.label].status for b in q["rootvhat_gamma"].blanks.values()} == {RIGHT}  # |−g| = |g|
+    # dX worked without the x̂ term of the formula does not follow from anything.
+    _set(answers, q["dX"], tuple(tuple((a - sum(dh) / d) / xn.sqrt(sum((v - sum(row) / d) ** 2 for v in row) / d)
+                                       for a in dh) for dh, row in zip(dxhat, x)))
+    assert FOLLOW_THROUGH not in {m.status for m in _statuses(key, answers, "dX")}
+
+
+def _layernorm_dx(dxhat, xhat, sigma):
+    """∂x = (∂x̂ − mean ∂x̂ − x̂ ⊙ mean(∂x̂ ⊙ x̂))/σ, row by row, by hand."""
+    out = []
+    for dh, hat, (s,) in zip(dxhat, xhat, sigma):
+        m1, m2 = sum(dh) / len(dh), sum(a * b for a, b in zip(dh, hat)) / len(dh)
+        out.append(tuple((a - m1 - h * m2) / s for a, h in zip(dh, hat)))
+    return tuple(out)
+
+
+def test_follow_through_in_layernorm_backward():
+    key = _key("layernorm_backward:rows=2", 5)
+    q = key.problems[0].quantities
+    dy = q["dy"].values
+    xhat = _off_by(q["xhat"].values, Fraction(1), at=(1, 2))  # a slip in x̂
+    dxhat = _off_by(q["dxhat"].values, Fraction(-1))  # and one in ∂x̂
+    answers = _perfect(key)
+    _set(answers, q["xhat"], xhat)
+    _set(answers, q["dgamma"], (tuple(sum(dy[i][j] * xhat[i][j] for i in range(2)) for j in range(4)),))
+    _set(answers, q["dxhat"], dxhat)
+    _set(answers, q["dx"], _layernorm_dx(dxhat, xhat, q["sigma"].values))
+    marks, _ = _mark(key, answers)
+    for name in ("dgamma", "dx"):
+        statuses = {marks[b.label].status for b in q[name].blanks.values()}
+        assert FOLLOW_THROUGH in statuses and statuses <= {FOLLOW_THROUGH, RIGHT}, name
+    # The mean term of ∂x̂ left out: not the student's own values carried through.
+    sigma = q["sigma"].values
+    _set(answers, q["dx"], tuple(tuple((a - h * sum(p * r for p, r in zip(dh, hat)) / 4) / s for a, h in zip(dh, hat))
+                                 for dh, hat, (s,) in zip(dxhat, xhat, sigma)))
+    assert FOLLOW_THROUGH not in {m.status for m in _statuses(key, answers, "dx")}
+    # ∂x̂ of zeros makes ∂x trivially 0: no credit for that.
+    answers = _perfect(key)
+    zeros = tuple(tuple(Fraction(0) for _ in row) for row in q["dxhat"].values)
+    _set(answers, q["dxhat"], zeros)
+    _set(answers, q["dx"], zeros)
+    assert FOLLOW_THROUGH not in {m.status for m in _statuses(key, answers, "dx")}
+
+
+def test_follow_through_in_the_head_columns_of_o():
+    """tiny_transformer, two heads: O[:, h] = Ã_h · V[:, h] from the student's own V (Ã as printed, stacked)."""
+    key = _key("tiny_transformer:heads=2", 6)
+    q = key.problems[0].quantities
+    v = _off_by(q["V"].values, Fraction(1), at=(0, 1))
+    weights, n = q["given_weights"].values, len(v)
+    o = tuple(tuple(sum(weights[h * n + i][j] * v[j][h] for j in range(n)) for h in range(2)) for i in range(n))
+    assert o != q["O"].values
+    answers = _perfect(key)
+    _set(answers, q["V"], v)
+    _set(answers, q["O"], o)
+    statuses = {m.status for m in _statuses(key, answers, "O")}
+    assert FOLLOW_THROUGH in statuses and statuses <= {FOLLOW_THROUGH, RIGHT}
+    # Both heads' weights on one column of V: not how O is built.
+    _set(answers, q["O"], tuple(tuple(sum(weights[h * n + i][j] * v[j][0] for j in range(n)) for h in range(2))
+                                for i in range(n)))
+    assert FOLLOW_THROUGH not in {m.status for m in _statuses(key, answers, "O")}
+
+
+def test_follow_through_in_gradient_clipping():
+    key = _key("grad_clip:max_norm=2", 3)
+    q = key.problems[0].quantities
+    norm = q["norm"].values[0][0] + 1  # a slip in the sum of squares
+    scale = Fraction(2) / norm
+    answers = _perfect(key)
+    answers[q["norm"].blanks[(0, 0)].label] = _text(norm)
+    answers[q["scale"].blanks[(0, 0)].label] = _text(scale)
+    for name, given in (("gW_clipped", "g_W"), ("gb_clipped", "g_b")):
+        _set(answers, q[name], xn.scale(scale, q[given].values))
+    marks, _ = _mark(key, answers)
+    for name in ("scale", "gW_clipped", "gb_clipped"):
+        assert {marks[b.label].status for b in q[name].blanks.values()} == {FOLLOW_THROUGH}, name
+    # 1/‖g‖ (c left out) from the student's own norm earns nothing.
+    answers[q["scale"].blanks[(0, 0)].label] = _text(1 / norm)
+    assert _statuses(key, answers, "scale")[0].status == WRONG
+
+
+def test_follow_through_in_gelu():
+    """ffn_gelu: g = h·Φ(h) to 4 places, from the student's own (wrong) h."""
+    import math
+
+    key = _key("ffn_gelu:tokens=1,d_ff=4", 4)
+    q = key.problems[0].quantities
+    h = _off_by(q["h"].values, Fraction(1))
+    answers = _perfect(key)
+    _set(answers, q["h"], h)
+    for (i, j), blank in q["g"].blanks.items():
+        x = float(h[i][j])
+        answers[blank.label] = f"{x * (1 + math.erf(x / math.sqrt(2))) / 2:.4f}"
+    statuses = {m.status for m in _statuses(key, answers, "g")}
+    assert FOLLOW_THROUGH in statuses and statuses <= {FOLLOW_THROUGH, RIGHT}
+    # ReLU of the student's h is not GELU of it.
+    for (i, j), blank in q["g"].blanks.items():
+        answers[blank.label] = _text(max(h[i][j], Fraction(0)))
+    assert FOLLOW_THROUGH not in {m.status for m in _statuses(key, answers, "g")}
+
+
+def test_abs_is_no_step_where_its_input_is_never_negative():
+    """|ℓ| = ℓ for a loss: an abs recipe there would credit a student who dropped a sign."""
+    problem = _key("cross_entropy:positions=1", 3).problems[0]
+    assert "abs" not in {r.op for recipes in recipes_for(problem.spec_key).values() for r in recipes}
+
+
+@pytest.mark.parametrize("spec", ["training_step", "tiny_transformer:heads=2", "adam_step:optimizer=adamw",
+                                  "grad_clip"])
+def test_the_float_screen_agrees_with_exact_recipes(spec):
+    """Every recipe, evaluated by the float twins that screen candidates, gives its exact value up to rounding."""
+    from generator import floatnum as fl
+    from generator.followthrough import apply
+
+    problem = _key(spec, 9).problems[0]
+    exact = {n: q.values for n, q in problem.quantities.items() if q.values}
+    floats = {n: fl.array(v) for n, v in exact.items()}
+    checked = 0
+    for name, recipes in valid_recipes(problem).items():
+        for recipe in recipes:
+            assert fl.matches(fl.array(apply(recipe, exact)), apply(recipe, floats, fl)), recipe.describe()
+            checked += 1
+    assert checked > 3
