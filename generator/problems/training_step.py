@@ -365,7 +365,8 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
     if options["forward"] == "compute":
         facts["e_table"] = exp_table_tex()
     else:
-        facts.update({"X": m["X"], "Y": m["Y"], "H1": m["H1"], "u": m["u"], "H2": m["H2"], "z": m["z"]})
+        # Everything the forward Given box prints, so the JSON key (and marking's follow-through) has it too.
+        facts.update({name: m[name] for name in ("X", "sigma", "xhat", "Y", "Q", "K", "V", "O", "H1", "u", "r", "H2", "z")})
     # AdamW's hyperparameters are printed in the last part's prompt; in the JSON key they are key facts, not givens
     # (β₂ = 999/1000 is PyTorch's default, not a number the student computes with).
     hyperparameters = {"lr": Rational(LEARNING_RATE), "beta1": Rational(BETA1), "beta2": Rational(BETA2),
