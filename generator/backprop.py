@@ -90,7 +90,7 @@ def _backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g:
     g["dgamma"] = [[sum((g["dY"][i][j] * xhat[i][j] for i in range(n)), Fraction(0)) for j in range(len(gamma))]]
     g["dbeta"] = _column_sums(g["dY"])
     g["dxhat"] = [[d * gm for d, gm in zip(row, gamma)] for row in g["dY"]]
-    g["dX"] = [layernorm_row_backward(xhat[i], g["dxhat"][i], model["sigma"][i]) for i in range(n)]
+    g["dX"] = [layernorm_row_parts(xhat[i], g["dxhat"][i], model["sigma"][i])[-1] for i in range(n)]
     g["dP"] = g["dX"]
     d_e = [[Fraction(0)] * len(row) for row in model["E"]]
     for i, token in enumerate(model["ids"][:n]):
@@ -99,12 +99,15 @@ def _backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g:
     return dict(g)
 
 
-def layernorm_row_backward(xhat: list[Fraction], dxhat: list[Fraction], sigma: Fraction) -> list[Fraction]:
-    """dx = (dx̂ − mean(dx̂) − x̂·mean(dx̂ ⊙ x̂))/σ for one row (ε = 0)."""
+def layernorm_row_parts(xhat: list[Fraction], dxhat: list[Fraction], sigma: Fraction) -> tuple[list[Fraction], ...]:
+    """One LayerNorm row's backward pass (ε = 0): the means, the products dx̂ ⊙ x̂, the x̂ term, the bracket g and dx."""
     d = len(xhat)
     m1 = sum(dxhat, Fraction(0)) / d
-    m2 = sum((a * b for a, b in zip(dxhat, xhat)), Fraction(0)) / d
-    return [(a - m1 - x * m2) / sigma for a, x in zip(dxhat, xhat)]
+    products = [a * b for a, b in zip(dxhat, xhat)]
+    m2 = sum(products, Fraction(0)) / d
+    tail = [v * m2 for v in xhat]
+    g = [a - m1 - t for a, t in zip(dxhat, tail)]
+    return [m1, m2], products, tail, g, [v / sigma for v in g]
 
 
 def adamw_first_step(theta: Rows, grad: Rows, lr: Fraction, beta1: Fraction, beta2: Fraction,

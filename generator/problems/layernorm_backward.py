@@ -8,6 +8,7 @@ from functools import cache
 import sympy
 from sympy import ImmutableMatrix, Rational
 
+from ..backprop import layernorm_row_parts
 from ..forward import layernorm_patterns, layernorm_row, layernorm_stats_step, mean_line, pattern_sigma, per_row_value
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
@@ -66,19 +67,9 @@ def _patterns() -> list[tuple[int, ...]]:
     return [u for u in layernorm_patterns() if pattern_sigma(u) <= 3]
 
 
-def _row_backward(xhat: list[Fraction], dxhat: list[Fraction], sigma: Fraction) -> tuple[list[Fraction], ...]:
-    """One row's backward pass in plain Fractions: the means, the products ∂x̂ ⊙ x̂, the x̂ term, g and ∂x."""
-    m1 = sum(dxhat, Fraction(0)) / D
-    products = [a * b for a, b in zip(dxhat, xhat)]
-    m2 = sum(products, Fraction(0)) / D
-    tail = [v * m2 for v in xhat]
-    g = [a - m1 - t for a, t in zip(dxhat, tail)]
-    return [m1, m2], products, tail, g, [v / sigma for v in g]
-
-
 def _row_is_clean(xhat: list[Fraction], dxhat: list[Fraction], sigma: Fraction) -> bool:
     """Both means non-zero (every term of the formula matters), ∂x non-zero, every value small."""
-    means, products, tail, g, dx = _row_backward(xhat, dxhat, sigma)
+    means, products, tail, g, dx = layernorm_row_parts(xhat, dxhat, sigma)
     if 0 in means or not any(dx):
         return False
     values = dxhat + means + products + tail + g + dx

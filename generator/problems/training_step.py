@@ -86,7 +86,7 @@ def check_options(options: dict[str, str]) -> None:
     if text != "random" and (len(text) != N_TOKENS or any(letter not in VOCABULARY for letter in text)):
         raise SpecError(f"problem type 'training_step': input={text!r} is not accepted; accepted: {N_TOKENS} letters of "
                         f"{', '.join(VOCABULARY)} (such as AB or BB), or random")
-    names = options["update"].split("+")
+    names = _updated(options)
     unknown = [name for name in names if name not in UPDATABLE]
     if unknown or len(set(names)) != len(names):
         raise SpecError(f"problem type 'training_step': update={options['update']!r} is not accepted; accepted: names from "
@@ -98,17 +98,14 @@ def check_options(options: dict[str, str]) -> None:
 
 
 def _forward_extras(front: dict) -> dict:
-    """What the backward pass needs beyond draw_front: Q, K, x̂ and σ (x = μ + σ·x̂ by construction)."""
-    x = [[Fraction(v) for v in row] for row in front["x"]]
-    mus = [sum(row) / len(row) for row in x]
-    sigmas = []
-    for row, mu in zip(x, mus):
-        variance = sum((v - mu) ** 2 for v in row) / len(row)
-        sigma = Fraction(sympy.sqrt(Rational(variance.numerator, variance.denominator)))
-        sigmas.append(sigma)
-    xhat = [[(v - mu) / sigma for v in row] for row, mu, sigma in zip(x, mus, sigmas)]
+    """What the backward pass needs beyond draw_front: Q, K, x̂ and σ.
+
+    draw_front builds each row as x = μ + σ·u with u of ±1, so x̂ = u, and σ is any entry's distance from the mean.
+    """
+    xhat = [[Fraction(k) for k in u] for u in front["patterns"]]
+    sigmas = [(Fraction(row[0]) - Fraction(sum(row), len(row))) / u[0] for row, u in zip(front["x"], xhat)]
     return {**front, "Q": plain_product(front["y"], front["W_Q"]), "K": plain_product(front["y"], front["W_K"]),
-            "xhat": xhat, "sigma": sigmas, "mu": mus}
+            "xhat": xhat, "sigma": sigmas}
 
 
 def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict | None:
@@ -137,7 +134,7 @@ def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict 
     columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(vocab)]
     w_out = [list(row) for row in zip(*columns)]
     p_rows = [simple_probabilities(list(shift)) for shift in shifts]
-    model = {**model, "W_2": w2, "b_2": b2, "W_out": w_out, "H2": h2, "f": f,
+    model = {**model, "W_2": w2, "b_2": b2, "W_out": w_out, "H2": h2,
              "z": [[s + o for s in shift] for shift, o in zip(shifts, offset)], "p_rows": p_rows}
     targets = model["ids"][1:N_TOKENS + 1]
     grads = tiny_backward(model, p_rows, targets, scale, _small_fractions(scale))
@@ -227,7 +224,7 @@ def _shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
     return Tex(f"\\text{{Its shape }} {shape_text(gradient)} \\text{{ is the shape of }} {symbol}\\text{{.}}")
 
 
-def _forward_given(d: dict, m: dict, heads: int) -> Tex:
+def _forward_given(m: dict, heads: int) -> Tex:
     """The forward pass's values, for the sheet that starts at the loss."""
     weights = r" \quad ".join(f"\\tilde A{_head_suffix(h, heads)} = {matrix_tex(m['A'][h])}" for h in range(heads))
     # Short lines: display math cannot wrap, and a variant with wider numbers (or two heads) must still fit.
@@ -288,13 +285,13 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
                    formula=Tex(r"L = \frac{1}{2}(\ell_0 + \ell_1)" if mean else r"L = \ell_0 + \ell_1"),
                    lines=(Tex(f"L = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),), result=q_loss)),
              decimals=True,
-             given=Tex(_forward_given(d, m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
+             given=Tex(_forward_given(m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
              if options["forward"] == "given" else loss_given),
         Part(Tex(f"Compute $dz = \\partial L/\\partial z = {half}(\\tilde p - y)$, with $y$ the one-hot rows of the targets."),
              (q["dz"],),
              (Step(text=Tex("Subtract 1 at each row's target" + (", then halve: the mean over 2 positions divides every "
                                                                   "gradient by 2." if mean else ".")),
-                   formula=Tex(r"dz[i,:] = " + (r"\tfrac{1}{2}" if mean else "") + r"\bigl(\tilde p[i,:] - y[i,:]\bigr)"),
+                   formula=Tex(r"dz[i,:] = " + half + r"\bigl(\tilde p[i,:] - y[i,:]\bigr)"),
                    lines=tuple(Tex(f"dz[{i},:] = {half}\\left({matrix_tex(m['p'][i, :])} - "
                                    f"{matrix_tex(onehot[i, :])}\\right) = {matrix_tex(g['dz'][i, :])}") for i in range(n)),
                    result=q["dz"],
@@ -321,7 +318,7 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
              (q["du"], q["dW_1"], q["db_1"]),
              (Step(text=Tex(r"The ReLU passes the gradient where $u > 0$ and blocks it where $u < 0$."),
                    formula=Tex(r"du[i,j] = dr[i,j] \text{ if } u[i,j] > 0, \text{ else } 0"),
-                   lines=tuple(_relu_line(m["u"][i, j], g["dr"][i, j], g["du"][i, j], i, j)
+                   lines=tuple(_relu_line(m["u"][i, j], g["du"][i, j], i, j)
                                for i in range(n) for j in range(m["u"].cols)),
                    result=q["du"]),
               product_step(Tex(r"Column $i$ of $H_1$ dotted with column $j$ of $du$."), m["H1"].T, g["du"], Tex(r"dW_1 = H_1^{\mathsf T} du"),
@@ -382,7 +379,7 @@ def _forward_parts(d: dict, n: int, heads: int, mean: bool) -> list[Part]:
     return list(forward_problem(drawn, n, heads, mean).parts[:-1])
 
 
-def _relu_line(pre, upstream, value, i: int, j: int) -> Tex:
+def _relu_line(pre, value, i: int, j: int) -> Tex:
     kept = pre > 0
     return Tex(f"du[{i},{j}] = " + (f"dr[{i},{j}] = {number_tex(value)}" if kept else "0")
                + f" \\quad (u[{i},{j}] = {number_tex(pre)} {'> 0' if kept else '< 0'})")
@@ -392,7 +389,7 @@ def _residual_part(g: dict, w: dict, q: dict) -> Part:
     """dH₁ = dH₂ (the residual's copy) + du·W₁ᵀ (through the feed-forward layer)."""
     through = g["du"] * w["W_1"].T
     q_through = _q("duW1", r"du\,W_1^{\mathsf T}", through)
-    n, d_model = g["dH1"].shape
+    d_model = g["dH1"].cols
     expansions = tuple(Expansion(entry_label("dH_1", 0, j), (Term((g["dH2"][0, j],)),)
                                  + tuple(Term((g["du"][0, k], w["W_1"][j, k])) for k in range(w["W_1"].cols)), g["dH1"][0, j])
                        for j in range(d_model))
