@@ -190,6 +190,113 @@ def indicator(m: Matrix) -> Matrix:
     return tuple(tuple(Fraction(1) if to_mpf(x) > 0 else Fraction(0) for x in row) for row in m)
 
 
+def zero_mask(m: Matrix) -> Matrix:
+    """0 above the diagonal: a gradient through masked weights (∂Ã is 0 where Ã was masked)."""
+    return tuple(tuple(Fraction(0) if j > i else x for j, x in enumerate(row)) for i, row in enumerate(m))
+
+
+def exp_entries(m: Matrix) -> Matrix:
+    return tuple(tuple(exp(x) for x in row) for row in m)
+
+
+def log(x: Num) -> Num:
+    if is_neg_inf(x) or to_mpf(x) <= 0:
+        raise Undefined("logarithm of a number that is not positive")
+    if isinstance(x, Fraction) and x == 1:
+        return Fraction(0)
+    return CTX.log(to_mpf(x))
+
+
+def log_entries(m: Matrix) -> Matrix:
+    return tuple(tuple(log(x) for x in row) for row in m)
+
+
+def det(m: Matrix) -> Matrix:
+    """The determinant of a 2×2 matrix, as 1×1."""
+    if shape(m) != (2, 2):
+        raise ValueError("a determinant by hand is of a 2×2 matrix")
+    return ((add(mul(m[0][0], m[1][1]), mul(Fraction(-1), mul(m[0][1], m[1][0]))),),)
+
+
+def inverse_by(m: Matrix, determinant: Matrix) -> Matrix:
+    """A 2×2 inverse from the adjugate and a determinant worked out before: adj(A)/det."""
+    if shape(m) != (2, 2):
+        raise ValueError("an inverse by hand is of a 2×2 matrix")
+    d = determinant[0][0]
+    minus = Fraction(-1)
+    adjugate = ((m[1][1], mul(minus, m[0][1])), (mul(minus, m[1][0]), m[0][0]))
+    return tuple(tuple(div(x, d) for x in row) for row in adjugate)
+
+
+def softmax_jacobian(p: Matrix) -> Matrix:
+    """diag(p) − pᵀp for one row of probabilities."""
+    if len(p) != 1:
+        raise ValueError("the Jacobian of one softmax row")
+    row = p[0]
+    return tuple(tuple(add(pi if i == j else Fraction(0), mul(Fraction(-1), mul(pi, pj))) for j, pj in enumerate(row))
+                 for i, pi in enumerate(row))
+
+
+def softmax_backward(da: Matrix, a: Matrix) -> Matrix:
+    """∂s = a ⊙ (∂a − Σⱼ ∂aⱼ aⱼ), row by row."""
+    weighted = tuple((_sum(mul(d, x) for d, x in zip(rd, ra)),) for rd, ra in zip(da, a))
+    return tuple(tuple(mul(x, add(d, mul(Fraction(-1), w))) for d, x in zip(rd, ra))
+                 for rd, ra, (w,) in zip(da, a, weighted))
+
+
+def gelu_slope(m: Matrix) -> Matrix:
+    """GELU′(x) = Φ(x) + x·φ(x) entry by entry."""
+    def slope(x):
+        v = to_mpf(x)
+        return (1 + CTX.erf(v / CTX.sqrt(2))) / 2 + v * CTX.exp(-v * v / 2) / CTX.sqrt(2 * CTX.pi)
+    return tuple(tuple(slope(x) for x in row) for row in m)
+
+
+def indices(m: Matrix) -> list[int]:
+    """Token ids or targets (one per row of what they index) as whole numbers."""
+    values = [x for x in entries(m)]
+    if any(not isinstance(x, Fraction) or x.denominator != 1 or x < 0 for x in values):
+        raise ValueError("indices are whole numbers")
+    return [int(x) for x in values]
+
+
+def one_hot(like: Matrix, targets: Matrix) -> Matrix:
+    """1 at (i, tᵢ), 0 elsewhere, shaped like a matrix of probabilities."""
+    rows, cols = shape(like)
+    ts = indices(targets)
+    if len(ts) != rows or any(t >= cols for t in ts):
+        raise ValueError("one target per row, within the row")
+    return tuple(tuple(Fraction(int(j == t)) for j in range(cols)) for t in ts)
+
+
+def pick(m: Matrix, targets: Matrix) -> Matrix:
+    """The entry at each row's target, as a column."""
+    ts = indices(targets)
+    if len(ts) != len(m) or any(t >= len(m[0]) for t in ts):
+        raise ValueError("one target per row, within the row")
+    return tuple((row[t],) for row, t in zip(m, ts))
+
+
+def gather_rows(m: Matrix, ids: Matrix) -> Matrix:
+    """Rows of m picked by ids (an embedding lookup)."""
+    picked = indices(ids)
+    if any(i >= len(m) for i in picked):
+        raise ValueError("an id beyond the table")
+    return tuple(m[i] for i in picked)
+
+
+def scatter_rows(d: Matrix, ids: Matrix, like: Matrix) -> Matrix:
+    """The embedding gradient: row i of d added to row idsᵢ of a zero matrix shaped like the table."""
+    picked = indices(ids)
+    rows, cols = shape(like)
+    if len(picked) != len(d) or any(i >= rows for i in picked) or shape(d)[1] != cols:
+        raise ValueError("ids do not match the rows")
+    out = [[Fraction(0)] * cols for _ in range(rows)]
+    for i, row in zip(picked, d):
+        out[i] = [add(a, b) for a, b in zip(out[i], row)]
+    return tuple(tuple(r) for r in out)
+
+
 def causal_mask(m: Matrix) -> Matrix:
     return tuple(tuple(NEG_INF if j > i else x for j, x in enumerate(row)) for i, row in enumerate(m))
 

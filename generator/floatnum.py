@@ -100,6 +100,91 @@ def gelu(m: np.ndarray) -> np.ndarray:
     return np.vectorize(lambda x: x * (1 + erf(x / _sqrt(2))) / 2, otypes=[float])(m)
 
 
+def zero_mask(m: np.ndarray) -> np.ndarray:
+    return np.tril(m)
+
+
+def exp_entries(m: np.ndarray) -> np.ndarray:
+    return np.exp(m)
+
+
+def log_entries(m: np.ndarray) -> np.ndarray:
+    if np.any(~(m > 0)):
+        raise Undefined("logarithm of a number that is not positive")
+    return np.log(m)
+
+
+def det(m: np.ndarray) -> np.ndarray:
+    if m.shape != (2, 2):
+        raise ValueError("a determinant by hand is of a 2×2 matrix")
+    return np.array([[m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]]])
+
+
+def inverse_by(m: np.ndarray, determinant: np.ndarray) -> np.ndarray:
+    if m.shape != (2, 2) or determinant.shape != (1, 1):
+        raise ValueError("an inverse by hand is of a 2×2 matrix")
+    if determinant[0, 0] == 0:
+        raise Undefined("division by zero")
+    return np.array([[m[1, 1], -m[0, 1]], [-m[1, 0], m[0, 0]]]) / determinant[0, 0]
+
+
+def softmax_jacobian(p: np.ndarray) -> np.ndarray:
+    if p.shape[0] != 1:
+        raise ValueError("the Jacobian of one softmax row")
+    return np.diag(p[0]) - p.T @ p
+
+
+def softmax_backward(da: np.ndarray, a: np.ndarray) -> np.ndarray:
+    if da.shape != a.shape:
+        raise ValueError("shapes differ")
+    return a * (da - (da * a).sum(axis=1, keepdims=True))
+
+
+def gelu_slope(m: np.ndarray) -> np.ndarray:
+    return np.vectorize(lambda x: (1 + erf(x / _sqrt(2))) / 2 + x * np.exp(-x * x / 2) / _sqrt(2 * np.pi),
+                        otypes=[float])(m)
+
+
+def indices(m: np.ndarray) -> list[int]:
+    values = m.ravel()
+    if np.any(values < 0) or np.any(values != np.round(values)):
+        raise ValueError("indices are whole numbers")
+    return [int(x) for x in values]
+
+
+def one_hot(like: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    ts = indices(targets)
+    rows, cols = like.shape
+    if len(ts) != rows or any(t >= cols for t in ts):
+        raise ValueError("one target per row, within the row")
+    out = np.zeros((rows, cols))
+    out[np.arange(rows), ts] = 1.0
+    return out
+
+
+def pick(m: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    ts = indices(targets)
+    if len(ts) != m.shape[0] or any(t >= m.shape[1] for t in ts):
+        raise ValueError("one target per row, within the row")
+    return m[np.arange(len(ts)), ts][:, None]
+
+
+def gather_rows(m: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    picked = indices(ids)
+    if any(i >= m.shape[0] for i in picked):
+        raise ValueError("an id beyond the table")
+    return m[picked]
+
+
+def scatter_rows(d: np.ndarray, ids: np.ndarray, like: np.ndarray) -> np.ndarray:
+    picked = indices(ids)
+    if len(picked) != d.shape[0] or any(i >= like.shape[0] for i in picked) or d.shape[1] != like.shape[1]:
+        raise ValueError("ids do not match the rows")
+    out = np.zeros(like.shape)
+    np.add.at(out, picked, d)
+    return out
+
+
 def causal_mask(m: np.ndarray) -> np.ndarray:
     out = np.array(m, dtype=float)
     out[np.triu_indices(out.shape[0], 1, out.shape[1])] = -np.inf

@@ -1,22 +1,24 @@
 """Follow-through for any problem type: how each answer is computed from earlier quantities, found from exact key values.
 
 No problem type declares its data flow. For every answer quantity the marker tries a small catalogue of the
-steps the generators share (products with either side transposed or one column taken, scaling, sums a·X + b·Y,
-affine maps x·W + b, ReLU and its mask, |x|, GELU, softmax of rows and dividing by row sums, the causal mask,
-row means, variances and standard deviations, LayerNorm, totals and column sums, and composites: the Adam
-update, LayerNorm's backward pieces, per-head columns of O, clipping) over the quantities printed before it
-(givens, stated facts, earlier answers). A recipe is kept only when it reproduces the generator's exact values
-on three reference variants of the same problem spec with the same constants, so a coincidence of one draw is
-never a recipe. Candidates are screened in floats first (floatnum) and only survivors are checked exactly.
-A student's later blank then earns follow-through credit when the recipe, applied to the student's own earlier
-values, gives what the student wrote.
+steps the generators share (products with either side transposed, one column, the last row or one head's block
+taken, scaling, sums a·X + b·Y, affine maps x·W + b, a gradient summed over several paths, ReLU, its mask and its
+backward, |x|, GELU and its slope, e^x and ln x, softmax of rows, its backward and its Jacobian, dividing by row
+sums, the causal mask, row means, variances and standard deviations, LayerNorm, totals and column sums, steps with
+token ids and targets (embedding rows, one-hot rows, a target's probability and loss, ∂E), a 2×2 determinant and
+inverse, and composites: the Adam update, LayerNorm's backward pieces, per-head columns, clipping) over the
+quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A recipe is
+kept only when it reproduces the generator's exact values on three reference variants of the same problem spec
+with the same constants, so a coincidence of one draw is never a recipe. Candidates are screened in floats first
+(floatnum) and only survivors are checked exactly. A student's later blank then earns follow-through credit when
+the recipe, applied to the student's own earlier values, gives what the student wrote.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
-from itertools import permutations, product as pairs
+from itertools import chain, combinations, product as pairs
 
 import numpy as np
 
@@ -29,7 +31,8 @@ REFERENCE_SEEDS = (101, 202, 303)
 MAX_RECIPES = 12  # per answer: enough for the few honest alternatives (S from Q·Kᵀ or from Q and K)
 MAX_HEADS = 3  # separate per-head weight matrices tried in every order: 3 heads from 6 answers is already 120
 SCALED_OPS = ("scale", "product", "hadamard", "hadamard_row", "colsum_hadamard", "total", "colsum", "reciprocal",
-              "smul")
+              "smul", "softmax_back", "minus_onehot", "log", "logpick", "nll")
+MAX_PATHS = 4  # a gradient summed over this many paths at most (Y feeds Q, K, V and the residual)
 
 
 @dataclass(frozen=True)
@@ -39,23 +42,31 @@ class Recipe:
     op: str
     inputs: tuple[str, ...]
     # per input: "" as is, "T" transposed, "sq" squared entrywise, "rt" its entrywise root, "std" each row
-    # standardized ((x − μ)/σ, LayerNorm's x̂), "c<j>" column j, "cT<j>" column j as a row
+    # standardized ((x − μ)/σ, LayerNorm's x̂), "c<j>" column j, "cT<j>" column j as a row, "rl" the last row
+    # (the last token's query), "rlT" the last row as a column, "b<h>" head h's square block of weights stacked
+    # one head under the other
     forms: tuple[str, ...]
     constants: tuple = ()  # (a,) for a scaled op, (a, b) for a·X + b·Y and the Adam update
     masked: bool = False  # the causal mask is applied to the result
+    zeroed: bool = False  # 0 above the diagonal (a gradient through masked weights)
+    groups: tuple[int, ...] = ()  # paths: how many inputs each summed term takes (2: d·Wᵀ, 1: a residual)
 
     def describe(self) -> str:
         names = [n + _FORM_MARKS.get(f, f"[:,{f[2:]}]ᵀ" if f.startswith("cT") else f"[:,{f[1:]}]")
                  for n, f in zip(self.inputs, self.forms)]
         constants = ", ".join(str(c) if isinstance(c, Fraction) else xn.CTX.nstr(c, 8) for c in self.constants)
-        return f"{self.op}({', '.join(names)}{'; ' + constants if constants else ''}){' masked' if self.masked else ''}"
+        return (f"{self.op}({', '.join(names)}{'; ' + constants if constants else ''})"
+                f"{' masked' if self.masked else ''}{' zeroed above the diagonal' if self.zeroed else ''}")
 
 
-_FORM_MARKS = {"": "", "T": "ᵀ", "sq": "²", "rt": "^½", "std": "̂"}
+_FORM_MARKS = {"": "", "T": "ᵀ", "sq": "²", "rt": "^½", "std": "̂", "rl": "[-1,:]", "rlT": "[-1,:]ᵀ"}
 UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "softmax_columns": "softmax_columns",
          "rownorm": "normalize_rows", "shift": "shift_by_row_max", "rowmean": "row_means", "rowvar": "row_variances",
          "rowstd": "row_deviations", "total": "total", "colsum": "column_sums", "abs": "absolute", "gelu": "gelu",
-         "reciprocal": "reciprocal"}
+         "reciprocal": "reciprocal", "exp": "exp_entries", "log": "log_entries", "det": "det",
+         "jacobian": "softmax_jacobian", "gelu_slope": "gelu_slope"}
+# Steps that take token ids or targets: the index picks rows or entries, it is never multiplied.
+INDEXED = {"onehot": "one_hot", "pick": "pick", "gather": "gather_rows"}
 PAIRED = ("combine", "adam")  # a·X + b·Y, with Y an input (combine) or m̂ ⊘ √v̂ (adam)
 
 
@@ -70,6 +81,13 @@ def take(values: dict, name: str, form: str, B=xn):
         return B.sqrt_entries(m)
     if form == "std":
         return B.standardize(m, B.row_means(m), B.row_deviations(m))
+    if form == "rl":
+        return m[-1:]
+    if form == "rlT":
+        return B.transpose(m[-1:])
+    if form.startswith("b"):
+        size = len(m[0])
+        return m[int(form[1:]) * size:(int(form[1:]) + 1) * size]
     if form.startswith("cT"):
         return B.transpose(B.columns(m, int(form[2:]), int(form[2:]) + 1))
     if form.startswith("c"):
@@ -83,6 +101,30 @@ def core(recipe: Recipe, values: dict, B=xn):
     op = recipe.op
     if op in UNARY:
         return getattr(B, UNARY[op])(ins[0])
+    if op in INDEXED:
+        return getattr(B, INDEXED[op])(ins[0], ins[1])
+    if op == "minus_onehot":  # ∂z = p − y, y one-hot at the targets (scaled by 1/n for a mean)
+        return B.combine(Fraction(1), ins[0], Fraction(-1), B.one_hot(ins[0], ins[1]))
+    if op == "logpick":  # ln p at each row's target (scaled by −1: the per-position loss)
+        return B.log_entries(B.pick(ins[0], ins[1]))
+    if op == "nll":  # Σ ln p at the targets (scaled by −1 or −1/n: the loss)
+        return B.total(B.log_entries(B.pick(ins[0], ins[1])))
+    if op == "softmax_pick":  # the target's probability straight from the logits
+        return B.pick(B.softmax_rows(ins[0]), ins[1])
+    if op == "embed":  # X = E[ids] + P
+        return B.combine(Fraction(1), B.gather_rows(ins[0], ins[1]), Fraction(1), ins[2])
+    if op == "scatter":  # ∂E: each position's row added to its token's row
+        return B.scatter_rows(ins[0], ins[1], ins[2])
+    if op == "relu_back":  # ∂u = ∂r ⊙ 1[u > 0]
+        return B.hadamard(ins[0], B.indicator(ins[1]))
+    if op == "softmax_back":  # ∂s = a ⊙ (∂a − Σ ∂a ⊙ a), row by row
+        return B.softmax_backward(ins[0], ins[1])
+    if op == "inverse_by":  # adj(A)/det with the student's own det
+        return B.inverse_by(ins[0], ins[1])
+    if op == "hstack":
+        return B.hstack(ins)
+    if op == "paths":  # a gradient summed over the paths it flows back from: Σ ∂out·Wᵀ (+ a residual)
+        return _paths(recipe.groups, ins, B)
     if op == "scale":
         return ins[0]
     if op == "product":
@@ -124,9 +166,21 @@ def core(recipe: Recipe, values: dict, B=xn):
         return _layernorm_backward(B.hadamard(dy, B.broadcast_row(gamma, len(dy))), xhat, B.row_deviations(x), B)
     if op == "heads":  # O[:, head h] = A_h · V[:, head h]; the weights stacked (k·n × n) or one matrix per head
         return _head_columns(ins[:-1], ins[-1], B)
+    if op == "heads_t":  # ∂V[:, head h] = A_hᵀ · ∂O[:, head h], ∂K[:, h] = ∂S_hᵀ · Q[:, h]
+        return _head_columns(ins[:-1], ins[-1], B, transposed=True)
     if op in PAIRED:
         return ins[0]  # combined in apply: a·X + b·Y
     raise ValueError(f"unknown recipe operation {op!r}")
+
+
+def _paths(groups: tuple[int, ...], ins: list, B):
+    """The sum of the terms: a pair is a product, a single input is added as is."""
+    value, at = None, 0
+    for size in groups:
+        term = B.matmul(ins[at], ins[at + 1]) if size == 2 else ins[at]
+        value = term if value is None else B.combine(Fraction(1), value, Fraction(1), term)
+        at += size
+    return value
 
 
 def _layernorm_backward(dxhat, xhat, sigma, B):
@@ -135,14 +189,16 @@ def _layernorm_backward(dxhat, xhat, sigma, B):
     return B.standardize(B.combine(Fraction(1), dxhat, Fraction(-1), tail), B.row_means(dxhat), sigma)
 
 
-def _head_columns(weights, v, B):
-    """Each head's weights times its own block of V's columns, the blocks side by side."""
+def _head_columns(weights, v, B, transposed: bool = False):
+    """Each head's weights (or their transposes) times its own block of V's columns, the blocks side by side."""
     rows, width = len(v), len(v[0])
     if len(weights) == 1:  # stacked: head h's weights are rows h·n … (h+1)·n − 1
         weights = [weights[0][h * rows:(h + 1) * rows] for h in range(len(weights[0]) // rows)]
     heads = len(weights)
     if heads < 2 or width % heads or any(len(w) != rows for w in weights):
         raise ValueError("the weights do not split into heads")
+    if transposed:
+        weights = [B.transpose(w) for w in weights]
     size = width // heads
     return B.hstack([B.matmul(w, B.columns(v, h * size, (h + 1) * size)) for h, w in enumerate(weights)])
 
@@ -164,6 +220,8 @@ def apply(recipe: Recipe, values: dict, B=xn):
         value = core(recipe, values, B)
         if recipe.constants and not _is_one(recipe.constants[0]):
             value = B.scale(recipe.constants[0], value)
+    if recipe.zeroed:
+        value = B.zero_mask(value)
     return B.causal_mask(value) if recipe.masked else value
 
 
@@ -181,15 +239,39 @@ def matches(target: xn.Matrix, value: xn.Matrix) -> bool:
 
 
 @cache
-def recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
-    """Every answer's recipes for one problem spec (type, options, given parts), from the reference variants."""
+def reference_samples(spec_key: tuple) -> tuple[ProblemKey, ...]:
+    """The spec drawn at the reference seeds: the same shapes and steps with different numbers."""
     type_name, options, given_parts = spec_key
     samples = []
     for seed in REFERENCE_SEEDS:
         spec = SheetSpec(title="marking", seed=seed, calculator="basic",
                          problems=(ProblemSpec(type_name, dict(options), tuple(given_parts)),))
         samples.append(key_from_data(key_data(build(spec))).problems[0])
-    return discover(samples)
+    return tuple(samples)
+
+
+@cache
+def recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
+    """Every answer's recipes for one problem spec (type, options, given parts), from the reference variants."""
+    return discover(list(reference_samples(spec_key)))
+
+
+def unexplained(spec_key: tuple) -> list[str]:
+    """The answers no recipe explains, though their values change with the draw: no follow-through for them.
+
+    Answers worked from the givens alone need none (no earlier answer of the student's can be carried into them);
+    any other is a step the catalogue lacks."""
+    samples = reference_samples(spec_key)
+    values = [{q.name: q.values for q in s.quantities.values()} for s in samples]
+    varying = _varying(values, list(samples[0].quantities))
+    found = recipes_for(spec_key)
+    return [name for name, q in samples[0].quantities.items()
+            if q.source == "answer" and name in varying and name not in found]
+
+
+def _varying(values: list[dict], names: list[str]) -> set[str]:
+    """The names whose value changes between samples (any matrix counts: its entries are drawn)."""
+    return {n for n in names if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
 
 
 def discover(samples: list[ProblemKey]) -> dict[str, tuple[Recipe, ...]]:
@@ -198,7 +280,7 @@ def discover(samples: list[ProblemKey]) -> dict[str, tuple[Recipe, ...]]:
     values = [{q.name: q.values for q in s.quantities.values()} for s in samples]
     names = [name for name in first.quantities if all(name in v for v in values)]
     # A number that is the same in every sample is a constant of the spec (d_k, η): it folds into a recipe's constants.
-    varying = {n for n in names if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
+    varying = _varying(values, names)
     # Float copies screen the candidates: only the few that pass there are checked exactly (see floatnum).
     floats = [{n: fl.array(v[n]) for n in names if v[n]} for v in values]
     found: dict[str, tuple[Recipe, ...]] = {}
@@ -207,11 +289,14 @@ def discover(samples: list[ProblemKey]) -> dict[str, tuple[Recipe, ...]]:
             quantity = first.quantities[name]
             if quantity.source != "answer" or name not in varying:
                 continue
-            pool = [first.quantities[n] for n in names
-                    if first.quantities[n].order < quantity.order and first.quantities[n].values and n in varying
-                    and not _is_index_fact(first.quantities[n])]
+            earlier = [first.quantities[n] for n in names
+                       if first.quantities[n].order < quantity.order and first.quantities[n].values]
+            pool = [q for q in earlier if q.name in varying and not _is_index_fact(q)]
+            indices = [q for q in earlier if _is_index_fact(q)]
             candidates: list[Recipe] = []
-            for recipe in _candidates(quantity, pool, floats[0]):
+            # A sum over several paths is looked for last, and only when no simpler step explains the answer.
+            paths = _path_candidates(quantity, pool, floats[0], wanted=lambda: not candidates)
+            for recipe in chain(_candidates(quantity, pool, floats[0], indices), paths):
                 if not _screen(recipe, name, floats):
                     continue
                 fitted = _fit(recipe, name, values)
@@ -258,19 +343,41 @@ def _masked_like(target: xn.Matrix) -> bool:
 def _forms(quantity: Quantity) -> list[str]:
     rows, cols = xn.shape(quantity.values)
     forms = ["", "T"] if (rows, cols) != (1, 1) else [""]
-    if quantity.source == "answer" and 2 <= cols <= 4 and rows > 1:
+    if _computed(quantity) and 2 <= cols <= 4 and rows > 1:
         forms += [f"c{j}" for j in range(cols)] + [f"cT{j}" for j in range(cols)]  # one head's column of Q, K or V
+    if _computed(quantity) and 1 < rows <= 4:
+        forms += ["rl", "rlT"] if cols > 1 else ["rl"]  # the last token's row (its query, its scores)
+    if cols > 1 and rows % cols == 0 and 2 <= rows // cols <= MAX_HEADS:
+        forms += [f"b{h}" for h in range(rows // cols)]  # one head's weights of several stacked
     return forms
+
+
+def _computed(quantity: Quantity) -> bool:
+    """An answer, or a part printed with its values: a matrix of per-token rows and per-head columns."""
+    return quantity.source in ("answer", "shown")
 
 
 def _shape(quantity: Quantity, form: str) -> tuple[int, int]:
     rows, cols = xn.shape(quantity.values)
+    if form == "rl":
+        return (1, cols)
+    if form == "rlT":
+        return (cols, 1)
     if form.startswith("cT"):
         return (1, rows)
+    if form.startswith("b"):
+        return (cols, cols)
     return (cols, rows) if form == "T" else (rows, 1) if form.startswith("c") else (rows, cols)
 
 
-def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.ndarray]):
+def _zeroed_like(target: xn.Matrix) -> bool:
+    """The target is 0 exactly above the diagonal and not only there (∂Ã through a causal mask)."""
+    rows, cols = xn.shape(target)
+    return (rows > 1 and rows == cols and all(xn.is_zero(target[i][j]) for i in range(rows) for j in range(i + 1, cols))
+            and not all(xn.is_zero(target[i][j]) for i in range(rows) for j in range(i + 1)))
+
+
+def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.ndarray], indices: list[Quantity]):
     """Every recipe whose shapes fit the target, simplest first; constants are fitted afterwards.
 
     values are the first sample's floats. Recipes with a row added (affine maps, LayerNorm's β) are proposed only
@@ -279,20 +386,25 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
     goal = values[target.name]
     masked = _masked_like(target.values)
     rows, cols = shape
+    zeroed = _zeroed_like(target.values)
     finite = [q for q in pool if np.all(np.isfinite(values[q.name]))]
     for q in finite:
         for form in ("", "T"):
             if _shape(q, form) == shape and (form == "" or shape != (1, 1)):
                 yield Recipe("scale", (q.name,), (form,), masked=masked)
     for q in pool:
-        if xn.shape(q.values) == shape:
-            for op in ("relu", "indicator", "softmax", "rownorm", "shift", "abs", "gelu"):
-                yield Recipe(op, (q.name,), ("",), masked=masked and op != "softmax")
+        for form in ("", "rl") if _computed(q) else ("",):
+            if _shape(q, form) == shape and form in _forms(q):
+                for op in ("relu", "indicator", "softmax", "rownorm", "shift", "abs", "gelu", "exp", "log",
+                           "gelu_slope"):
+                    yield Recipe(op, (q.name,), (form,), masked=masked and op != "softmax")
+    yield from _reshaping_candidates(shape, pool, indices, values)
     for q in finite:
         q_rows, q_cols = xn.shape(q.values)
-        if q_rows == rows and cols == 1 and q_cols > 1:
-            for op in ("rowmean", "rowvar", "rowstd"):
-                yield Recipe(op, (q.name,), ("",))
+        for form in ("", "rl") if _computed(q) else ("",):
+            if (q_rows if form == "" else 1) == rows and cols == 1 and q_cols > 1 and form in _forms(q):
+                for op in ("rowmean", "rowvar", "rowstd"):
+                    yield Recipe(op, (q.name,), (form,))
         if shape == (1, 1) and q_rows * q_cols > 1:
             yield Recipe("total", (q.name,), ("",))
         if rows == 1 and q_cols == cols and q_rows > 1:
@@ -313,11 +425,16 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
             continue
         values_a = take(values, a.name, fa, fl)
         group = np.matmul(values_a, np.stack([take(values, b.name, fb, fl) for b, fb in partners]))
-        for (b, fb), left, fits in zip(partners, group, _proportional(goal, group)):
+        fitting = _proportional(goal, group)
+        # Through masked weights the gradient is 0 above the diagonal: compare the rest.
+        zero_fitting = _proportional(goal, np.tril(group)) if zeroed else np.zeros(len(group), bool)
+        for (b, fb), left, fits, fits_zeroed in zip(partners, group, fitting, zero_fitting):
             products.append(((a.name, b.name), (fa, fb)))
             lefts.append(left)
             if fits:
                 yield Recipe("product", (a.name, b.name), (fa, fb), masked=masked)
+            elif fits_zeroed:
+                yield Recipe("product", (a.name, b.name), (fa, fb), zeroed=True)
     same = [q for q in finite if xn.shape(q.values) == shape]
     for a, b in pairs(same, repeat=2):
         if a.order <= b.order:
@@ -326,6 +443,14 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
         if a.name != b.name:
             yield Recipe("combine", (a.name, b.name), ("", ""))
             yield Recipe("combine", (a.name, b.name), ("", "sq"))
+            yield Recipe("relu_back", (a.name, b.name), ("", ""))
+    # Through a softmax: ∂s = a ⊙ (∂a − Σ ∂a ⊙ a), with a one head's block of the stacked weights too.
+    weights = [(q, f) for q in finite for f in _forms(q) if (f == "" or f.startswith("b")) and _shape(q, f) == shape]
+    for d in same:
+        for a, form in weights:
+            if a.name != d.name:
+                yield Recipe("softmax_back", (d.name, a.name), ("", form))
+    yield from _index_candidates(target, finite, indices, values)
     if masked or np.any(np.isneginf(goal)):
         return
     rows_1xd = [q for q in finite if xn.shape(q.values) == (1, cols)]
@@ -344,22 +469,24 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
                                 same_stack if from_answers else answer_stack):
             yield Recipe("affine", names + extra, forms + ("",) * len(extra))
     columns = [q for q in finite if xn.shape(q.values) == (rows, 1) and q.source == "answer"]
-    for x in same:
+    # LayerNorm of a whole matrix, or of the last row alone (the one position the next step needs).
+    normed = [(q, "") for q in same] + [(q, "rl") for q in finite if "rl" in _forms(q) and _shape(q, "rl") == shape]
+    for x, form in normed:
         stats = [(m.name, s.name) for m, s in pairs(columns, repeat=2) if m.name != s.name] + [None]
         for pair in stats:
             try:
                 if pair is None:
-                    normal = take(values, x.name, "std", fl)
+                    normal = take({x.name: take(values, x.name, form, fl)}, x.name, "std", fl)
                 else:
-                    normal = fl.standardize(values[x.name], values[pair[0]], values[pair[1]])
-                    yield Recipe("standardize", (x.name,) + pair, ("", "", ""))
+                    normal = fl.standardize(take(values, x.name, form, fl), values[pair[0]], values[pair[1]])
+                    yield Recipe("standardize", (x.name,) + pair, (form, "", ""))
             except xn.Undefined:
                 continue
             for g in rows_1xd:
                 for (b,) in _leftovers(goal - normal * values[g.name], row_stack, no_rows):
                     if b != g.name:
                         inputs = (x.name,) + (pair or ()) + (g.name, b)
-                        yield Recipe("layernorm", inputs, ("",) * len(inputs))
+                        yield Recipe("layernorm", inputs, (form,) + ("",) * (len(inputs) - 1))
 
 
 def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Quantity], rows_1xd: list[Quantity],
@@ -402,11 +529,15 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
                     for form in ("", "rt"):
                         yield Recipe("adam", (theta.name, m.name, v.name), ("", "", form))
     if cols > 1:
-        yield from _head_candidates(target, finite)
-    for s in finite:
-        if xn.shape(s.values) == (1, 1) and s.source == "answer" and (rows, cols) != (1, 1):
-            for m in same:
-                yield Recipe("smul", (s.name, m.name), ("", ""))  # clipping: s·g
+        yield from _head_candidates(target, finite, values)
+    if (rows, cols) != (1, 1):
+        # A computed number times a matrix: clipping's s·g, or a one-token query times ∂s (∂k = ∂sᵀ·q).
+        numbers = [(s, f) for s in finite if s.source == "answer" for f in _forms(s) if _shape(s, f) == (1, 1)]
+        matrices = [(m, f) for m in finite for f in _forms(m) if _shape(m, f) == (rows, cols)
+                    and (f == "" or _computed(m))]
+        for (s, fs), (m, fm) in pairs(numbers, matrices):
+            if s.name != m.name:
+                yield Recipe("smul", (s.name, m.name), (fs, fm))
     if (rows, cols) == (1, 1):
         for q in finite:
             if xn.shape(q.values) == (1, 1):
@@ -419,20 +550,149 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
                 yield Recipe("norm", (a.name, b.name), ("", ""))
 
 
-def _head_candidates(target: Quantity, finite: list[Quantity]):
-    """O built from per-head columns: V (an answer) and the weights, stacked or one n×n matrix per head."""
+def _reshaping_candidates(shape: tuple[int, int], pool: list[Quantity], indices: list[Quantity],
+                          values: dict[str, np.ndarray]):
+    """Steps that change the shape: a 2×2 determinant and inverse, a softmax Jacobian, blocks side by side."""
+    rows, cols = shape
+    shapes = {q.name: xn.shape(q.values) for q in pool}
+    for q in pool:
+        if shape == (1, 1) and shapes[q.name] == (2, 2):
+            yield Recipe("det", (q.name,), ("",))
+        if shapes[q.name] == (1, rows) and rows == cols > 1:
+            yield Recipe("jacobian", (q.name,), ("",))
+    if shape == (2, 2):
+        for a, d in pairs(pool, repeat=2):
+            if shapes[a.name] == (2, 2) and shapes[d.name] == (1, 1):
+                yield Recipe("inverse_by", (a.name, d.name), ("", ""))
+    for a, b in pairs(pool, repeat=2):
+        (ra, ca), (rb, cb) = shapes[a.name], shapes[b.name]
+        if a.name != b.name and ra == rb == rows and ca + cb == cols:
+            yield Recipe("hstack", (a.name, b.name), ("", ""))
+
+
+def _index_candidates(target: Quantity, finite: list[Quantity], indices: list[Quantity], values: dict[str, np.ndarray]):
+    """Steps that use token ids or targets: one-hot rows, the target's probability and loss, embedding rows."""
     rows, cols = xn.shape(target.values)
-    vs = [q for q in finite if xn.shape(q.values) == (rows, cols) and q.source == "answer"]
+    goal = values[target.name]
+    for t in indices:
+        count = t.values and len(list(xn.entries(t.values)))
+        for q in finite:
+            q_rows, q_cols = xn.shape(q.values)
+            if q_rows != count:
+                continue
+            if (q_rows, q_cols) == (rows, cols) and q_cols > 1:
+                yield Recipe("minus_onehot", (q.name, t.name), ("", ""))
+                if np.isin(goal, (0.0, 1.0)).all():
+                    yield Recipe("onehot", (q.name, t.name), ("", ""))
+            if (rows, cols) == (count, 1) and q_cols > 1:
+                for op in ("pick", "logpick", "softmax_pick"):
+                    yield Recipe(op, (q.name, t.name), ("", ""))
+            if (rows, cols) == (1, 1) and count > 1 and q_cols > 1:
+                yield Recipe("nll", (q.name, t.name), ("", ""))
+        for table in finite:
+            if table.source == "answer":
+                continue  # an embedding table is given
+            t_rows, t_cols = xn.shape(table.values)
+            if (rows, cols) == (count, t_cols) and t_rows > 1:
+                yield Recipe("gather", (table.name, t.name), ("", ""))
+                for p in finite:
+                    if xn.shape(p.values) == (rows, cols) and p.source == "given":
+                        yield Recipe("embed", (table.name, t.name, p.name), ("", "", ""))
+            if (t_rows, t_cols) == (rows, cols) and rows > 1:
+                for d in finite:
+                    if d.source == "answer" and xn.shape(d.values) == (count, cols):
+                        yield Recipe("scatter", (d.name, t.name, table.name), ("", "", ""))
+
+
+def _path_candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.ndarray], wanted=lambda: True):
+    """A gradient that flows back along several paths: Σ ∂outₖ·Wₖᵀ over two or more products, maybe plus a residual.
+
+    Each term is a student's gradient times a weight transposed (or an earlier gradient as is); the subsets of
+    terms whose sum is the target on the first sample are proposed (the screen then checks every sample)."""
+    if not wanted():
+        return
+    rows, cols = xn.shape(target.values)
+    goal = values[target.name]
+    if not np.all(np.isfinite(goal)):
+        return
+    finite = [q for q in pool if np.all(np.isfinite(values[q.name]))]
+    terms, arrays = [], []
+    for d in finite:
+        d_rows, d_cols = xn.shape(d.values)
+        if d.source != "answer" or d_rows != rows:
+            continue
+        if (d_rows, d_cols) == (rows, cols):
+            terms.append(((d.name,), ("",)))
+            arrays.append(values[d.name])
+        for w in finite:
+            if w.name != d.name and xn.shape(w.values) == (cols, d_cols) and w.source != "answer":
+                terms.append(((d.name, w.name), ("", "T")))
+                arrays.append(values[d.name] @ values[w.name].T)
+    if sum(len(names) == 2 for names, _ in terms) < 2:
+        return
+    for chosen in _subset_sums(np.stack(arrays).reshape(len(arrays), -1), goal.ravel()):
+        picked = [terms[i] for i in chosen]
+        if sum(len(names) == 2 for names, _ in picked) < 2:
+            continue  # one product and a residual is an affine step, found as such
+        yield Recipe("paths", sum((names for names, _ in picked), ()), sum((forms for _, forms in picked), ()),
+                     groups=tuple(len(names) for names, _ in picked))
+
+
+def _subset_sums(stack: np.ndarray, goal: np.ndarray) -> list[tuple[int, ...]]:
+    """The sets of 2 … MAX_PATHS distinct rows of stack that sum to goal (floats), by meeting in the middle.
+
+    Sums of one or two rows are filed under their rounded values; a set is found by looking up goal − (a sum of
+    one or two rows), so the work grows with the square of the terms, not their fourth power."""
+    def rounded(v):
+        # Hand values are fractions with small denominators: shifted by an irrational offset, no sum of them sits
+        # within float rounding of a bucket's edge.
+        return tuple(np.floor(v * 1e6 + 0.2718281828).astype(np.int64))
+
+    count = len(stack)
+    halves: dict[tuple, list[tuple[int, ...]]] = {}
+    for i in range(count):
+        halves.setdefault(rounded(stack[i]), []).append((i,))
+    if MAX_PATHS >= 3:
+        for i, j in combinations(range(count), 2):
+            halves.setdefault(rounded(stack[i] + stack[j]), []).append((i, j))
+    found = set()
+    firsts = [(i,) for i in range(count)] + (list(combinations(range(count), 2)) if MAX_PATHS >= 4 else [])
+    for first in firsts:
+        for second in halves.get(rounded(goal - stack[list(first)].sum(axis=0)), ()):
+            chosen = tuple(sorted(first + second))
+            if len(set(chosen)) == len(chosen) and len(chosen) <= MAX_PATHS:
+                found.add(chosen)
+    return sorted(found)
+
+
+def _head_candidates(target: Quantity, finite: list[Quantity], values: dict[str, np.ndarray]):
+    """O built from per-head columns: V (an answer) and the weights, stacked or one n×n matrix per head.
+
+    With one matrix per head, each head's block of columns is matched on its own (first sample's floats), so only
+    the weights that fit their head are combined, not every ordering of every square answer."""
+    rows, cols = xn.shape(target.values)
+    goal = values[target.name]
+    vs = [q for q in finite if xn.shape(q.values) == (rows, cols) and _computed(q)]
     squares = [q for q in finite if xn.shape(q.values) == (rows, rows) and q.source == "answer"]
     for v in vs:
         for w in finite:
             w_rows, w_cols = xn.shape(w.values)
             if w_cols == rows and w_rows % rows == 0 and 2 <= w_rows // rows <= cols and cols % (w_rows // rows) == 0:
-                yield Recipe("heads", (w.name, v.name), ("", ""))
-        for heads in range(2, min(cols, MAX_HEADS) + 1):  # one weight matrix per head, in some order
-            if cols % heads == 0 and len(squares) >= heads:
-                for chosen in permutations(squares, heads):
-                    yield Recipe("heads", tuple(q.name for q in chosen) + (v.name,), ("",) * (heads + 1))
+                for op in ("heads", "heads_t"):
+                    yield Recipe(op, (w.name, v.name), ("", ""))
+        for heads in range(2, min(cols, MAX_HEADS) + 1):  # one weight matrix per head
+            if cols % heads or len(squares) < heads:
+                continue
+            size = cols // heads
+            for op in ("heads", "heads_t"):
+                fitting = []
+                for h in range(heads):
+                    block, want = values[v.name][:, h * size:(h + 1) * size], goal[:, h * size:(h + 1) * size]
+                    fitting.append([w.name for w in squares if w.name != v.name and fl.close(
+                        (values[w.name].T if op == "heads_t" else values[w.name]) @ block, want)])
+                for chosen in pairs(*fitting):
+                    if len(set(chosen)) == heads:
+                        yield Recipe(op, chosen + (v.name,), ("",) * (heads + 1))
 
 
 class _Stack:
@@ -491,8 +751,8 @@ def _leftovers(rest: np.ndarray, rows_1xd: _Stack, same: _Stack) -> list[tuple]:
     for i in np.flatnonzero(zero | flat):
         if zero[i]:
             found.append((same.names[i],))
-        else:
-            found += [(same.names[i], b) for b in _equal_rows(after[i], rows_1xd)]
+        # With a bias of zeros in this draw, Z alone fits and Z plus the bias too (other draws tell them apart).
+        found += [(same.names[i], b) for b in _equal_rows(after[i], rows_1xd)]
     return found
 
 
@@ -516,6 +776,8 @@ def _screen(recipe: Recipe, name: str, samples: list[dict[str, np.ndarray]]) -> 
             first = None
             for values in samples:
                 value, target = core(recipe, values, fl), values[name]
+                if recipe.zeroed:
+                    value = fl.zero_mask(value)
                 if recipe.masked:
                     keep = np.tril_indices(len(target))
                     value, target = value[keep], target[keep]
@@ -559,6 +821,8 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Reci
             ratios = []
             for values in samples:
                 value, target = core(recipe, values), values[name]
+                if recipe.zeroed:
+                    value = xn.zero_mask(value)
                 if recipe.masked:
                     value, target = _unmasked_part(value), _unmasked_part(target)
                 c = xn.ratio(target, value)

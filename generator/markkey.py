@@ -42,7 +42,7 @@ class Quantity:
     """A named value a later step may use: a given, a stated fact or an answer (then with its blanks)."""
 
     name: str
-    source: str  # given, fact or answer
+    source: str  # given, fact, shown (a part printed with its values) or answer
     values: xn.Matrix  # scalars are 1×1
     order: int  # position in the problem: givens and facts first, then answers in printed order
     part: str = ""
@@ -144,7 +144,11 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
     worth = worth if worth is not None else Fraction(len(blanks_data))
     each = worth / len(blanks_data) if blanks_data else Fraction(0)
     blanks = []
+    # Parts printed with their values (given=) are givens of the later parts, filed where they stand in the problem.
+    shown = sorted((problem.get("given_part_values") or {}).items())
     for blank in blanks_data:
+        while shown and shown[0][0] < blank["part"]:
+            _add_shown(quantities, *shown.pop(0), path, number)
         index = tuple(blank["index"]) if blank.get("index") else None
         if blank["kind"] == "choice":
             number_value = None
@@ -165,6 +169,8 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
             if quantity is None:
                 quantity = quantities[name] = Quantity(name, "answer", (), len(quantities), key.part, key.decimals)
             quantity.blanks[index or (0, 0)] = key
+    for letter, values in shown:
+        _add_shown(quantities, letter, values, path, number)
     for quantity in quantities.values():
         if quantity.source == "answer":
             rows = 1 + max(i for i, _ in quantity.blanks)
@@ -172,6 +178,18 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
             quantity.values = tuple(tuple(quantity.blanks[(i, j)].number for j in range(cols)) for i in range(rows))
     return ProblemKey(number, problem["type"], dict(problem["options"]), tuple(problem.get("given_parts", ())),
                       quantities, blanks, worth)
+
+
+def _add_shown(quantities: dict[str, Quantity], letter: str, values: dict, path: str, number: int) -> None:
+    """A given part's printed values: fixed like givens, computed like answers (a choice is no number: left out)."""
+    for name, value in values.items():
+        try:
+            matrix = _matrix(value)
+        except AnswerError:
+            continue  # a choice such as "acute"
+        if name in quantities:
+            name = f"{name}@{letter}"
+        quantities[name] = Quantity(name, "shown", matrix, len(quantities), letter)
 
 
 def answer_key(blank: BlankKey) -> str:

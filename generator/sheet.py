@@ -343,6 +343,11 @@ def key_data(sheet: Sheet) -> dict:
                 "facts": {k: _json_value(v) for k, v in problem.facts.items() if not isinstance(v, str)},
                 "key_facts": {k: _json_value(v) for k, v in problem.key_facts.items()},
                 "given_parts": [_part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
+                # What those parts print: later steps use them, so follow-through marking must see them too.
+                "given_part_values": {
+                    _part_letter(i): {a.name: _json_value(a.value) for a in part.answers}
+                    for i, part in enumerate(problem.parts) if part.shown
+                },
                 "blanks": [
                     blank
                     for i, part in enumerate(problem.parts) if not part.shown

@@ -8,7 +8,7 @@ import pytest
 
 from generator import exactnum as xn
 from generator import mistakes
-from generator.followthrough import recipes_for, valid_recipes
+from generator.followthrough import recipes_for, unexplained, valid_recipes
 from generator.marking import DECIMAL_TOLERANCE, FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
 from generator.markkey import key_from_data, part_decimals
 from generator.registry import problem_types
@@ -207,6 +207,28 @@ def test_follow_through_down_a_chain():
     ("grad_clip", "scale", "reciprocal"),
     ("grad_clip", "gW_clipped", "smul"),
     ("ffn_gelu", "g", "gelu"),
+    ("training_step", "dz", "minus_onehot"),
+    ("training_step", "L_pos", "log"),
+    ("training_step", "du", "relu_back"),
+    ("training_step", "dS1", "softmax_back"),
+    ("training_step", "dY", "paths"),
+    ("training_step", "dE", "scatter"),
+    ("attention_backward", "dS", "softmax_back"),
+    ("cross_entropy", "L_pos", "logpick"),
+    ("dlogits", "y", "onehot"),
+    ("tiny_transformer", "X", "embed"),
+    ("tiny_transformer", "p_target", "softmax_pick"),
+    ("example3", "X", "gather"),
+    ("example3", "a", "softmax"),  # of the last row of S
+    ("example3", "dK", "smul"),  # ∂k = ∂sᵀ·q with q the last token's query
+    ("example6", "mu2", "rowmean"),
+    ("example6", "y2", "layernorm"),
+    ("inverse", "det", "det"),
+    ("inverse", "Ainv", "inverse_by"),
+    ("softmax", "exp_z", "exp"),
+    ("softmax_backward", "J", "jacobian"),
+    ("gelu_backward", "slope", "gelu_slope"),
+    ("multi_head", "H", "hstack"),
 ])
 def test_shared_steps_are_found_without_code_per_type(spec, name, op):
     key = _key(spec, 7)
@@ -503,7 +525,8 @@ def test_abs_is_no_step_where_its_input_is_never_negative():
 
 
 @pytest.mark.parametrize("spec", ["training_step", "tiny_transformer:heads=2", "adam_step:optimizer=adamw",
-                                  "grad_clip"])
+                                  "grad_clip", "example3", "example6", "inverse", "softmax_backward", "cross_entropy",
+                                  "gelu_backward", "multi_head"])
 def test_the_float_screen_agrees_with_exact_recipes(spec):
     """Every recipe, evaluated by the float twins that screen candidates, gives its exact value up to rounding."""
     from generator import floatnum as fl
@@ -517,4 +540,175 @@ def test_the_float_screen_agrees_with_exact_recipes(spec):
         for recipe in recipes:
             assert fl.matches(fl.array(apply(recipe, exact)), apply(recipe, floats, fl)), recipe.describe()
             checked += 1
-    assert checked > 3
+    assert checked >= min(3, sum(q.source == "answer" for q in problem.quantities.values()))
+
+
+def test_the_zero_mask_is_part_of_the_recipe():
+    """∂Ã through a causal mask is ∂O·Vᵀ with 0 above the diagonal: the recipe carries the mask."""
+    recipes = valid_recipes(_key("training_step", 7).problems[0])
+    assert any(r.op == "product" and r.zeroed for r in recipes["dA1"])
+
+
+def _matmul(a, b):
+    return tuple(tuple(sum(x * y for x, y in zip(row, col)) for col in zip(*b)) for row in a)
+
+
+def _t(m):
+    return tuple(zip(*m))
+
+
+def _add(*ms):
+    return tuple(tuple(sum(xs) for xs in zip(*rows)) for rows in zip(*ms))
+
+
+def test_follow_through_down_training_steps_attention_backward():
+    """A slip in ∂O carried by hand through ∂Ã (masked), ∂V, ∂S, ∂Q, ∂K, ∂W_Q, ∂W_K, ∂W_V, ∂Y (four paths),
+    LayerNorm's backward and ∂E (rows added by token id): every later blank follows from the student's own values."""
+    key = _key("training_step", 5)
+    q = key.problems[0].quantities
+    weights, v, big_q, big_k, y = (q[n].values for n in ("given_weights", "V", "Q", "K", "Y"))
+    assert q["heads"].values[0][0] == 1 and len(big_q[0]) == 1  # one head with d_k = 1: no 1/√d_k to apply
+    d_o = _off_by(q["dO"].values, Fraction(1), at=(len(v) - 1, 0))  # the last row: its weights are not masked
+    d_a = tuple(tuple(x if j <= i else Fraction(0) for j, x in enumerate(row))
+                for i, row in enumerate(_matmul(d_o, _t(v))))
+    d_v = _matmul(_t(weights), d_o)
+    d_s = tuple(tuple(a * (da - sum(p * r for p, r in zip(row_da, row_a))) for a, da in zip(row_a, row_da))
+                for row_a, row_da in zip(weights, d_a))
+    d_q, d_k = _matmul(d_s, big_k), _matmul(_t(d_s), big_q)
+    grads = {"dA1": d_a, "dV": d_v, "dS1": d_s, "dQ": d_q, "dK": d_k, "dW_Q": _matmul(_t(y), d_q),
+             "dW_K": _matmul(_t(y), d_k), "dW_V": _matmul(_t(y), d_v)}
+    d_y = _add(_matmul(d_q, _t(q["W_Q"].values)), _matmul(d_k, _t(q["W_K"].values)),
+               _matmul(d_v, _t(q["W_V"].values)), q["dH1"].values)
+    gamma = q["gamma"].values[0]
+    d_x = _layernorm_dx(tuple(tuple(a * g for a, g in zip(row, gamma)) for row in d_y), q["xhat"].values,
+                        q["sigma"].values)
+    table = [[Fraction(0)] * len(gamma) for _ in q["E"].values]
+    for token, row in zip(q["token_ids"].values[0], d_x):
+        table[int(token)] = [a + b for a, b in zip(table[int(token)], row)]
+    grads.update(dY=d_y, dX=d_x, dP=d_x, dE=tuple(tuple(r) for r in table),
+                 dgamma=(tuple(sum(d_y[i][j] * q["xhat"].values[i][j] for i in range(len(d_y)))
+                               for j in range(len(gamma))),),
+                 dbeta=(tuple(sum(row[j] for row in d_y) for j in range(len(gamma))),))
+    answers = _perfect(key)
+    _set(answers, q["dO"], d_o)
+    for name, value in grads.items():
+        _set(answers, q[name], value)
+    marks, _ = _mark(key, answers)
+    for name in grads:
+        statuses = {marks[b.label].status for b in q[name].blanks.values()}
+        assert statuses <= {FOLLOW_THROUGH, RIGHT}, (name, statuses)
+    for name in ("dA1", "dS1", "dY", "dX", "dE"):
+        assert FOLLOW_THROUGH in {marks[b.label].status for b in q[name].blanks.values()}, name
+    # ∂Y from three paths (the residual forgotten) is wrong wherever the residual's gradient is not 0.
+    d_h1 = q["dH1"].values
+    _set(answers, q["dY"], _add(d_y, tuple(tuple(-x for x in row) for row in d_h1)))
+    marks, _ = _mark(key, answers)
+    assert {marks[b.label].status for (i, j), b in q["dY"].blanks.items() if d_h1[i][j] != 0} == {WRONG}
+
+
+def test_follow_through_from_a_wrong_relu_input():
+    """training_step: ∂u = ∂r ⊙ 1[u > 0] from the student's own ∂r."""
+    key = _key("training_step", 3)
+    q = key.problems[0].quantities
+    u = q["u"].values
+    live = next((i, j) for i, row in enumerate(u) for j, x in enumerate(row) if x > 0)
+    d_r = _off_by(q["dr"].values, Fraction(1), at=live)
+    d_u = tuple(tuple(d if x > 0 else Fraction(0) for d, x in zip(rd, ru)) for rd, ru in zip(d_r, u))
+    answers = _perfect(key)
+    _set(answers, q["dr"], d_r)
+    _set(answers, q["du"], d_u)
+    assert FOLLOW_THROUGH in {m.status for m in _statuses(key, answers, "du")}
+    # ∂r passed straight through, the mask forgotten: wrong where u ≤ 0 (and ∂r is not 0 there).
+    _set(answers, q["du"], d_r)
+    assert WRONG in {m.status for m in _statuses(key, answers, "du")}
+
+
+def test_follow_through_in_the_loss_from_the_students_probabilities():
+    """cross_entropy: ℓᵢ = −ln pᵢ[tᵢ] and L = mean ℓ from the student's own (wrong) p, exact forms with ln."""
+    key = _key("cross_entropy:positions=2", 4)
+    q = key.problems[0].quantities
+    targets = [int(t) for t in q["targets"].values[0]]
+    p = [list(row) for row in q["p"].values]
+    i, t = 0, targets[0]
+    other = next(j for j in range(len(p[0])) if j != t)
+    p[i][t], p[i][other] = p[i][other], p[i][t]  # two probabilities swapped in row 0
+    if p[i][t] == q["p"].values[i][t]:
+        pytest.skip("the swapped entries are equal")
+    answers = _perfect(key)
+    _set(answers, q["p"], tuple(tuple(r) for r in p))
+    for (row, _), blank in q["L_pos"].blanks.items():
+        answers[blank.label] = f"-ln({_text(p[row][targets[row]])})"
+    losses = [p[row][targets[row]] for row in range(len(targets))]
+    answers[q["L"].blanks[(0, 0)].label] = f"-(ln({_text(losses[0])}) + ln({_text(losses[1])}))/2"
+    marks, _ = _mark(key, answers)
+    assert marks[q["L_pos"].blanks[(0, 0)].label].status == FOLLOW_THROUGH
+    assert marks[q["L"].blanks[(0, 0)].label].status == FOLLOW_THROUGH
+
+
+def test_follow_through_for_the_last_token_and_an_inverse():
+    """example3: the weights a = softmax of the last row of the student's S; inverse: adj(A)/det with their det."""
+    key = _key("example3", 6)
+    q = key.problems[0].quantities
+    s = _off_by(q["S"].values, Fraction(1), at=(len(q["S"].values) - 1, 0))
+    answers = _perfect(key)
+    _set(answers, q["S"], s)
+    _set(answers, q["a"], xn.softmax_rows(s[-1:]))
+    assert {m.status for m in _statuses(key, answers, "a")} == {FOLLOW_THROUGH}
+
+    key = _key("inverse", 6)
+    q = key.problems[0].quantities
+    (a, b), (c, d) = q["A"].values
+    det = a * d - b * c + (1 if a * d - b * c != -1 else 2)  # a slip in ad − bc
+    answers = _perfect(key)
+    answers[q["det"].blanks[(0, 0)].label] = _text(det)
+    _set(answers, q["Ainv"], ((d / det, -b / det), (-c / det, a / det)))
+    assert {m.status for m in _statuses(key, answers, "Ainv")} <= {FOLLOW_THROUGH, RIGHT}
+    assert FOLLOW_THROUGH in {m.status for m in _statuses(key, answers, "Ainv")}
+
+
+# Answers worked from the givens alone: no earlier answer of the student's can be carried into them, so they need no
+# follow-through recipe, and the catalogue leaves their steps out.
+WORKED_FROM_GIVENS = {
+    "dot_product": {"a.c", "a.d"},
+    "embedding_grad": {"dE"},  # the table E itself is not printed, only the ids and ∂X
+    "example4": {"p0"},  # the softmax of all-zero logits
+    "ffn": {"h"}, "ffn_gelu": {"h"}, "output_logits": {"z"},  # x·W + b from printed x, W and b
+    "gradient_check": {"L", "L_plus", "L_minus"},
+    "linear_map": {"M"},  # from the stated cos θ and sin θ
+    "lr_experiment": {"g0"},
+}
+# Answers that do build on earlier answers, with a step the catalogue lacks: no follow-through for them yet.
+KNOWN_GAPS = {"lr_experiment": {"w_eta1", "w_eta2"}}  # a row of descent iterates w − η·g(w) on a parabola
+CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:update=beta+b_2,input=BB,reduction=sum",
+                 "training_step:update=b_1", "tiny_transformer:heads=1,tokens=2", "attention_backward:tokens=3",
+                 "example1:d_k=4", "example2:d_k=4", "example3:d_k=4", "example3:given=ad", "tiny_transformer:given=a-c"]
+
+
+def _spec_key(spec: str) -> tuple:
+    return _key(spec, 1).problems[0].spec_key
+
+
+@pytest.mark.parametrize("spec", sorted(problem_types()) + CHAIN_OPTIONS)
+def test_every_answer_built_on_earlier_answers_has_follow_through(spec):
+    """Each answer that changes with the draw is explained by a recipe, unless it is worked from the givens alone."""
+    name = spec.split(":")[0]
+    missing = set(unexplained(_spec_key(spec)))
+    assert missing <= WORKED_FROM_GIVENS.get(name, set()) | KNOWN_GAPS.get(name, set()), spec
+    if ":" not in spec:  # the lists stay true: a step the catalogue learns comes off them
+        assert missing == WORKED_FROM_GIVENS.get(name, set()) | KNOWN_GAPS.get(name, set()), spec
+
+
+def test_parts_given_with_their_values_feed_follow_through():
+    """example3 with given=ad: X and S are printed, not answered; the key carries them, so ∂W_Q = x_lastᵀ·∂q
+    follows from the student's own ∂q and the printed X."""
+    key = _key("example3:given=ad", 6)
+    problem = key.problems[0]
+    q = problem.quantities
+    assert q["X"].source == "shown" and not q["X"].blanks
+    x_last = q["X"].values[-1]
+    dq = q["dq"].values[0][0] + 1
+    answers = _perfect(key)
+    answers[q["dq"].blanks[(0, 0)].label] = _text(dq)
+    _set(answers, q["dW_Q"], tuple((v * dq,) for v in x_last))
+    assert FOLLOW_THROUGH in {m.status for m in _statuses(key, answers, "dW_Q")}
+    assert "X" in {n for r in valid_recipes(problem)["dW_Q"] for n in r.inputs}
