@@ -190,6 +190,10 @@ def indicator(m: Matrix) -> Matrix:
     return tuple(tuple(Fraction(1) if to_mpf(x) > 0 else Fraction(0) for x in row) for row in m)
 
 
+def ones_like(m: Matrix) -> Matrix:
+    return tuple(tuple(Fraction(1) for _ in row) for row in m)
+
+
 def zero_mask(m: Matrix) -> Matrix:
     """0 above the diagonal: a gradient through masked weights (∂Ã is 0 where Ã was masked)."""
     return tuple(tuple(Fraction(0) if j > i else x for j, x in enumerate(row)) for i, row in enumerate(m))

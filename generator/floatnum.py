@@ -100,6 +100,10 @@ def gelu(m: np.ndarray) -> np.ndarray:
     return np.vectorize(lambda x: x * (1 + erf(x / _sqrt(2))) / 2, otypes=[float])(m)
 
 
+def ones_like(m: np.ndarray) -> np.ndarray:
+    return np.ones_like(m, dtype=float)
+
+
 def zero_mask(m: np.ndarray) -> np.ndarray:
     return np.tril(m)
 

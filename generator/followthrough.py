@@ -67,7 +67,10 @@ UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "s
          "jacobian": "softmax_jacobian", "gelu_slope": "gelu_slope"}
 # Steps that take token ids or targets: the index picks rows or entries, it is never multiplied.
 INDEXED = {"onehot": "one_hot", "pick": "pick", "gather": "gather_rows"}
-PAIRED = ("combine", "adam")  # a·X + b·Y, with Y an input (combine) or m̂ ⊘ √v̂ (adam)
+PAIRED = ("combine", "adam", "recurrence")  # a·X + b·Y, with Y an input (combine), m̂ ⊘ √v̂ (adam) or 1 (recurrence)
+# A row of iterates xₜ = α·xₜ₋₁ + β (descent on a parabola): α and β belong to the variant (they hang on its givens),
+# so they are solved from each variant's own key, and the row must have more entries than unknowns to be one.
+MIN_ITERATES = 3
 
 
 def take(values: dict, name: str, form: str, B=xn):
@@ -208,6 +211,10 @@ def paired(recipe: Recipe, values: dict, B=xn):
     ins = [take(values, n, f, B) for n, f in zip(recipe.inputs, recipe.forms)]
     if recipe.op == "adam":
         return ins[0], B.divide(ins[1], ins[2])
+    if recipe.op == "recurrence":  # (the start, then every entry but the last) and a row of ones
+        start, row = ins
+        previous = B.hstack([start, B.columns(row, 0, len(row[0]) - 1)])
+        return previous, B.ones_like(previous)
     return ins[0], ins[1]
 
 
@@ -321,10 +328,21 @@ def valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
     for name, recipes in recipes_for(problem.spec_key).items():
         if name not in values:
             continue
-        kept = tuple(r for r in recipes if all(n in values for n in r.inputs) and _holds(r, values, name))
+        bound = (_bound(r, values, name) if r.op == "recurrence" else r for r in recipes
+                 if all(n in values for n in r.inputs))
+        kept = tuple(r for r in bound if r is not None and _holds(r, values, name))
         if kept:
             result[name] = kept
     return result
+
+
+def _bound(recipe: Recipe, values: dict[str, xn.Matrix], name: str) -> Recipe | None:
+    """A recurrence with this variant's own α and β, solved from its key (None when the key's row is no such row)."""
+    try:
+        constants = _solve_combination(recipe, name, [values], nonzero=False)
+    except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
+        return None
+    return None if constants is None else replace(recipe, constants=constants)
 
 
 def _holds(recipe: Recipe, values: dict[str, xn.Matrix], name: str) -> bool:
@@ -392,6 +410,8 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
         for form in ("", "T"):
             if _shape(q, form) == shape and (form == "" or shape != (1, 1)):
                 yield Recipe("scale", (q.name,), (form,), masked=masked)
+        if rows == 1 and cols >= MIN_ITERATES and xn.shape(q.values) == (1, 1):
+            yield Recipe("recurrence", (q.name, target.name), ("", ""))
     for q in pool:
         for form in ("", "rl") if _computed(q) else ("",):
             if _shape(q, form) == shape and form in _forms(q):
@@ -766,6 +786,13 @@ def _equal_rows(rest: np.ndarray, rows_1xd: _Stack) -> list[str]:
 def _screen(recipe: Recipe, name: str, samples: list[dict[str, np.ndarray]]) -> bool:
     """Whether the recipe could hold on every sample, judged in floats: cheap, and never the last word."""
     try:
+        if recipe.op == "recurrence":  # α and β of each sample's own
+            for values in samples:
+                constants = _solve_floats(recipe, name, [values], nonzero=False)
+                if constants is None or not fl.matches(values[name], apply(replace(recipe, constants=constants),
+                                                                                 values, fl)):
+                    return False
+            return True
         if recipe.op in PAIRED:
             constants = _solve_floats(recipe, name, samples)
             if constants is None:
@@ -791,7 +818,7 @@ def _screen(recipe: Recipe, name: str, samples: list[dict[str, np.ndarray]]) -> 
         return False
 
 
-def _solve_floats(recipe: Recipe, name: str, samples) -> tuple[float, float] | None:
+def _solve_floats(recipe: Recipe, name: str, samples, nonzero: bool = True) -> tuple[float, float] | None:
     """(a, b) with target ≈ a·X + b·Y on every sample, by least squares; None unless X and Y are independent."""
     xs, ys, ts = [], [], []
     for values in samples:
@@ -804,7 +831,7 @@ def _solve_floats(recipe: Recipe, name: str, samples) -> tuple[float, float] | N
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(t))):
         return None
     solution, _, rank, _ = np.linalg.lstsq(a, t, rcond=None)
-    if rank < 2 or np.any(np.abs(solution) <= fl.ATOL):
+    if rank < 2 or (nonzero and np.any(np.abs(solution) <= fl.ATOL)) or abs(solution[0]) <= fl.ATOL:
         return None
     return float(solution[0]), float(solution[1])
 
@@ -812,6 +839,11 @@ def _solve_floats(recipe: Recipe, name: str, samples) -> tuple[float, float] | N
 def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Recipe | None:
     """The recipe with its constants, when it reproduces the target on every sample; else None."""
     try:
+        if recipe.op == "recurrence":  # a row of iterates in every sample, each with its own α and β
+            if all(_bound(recipe, values, name) is not None and _holds(_bound(recipe, values, name), values, name)
+                   for values in samples):
+                return recipe
+            return None
         if recipe.op in PAIRED:
             constants = _solve_combination(recipe, name, samples)
             if constants is None:
@@ -851,8 +883,9 @@ def _unmasked_part(m: xn.Matrix) -> xn.Matrix:
     return (tuple(x for i, row in enumerate(m) for j, x in enumerate(row) if j <= i),)
 
 
-def _solve_combination(recipe: Recipe, name: str, samples) -> tuple | None:
-    """(a, b) with target = a·X + b·Y on every entry of every sample (both non-zero), from two independent entries."""
+def _solve_combination(recipe: Recipe, name: str, samples, nonzero: bool = True) -> tuple | None:
+    """(a, b) with target = a·X + b·Y on every entry of every sample (a non-zero, and b unless a zero b is allowed),
+    from two independent entries."""
     rows = []
     for values in samples:
         x, y = paired(recipe, values)
@@ -865,7 +898,7 @@ def _solve_combination(recipe: Recipe, name: str, samples) -> tuple | None:
             if not xn.is_zero(det):
                 a = xn.div(xn.add(xn.mul(r1, y2), xn.mul(Fraction(-1), xn.mul(r2, y1))), det)
                 b = xn.div(xn.add(xn.mul(x1, r2), xn.mul(Fraction(-1), xn.mul(x2, r1))), det)
-                if xn.is_zero(a) or xn.is_zero(b):
+                if xn.is_zero(a) or (nonzero and xn.is_zero(b)):
                     return None
                 return _snap(a), _snap(b)
     return None

@@ -526,7 +526,7 @@ def test_abs_is_no_step_where_its_input_is_never_negative():
 
 @pytest.mark.parametrize("spec", ["training_step", "tiny_transformer:heads=2", "adam_step:optimizer=adamw",
                                   "grad_clip", "example3", "example6", "inverse", "softmax_backward", "cross_entropy",
-                                  "gelu_backward", "multi_head"])
+                                  "gelu_backward", "multi_head", "lr_experiment"])
 def test_the_float_screen_agrees_with_exact_recipes(spec):
     """Every recipe, evaluated by the float twins that screen candidates, gives its exact value up to rounding."""
     from generator import floatnum as fl
@@ -678,7 +678,7 @@ WORKED_FROM_GIVENS = {
     "lr_experiment": {"g0"},
 }
 # Answers that do build on earlier answers, with a step the catalogue lacks: no follow-through for them yet.
-KNOWN_GAPS = {"lr_experiment": {"w_eta1", "w_eta2"}}  # a row of descent iterates w − η·g(w) on a parabola
+KNOWN_GAPS: dict[str, set[str]] = {}
 CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:update=beta+b_2,input=BB,reduction=sum",
                  "training_step:update=b_1", "tiny_transformer:heads=1,tokens=2", "attention_backward:tokens=3",
                  "example1:d_k=4", "example2:d_k=4", "example3:d_k=4", "example3:given=ad", "tiny_transformer:given=a-c"]
@@ -712,3 +712,19 @@ def test_parts_given_with_their_values_feed_follow_through():
     _set(answers, q["dW_Q"], tuple((v * dq,) for v in x_last))
     assert FOLLOW_THROUGH in {m.status for m in _statuses(key, answers, "dW_Q")}
     assert "X" in {n for r in valid_recipes(problem)["dW_Q"] for n in r.inputs}
+
+
+def test_follow_through_along_a_row_of_iterates():
+    """lr_experiment: wₜ = wₜ₋₁ − η·a·(wₜ₋₁ − c); after a slip in w₁, w₂ and w₃ from the student's own w₁, w₂ follow."""
+    key = _key("lr_experiment:steps=3", 5)
+    q = key.problems[0].quantities
+    a, c, eta = q["a"].values[0][0], q["c"].values[0][0], q["eta1"].values[0][0]
+    w1 = q["w_eta1"].values[0][0] + (1 if q["w_eta1"].values[0][0] + 1 != c else -1)  # not onto the minimum c
+    w2 = w1 - eta * a * (w1 - c)
+    w3 = w2 - eta * a * (w2 - c)
+    answers = _perfect(key)
+    _set(answers, q["w_eta1"], ((w1, w2, w3),))
+    assert [m.status for m in _statuses(key, answers, "w_eta1")] == [WRONG, FOLLOW_THROUGH, FOLLOW_THROUGH]
+    # w₃ stepped uphill from the student's own w₂: consistent with nothing they wrote.
+    _set(answers, q["w_eta1"], ((w1, w2, w2 + eta * a * (w2 - c)),))
+    assert [m.status for m in _statuses(key, answers, "w_eta1")] == [WRONG, FOLLOW_THROUGH, WRONG]
