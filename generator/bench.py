@@ -230,6 +230,32 @@ def bench_marking() -> None:
           f"target <= {MARKING_TARGET_S:g} s)  {verdict}")
 
 
+# The chains whose follow-through recipes cost the most to find (once per spec and process, before any marking).
+DISCOVERY_SPECS = ("tiny_transformer", "example3", "training_step", "training_step:heads=2,forward=compute")
+DISCOVERY_TARGET_S = 5.0  # a spec's recipes in no more time than a whole class's marking
+
+
+def bench_discovery() -> None:
+    """Seconds to find every follow-through recipe of the longest chains, in a fresh cache."""
+    from .followthrough import recipes_for, reference_samples
+    from .markkey import key_from_data
+    from .sheet import key_data
+
+    print(f"follow-through recipes per spec, found once per process (target <= {DISCOVERY_TARGET_S:g} s each)")
+    for text in DISCOVERY_SPECS:
+        spec = ProblemSpec.parse(text)
+        data = key_data(build(SheetSpec(title="bench", seed=1, calculator="basic", problems=(spec,))))
+        spec_key = key_from_data(data).problems[0].spec_key
+        start = time.perf_counter()
+        reference_samples(spec_key)
+        drawn = time.perf_counter()
+        recipes = recipes_for(spec_key)
+        found = time.perf_counter()
+        verdict = "ok" if found - start <= DISCOVERY_TARGET_S else "SLOW"
+        print(f"  {text:<40} references {drawn - start:5.2f} s, recipes {found - drawn:5.2f} s "
+              f"({sum(len(r) for r in recipes.values())} for {len(recipes)} answers)  {verdict}")
+
+
 def _bench_answers(key, student_id: str, kind: int, apply, valid_recipes) -> list[list[str]]:
     """A student's answers: all right (kind 0), an early slip carried forward through every later step (1),
     or a few wrong and unreduced entries (2)."""
@@ -271,11 +297,13 @@ def _bench_answers(key, student_id: str, kind: int, apply, valid_recipes) -> lis
 if __name__ == "__main__":
     if sys.argv[1:] == ["marking"]:
         bench_marking()
+        bench_discovery()
         sys.exit(0)
     bench_class()
     if sys.argv[1:] == ["class"]:
         sys.exit(0)
     bench_marking()
+    bench_discovery()
     bench_generation()
     bench_documents()
     bench_presets()
