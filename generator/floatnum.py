@@ -151,7 +151,7 @@ def gelu_slope(m: np.ndarray) -> np.ndarray:
 
 def indices(m: np.ndarray) -> list[int]:
     values = m.ravel()
-    if np.any(values < 0) or np.any(values != np.round(values)):
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values != np.round(values)):
         raise ValueError("indices are whole numbers")
     return [int(x) for x in values]
 

@@ -28,6 +28,9 @@ from .markkey import ProblemKey, Quantity, key_from_data
 from .sheet import ProblemSpec, SheetSpec, build, key_data
 
 REFERENCE_SEEDS = (101, 202, 303)
+# Drawn only when a recipe rests on a part of an answer that the three references happen to share (a column of V
+# that is (4, −2) in all three): the step counts when the part changes in these draws and the recipe still holds.
+EXTRA_SEEDS = (404, 505, 606, 707)
 MAX_RECIPES = 12  # per answer: enough for the few honest alternatives (S from Q·Kᵀ or from Q and K)
 MAX_HEADS = 3  # separate per-head weight matrices tried in every order: 3 heads from 6 answers is already 120
 SCALED_OPS = ("scale", "product", "hadamard", "hadamard_row", "colsum_hadamard", "total", "colsum", "reciprocal",
@@ -59,7 +62,8 @@ class Recipe:
                 f"{' masked' if self.masked else ''}{' zeroed above the diagonal' if self.zeroed else ''}")
 
 
-_FORM_MARKS = {"": "", "T": "ᵀ", "sq": "²", "rt": "^½", "std": "̂", "rl": "[-1,:]", "rlT": "[-1,:]ᵀ"}
+_FORM_MARKS = {"": "", "T": "ᵀ", "sq": "²", "rt": "^½", "std": "̂", "rl": "[-1,:]", "rlT": "[-1,:]ᵀ",
+               **{f"b{h}": f" (head {h + 1}'s block)" for h in range(MAX_HEADS)}}
 UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "softmax_columns": "softmax_columns",
          "rownorm": "normalize_rows", "shift": "shift_by_row_max", "rowmean": "row_means", "rowvar": "row_variances",
          "rowstd": "row_deviations", "total": "total", "colsum": "column_sums", "abs": "absolute", "gelu": "gelu",
@@ -246,11 +250,11 @@ def matches(target: xn.Matrix, value: xn.Matrix) -> bool:
 
 
 @cache
-def reference_samples(spec_key: tuple) -> tuple[ProblemKey, ...]:
+def reference_samples(spec_key: tuple, seeds: tuple[int, ...] = REFERENCE_SEEDS) -> tuple[ProblemKey, ...]:
     """The spec drawn at the reference seeds: the same shapes and steps with different numbers."""
     type_name, options, given_parts = spec_key
     samples = []
-    for seed in REFERENCE_SEEDS:
+    for seed in seeds:
         spec = SheetSpec(title="marking", seed=seed, calculator="basic",
                          problems=(ProblemSpec(type_name, dict(options), tuple(given_parts)),))
         samples.append(key_from_data(key_data(build(spec))).problems[0])
@@ -260,7 +264,7 @@ def reference_samples(spec_key: tuple) -> tuple[ProblemKey, ...]:
 @cache
 def recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
     """Every answer's recipes for one problem spec (type, options, given parts), from the reference variants."""
-    return discover(list(reference_samples(spec_key)))
+    return discover(list(reference_samples(spec_key)), lambda: list(reference_samples(spec_key, EXTRA_SEEDS)))
 
 
 def unexplained(spec_key: tuple) -> list[str]:
@@ -270,7 +274,8 @@ def unexplained(spec_key: tuple) -> list[str]:
     any other is a step the catalogue lacks."""
     samples = reference_samples(spec_key)
     values = [{q.name: q.values for q in s.quantities.values()} for s in samples]
-    varying = _varying(values, list(samples[0].quantities))
+    names = [name for name in samples[0].quantities if all(name in v for v in values)]
+    varying = _varying(values, names)
     found = recipes_for(spec_key)
     return [name for name, q in samples[0].quantities.items()
             if q.source == "answer" and name in varying and name not in found]
@@ -281,10 +286,19 @@ def _varying(values: list[dict], names: list[str]) -> set[str]:
     return {n for n in names if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
 
 
-def discover(samples: list[ProblemKey]) -> dict[str, tuple[Recipe, ...]]:
-    """Recipes that hold on every sample (the same problem spec drawn with different numbers)."""
+def discover(samples: list[ProblemKey], extra=lambda: []) -> dict[str, tuple[Recipe, ...]]:
+    """Recipes that hold on every sample (the same problem spec drawn with different numbers).
+
+    extra() gives more samples, drawn only if a recipe's evidence needs them (see _inert)."""
     first = samples[0]
     values = [{q.name: q.values for q in s.quantities.values()} for s in samples]
+    more: list[dict] = []
+
+    def extra_values() -> list[dict]:
+        if not more:
+            more.extend({q.name: q.values for q in s.quantities.values()} for s in extra())
+        return more
+
     names = [name for name in first.quantities if all(name in v for v in values)]
     # A number that is the same in every sample is a constant of the spec (d_k, η): it folds into a recipe's constants.
     varying = _varying(values, names)
@@ -306,7 +320,7 @@ def discover(samples: list[ProblemKey]) -> dict[str, tuple[Recipe, ...]]:
             for recipe in chain(_candidates(quantity, pool, floats[0], indices), paths):
                 if not _screen(recipe, name, floats):
                     continue
-                fitted = _fit(recipe, name, values)
+                fitted = _fit(recipe, name, values, extra_values)
                 if fitted is not None and fitted not in candidates:
                     candidates.append(fitted)
                     if len(candidates) >= MAX_RECIPES:
@@ -836,7 +850,7 @@ def _solve_floats(recipe: Recipe, name: str, samples, nonzero: bool = True) -> t
     return float(solution[0]), float(solution[1])
 
 
-def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Recipe | None:
+def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=lambda: []) -> Recipe | None:
     """The recipe with its constants, when it reproduces the target on every sample; else None."""
     try:
         if recipe.op == "recurrence":  # a row of iterates in every sample, each with its own α and β
@@ -868,14 +882,48 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Reci
             fitted = replace(recipe, constants=(_snap(ratios[0]),))
         else:
             fitted = recipe
-        if recipe.op == "abs" and not any(xn.to_mpf(x) < 0 for values in samples
-                                          for x in xn.entries(values[recipe.inputs[0]])):
-            return None  # |x| of values never negative is no step: it would credit a sign a student dropped
+        if _inert(fitted, name, samples, extra):
+            return None
         if all(matches(values[name], apply(fitted, values)) for values in samples):
             return fitted
     except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
         return None
     return None
+
+
+# Forms that take a part of a matrix: the part may be the same in every sample though the matrix is not.
+_PART_FORMS = ("rl", "c", "b")
+
+
+def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]], extra=lambda: []) -> bool:
+    """The recipe holds on every sample only because an input never did its work there: no evidence of the step.
+
+    |x|, ReLU and its mask on values never negative are the identity (they would credit a sign a student dropped);
+    a ReLU backward whose mask never cuts a non-zero entry never used its mask; a part of an answer (its last row,
+    a column, one head's block) that is the same in every sample acts as a constant, so the answer it came from
+    was never tested (σ's last entry 1 everywhere would credit a wrong σ), unless extra samples (extra()) change
+    the part and the recipe holds on them."""
+    op, inputs = recipe.op, recipe.inputs
+
+    def entries(name):
+        return [xn.to_mpf(x) for values in samples for x in xn.entries(values[name])]
+
+    if op == "abs" and not any(x < 0 for x in entries(inputs[0])):
+        return True
+    if op in ("relu", "indicator") and not any(x <= 0 for x in entries(inputs[0])):
+        return True
+    if op == "relu_back" and not any(xn.to_mpf(x) <= 0 and not xn.is_zero(d) for values in samples
+                                     for d, x in zip(xn.entries(values[inputs[0]]), xn.entries(values[inputs[1]]))):
+        return True
+    for name, form in zip(inputs, recipe.forms):
+        if form.startswith(_PART_FORMS):
+            parts = [take(values, name, form) for values in samples]
+            if all(matches(part, parts[0]) for part in parts[1:]):
+                more = [values for values in extra() if name in values and target in values]
+                if not any(not matches(take(values, name, form), parts[0]) for values in more) \
+                        or not all(_holds(recipe, values, target) for values in more):
+                    return True
+    return False
 
 
 def _unmasked_part(m: xn.Matrix) -> xn.Matrix:

@@ -123,6 +123,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
         return
     by_label = {m.blank.label: m for m in marks}
     written: dict[str, xn.Matrix | None] = {}
+    patched: dict[str, xn.Matrix] = {}  # what the student wrote, the key's value where they wrote nothing readable
     for name, quantity in problem.quantities.items():
         if quantity.source != "answer":
             written[name] = quantity.values
@@ -130,6 +131,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
         cells = {index: by_label[b.label] for index, b in quantity.blanks.items()}
         complete = all(m.number is not None and m.status in (RIGHT, UNREDUCED, WRONG) for m in cells.values())
         written[name] = _matrix(quantity, cells) if complete else None
+        patched[name] = _patched(quantity, cells)
     key_values = {name: q.values for name, q in problem.quantities.items()}
     recipes = valid_recipes(problem)
     decimal_names = {n for n, q in problem.quantities.items() if q.decimals}
@@ -143,15 +145,18 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
         # Decimals written for a value that is not a terminating decimal are compared to 4 places, as on a 4-place part.
         rounded = quantity.decimals or any(m.form == "decimal" for m in wrong)
         for recipe in recipes.get(name, ()):
+            # A row of iterates is worked entry by entry: an entry left blank only keeps its successor from
+            # following, so the key's value stands in for it.
+            inputs = {**own, name: patched[name]} if recipe.op == "recurrence" else own
             changed = [n for n in recipe.inputs if problem.quantities[n].source == "answer"
-                       and n in own and not _agrees(own[n], key_values[n])]
-            if not changed or any(n not in own for n in recipe.inputs):
+                       and n in inputs and not _agrees(inputs[n], key_values[n])]
+            if not changed or any(n not in inputs for n in recipe.inputs):
                 continue
-            if any(xn.is_trivial(own[n]) for n in changed):
+            if any(xn.is_trivial(inputs[n]) for n in changed):
                 continue  # zeros or an identity would make every later step trivial: no credit for that
             try:
-                value = apply(recipe, own)
-            except (xn.Undefined, IndexError, ValueError):
+                value = apply(recipe, inputs)
+            except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
                 continue
             if xn.is_trivial(value) and not xn.is_trivial(quantity.values):
                 continue
@@ -183,6 +188,16 @@ def _close_or_same(a: xn.Num, b: xn.Num, tolerance: Fraction | None) -> bool:
 
 def _agrees(a: xn.Matrix, b: xn.Matrix) -> bool:
     return all(xn.same(x, y) for x, y in zip(xn.entries(a), xn.entries(b)))
+
+
+def _patched(quantity, cells) -> xn.Matrix:
+    """The student's values, with the key's value wherever a cell holds no readable number."""
+    def value(index, blank):
+        mark = cells[index]
+        return mark.number if mark.number is not None and mark.status in (RIGHT, UNREDUCED, WRONG) else blank.number
+    rows = 1 + max(i for i, _ in quantity.blanks)
+    cols = 1 + max(j for _, j in quantity.blanks)
+    return tuple(tuple(value((i, j), quantity.blanks[(i, j)]) for j in range(cols)) for i in range(rows))
 
 
 def _matrix(quantity, cells) -> xn.Matrix:

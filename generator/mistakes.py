@@ -94,7 +94,7 @@ def name_mistake(problem: ProblemKey, name: str, recipes: dict[str, tuple[Recipe
                             scores = apply(replace(source, masked=False), values)
                             if fits(xn.softmax_rows(scores)):
                                 return MISSING_MASK
-                        except (xn.Undefined, KeyError, IndexError):
+                        except (xn.Undefined, KeyError, IndexError, ValueError, ZeroDivisionError):
                             pass
     return _by_value(problem, key, written, fits)
 
@@ -102,7 +102,7 @@ def name_mistake(problem: ProblemKey, name: str, recipes: dict[str, tuple[Recipe
 def _fits_safely(fits, recipe: Recipe, values: Values) -> bool:
     try:
         return fits(apply(recipe, values))
-    except (xn.Undefined, KeyError, IndexError, ValueError):
+    except (xn.Undefined, KeyError, IndexError, ValueError, ZeroDivisionError):
         return False
 
 

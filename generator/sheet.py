@@ -345,7 +345,8 @@ def key_data(sheet: Sheet) -> dict:
                 "given_parts": [_part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
                 # What those parts print: later steps use them, so follow-through marking must see them too.
                 "given_part_values": {
-                    _part_letter(i): {a.name: _json_value(a.value) for a in part.answers}
+                    _part_letter(i): {a.name: _json_value(a.value) for a in part.answers
+                                      if not isinstance(a.value, Choice)}
                     for i, part in enumerate(problem.parts) if part.shown
                 },
                 "blanks": [

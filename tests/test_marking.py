@@ -728,3 +728,39 @@ def test_follow_through_along_a_row_of_iterates():
     # w₃ stepped uphill from the student's own w₂: consistent with nothing they wrote.
     _set(answers, q["w_eta1"], ((w1, w2, w2 + eta * a * (w2 - c)),))
     assert [m.status for m in _statuses(key, answers, "w_eta1")] == [WRONG, FOLLOW_THROUGH, WRONG]
+
+
+def test_a_mask_that_never_cuts_is_no_step():
+    """adam_step: v₁ is positive in every reference draw, so ReLU-backward(g, v₁) = g there; it must not be kept,
+    or a student's sign slip in v₁ and a guessed 0 for m̂₁ would earn follow-through."""
+    key = _key("adam_step", 7)
+    problem = key.problems[0]
+    q = problem.quantities
+    assert not any(r.op in ("relu", "relu_back", "indicator") for rs in recipes_for(problem.spec_key).values()
+                   for r in rs if all(xn.to_mpf(x) > 0 for x in xn.entries(q[r.inputs[-1]].values)))
+    answers = _perfect(key)
+    answers[q["v1"].blanks[(0, 0)].label] = _text(-q["v1"].values[0][0])
+    answers[q["m_hat1"].blanks[(0, 0)].label] = "0"
+    assert _statuses(key, answers, "m_hat1")[0].status == WRONG
+
+
+def test_a_part_the_same_in_every_reference_is_no_input():
+    """training_step with two heads: σ's last entry is 1 in every reference draw; ∂P = σ[-1]·∂X would then
+    credit a wrong σ with a doubled ∂P. A recipe may not rest on a part of an answer that never changed."""
+    spec_key = _spec_key("training_step:heads=2,forward=compute")
+    for name, recipes in recipes_for(spec_key).items():
+        for recipe in recipes:
+            assert not any(form in ("rl", "rlT") and name_ == "sigma" for name_, form in zip(recipe.inputs, recipe.forms)), \
+                (name, recipe.describe())
+
+
+def test_a_blank_entry_in_a_row_of_iterates_does_not_stop_the_rest():
+    """lr_experiment: a wrong w₁, a w₂ from it, and w₃ left blank: w₂ still follows from the student's w₁."""
+    key = _key("lr_experiment:steps=3", 5)
+    q = key.problems[0].quantities
+    a, c, eta = q["a"].values[0][0], q["c"].values[0][0], q["eta1"].values[0][0]
+    w1 = q["w_eta1"].values[0][0] + (1 if q["w_eta1"].values[0][0] + 1 != c else -1)
+    answers = _perfect(key)
+    _set(answers, q["w_eta1"], ((w1, w1 - eta * a * (w1 - c), Fraction(0)),))
+    del answers[q["w_eta1"].blanks[(0, 2)].label]
+    assert [m.status for m in _statuses(key, answers, "w_eta1")][:2] == [WRONG, FOLLOW_THROUGH]
