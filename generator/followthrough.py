@@ -910,7 +910,9 @@ def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]], ext
 
     if op == "abs" and not any(x < 0 for x in entries(inputs[0])):
         return True
-    if op in ("relu", "indicator") and not any(x <= 0 for x in entries(inputs[0])):
+    if op == "relu" and not any(x < 0 for x in entries(inputs[0])):
+        return True
+    if op == "indicator" and not any(x <= 0 for x in entries(inputs[0])):
         return True
     if op == "relu_back" and not any(xn.to_mpf(x) <= 0 and not xn.is_zero(d) for values in samples
                                      for d, x in zip(xn.entries(values[inputs[0]]), xn.entries(values[inputs[1]]))):
