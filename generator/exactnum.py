@@ -194,6 +194,11 @@ def ones_like(m: Matrix) -> Matrix:
     return tuple(tuple(Fraction(1) for _ in row) for row in m)
 
 
+def lower_part(m: Matrix) -> Matrix:
+    """The entries on and below the diagonal, as one row (what a causal mask keeps)."""
+    return (tuple(x for i, row in enumerate(m) for j, x in enumerate(row) if j <= i),)
+
+
 def zero_mask(m: Matrix) -> Matrix:
     """0 above the diagonal: a gradient through masked weights (∂Ã is 0 where Ã was masked)."""
     return tuple(tuple(Fraction(0) if j > i else x for j, x in enumerate(row)) for i, row in enumerate(m))

@@ -104,6 +104,11 @@ def ones_like(m: np.ndarray) -> np.ndarray:
     return np.ones_like(m, dtype=float)
 
 
+def lower_part(m: np.ndarray) -> np.ndarray:
+    """The entries on and below the diagonal, as one row (what a causal mask keeps)."""
+    return m[np.tril_indices(len(m))][None, :]
+
+
 def zero_mask(m: np.ndarray) -> np.ndarray:
     return np.tril(m)
 

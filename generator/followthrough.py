@@ -273,17 +273,25 @@ def unexplained(spec_key: tuple) -> list[str]:
     Answers worked from the givens alone need none (no earlier answer of the student's can be carried into them);
     any other is a step the catalogue lacks."""
     samples = reference_samples(spec_key)
-    values = [{q.name: q.values for q in s.quantities.values()} for s in samples]
-    names = [name for name in samples[0].quantities if all(name in v for v in values)]
-    varying = _varying(values, names)
+    varying = _varying([_values_of(s) for s in samples])
     found = recipes_for(spec_key)
     return [name for name, q in samples[0].quantities.items()
             if q.source == "answer" and name in varying and name not in found]
 
 
-def _varying(values: list[dict], names: list[str]) -> set[str]:
+def _values_of(sample: ProblemKey) -> dict[str, xn.Matrix]:
+    return {q.name: q.values for q in sample.quantities.values()}
+
+
+def _common(values: list[dict]) -> list[str]:
+    """The names every sample has, in the first sample's order."""
+    return [name for name in values[0] if all(name in v for v in values)]
+
+
+def _varying(values: list[dict]) -> set[str]:
     """The names whose value changes between samples (any matrix counts: its entries are drawn)."""
-    return {n for n in names if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
+    return {n for n in _common(values)
+            if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
 
 
 def discover(samples: list[ProblemKey], extra=lambda: []) -> dict[str, tuple[Recipe, ...]]:
@@ -291,17 +299,17 @@ def discover(samples: list[ProblemKey], extra=lambda: []) -> dict[str, tuple[Rec
 
     extra() gives more samples, drawn only if a recipe's evidence needs them (see _inert)."""
     first = samples[0]
-    values = [{q.name: q.values for q in s.quantities.values()} for s in samples]
+    values = [_values_of(s) for s in samples]
     more: list[dict] = []
 
     def extra_values() -> list[dict]:
         if not more:
-            more.extend({q.name: q.values for q in s.quantities.values()} for s in extra())
+            more.extend(_values_of(s) for s in extra())
         return more
 
-    names = [name for name in first.quantities if all(name in v for v in values)]
+    names = _common(values)
     # A number that is the same in every sample is a constant of the spec (d_k, η): it folds into a recipe's constants.
-    varying = _varying(values, names)
+    varying = _varying(values)
     # Float copies screen the candidates: only the few that pass there are checked exactly (see floatnum).
     floats = [{n: fl.array(v[n]) for n in names if v[n]} for v in values]
     found: dict[str, tuple[Recipe, ...]] = {}
@@ -432,7 +440,7 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
                 for op in ("relu", "indicator", "softmax", "rownorm", "shift", "abs", "gelu", "exp", "log",
                            "gelu_slope"):
                     yield Recipe(op, (q.name,), (form,), masked=masked and op != "softmax")
-    yield from _reshaping_candidates(shape, pool, indices, values)
+    yield from _reshaping_candidates(shape, pool)
     for q in finite:
         q_rows, q_cols = xn.shape(q.values)
         for form in ("", "rl") if _computed(q) else ("",):
@@ -584,8 +592,7 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
                 yield Recipe("norm", (a.name, b.name), ("", ""))
 
 
-def _reshaping_candidates(shape: tuple[int, int], pool: list[Quantity], indices: list[Quantity],
-                          values: dict[str, np.ndarray]):
+def _reshaping_candidates(shape: tuple[int, int], pool: list[Quantity]):
     """Steps that change the shape: a 2×2 determinant and inverse, a softmax Jacobian, blocks side by side."""
     rows, cols = shape
     shapes = {q.name: xn.shape(q.values) for q in pool}
@@ -609,7 +616,7 @@ def _index_candidates(target: Quantity, finite: list[Quantity], indices: list[Qu
     rows, cols = xn.shape(target.values)
     goal = values[target.name]
     for t in indices:
-        count = t.values and len(list(xn.entries(t.values)))
+        count = len(list(xn.entries(t.values)))
         for q in finite:
             q_rows, q_cols = xn.shape(q.values)
             if q_rows != count:
@@ -816,13 +823,7 @@ def _screen(recipe: Recipe, name: str, samples: list[dict[str, np.ndarray]]) -> 
         if recipe.op in SCALED_OPS:
             first = None
             for values in samples:
-                value, target = core(recipe, values, fl), values[name]
-                if recipe.zeroed:
-                    value = fl.zero_mask(value)
-                if recipe.masked:
-                    keep = np.tril_indices(len(target))
-                    value, target = value[keep], target[keep]
-                c = fl.ratio(target, value)
+                c = fl.ratio(*_compared(recipe, values, name, fl))
                 if c is None or (first is not None and not np.isclose(c, first, rtol=fl.RTOL, atol=fl.ATOL)):
                     return False
                 first = c if first is None else first
@@ -854,10 +855,9 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=l
     """The recipe with its constants, when it reproduces the target on every sample; else None."""
     try:
         if recipe.op == "recurrence":  # a row of iterates in every sample, each with its own α and β
-            if all(_bound(recipe, values, name) is not None and _holds(_bound(recipe, values, name), values, name)
-                   for values in samples):
-                return recipe
-            return None
+            bound = [_bound(recipe, values, name) for values in samples]
+            return recipe if all(b is not None and _holds(b, values, name) for b, values in zip(bound, samples)) \
+                else None
         if recipe.op in PAIRED:
             constants = _solve_combination(recipe, name, samples)
             if constants is None:
@@ -866,12 +866,7 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=l
         elif recipe.op in SCALED_OPS:
             ratios = []
             for values in samples:
-                value, target = core(recipe, values), values[name]
-                if recipe.zeroed:
-                    value = xn.zero_mask(value)
-                if recipe.masked:
-                    value, target = _unmasked_part(value), _unmasked_part(target)
-                c = xn.ratio(target, value)
+                c = xn.ratio(*_compared(recipe, values, name))
                 if c is None:
                     return None
                 ratios.append(c)
@@ -928,9 +923,15 @@ def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]], ext
     return False
 
 
-def _unmasked_part(m: xn.Matrix) -> xn.Matrix:
-    """The entries on and below the diagonal, as one row (what a causal mask keeps)."""
-    return (tuple(x for i, row in enumerate(m) for j, x in enumerate(row) if j <= i),)
+def _compared(recipe: Recipe, values: dict, name: str, B=xn) -> tuple:
+    """(target, the recipe's value before its constant): what a scaled op's constant is fitted between.
+    A causal mask keeps only the entries on and below the diagonal; through masked weights those above are 0."""
+    value, target = core(recipe, values, B), values[name]
+    if recipe.zeroed:
+        value = B.zero_mask(value)
+    if recipe.masked:
+        value, target = B.lower_part(value), B.lower_part(target)
+    return target, value
 
 
 def _solve_combination(recipe: Recipe, name: str, samples, nonzero: bool = True) -> tuple | None:
