@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .markkey import part_decimals
+from .roster import column_key
 
 MAX_FILE_BYTES = 16 * 2**20  # a class of 1,000 students with 100 blanks each is about 5 MB
 MAX_CELL = 1000  # longer cells are cut (the answer is refused as too long anyway)
@@ -74,10 +75,6 @@ def read_answers(path: Path) -> tuple[list[Row], list[Issue]]:
     return parse_answers(text, name)
 
 
-def _key(header: str) -> str:
-    return re.sub(r"[\s_-]+", "", header.strip().lower())
-
-
 def _delimiter(first_line: str) -> str:
     """Comma, or the semicolon or tab a spreadsheet in a decimal-comma locale writes."""
     if "\t" in first_line:
@@ -104,7 +101,7 @@ def parse_answers(text: str, name: str) -> tuple[list[Row], list[Issue]]:
                 return [], [Issue(name, 0, "no header row; accepted: student_id,variant,blank,answer")]
             if any(c.strip() for c in cells):
                 header = cells
-        keys = [_key(c) for c in header]
+        keys = [column_key(c) for c in header]
         columns = {}
         for column, accepted in COLUMNS.items():
             found = next((keys.index(a) for a in accepted if a in keys), None)
@@ -162,11 +159,12 @@ def _repair(cells: list[str], width: int, columns: dict[str, int]) -> list[str] 
     return cells if len(cells) <= width else None
 
 
-def fill_in_text(key_data: dict, student_id: str = "") -> str:
+def fill_in_text(key_data: dict, student_id: str = "", header: bool = True) -> str:
     """The fill-in file of one key: a row per blank, labelled as printed, the variant filled in, answers empty."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FILL_IN_HEADER)
+    if header:
+        writer.writerow(FILL_IN_HEADER)
     for problem in key_data["problems"]:
         decimals = _decimal_parts(problem)
         for blank in problem["blanks"]:

@@ -29,7 +29,7 @@ _REPLACEMENTS = {
     "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ", "\t": " ",
 }
 _ALLOWED = set("0123456789+-*/^().,  abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZπ√∞")
-FUNCTIONS = {"ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "sqrt": sympy.sqrt, "erf": sympy.erf}
+FUNCTIONS = frozenset({"ln", "log", "exp", "sqrt", "erf"})  # each worked out by _function
 CONSTANTS = {"e": sympy.E, "pi": sympy.pi, "π": sympy.pi}
 _INFINITY = re.compile(r"([+-]?)\s*(?:inf|infinity|oo|∞)", re.IGNORECASE)
 _INTEGER = re.compile(r"([+-]?)\s*(\d{1,30})")
@@ -50,7 +50,6 @@ class Parsed:
     number: xn.Num  # a Fraction when rational, a 40-digit mpmath value otherwise, or −∞
     form: str  # integer, fraction, decimal, expression or infinity
     unreduced: bool = False  # a fraction p/q typed with a common factor (6/8), or over 1
-    places: int | None = None  # digits after the decimal point, when typed as a decimal
     exact: sympy.Expr | None = None  # the exact sympy value an expression built (plain numbers: see value)
 
     @property
@@ -102,7 +101,7 @@ def _parse_cached(text: str) -> Parsed:
         else:
             whole, frac, sign = m.group(5), "", m.group(4)
         value = Fraction(int(whole + frac), 10 ** len(frac))
-        return Parsed(text, _signed(sign, value), "decimal", places=len(frac))
+        return Parsed(text, _signed(sign, value), "decimal")
     expr, number = _Parser(text).parse()
     if isinstance(expr, sympy.Rational):
         return Parsed(text, Fraction(int(expr.p), int(expr.q)), "expression", exact=expr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +10,9 @@ from pathlib import Path
 from .presets import PRESETS, preset_problems
 from .registry import SpecError, get_type
 from .render import printable_in_tex
-from .sheet import CALCULATOR_POLICIES, MAX_SEED, PAPERS, ProblemSpec, SheetSpec, build, parse_part_letters
+from .sheet import CALCULATOR_POLICIES, SAFE_STEM, CalculatorNeeded, MAX_SEED, PAPERS, ProblemSpec, SheetSpec, build, parse_part_letters
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_NAME = 64  # file names and the QR code
 MAX_TEXT = 80  # title, course and date print on one line of the header
 MAX_POINTS = 1000
 TOP_KEYS = ("name", "title", "course", "date", "seed", "paper", "calculator", "problems")
@@ -70,7 +69,7 @@ def parse_assignment(data: dict, path: Path) -> Assignment:
         if key not in data:
             raise AssignmentError(f"{path}: missing key '{key}'; an assignment needs title, seed and problems")
     name = data.get("name", path.stem)
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+    if not isinstance(name, str) or not SAFE_STEM.fullmatch(name) or len(name) > MAX_NAME:
         given = f"{name!r} is" if "name" in data else f"no name is given and the file's name {name!r} is"
         raise fail("name", f"{given} not accepted; accepted: name = \"...\" with 1 to 64 letters, digits, "
                            "'.', '_' and '-' (not first)")
@@ -99,8 +98,10 @@ def parse_assignment(data: dict, path: Path) -> Assignment:
                             points=tuple(points), **texts)
     try:
         build(assignment.sheet_spec(0))  # what no seed can fix (a problem that needs a calculator) fails here
+    except CalculatorNeeded as error:
+        raise fail("calculator", error.advice('calculator = "basic"')) from None
     except SpecError as error:
-        raise fail("calculator", str(error).replace("--calculator basic", 'calculator = "basic"')) from None
+        raise fail("problems", str(error)) from None
     return assignment
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from .assignment import Assignment
 from .classpdf import compile_class_documents, split_pages
 from .classset import StudentSheet, class_document, grading_document, manifest, shared_numbers, student_sheet
+from .files import atomic_write
 from .roster import Student
 from .sheet import OutputError
 
@@ -75,14 +75,7 @@ def _write_if_changed(path: Path, text: str) -> bool:
             return False
     except OSError:
         pass
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
     if path.suffix == ".tex":
         # A PDF beside a rewritten .tex no longer matches it; it is rebuilt or gone, never stale.
         path.with_suffix(".pdf").unlink(missing_ok=True)
@@ -141,16 +134,14 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
         result = compiled.get(out / name)
         missing = {t: pages for t, pages in zip(targets, result.students if result else ()) if not t.exists()}
         if missing:
-            split_pages(out / name.replace(".tex", ".pdf"), missing)
+            split_pages(result.pdf, missing)
+        if result is not None:
+            summary.pages[result.pdf.name] = result.pages
         summary.pdfs_written += len(missing)
         summary.pdfs_unchanged += len(targets) - len(missing)
         bar.update(len(targets))
     bar.close()
     summary.seconds["splitting"] = time.perf_counter() - start
-    for name in wanted:
-        result = compiled.get(out / name)
-        if result is not None:
-            summary.pages[name.replace(".tex", ".pdf")] = result.pages
 
 
 def report(assignment: Assignment, out: Path, summary: Summary) -> list[str]:

@@ -21,8 +21,8 @@ from .registry import SpecError, problem_types
 from .render import printable_in_tex
 from .reports import DETAILS, FEEDBACK_DIR, ISSUES, MARKS, SUMMARY, ReportExists, report_files, write_reports
 from .roster import load_roster
-from .sheet import (CALCULATOR_POLICIES, KEY_FORMAT, MAX_SEED, PAPERS, OutputError, ProblemSpec, SheetSpec, build,
-                    key_data, write_outputs)
+from .sheet import (CALCULATOR_POLICIES, KEY_FORMAT, MAX_SEED, PAPERS, SAFE_STEM, OutputError, ProblemSpec, SheetSpec,
+                    build, key_data, write_outputs)
 
 PROG = "transformer-worksheets"
 EXAMPLES = f"""examples:
@@ -36,7 +36,6 @@ EXAMPLES = f"""examples:
   {PROG} mark week3-answers.csv --class classes/week3 --out marks/week3
   {PROG} mark answers/*.csv --key answer_keys/week2-key.json --follow-through 1/2
 """
-_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_NAME = 100
 MAX_TITLE = 80  # longer titles wrap in the page header
 
@@ -177,7 +176,7 @@ def _sheet(args: argparse.Namespace) -> None:
     else:
         title, calculator, problems = "Worksheet", "none", tuple(ProblemSpec.parse(text) for text in args.problem)
         name = args.name or "sheet"
-    if not _STEM.fullmatch(name) or len(name) > MAX_NAME:
+    if not SAFE_STEM.fullmatch(name) or len(name) > MAX_NAME:
         raise UsageError(f"--name {name!r} is not accepted; use up to {MAX_NAME} letters, digits, '.', '_' and '-' (not first)")
     spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
                      calculator=args.calculator or calculator)
@@ -235,9 +234,9 @@ def _fillin(args: argparse.Namespace) -> None:
     else:
         roster = class_roster(args.class_dir)
         datas = [_read_json(args.class_dir / STUDENTS_DIR / f"{s['stem']}-key.json") for s in roster.students.values()]
-    texts = [fill_in_text(data, (data.get("student") or {}).get("id", "")) for data in datas]
-    # One header for the whole class: every later file's header line is dropped.
-    _write_new(args.out, texts[0] + "".join(t.split("\n", 1)[1] for t in texts[1:]), args.force)
+    # One header for the whole class.
+    texts = [fill_in_text(data, (data.get("student") or {}).get("id", ""), header=i == 0) for i, data in enumerate(datas)]
+    _write_new(args.out, "".join(texts), args.force)
     print(args.out)
 
 

@@ -42,6 +42,10 @@ def add(a: Num, b: Num) -> Num:
     return to_mpf(a) + to_mpf(b)
 
 
+def sub(a: Num, b: Num) -> Num:
+    return add(a, mul(Fraction(-1), b))
+
+
 def mul(a: Num, b: Num) -> Num:
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return a * b
@@ -114,16 +118,7 @@ def transpose(m: Matrix) -> Matrix:
 
 def matmul(a: Matrix, b: Matrix) -> Matrix:
     columns = list(zip(*b))
-    result = []
-    for row in a:
-        out = []
-        for col in columns:
-            total: Num = Fraction(0)
-            for x, y in zip(row, col):
-                total = add(total, mul(x, y))
-            out.append(total)
-        result.append(tuple(out))
-    return tuple(result)
+    return tuple(tuple(_sum(mul(x, y) for x, y in zip(row, col)) for col in columns) for row in a)
 
 
 def scale(c: Num, m: Matrix) -> Matrix:
@@ -224,7 +219,7 @@ def det(m: Matrix) -> Matrix:
     """The determinant of a 2×2 matrix, as 1×1."""
     if shape(m) != (2, 2):
         raise ValueError("a determinant by hand is of a 2×2 matrix")
-    return ((add(mul(m[0][0], m[1][1]), mul(Fraction(-1), mul(m[0][1], m[1][0]))),),)
+    return ((sub(mul(m[0][0], m[1][1]), mul(m[0][1], m[1][0])),),)
 
 
 def inverse_by(m: Matrix, determinant: Matrix) -> Matrix:
@@ -242,14 +237,14 @@ def softmax_jacobian(p: Matrix) -> Matrix:
     if len(p) != 1:
         raise ValueError("the Jacobian of one softmax row")
     row = p[0]
-    return tuple(tuple(add(pi if i == j else Fraction(0), mul(Fraction(-1), mul(pi, pj))) for j, pj in enumerate(row))
+    return tuple(tuple(sub(pi if i == j else Fraction(0), mul(pi, pj)) for j, pj in enumerate(row))
                  for i, pi in enumerate(row))
 
 
 def softmax_backward(da: Matrix, a: Matrix) -> Matrix:
     """∂s = a ⊙ (∂a − Σⱼ ∂aⱼ aⱼ), row by row."""
     weighted = tuple((_sum(mul(d, x) for d, x in zip(rd, ra)),) for rd, ra in zip(da, a))
-    return tuple(tuple(mul(x, add(d, mul(Fraction(-1), w))) for d, x in zip(rd, ra))
+    return tuple(tuple(mul(x, sub(d, w)) for d, x in zip(rd, ra))
                  for rd, ra, (w,) in zip(da, a, weighted))
 
 
@@ -318,10 +313,8 @@ def softmax_rows(m: Matrix) -> Matrix:
         if not finite:
             raise Undefined("a row with every entry −∞")
         top = max(finite, key=to_mpf)
-        exps = [Fraction(0) if is_neg_inf(x) else exp(add(x, mul(Fraction(-1), top))) for x in row]
-        total: Num = Fraction(0)
-        for e in exps:
-            total = add(total, e)
+        exps = [Fraction(0) if is_neg_inf(x) else exp(sub(x, top)) for x in row]
+        total = _sum(exps)
         result.append(tuple(div(e, total) for e in exps))
     return tuple(result)
 
@@ -337,7 +330,7 @@ def normalize_rows(m: Matrix) -> Matrix:
 
 def shift_by_row_max(m: Matrix) -> Matrix:
     """x − max of its row."""
-    return tuple(tuple(add(x, mul(Fraction(-1), max(row, key=to_mpf))) for x in row) for row in m)
+    return tuple(tuple(sub(x, max(row, key=to_mpf)) for x in row) for row in m)
 
 
 def row_means(m: Matrix) -> Matrix:
@@ -347,8 +340,8 @@ def row_means(m: Matrix) -> Matrix:
 def row_variances(m: Matrix) -> Matrix:
     out = []
     for row, (mu,) in zip(m, row_means(m)):
-        out.append((div(_sum(mul(add(x, mul(Fraction(-1), mu)), add(x, mul(Fraction(-1), mu))) for x in row),
-                        Fraction(len(row))),))
+        deviations = [sub(x, mu) for x in row]
+        out.append((div(_sum(mul(d, d) for d in deviations), Fraction(len(row))),))
     return tuple(out)
 
 
@@ -358,7 +351,7 @@ def row_deviations(m: Matrix) -> Matrix:
 
 def standardize(m: Matrix, mus: Matrix, sigmas: Matrix) -> Matrix:
     """(x − μ)/σ row by row, with μ and σ one per row (n×1)."""
-    return tuple(tuple(div(add(x, mul(Fraction(-1), mu)), sigma) for x in row)
+    return tuple(tuple(div(sub(x, mu), sigma) for x in row)
                  for row, (mu,), (sigma,) in zip(m, mus, sigmas))
 
 

@@ -945,10 +945,10 @@ def _solve_combination(recipe: Recipe, name: str, samples, nonzero: bool = True)
         return None
     for i, (x1, y1, r1) in enumerate(rows):
         for x2, y2, r2 in rows[i + 1:]:
-            det = xn.add(xn.mul(x1, y2), xn.mul(Fraction(-1), xn.mul(x2, y1)))
+            det = xn.sub(xn.mul(x1, y2), xn.mul(x2, y1))
             if not xn.is_zero(det):
-                a = xn.div(xn.add(xn.mul(r1, y2), xn.mul(Fraction(-1), xn.mul(r2, y1))), det)
-                b = xn.div(xn.add(xn.mul(x1, r2), xn.mul(Fraction(-1), xn.mul(x2, r1))), det)
+                a = xn.div(xn.sub(xn.mul(r1, y2), xn.mul(r2, y1)), det)
+                b = xn.div(xn.sub(xn.mul(x1, r2), xn.mul(x2, r1)), det)
                 if xn.is_zero(a) or (nonzero and xn.is_zero(b)):
                     return None
                 return _snap(a), _snap(b)

@@ -100,21 +100,15 @@ def _first_look(blank: BlankKey, cell: Cell | None, policy: Policy) -> BlankMark
     except AnswerError as error:
         return BlankMark(blank, cell.text[:60], UNREADABLE, note=str(error))
     number, key = parsed.number, blank.number
-    if xn.same(number, key) or (blank.decimals and _close(number, key, policy.decimal_tolerance)):
+    if xn.same(number, key) or (blank.decimals and xn.same(number, key, policy.decimal_tolerance)):
         if parsed.unreduced and not blank.decimals:
             return BlankMark(blank, cell.text, UNREDUCED, blank.points * policy.unreduced, mistakes.UNREDUCED, number,
                              parsed.form)
         return BlankMark(blank, cell.text, RIGHT, blank.points, number=number, form=parsed.form)
     note = ""
-    if not blank.decimals and parsed.form == "decimal" and _close(number, key, policy.decimal_tolerance):
+    if not blank.decimals and parsed.form == "decimal" and xn.same(number, key, policy.decimal_tolerance):
         note = mistakes.ROUNDED
     return BlankMark(blank, cell.text, WRONG, note=note, number=number, form=parsed.form)
-
-
-def _close(a: xn.Num, b: xn.Num, tolerance: Fraction) -> bool:
-    if xn.is_neg_inf(a) or xn.is_neg_inf(b):
-        return xn.is_neg_inf(a) and xn.is_neg_inf(b)
-    return xn.same(a, b, tolerance)
 
 
 def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy) -> None:
@@ -129,9 +123,8 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
             written[name] = quantity.values
             continue
         cells = {index: by_label[b.label] for index, b in quantity.blanks.items()}
-        complete = all(m.number is not None and m.status in (RIGHT, UNREDUCED, WRONG) for m in cells.values())
-        written[name] = _matrix(quantity, cells) if complete else None
         patched[name] = _patched(quantity, cells)
+        written[name] = patched[name] if all(_readable(m) for m in cells.values()) else None
     key_values = {name: q.values for name, q in problem.quantities.items()}
     recipes = valid_recipes(problem)
     decimal_names = {n for n, q in problem.quantities.items() if q.decimals}
@@ -163,7 +156,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
             tolerance = policy.decimal_tolerance if rounded or decimal_names & set(changed) else None
             for mark in wrong:
                 i, j = mark.blank.index or (0, 0)
-                if mark.status == WRONG and _close_or_same(mark.number, value[i][j], tolerance):
+                if mark.status == WRONG and xn.same(mark.number, value[i][j], tolerance):
                     mark.status = FOLLOW_THROUGH
                     mark.points = mark.blank.points * policy.follow_through
                     mark.note = f"follows from your {', '.join(changed)}"
@@ -174,33 +167,21 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
                                                    for n in problem.quantities if problem.quantities[n].source == "answer"
                                                    and n != name) else [])
             named = mistakes.name_mistake(problem, name, recipes, written[name], sources,
-                                          lambda a, b: _close_or_same(a, b, tolerance))
+                                          lambda a, b: xn.same(a, b, tolerance))
             if named:
                 for mark in still:
                     mark.note = named
-
-
-def _close_or_same(a: xn.Num, b: xn.Num, tolerance: Fraction | None) -> bool:
-    if tolerance is None:
-        return xn.same(a, b)
-    return _close(a, b, tolerance)
 
 
 def _agrees(a: xn.Matrix, b: xn.Matrix) -> bool:
     return all(xn.same(x, y) for x, y in zip(xn.entries(a), xn.entries(b)))
 
 
+def _readable(mark: BlankMark) -> bool:
+    """The cell holds a number the student wrote (right or not)."""
+    return mark.number is not None and mark.status in (RIGHT, UNREDUCED, WRONG)
+
+
 def _patched(quantity, cells) -> xn.Matrix:
     """The student's values, with the key's value wherever a cell holds no readable number."""
-    def value(index, blank):
-        mark = cells[index]
-        return mark.number if mark.number is not None and mark.status in (RIGHT, UNREDUCED, WRONG) else blank.number
-    rows = 1 + max(i for i, _ in quantity.blanks)
-    cols = 1 + max(j for _, j in quantity.blanks)
-    return tuple(tuple(value((i, j), quantity.blanks[(i, j)]) for j in range(cols)) for i in range(rows))
-
-
-def _matrix(quantity, cells) -> xn.Matrix:
-    rows = 1 + max(i for i, _ in quantity.blanks)
-    cols = 1 + max(j for _, j in quantity.blanks)
-    return tuple(tuple(cells[(i, j)].number for j in range(cols)) for i in range(rows))
+    return quantity.grid(lambda index, blank: cells[index].number if _readable(cells[index]) else blank.number)

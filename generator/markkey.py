@@ -11,9 +11,8 @@ from pathlib import Path
 from . import exactnum as xn
 from .answers import AnswerError, parse_exact
 from .registry import SpecError, make_problem
-from .sheet import KEY_FORMAT, ProblemSpec, SheetSpec, variant_code
+from .sheet import KEY_FORMAT, ProblemSpec, SheetSpec, part_letter, variant_code
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 class KeyFileError(ValueError):
@@ -49,6 +48,12 @@ class Quantity:
     decimals: bool = False
     blanks: dict[tuple[int, int], BlankKey] = field(default_factory=dict)
 
+    def grid(self, value_of) -> xn.Matrix:
+        """A matrix shaped like the quantity's blanks, value_of(index, blank) in each cell."""
+        rows = 1 + max(i for i, _ in self.blanks)
+        cols = 1 + max(j for _, j in self.blanks)
+        return tuple(tuple(value_of((i, j), self.blanks[(i, j)]) for j in range(cols)) for i in range(rows))
+
 
 @dataclass
 class ProblemKey:
@@ -61,14 +66,6 @@ class ProblemKey:
     quantities: dict[str, Quantity]
     blanks: list[BlankKey]
     points: Fraction
-
-    def quantity_of(self, blank: BlankKey) -> Quantity:
-        """The answer quantity a number blank belongs to."""
-        for name in (blank.name, f"{blank.name}@{blank.part}"):
-            quantity = self.quantities.get(name)
-            if quantity is not None and quantity.source == "answer" and quantity.part == blank.part:
-                return quantity
-        raise LookupError(blank.label)
 
     @property
     def spec_key(self) -> tuple:
@@ -161,7 +158,7 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
                        number_value, tuple(blank.get("choices", ())), decimals.get(blank["part"], False), each)
         blanks.append(key)
         if key.kind == "number":
-            name = answer_key(key)
+            name = key.name
             if name in quantities and (quantities[name].source != "answer" or quantities[name].part != key.part):
                 # A given and an answer (or answers of two parts) with one name: the later one is told apart.
                 name = f"{key.name}@{key.part}"
@@ -173,9 +170,7 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
         _add_shown(quantities, letter, values, path, number)
     for quantity in quantities.values():
         if quantity.source == "answer":
-            rows = 1 + max(i for i, _ in quantity.blanks)
-            cols = 1 + max(j for _, j in quantity.blanks)
-            quantity.values = tuple(tuple(quantity.blanks[(i, j)].number for j in range(cols)) for i in range(rows))
+            quantity.values = quantity.grid(lambda index, blank: blank.number)
     return ProblemKey(number, problem["type"], dict(problem["options"]), tuple(problem.get("given_parts", ())),
                       quantities, blanks, worth)
 
@@ -192,11 +187,6 @@ def _add_shown(quantities: dict[str, Quantity], letter: str, values: dict, path:
         quantities[name] = Quantity(name, "shown", matrix, len(quantities), letter)
 
 
-def answer_key(blank: BlankKey) -> str:
-    """The name under which a blank's quantity is first filed (see ProblemKey.quantity_of)."""
-    return blank.name
-
-
 def _matrix(value) -> xn.Matrix:
     if isinstance(value, list):
         return tuple(tuple(parse_exact(x) for x in row) for row in value)
@@ -207,4 +197,4 @@ def _matrix(value) -> xn.Matrix:
 def part_decimals(type_name: str, options: tuple) -> dict[str, bool]:
     """Which parts ask for 4 decimal places: decided by the type and its options, never by the numbers."""
     problem = make_problem(type_name, dict(options), "marking/decimals")
-    return {_LETTERS[i]: part.decimals for i, part in enumerate(problem.parts)}
+    return {part_letter(i): part.decimals for i, part in enumerate(problem.parts)}

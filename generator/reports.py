@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import statistics
-import tempfile
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from .files import atomic_write
 from .marking import FOLLOW_THROUGH, RIGHT, UNREDUCED, StudentMark
 from .markrun import Run
 from .roster import Student
@@ -159,8 +158,5 @@ def write_reports(files: dict[str, str], folder: Path, force: bool = False) -> l
             raise ReportExists(f"report '{existing[0]}' already exists; pass --force to replace it, or choose --out")
     for name, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(files[name])
-        os.replace(temp, path)
+        atomic_write(path, files[name].encode("utf-8"))
     return list(paths.values())

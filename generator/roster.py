@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .registry import SpecError
+from .sheet import SAFE_STEM
 
 # Header names accepted for each column, compared without case, spaces, '_' or '-'.
 ID_COLUMNS = ("id", "studentid", "studentnumber")
@@ -19,7 +20,6 @@ REROLL_COLUMN = "reroll"
 MAX_ID = 32  # ids print in every page header
 MAX_NAME = 1000
 MAX_REROLL = 9999
-_SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class RosterError(SpecError):
@@ -38,14 +38,14 @@ class Student:
     @property
     def stem(self) -> str:
         """The student's file name stem: the id where it is a safe file name, else a safe form plus a hash of it."""
-        if _SAFE_STEM.fullmatch(self.id):
+        if SAFE_STEM.fullmatch(self.id):
             return self.id
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", unicodedata.normalize("NFKD", self.id).encode("ascii", "ignore").decode())
         digest = hashlib.sha256(self.id.encode()).hexdigest()[:8]
         return f"{safe.strip('._-')[:20] or 'id'}-{digest}"
 
 
-def _column_key(header: str) -> str:
+def column_key(header: str) -> str:
     return re.sub(r"[\s_-]+", "", header.strip().lower())
 
 
@@ -76,7 +76,7 @@ def parse_roster(text: str, path: Path) -> tuple[Student, ...]:
             header = next(reader, None)  # blank lines before the header
         if header is None:
             raise RosterError(f"{path}: the roster is empty; accepted: a header row (id,name) and one row per student")
-        keys = [_column_key(cell) for cell in header]
+        keys = [column_key(cell) for cell in header]
         id_col = _find(keys, ID_COLUMNS, "id", header, path)
         name_col = _find(keys, NAME_COLUMNS, "name", header, path)
         reroll_col = keys.index(REROLL_COLUMN) if REROLL_COLUMN in keys else None

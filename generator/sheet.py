@@ -25,6 +25,8 @@ CALCULATOR_POLICIES = ("none", "basic")
 KEY_FORMAT = "transformer-worksheets/key"
 KEY_FORMAT_VERSION = 1
 MAX_SEED = 2**63 - 1
+# A file name stem that is safe everywhere: no path, no leading dot or dash (sheet names, student ids, assignments).
+SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 GIVEN_OPTION = "given"  # accepted by every type: parts printed with their values instead of blanks
@@ -116,6 +118,21 @@ def variant_code(spec: SheetSpec) -> str:
     return f"{code[:4]}-{code[4:]}"
 
 
+class CalculatorNeeded(SpecError):
+    """A problem needs a calculator the sheet does not allow; the message names the setting that allows one."""
+
+    def __init__(self, need: str):
+        self.need = need
+        super().__init__(self.advice("--calculator basic"))
+
+    def __reduce__(self):  # rebuilt from need in another process (class sets build in worker processes)
+        return CalculatorNeeded, (self.need,)
+
+    def advice(self, setting: str) -> str:
+        """The message, naming the setting as the reader writes it (a command-line flag or an assignment key)."""
+        return f"{self.need}; accepted: {setting}, or options that keep it pencil-only"
+
+
 def build(spec: SheetSpec) -> Sheet:
     """Generate every problem of a sheet."""
     problems = tuple(
@@ -126,10 +143,7 @@ def build(spec: SheetSpec) -> Sheet:
         for number, (problem_spec, problem) in enumerate(zip(spec.problems, problems), start=1):
             if problem.needs_calculator:
                 options = ",".join(f"{k}={v}" for k, v in problem_spec.options.items())
-                raise SpecError(
-                    f"problem {number} ({problem_spec.type}:{options}) needs a basic calculator; "
-                    f"accepted: --calculator basic, or options that keep it pencil-only"
-                )
+                raise CalculatorNeeded(f"problem {number} ({problem_spec.type}:{options}) needs a basic calculator")
     return Sheet(spec, variant_code(spec), problems)
 
 
@@ -175,7 +189,7 @@ def _blank(answer: Quantity, decimals: bool) -> Blank:
     return Blank(answer.symbol, answer.shape, options, "6.2em" if decimals else "4.2em")
 
 
-def _part_letter(index: int) -> str:
+def part_letter(index: int) -> str:
     return _LETTERS[index]
 
 
@@ -197,7 +211,7 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
             **_statement_context(number, problem),
             "parts": [
                 {
-                    "letter": _part_letter(i),
+                    "letter": part_letter(i),
                     "prompt": part.prompt,
                     "given": part.given,
                     # A part the teacher gives shows its values on purpose, and no blanks.
@@ -221,7 +235,7 @@ def key_problems(sheet: Sheet) -> list[dict]:
         {
             **_statement_context(number, problem),
             "parts": [
-                {"letter": _part_letter(i), "prompt": part.prompt, "given": part.given, "answers": part.answers,
+                {"letter": part_letter(i), "prompt": part.prompt, "given": part.given, "answers": part.answers,
                  "steps": part.steps, "shown": _shown_tex(part) if part.shown else None}
                 for i, part in enumerate(problem.parts)
             ],
@@ -342,10 +356,10 @@ def key_data(sheet: Sheet) -> dict:
                 # Exact numbers the statement gives in words (e.g. cos θ); text-only facts are left out.
                 "facts": {k: _json_value(v) for k, v in problem.facts.items() if not isinstance(v, str)},
                 "key_facts": {k: _json_value(v) for k, v in problem.key_facts.items()},
-                "given_parts": [_part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
+                "given_parts": [part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
                 # What those parts print: later steps use them, so follow-through marking must see them too.
                 "given_part_values": {
-                    _part_letter(i): {a.name: _json_value(a.value) for a in part.answers
+                    part_letter(i): {a.name: _json_value(a.value) for a in part.answers
                                       if not isinstance(a.value, Choice)}
                     for i, part in enumerate(problem.parts) if part.shown
                 },
@@ -353,7 +367,7 @@ def key_data(sheet: Sheet) -> dict:
                     blank
                     for i, part in enumerate(problem.parts) if not part.shown
                     for answer in part.answers
-                    for blank in _json_blanks(number, _part_letter(i), answer)
+                    for blank in _json_blanks(number, part_letter(i), answer)
                 ],
             }
             for number, problem in enumerate(sheet.problems, start=1)
