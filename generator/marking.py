@@ -100,7 +100,7 @@ def _first_look(blank: BlankKey, cell: Cell | None, policy: Policy) -> BlankMark
     except AnswerError as error:
         return BlankMark(blank, cell.text[:60], UNREADABLE, note=str(error))
     number, key = parsed.number, blank.number
-    if xn.same(number, key) or (blank.decimals and xn.same(number, key, policy.decimal_tolerance)):
+    if xn.same(number, key) or (blank.decimals and blank.accepts(number)):
         if parsed.unreduced and not blank.decimals:
             return BlankMark(blank, cell.text, UNREDUCED, blank.points * policy.unreduced, mistakes.UNREDUCED, number,
                              parsed.form)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import exactnum as xn
 from .answers import AnswerError, parse_exact
+from .readings import HALF as HALF_UNIT
 from .registry import SpecError, make_problem
 from .sheet import KEY_FORMAT, ProblemSpec, SheetSpec, part_letter, variant_code
 
@@ -34,6 +35,19 @@ class BlankKey:
     choices: tuple[str, ...]
     decimals: bool  # the part asks for 4 decimal places
     points: Fraction
+    # A 4-place blank: the value the sheet's method gives, and every value a reading of the statement allows.
+    table_value: str = ""
+    accepted: tuple[Fraction, Fraction] | None = None
+
+    def accepts(self, number: xn.Num) -> bool:
+        """A 4-place answer inside the accepted interval (a key without one: within ½ unit of the exact value)."""
+        if xn.is_neg_inf(number):
+            return False
+        if self.accepted is None:
+            return xn.same(number, self.number, HALF_UNIT)
+        low, high = self.accepted
+        return xn.to_mpf(low) <= xn.to_mpf(number) <= xn.to_mpf(high) if not isinstance(number, Fraction) \
+            else low <= number <= high
 
 
 @dataclass
@@ -154,8 +168,13 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
                 number_value = parse_exact(blank["value"])
             except AnswerError as error:
                 raise KeyFileError(f"{path}: blank {blank['label']!r}: the value cannot be read ({error})") from error
+        try:
+            accepted = tuple(Fraction(x) for x in blank["accepted"]) if blank.get("accepted") else None
+        except (TypeError, ValueError, ZeroDivisionError) as error:
+            raise KeyFileError(f"{path}: blank {blank['label']!r}: the accepted interval cannot be read") from error
         key = BlankKey(blank["label"], number, blank["part"], blank["name"], index, blank["kind"], blank["value"],
-                       number_value, tuple(blank.get("choices", ())), decimals.get(blank["part"], False), each)
+                       number_value, tuple(blank.get("choices", ())), decimals.get(blank["part"], False), each,
+                       blank.get("table_value", ""), accepted)
         blanks.append(key)
         if key.kind == "number":
             name = key.name

@@ -54,6 +54,8 @@ class Quantity:
     name: str
     symbol: Tex
     value: Value
+    # A 4-place answer worked the sheet's way: a readings.Reading, or a tuple of rows of them for a matrix.
+    reading: object = None
 
     @property
     def shape(self) -> tuple[int, int] | None:

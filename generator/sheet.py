@@ -9,6 +9,7 @@ import os
 import tempfile
 import re
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sympy import ImmutableMatrix
 
 from . import __version__
 from .problem import Choice, Problem, Quantity, Tex
+from .readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from .registry import SpecError, get_type, make_problem
 from .render import environment, equals_tex, escape_tex
 
@@ -310,7 +312,7 @@ def _json_value(value):
     return exact_string(value)
 
 
-def _json_blanks(number: int, letter: str, answer: Quantity) -> list[dict]:
+def _json_blanks(number: int, letter: str, answer: Quantity, decimals: bool = False) -> list[dict]:
     prefix = f"{number}{letter} {answer.name}"
     if isinstance(answer.value, Choice):
         return [{"label": prefix, "part": letter, "name": answer.name, "index": None, "kind": "choice",
@@ -329,9 +331,24 @@ def _json_blanks(number: int, letter: str, answer: Quantity) -> list[dict]:
             "value": exact_string(value),
             "rational": bool(value.is_rational),
             "decimal": decimal_string(value),
+            **(_four_places(answer_reading(answer, index)) if decimals else {}),
         }
         for index, value in cells
     ]
+
+
+def _four_places(reading: Reading) -> dict:
+    """A 4-place blank's table route and accepted interval (outward to 10 places, so the file stays readable)."""
+    value, low, high = answer_interval(reading)
+    return {"table_value": format_places(value, PLACES), "accepted": [_outward(low, -1), _outward(high, 1)]}
+
+
+def _outward(value: Fraction, direction: int, places: int = 10) -> str:
+    """value rounded away from the interval's inside to `places` decimals: the stored interval only widens."""
+    scaled = value * 10**places
+    whole = scaled.__floor__() if direction < 0 else scaled.__ceil__()
+    text = format_places(Fraction(whole, 10**places), places).rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 def key_data(sheet: Sheet) -> dict:
@@ -367,7 +384,7 @@ def key_data(sheet: Sheet) -> dict:
                     blank
                     for i, part in enumerate(problem.parts) if not part.shown
                     for answer in part.answers
-                    for blank in _json_blanks(number, part_letter(i), answer)
+                    for blank in _json_blanks(number, part_letter(i), answer, part.decimals)
                 ],
             }
             for number, problem in enumerate(sheet.problems, start=1)

@@ -156,7 +156,7 @@ def test_key_mode_reads_spreadsheet_csv_forms(tmp_cwd, capsys):
     key = json.loads((tmp_cwd / "answer_keys" / "w-key.json").read_text())
     lines = ["student_id;variant;blank;answer"]
     for n, (problem, blank) in enumerate((p, b) for p in key["problems"] for b in p["blanks"]):
-        value = blank["decimal"][:6].replace(".", ",") if blank["kind"] == "number" else blank["value"]
+        value = (blank.get("table_value") or blank["decimal"][:6]).replace(".", ",") if blank["kind"] == "number" else blank["value"]
         lines.append(f"{'s1' if n == 0 else ''};{key['variant'] if n == 0 else ''};{blank['label']};{value}")
     (tmp_cwd / "semi.csv").write_text("\ufeff" + "\r\n".join(lines) + "\r\n", encoding="utf-8")
     comma = ["student_id,variant,blank,answer"] + [f"s2,{key['variant']},{b['label']},{b['value']}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from generator import exactnum as xn
 from generator import mistakes
 from generator.followthrough import recipes_for, unexplained, valid_recipes
-from generator.marking import DECIMAL_TOLERANCE, FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
+from generator.marking import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
 from generator.markkey import key_from_data, part_decimals
 from generator.registry import problem_types
 
@@ -84,16 +85,17 @@ def test_unreduced_is_not_a_wrong_fraction():
     assert wrong.status == WRONG and wrong.note != mistakes.UNREDUCED and wrong.points == 0
 
 
-def test_four_place_answers_within_the_sheets_tolerance():
+def test_four_place_answers_inside_the_keys_interval():
     key = _key("softmax:form=table")
     blank = next(b for b in key.blanks if b.decimals)
-    assert DECIMAL_TOLERANCE == Fraction(15, 100000)  # ½ unit in the 4th place + 1 unit of table slack
+    low, high = blank.accepted
+    assert xn.to_mpf(low) < blank.number < xn.to_mpf(high) and low <= Fraction(blank.table_value) <= high
     exact = xn.to_mpf(blank.number)
     answers = _perfect(key)
-    for offset, status in ((0, RIGHT), (Fraction(14, 100000), RIGHT), (Fraction(-14, 100000), RIGHT),
-                           (Fraction(16, 100000), WRONG), (Fraction(-3, 10000), WRONG)):
-        answers[blank.label] = xn.CTX.nstr(exact + xn.to_mpf(offset), 8)
-        assert _mark(key, answers)[0][blank.label].status == status, offset
+    for value, status in ((low, RIGHT), (high, RIGHT), (Fraction(blank.table_value), RIGHT),
+                          (high + Fraction(1, 10**8), WRONG), (low - Fraction(2, 10000), WRONG)):
+        answers[blank.label] = str(Decimal(value.numerator) / Decimal(value.denominator))  # 10 places: exact
+        assert _mark(key, answers)[0][blank.label].status == status, value
     answers[blank.label] = "0" + xn.CTX.nstr(exact, 4).replace(".", ",")  # decimal comma, leading zero
     assert _mark(key, answers)[0][blank.label].status == RIGHT
 
