@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .csvfile import TableReader, csv_text
 from .markkey import part_decimals
 from .roster import column_key
 
@@ -75,20 +75,9 @@ def read_answers(path: Path) -> tuple[list[Row], list[Issue]]:
     return parse_answers(text, name)
 
 
-def _delimiter(first_line: str) -> str:
-    """Comma, or the semicolon or tab a spreadsheet in a decimal-comma locale writes."""
-    if "\t" in first_line:
-        return "\t"
-    if ";" in first_line and "," not in first_line:
-        return ";"
-    return ","
-
-
 def parse_answers(text: str, name: str) -> tuple[list[Row], list[Issue]]:
     """Rows from the text of an answers file: a header, then one answer per row."""
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), "")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first))
+    reader = TableReader(text)
     rows: list[Row] = []
     issues: list[Issue] = []
     limit = csv.field_size_limit()
@@ -161,10 +150,7 @@ def _repair(cells: list[str], width: int, columns: dict[str, int]) -> list[str] 
 
 def fill_in_text(key_data: dict, student_id: str = "", header: bool = True) -> str:
     """The fill-in file of one key: a row per blank, labelled as printed, the variant filled in, answers empty."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if header:
-        writer.writerow(FILL_IN_HEADER)
+    rows = [FILL_IN_HEADER] if header else []
     for problem in key_data["problems"]:
         decimals = _decimal_parts(problem)
         for blank in problem["blanks"]:
@@ -174,8 +160,8 @@ def fill_in_text(key_data: dict, student_id: str = "", header: bool = True) -> s
                 hint = "4 decimal places (or an exact form)"
             else:
                 hint = "exact: whole number or fraction such as -3/4"
-            writer.writerow((student_id, key_data["variant"], blank["label"], "", hint))
-    return out.getvalue()
+            rows.append((student_id, key_data["variant"], blank["label"], "", hint))
+    return csv_text(rows)
 
 
 def _decimal_parts(problem: dict) -> set[str]:

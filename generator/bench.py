@@ -187,10 +187,10 @@ MARKING_PROBLEMS = ("matmul", "attention_scores:mask=causal", "example5", "layer
 def bench_marking() -> None:
     """Mark a class of CLASS_SIZE (about 60 blanks each, a third with errors carried forward) from its answers file:
     reading keys and answers, parsing, marking with follow-through and named mistakes, and writing every report."""
-    import csv
     import json
 
     from .assignment import parse_assignment
+    from .csvfile import csv_text
     from .classbuild import Summary, generate, write_class
     from .followthrough import apply, valid_recipes
     from .markkey import key_from_data
@@ -213,8 +213,7 @@ def bench_marking() -> None:
         for n, entry in enumerate(manifest["students"]):
             data = json.loads((out / "class" / "students" / f"{entry['stem']}-key.json").read_text())
             rows += _bench_answers(key_from_data(data), entry["id"], n % 3, apply, valid_recipes)
-        with (out / "answers.csv").open("w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows(rows)
+        (out / "answers.csv").write_text(csv_text(rows), encoding="utf-8")
         start = time.perf_counter()
         run = mark_files([out / "answers.csv"], class_roster(out / "class"), Policy())
         marked = time.perf_counter()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from .csvfile import TableReader
 from .registry import SpecError
 from .sheet import SAFE_STEM
 
@@ -69,7 +69,7 @@ def parse_roster(text: str, path: Path) -> tuple[Student, ...]:
     """Check the text of a roster: a header with an id and a name column, then one student per row."""
     if "\0" in text:
         raise RosterError(f"{path}: contains a NUL byte; accepted: a CSV text file with a header row")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = TableReader(text)
     try:
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
