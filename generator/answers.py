@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from math import gcd
@@ -21,6 +22,7 @@ MAX_MAGNITUDE = 10**12  # every value on the way, in size
 MAX_POWER = 64  # |k| in x^k
 MAX_EXP_ARGUMENT = 30  # |x| in e^x
 MAX_SCIENTIFIC = 20  # |k| in 1.5e-k
+FULL_PRECISION = 10  # significant digits that stand for an exact value (a spreadsheet writes 15: 0,666666666666667)
 
 # Typographic forms a spreadsheet, a phone or a word processor puts in: read as their ASCII meaning.
 _REPLACEMENTS = {
@@ -35,6 +37,7 @@ _INFINITY = re.compile(r"([+-]?)\s*(?:inf|infinity|oo|∞)", re.IGNORECASE)
 _INTEGER = re.compile(r"([+-]?)\s*(\d{1,30})")
 _FRACTION = re.compile(r"([+-]?)\s*(\d{1,30})\s*/\s*([+-]?)\s*(\d{1,30})")
 _DECIMAL = re.compile(r"([+-]?)\s*(\d{0,30})[.,](\d{1,30})|([+-]?)\s*(\d{1,30})[.,]")
+_WRITTEN_DECIMAL = re.compile(r"[+-]?\s*(?:\d*[.,]\d+|\d+)(?:[eE][+-]?\d+)?")
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:[.,]\d*)?|[.,]\d+)(?P<sci>[eE][+-]?\d+(?![.,\d]))?|(?P<name>[A-Za-z]+|π)|(?P<op>\*\*|[-+*/^()√]))")
 
 
@@ -60,6 +63,19 @@ class Parsed:
         if isinstance(self.number, Fraction):
             return sympy.Rational(self.number.numerator, self.number.denominator)
         return -sympy.oo if xn.is_neg_inf(self.number) else sympy.oo
+
+
+def stands_for(parsed: Parsed, exact: xn.Num) -> bool:
+    """A decimal of FULL_PRECISION or more significant digits that agrees with exact to FULL_PRECISION digits:
+    what a spreadsheet writes for the exact value (Excel's 0,666666666666667 for 2/3)."""
+    if not _WRITTEN_DECIMAL.fullmatch(parsed.text) or xn.is_neg_inf(exact):
+        return False
+    written = Decimal(parsed.text.replace(",", ".").replace(" ", ""))
+    if written.is_zero() or len(written.as_tuple().digits) < FULL_PRECISION:
+        return False
+    # Half a unit in the FULL_PRECISION-th significant digit of the number written.
+    half_unit = Fraction(1, 2) * Fraction(10) ** (written.adjusted() - FULL_PRECISION + 1)
+    return xn.same(parsed.number, exact, half_unit)
 
 
 def normalise(text: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .answerfile import fill_in_text
 from .assignment import load_assignment
 from .classbuild import STUDENTS_DIR, Summary, generate, report, write_class
+from .files import atomic_write
 from .marking import Policy
 from .markrun import MarkingError, class_roster, key_roster, mark_files
 from .pdf import TexError, compile_pdf
@@ -223,7 +224,7 @@ def _write_new(path: Path, text: str, force: bool) -> None:
         raise UsageError(f"'{path}' already exists; pass --force to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
+        atomic_write(path, text.encode("utf-8"))
     except OSError as error:
         raise OutputError(f"cannot write '{path}': {error.strerror or error}; choose a writable folder") from error
 

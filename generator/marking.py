@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from . import exactnum as xn
 from . import mistakes
-from .answers import AnswerError, parse_answer
+from .answers import AnswerError, parse_answer, stands_for
 from .followthrough import apply, valid_recipes
 from .markkey import BlankKey, ProblemKey, SheetKey
 
@@ -90,16 +90,19 @@ def _first_look(blank: BlankKey, cell: Cell | None, policy: Policy) -> BlankMark
     if not cell.text.strip():
         return BlankMark(blank, cell.text, UNANSWERED)
     if blank.kind == "choice":
-        chosen = cell.text.strip().casefold()
-        if chosen not in (c.casefold() for c in blank.choices):
-            return BlankMark(blank, cell.text, UNREADABLE, note=f"accepted: {', '.join(blank.choices)}")
-        right = chosen == blank.text.casefold()
+        chosen = blank.choice_of(cell.text)  # a key or its printed label, in any letter case
+        if chosen is None:
+            return BlankMark(blank, cell.text, UNREADABLE, note=f"accepted: {', '.join(blank.choices)} "
+                             "(or the label printed beside it)")
+        right = chosen == blank.text
         return BlankMark(blank, cell.text, RIGHT if right else WRONG, blank.points if right else Fraction(0))
     try:
         parsed = parse_answer(cell.text)
     except AnswerError as error:
         return BlankMark(blank, cell.text[:60], UNREADABLE, note=str(error))
     number, key = parsed.number, blank.number
+    if stands_for(parsed, key):
+        number = key  # a spreadsheet's 15 digits (0,666666666666667) are its exact value (2/3)
     if xn.same(number, key) or (blank.decimals and blank.accepts(number)):
         if parsed.unreduced and not blank.decimals:
             return BlankMark(blank, cell.text, UNREDUCED, blank.points * policy.unreduced, mistakes.UNREDUCED, number,

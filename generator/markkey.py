@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import exactnum as xn
 from .answers import AnswerError, parse_exact
+from .problem import Choice
 from .readings import HALF as HALF_UNIT
 from .registry import SpecError, make_problem
 from .sheet import KEY_FORMAT, ProblemSpec, SheetSpec, part_letter, variant_code
@@ -38,6 +39,16 @@ class BlankKey:
     # A 4-place blank: the value the sheet's method gives, and every value a reading of the statement allows.
     table_value: str = ""
     accepted: tuple[Fraction, Fraction] | None = None
+    labels: tuple[str, ...] = ()  # a choice's printed labels, one per key in choices
+
+    def choice_of(self, text: str) -> str | None:
+        """The choice's key that text names, by its key or its printed label, in any letter case."""
+        wanted = " ".join(text.split()).casefold()
+        for names in (self.choices, self.labels):
+            for key, name in zip(self.choices, names):
+                if " ".join(name.split()).casefold() == wanted:
+                    return key
+        return None
 
     def accepts(self, number: xn.Num) -> bool:
         """A 4-place answer inside the accepted interval (a key without one: within ½ unit of the exact value)."""
@@ -157,9 +168,10 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
     blanks = []
     # Parts printed with their values (given=) are givens of the later parts, filed where they stand in the problem.
     shown = sorted((problem.get("given_part_values") or {}).items())
+    choices = part_choices(problem["type"], tuple(sorted(problem["options"].items())))
     for blank in blanks_data:
         while shown and shown[0][0] < blank["part"]:
-            _add_shown(quantities, *shown.pop(0), path, number)
+            _add_shown(quantities, *shown.pop(0), choices, path, number)
         index = tuple(blank["index"]) if blank.get("index") else None
         if blank["kind"] == "choice":
             number_value = None
@@ -174,7 +186,7 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
             raise KeyFileError(f"{path}: blank {blank['label']!r}: the accepted interval cannot be read") from error
         key = BlankKey(blank["label"], number, blank["part"], blank["name"], index, blank["kind"], blank["value"],
                        number_value, tuple(blank.get("choices", ())), decimals.get(blank["part"], False), each,
-                       blank.get("table_value", ""), accepted)
+                       blank.get("table_value", ""), accepted, tuple(blank.get("labels", ())))
         blanks.append(key)
         if key.kind == "number":
             name = key.name
@@ -186,7 +198,7 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
                 quantity = quantities[name] = Quantity(name, "answer", (), len(quantities), key.part, key.decimals)
             quantity.blanks[index or (0, 0)] = key
     for letter, values in shown:
-        _add_shown(quantities, letter, values, path, number)
+        _add_shown(quantities, letter, values, choices, path, number)
     for quantity in quantities.values():
         if quantity.source == "answer":
             quantity.values = quantity.grid(lambda index, blank: blank.number)
@@ -194,13 +206,17 @@ def _problem(problem: dict, worth: Fraction | None, path: str) -> ProblemKey:
                       quantities, blanks, worth)
 
 
-def _add_shown(quantities: dict[str, Quantity], letter: str, values: dict, path: str, number: int) -> None:
+def _add_shown(quantities: dict[str, Quantity], letter: str, values: dict, choices: dict[str, frozenset[str]],
+               path: str, number: int) -> None:
     """A given part's printed values: fixed like givens, computed like answers (a choice is no number: left out)."""
     for name, value in values.items():
+        if name in choices.get(letter, ()):
+            continue  # a choice's key such as "acute" (or "e") is a word, never a value
         try:
             matrix = _matrix(value)
-        except AnswerError:
-            continue  # a choice such as "acute"
+        except AnswerError as error:
+            raise KeyFileError(f"{path}: problem {number}: given part {letter} {name}: the value cannot be read "
+                               f"({error})") from error
         if name in quantities:
             name = f"{name}@{letter}"
         quantities[name] = Quantity(name, "shown", matrix, len(quantities), letter)
@@ -213,7 +229,18 @@ def _matrix(value) -> xn.Matrix:
 
 
 @cache
+def _sample(type_name: str, options: tuple):
+    """One problem of the spec, for what its type and options decide (the parts' shapes and kinds, not numbers)."""
+    return make_problem(type_name, dict(options), "marking/decimals")
+
+
+def part_choices(type_name: str, options: tuple) -> dict[str, frozenset[str]]:
+    """The names of each part's choice answers."""
+    return {part_letter(i): frozenset(a.name for a in part.answers if isinstance(a.value, Choice))
+            for i, part in enumerate(_sample(type_name, options).parts)}
+
+
+@cache
 def part_decimals(type_name: str, options: tuple) -> dict[str, bool]:
     """Which parts ask for 4 decimal places: decided by the type and its options, never by the numbers."""
-    problem = make_problem(type_name, dict(options), "marking/decimals")
-    return {part_letter(i): part.decimals for i, part in enumerate(problem.parts)}
+    return {part_letter(i): part.decimals for i, part in enumerate(_sample(type_name, options).parts)}

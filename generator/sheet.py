@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import os
-import tempfile
 import re
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
@@ -17,10 +16,11 @@ import sympy
 from sympy import ImmutableMatrix
 
 from . import __version__
+from .files import temp_beside
 from .problem import Choice, Problem, Quantity, Tex
 from .readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from .registry import SpecError, get_type, make_problem
-from .render import environment, equals_tex, escape_tex
+from .render import environment, equals_tex, to_tex
 
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")
@@ -166,11 +166,9 @@ def _with_given_parts(number: int, spec: ProblemSpec, problem: Problem) -> Probl
 
 
 def _shown_tex(part) -> Tex:
-    """A given part's values as the sheets print them: 'Q = […]  K = […]' (decimals where the part asks for them)."""
-    return Tex(r" \qquad ".join(f"${answer.symbol} {equals_tex(answer.value)}$" for answer in part.answers
-                                   if not isinstance(answer.value, Choice))
-               + "".join(f" {answer.symbol}: {escape_tex(answer.value.value)}" for answer in part.answers
-                         if isinstance(answer.value, Choice)))
+    """A given part's values as the sheets print them: 'Q = […]  K = […]', a choice as its printed label."""
+    return Tex(r" \qquad ".join(f"${answer.symbol}$: {to_tex(answer.value)}" if isinstance(answer.value, Choice)
+                                   else f"${answer.symbol} {equals_tex(answer.value)}$" for answer in part.answers))
 
 
 # ----- what each document may see -------------------------------------------------------------
@@ -316,7 +314,8 @@ def _json_blanks(number: int, letter: str, answer: Quantity, decimals: bool = Fa
     prefix = f"{number}{letter} {answer.name}"
     if isinstance(answer.value, Choice):
         return [{"label": prefix, "part": letter, "name": answer.name, "index": None, "kind": "choice",
-                 "value": answer.value.value, "choices": list(answer.value.keys)}]
+                 "value": answer.value.value, "choices": list(answer.value.keys),
+                 "labels": [label for _, label in answer.value.options]}]
     if isinstance(answer.value, ImmutableMatrix):
         cells = [((i, j), value) for i, row in enumerate(answer.value.tolist()) for j, value in enumerate(row)]
     else:
@@ -376,8 +375,7 @@ def key_data(sheet: Sheet) -> dict:
                 "given_parts": [part_letter(i) for i, part in enumerate(problem.parts) if part.shown],
                 # What those parts print: later steps use them, so follow-through marking must see them too.
                 "given_part_values": {
-                    part_letter(i): {a.name: _json_value(a.value) for a in part.answers
-                                      if not isinstance(a.value, Choice)}
+                    part_letter(i): {a.name: _json_value(a.value) for a in part.answers}  # a choice as its key
                     for i, part in enumerate(problem.parts) if part.shown
                 },
                 "blanks": [
@@ -436,7 +434,7 @@ def write_outputs(sheet: Sheet, stem: str, sheet_dir: Path, key_dir: Path) -> di
             created += _make_folders(folder)
         for kind, path in paths.items():
             folder = path.parent
-            handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+            handle, temp = temp_beside(path)
             staged.append((temp, path))
             with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
                 out.write(texts[kind])
