@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from . import exactnum as xn
+from .csvfile import csv_text
 from .files import atomic_write
-from .marking import FOLLOW_THROUGH, RIGHT, UNREDUCED, StudentMark
+from .markkey import BlankKey
+from .marking import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT, UNANSWERED, UNREADABLE, UNREDUCED, WRONG, BlankMark,
+                      StudentMark)
 from .markrun import Run
+from .readings import format_places, round_places
 from .roster import Student
 
 MARKS, DETAILS, SUMMARY, ISSUES, FEEDBACK_DIR = "marks.csv", "details.csv", "summary.txt", "issues.txt", "feedback"
@@ -36,8 +41,63 @@ def percent(student: StudentMark) -> str:
     return points_text(100 * student.score / student.out_of) if student.out_of else "0"
 
 
+def apportion(values: list[Fraction], total: int) -> list[int]:
+    """Whole numbers that add up to total, each its value rounded down or up: the units left after rounding every
+    value down go to the largest remainders (ties to the earlier value), so the result is deterministic."""
+    shares = [value.__floor__() for value in values]
+    order = sorted(range(len(values)), key=lambda i: (shares[i] - values[i], i))
+    for i in order[:total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+@dataclass(frozen=True)
+class Printed:
+    """A student's points as printed, in cents that add up: the blanks to their problem, the problems to the total."""
+
+    total: str
+    problems: dict[int, str]
+    blanks: dict[str, str]
+
+
+def printed_points(marks: list[BlankMark], worth: Callable[[BlankMark], Fraction]) -> Printed:
+    """worth(mark) of every blank, per problem and in total, to 2 places: the total rounded half up, its cents
+    shared among the problems and each problem's among its blanks (largest remainder, see apportion)."""
+    by_problem: dict[int, list[BlankMark]] = {}
+    for mark in marks:
+        by_problem.setdefault(mark.blank.problem, []).append(mark)
+    exact = {number: [100 * worth(m) for m in group] for number, group in by_problem.items()}
+    sums = [sum(values, Fraction(0)) for values in exact.values()]
+    total = (sum(sums, Fraction(0)) + Fraction(1, 2)).__floor__()
+    problems = dict(zip(exact, apportion(sums, total)))
+    blanks = {}
+    for number, group in by_problem.items():
+        blanks.update(zip((m.blank.label for m in group), apportion(exact[number], problems[number])))
+    return Printed(_cents(total), {n: _cents(c) for n, c in problems.items()}, {k: _cents(c) for k, c in blanks.items()})
+
+
+def _cents(cents: int) -> str:
+    return points_text(Fraction(cents, 100))
+
+
+def expected_text(blank: BlankKey) -> str:
+    """The key's value as the sheet asks for it: a 4-place blank's table value (else its value rounded to 4 places)."""
+    if not blank.decimals or blank.kind != "number" or xn.is_neg_inf(blank.number):
+        return blank.text
+    if blank.table_value:
+        return blank.table_value
+    value = blank.number
+    if not isinstance(value, Fraction):  # a 40-digit mpmath value: man·2^exp exactly, with its sign
+        value = Fraction(value.man) * Fraction(2) ** value.exp * (-1 if value < 0 else 1)
+    return format_places(round_places(value))
+
+
+def _problem_numbers(run: Run) -> list[int]:
+    return sorted({m.blank.problem for student in run.students for m in student.marks})
+
+
 def marks_csv(run: Run) -> str:
-    """One row per student: id, name, variant, score, out of, percent, then the points of every blank."""
+    """One row per student: id, name, variant, score, out of, percent, the points of every problem, then of every blank."""
     labels: list[str] = []
     seen = set()
     for student in run.students:
@@ -45,32 +105,48 @@ def marks_csv(run: Run) -> str:
             if mark.blank.label not in seen:
                 seen.add(mark.blank.label)
                 labels.append(mark.blank.label)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student_id", "name", "variant", "score", "out_of", "percent"] + labels)
+    numbers = _problem_numbers(run)
+    rows = [["student_id", "name", "variant", "score", "out_of", "percent"] + [f"problem {n}" for n in numbers] + labels]
     for student in run.students:
-        points = {m.blank.label: points_text(m.points) for m in student.marks}
-        writer.writerow([student.student_id, student.name, student.key.variant, points_text(student.score),
-                         points_text(student.out_of), percent(student)] + [points.get(label, "") for label in labels])
-    return out.getvalue()
+        earned = printed_points(student.marks, lambda m: m.points)
+        out_of = printed_points(student.marks, lambda m: m.blank.points).total
+        rows.append([student.student_id, student.name, student.key.variant, earned.total, out_of, percent(student)]
+                    + [earned.problems.get(n, "") for n in numbers] + [earned.blanks.get(label, "") for label in labels])
+    return csv_text(rows)
 
 
 def details_csv(run: Run) -> str:
     """One row per student and blank: the answer, the verdict, the points and the reason or mistake."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student_id", "variant", "blank", "answer", "status", "points", "out_of", "expected", "note"])
+    rows = [["student_id", "variant", "blank", "answer", "status", "points", "out_of", "expected", "note"]]
     for student in run.students:
+        earned = printed_points(student.marks, lambda m: m.points)
+        full = printed_points(student.marks, lambda m: m.blank.points)
         for m in student.marks:
-            writer.writerow([student.student_id, student.key.variant, m.blank.label, _printable(m.answer or ""), m.status,
-                             points_text(m.points), points_text(m.blank.points), m.blank.text, m.note])
-    return out.getvalue()
+            label = m.blank.label
+            rows.append([student.student_id, student.key.variant, label, _printable(m.answer or ""), m.status,
+                         earned.blanks[label], full.blanks[label], expected_text(m.blank), m.note])
+    return csv_text(rows)
 
 
 def _printable(text: str) -> str:
     """An answer as it can be shown: control characters as '?', at most 60 characters."""
     shown = "".join(ch if ch.isprintable() else "?" for ch in text)
     return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
+# What each status counts as in the reports: "wrong" is a value written and marked wrong, never an empty blank.
+OUTCOMES = {RIGHT: "right", UNREDUCED: "part credit", FOLLOW_THROUGH: "part credit", WRONG: "wrong",
+            UNANSWERED: "not answered", MISSING: "not answered", UNREADABLE: "unreadable", DUPLICATED: "unreadable"}
+OUTCOME_ORDER = ("right", "part credit", "wrong", "not answered", "unreadable")
+
+
+def _missed(counts: Counter) -> int:
+    return counts["wrong"] + counts["not answered"] + counts["unreadable"]
+
+
+def _outcomes_text(counts: Counter, shown: tuple[str, ...] = OUTCOME_ORDER, all_outcomes: bool = False) -> str:
+    """'3 wrong, 1 not answered': the outcomes in shown (those with none left out unless all_outcomes)."""
+    return ", ".join(f"{counts[o]} {o}" for o in shown if counts[o] or all_outcomes)
 
 
 def summary_text(run: Run, title: str) -> str:
@@ -94,21 +170,21 @@ def summary_text(run: Run, title: str) -> str:
             low, high = 100 * b // BINS, 100 * (b + 1) // BINS
             bar = "#" * round(40 * counts[b] / widest) if counts[b] else ""
             lines.append(f"  {low:>3}–{high:>3}% {counts[b]:>5}  {bar}")
-        wrong: Counter = Counter()
         named: dict[str, Counter] = {}
-        answered: Counter = Counter()
+        by_blank: dict[str, Counter] = {}
         for s in students:
             for m in s.marks:
-                answered[m.blank.label] += 1
-                if m.status not in (RIGHT, UNREDUCED, FOLLOW_THROUGH):
-                    wrong[m.blank.label] += 1
-                    if m.note and m.status == "wrong":
-                        named.setdefault(m.blank.label, Counter())[m.note] += 1
-        lines += ["", f"blanks most often wrong (of {len(students)} students):"]
-        for label, count in sorted(wrong.items(), key=lambda item: (-item[1], item[0]))[:TOP_WRONG]:
+                by_blank.setdefault(m.blank.label, Counter())[OUTCOMES[m.status]] += 1
+                if m.note and m.status == WRONG:
+                    named.setdefault(m.blank.label, Counter())[m.note] += 1
+        overall = sum(by_blank.values(), Counter())
+        lines += ["", "blanks: " + _outcomes_text(overall, all_outcomes=True),
+                  "", f"blanks most often wrong or not answered (of {len(students)} students):"]
+        missed = [(label, counts) for label, counts in by_blank.items() if _missed(counts)]
+        for label, counts in sorted(missed, key=lambda item: (-item[1]["wrong"], -_missed(item[1]), item[0]))[:TOP_WRONG]:
             common = named.get(label)
             note = f"  most common: {common.most_common(1)[0][0]} ({common.most_common(1)[0][1]})" if common else ""
-            lines.append(f"  {label:<20} {count:>5} wrong{note}")
+            lines.append(f"  {label:<20} {_outcomes_text(counts, ('wrong', 'not answered', 'unreadable'))}{note}")
         mistakes = Counter(m.note for s in students for m in s.marks if m.status == "wrong" and m.note)
         if mistakes:
             lines += ["", "named mistakes (blanks):"] + [f"  {count:>5}  {note}" for note, count in mistakes.most_common()]
@@ -119,19 +195,22 @@ def summary_text(run: Run, title: str) -> str:
 
 def feedback_text(student: StudentMark, title: str) -> str:
     """One student's feedback: the score, then every blank that was not simply right, with the reason."""
+    earned = printed_points(student.marks, lambda m: m.points)
+    full = printed_points(student.marks, lambda m: m.blank.points)
+    counts = Counter(OUTCOMES[m.status] for m in student.marks)
+    rest = _outcomes_text(counts, OUTCOME_ORDER[1:])
     lines = [f"{title}", f"Student: {student.student_id}" + (f" ({student.name})" if student.name else ""),
              f"Variant: {student.key.variant}",
-             f"Score: {points_text(student.score)} of {points_text(student.out_of)} ({percent(student)}%)", ""]
-    right = sum(1 for m in student.marks if m.status == RIGHT)
-    lines.append(f"{right} of {len(student.marks)} blanks right.")
+             f"Score: {earned.total} of {full.total} ({percent(student)}%)", "",
+             f"{counts['right']} of {len(student.marks)} blanks right" + (f"; {rest}" if rest else "") + "."]
     for m in student.marks:
         if m.status == RIGHT:
             continue
+        label = m.blank.label
         answer = f"you wrote {_printable(m.answer)!s}" if m.answer not in (None, "") else "no answer"
         detail = f"; {m.note}" if m.note else ""
-        expected = f"; the key: {m.blank.text}" if m.status not in (FOLLOW_THROUGH,) else ""
-        lines.append(f"  {m.blank.label}: {m.status} ({points_text(m.points)} of {points_text(m.blank.points)}): "
-                     f"{answer}{detail}{expected}")
+        expected = f"; the key: {expected_text(m.blank)}" if m.status != FOLLOW_THROUGH else ""
+        lines.append(f"  {label}: {m.status} ({earned.blanks[label]} of {full.blanks[label]}): {answer}{detail}{expected}")
     return "\n".join(lines) + "\n"
 
 

@@ -115,7 +115,8 @@ def test_a_class_is_marked_despite_bad_input(klass, tmp_cwd, capsys):
     marks = {r["student_id"]: r for r in _rows(tmp_cwd / "rep" / "marks.csv")}
     assert set(marks) == {"a1", "a2", "a3", "a5"}  # a4 answered someone else's variant only
     labels = [b["label"] for p in a1["problems"] for b in p["blanks"]]
-    assert list(marks["a1"])[6:] == labels  # one column per blank
+    problems = [f"problem {p['number']}" for p in a1["problems"]]
+    assert list(marks["a1"])[6:] == problems + labels  # a subtotal per problem, then one column per blank
     assert marks["a1"]["score"] == marks["a1"]["out_of"] == str(sum(json.loads(json.dumps(a1["points"]))))
     assert marks["a1"]["1a C[0,0]"] == "0.5"  # matmul: 4 points over 8 blanks
     assert float(marks["a2"]["score"]) == float(marks["a1"]["score"]) - 2
