@@ -66,8 +66,7 @@ class Parsed:
 
 
 def stands_for(parsed: Parsed, exact: xn.Num) -> bool:
-    """A decimal of FULL_PRECISION or more significant digits that agrees with exact to FULL_PRECISION digits:
-    what a spreadsheet writes for the exact value (Excel's 0,666666666666667 for 2/3)."""
+    """A decimal of FULL_PRECISION or more significant digits agreeing with exact to that many (Excel's 2/3)."""
     if not _WRITTEN_DECIMAL.fullmatch(parsed.text) or xn.is_neg_inf(exact):
         return False
     written = Decimal(parsed.text.replace(",", ".").replace(" ", ""))

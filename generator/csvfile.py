@@ -45,16 +45,14 @@ def separator(text: str) -> str:
 
 
 class TableReader:
-    """The rows of a CSV table (comma, semicolon or tab separated), each as the cells a spreadsheet shows.
-
-    Empty cells at the end of a row are dropped (a spreadsheet saves a trailing separator on every line), and a
-    cell safe_cell quoted reads back as written. line_num is the line the last row ended on, as csv.reader's."""
+    """A CSV table's rows (comma, semicolon or tab separated) without trailing empty cells or safe_cell's quote."""
 
     def __init__(self, text: str) -> None:
         self._rows = csv.reader(io.StringIO(text, newline=""), delimiter=separator(text))
 
     @property
     def line_num(self) -> int:
+        """The line the last row ended on, as csv.reader's."""
         return self._rows.line_num
 
     def __iter__(self) -> TableReader:
@@ -62,6 +60,7 @@ class TableReader:
 
     def __next__(self) -> list[str]:
         cells = [_as_written(cell) for cell in next(self._rows)]
+        # A spreadsheet saves a separator after every line's last cell: the empty cell it makes is no column.
         while cells and not cells[-1].strip():
             cells.pop()
         return cells

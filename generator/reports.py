@@ -42,8 +42,7 @@ def percent(student: StudentMark) -> str:
 
 
 def apportion(values: list[Fraction], total: int) -> list[int]:
-    """Whole numbers that add up to total, each its value rounded down or up: the units left after rounding every
-    value down go to the largest remainders (ties to the earlier value), so the result is deterministic."""
+    """Whole numbers adding up to total, each value rounded down or up: largest remainders up, ties to the earlier."""
     shares = [value.__floor__() for value in values]
     order = sorted(range(len(values)), key=lambda i: (shares[i] - values[i], i))
     for i in order[:total - sum(shares)]:
@@ -61,8 +60,7 @@ class Printed:
 
 
 def printed_points(marks: list[BlankMark], worth: Callable[[BlankMark], Fraction]) -> Printed:
-    """worth(mark) of every blank, per problem and in total, to 2 places: the total rounded half up, its cents
-    shared among the problems and each problem's among its blanks (largest remainder, see apportion)."""
+    """worth(mark) per blank, per problem and in total, in cents: the total rounded half up, then apportioned down."""
     by_problem: dict[int, list[BlankMark]] = {}
     for mark in marks:
         by_problem.setdefault(mark.blank.problem, []).append(mark)
@@ -73,7 +71,8 @@ def printed_points(marks: list[BlankMark], worth: Callable[[BlankMark], Fraction
     blanks = {}
     for number, group in by_problem.items():
         blanks.update(zip((m.blank.label for m in group), apportion(exact[number], problems[number])))
-    return Printed(_cents(total), {n: _cents(c) for n, c in problems.items()}, {k: _cents(c) for k, c in blanks.items()})
+    return Printed(_cents(total), {n: _cents(c) for n, c in problems.items()},
+                   {label: _cents(c) for label, c in blanks.items()})
 
 
 def _cents(cents: int) -> str:
@@ -97,7 +96,7 @@ def _problem_numbers(run: Run) -> list[int]:
 
 
 def marks_csv(run: Run) -> str:
-    """One row per student: id, name, variant, score, out of, percent, the points of every problem, then of every blank."""
+    """One row per student: id, name, variant, score, out of, percent, each problem's points, then each blank's."""
     labels: list[str] = []
     seen = set()
     for student in run.students:
@@ -106,12 +105,14 @@ def marks_csv(run: Run) -> str:
                 seen.add(mark.blank.label)
                 labels.append(mark.blank.label)
     numbers = _problem_numbers(run)
-    rows = [["student_id", "name", "variant", "score", "out_of", "percent"] + [f"problem {n}" for n in numbers] + labels]
+    header = ["student_id", "name", "variant", "score", "out_of", "percent"]
+    rows = [header + [f"problem {n}" for n in numbers] + labels]
     for student in run.students:
         earned = printed_points(student.marks, lambda m: m.points)
         out_of = printed_points(student.marks, lambda m: m.blank.points).total
         rows.append([student.student_id, student.name, student.key.variant, earned.total, out_of, percent(student)]
-                    + [earned.problems.get(n, "") for n in numbers] + [earned.blanks.get(label, "") for label in labels])
+                    + [earned.problems.get(n, "") for n in numbers]
+                    + [earned.blanks.get(label, "") for label in labels])
     return csv_text(rows)
 
 
@@ -181,7 +182,8 @@ def summary_text(run: Run, title: str) -> str:
         lines += ["", "blanks: " + _outcomes_text(overall, all_outcomes=True),
                   "", f"blanks most often wrong or not answered (of {len(students)} students):"]
         missed = [(label, counts) for label, counts in by_blank.items() if _missed(counts)]
-        for label, counts in sorted(missed, key=lambda item: (-item[1]["wrong"], -_missed(item[1]), item[0]))[:TOP_WRONG]:
+        missed.sort(key=lambda item: (-item[1]["wrong"], -_missed(item[1]), item[0]))
+        for label, counts in missed[:TOP_WRONG]:
             common = named.get(label)
             note = f"  most common: {common.most_common(1)[0][0]} ({common.most_common(1)[0][1]})" if common else ""
             lines.append(f"  {label:<20} {_outcomes_text(counts, ('wrong', 'not answered', 'unreadable'))}{note}")
@@ -210,7 +212,8 @@ def feedback_text(student: StudentMark, title: str) -> str:
         answer = f"you wrote {_printable(m.answer)!s}" if m.answer not in (None, "") else "no answer"
         detail = f"; {m.note}" if m.note else ""
         expected = f"; the key: {expected_text(m.blank)}" if m.status != FOLLOW_THROUGH else ""
-        lines.append(f"  {label}: {m.status} ({earned.blanks[label]} of {full.blanks[label]}): {answer}{detail}{expected}")
+        points = f"{earned.blanks[label]} of {full.blanks[label]}"
+        lines.append(f"  {label}: {m.status} ({points}): {answer}{detail}{expected}")
     return "\n".join(lines) + "\n"
 
 
