@@ -12,6 +12,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from .problem import Expansion, Quantity, Step, Term, Tex
+from .readings import PLACES, Reading, Table, format_places, ratio_of_sum  # PLACES: decimals in tables and answers
 from .render import decimal_tex, factor_tex, number_tex
 from .worked import cells_to_expand, check_result, entry_label, shape_text
 
@@ -274,8 +275,10 @@ def layernorm_output_step(x: ImmutableMatrix, rows: list[int], mus, sigmas, gamm
                 checks=(Tex(r"\text{Before } \gamma, \beta\text{, each row has mean 0 and variance 1.}"),))
 
 
-PLACES = 4  # decimals printed in tables and asked for in answers
 EXP_TABLE_KS = tuple(range(0, -6, -1))  # every shifted score a sheet uses: e^0 … e^−5
+
+
+EXP_TABLE = Table("e^k", sympy.exp, EXP_TABLE_KS)
 
 
 @cache
@@ -286,18 +289,68 @@ def exp_table_tex() -> Tex:
                + r" \end{array}")
 
 
+def table_exponential(t) -> Reading:
+    """e^t as the printed table gives it (e^{−∞} = 0 exactly, a masked score)."""
+    return Reading.exactly(0) if t == NEG_INF else EXP_TABLE(int(t))
+
+
+def table_softmax(exponents) -> tuple[Reading, ...]:
+    """Softmax of shifted scores (max 0, masked −∞ allowed) worked from the printed e^k table."""
+    exps = [table_exponential(t) for t in exponents]
+    return tuple(ratio_of_sum(exps, j) if t != NEG_INF else Reading.exactly(0) for j, t in enumerate(exponents))
+
+
 def table_softmax_line(label: str, exponents, j: int, value: sympy.Expr) -> Tex:
-    """label = e^{t_j} / (e^{t_0} + e^{t_1} + …) ≈ value, with the exponents t already shifted by the row's max."""
-    powers = " + ".join(f"e^{{{number_tex(t)}}}" for t in exponents)
-    return Tex(f"{label} = \\frac{{e^{{{number_tex(exponents[j])}}}}}{{{powers}}} \\approx {decimal_tex(value, PLACES)}")
+    """label = e^{t_j} / (e^{t_0} + …) ≈ table values ≈ the 4-place route value, exponents shifted by the row's max."""
+    visible = [t for t in exponents if t != NEG_INF]
+    powers = " + ".join(f"e^{{{number_tex(t)}}}" for t in visible)
+    exps = [table_exponential(t) for t in visible]
+    looked_up = " + ".join(format_places(e.route) for e in exps)
+    reading = table_softmax(exponents)[j]
+    if len(visible) == 1:
+        return Tex(f"{label} = \\frac{{e^{{{number_tex(exponents[j])}}}}}{{{powers}}} = {number_tex(value)}")
+    return Tex(f"{label} = \\frac{{e^{{{number_tex(exponents[j])}}}}}{{{powers}}} \\approx "
+               f"\\frac{{{format_places(table_exponential(exponents[j]).route)}}}{{{looked_up}}} "
+               f"\\approx {format_places(reading.rounded().route)}")
 
 
-def printed_sum_is_one(p: ImmutableMatrix) -> bool:
-    """Do the 4-place roundings of a probability row add up to exactly 1? (a trap in the source material)"""
+def printed_sum_is_one(p) -> bool:
+    """Do a probability row's printed 4-place values add up to exactly 1? (a trap in the source material)
+
+    `p` is a row of readings (the table route's values are what the key prints) or of exact values."""
+    if all(isinstance(x, Reading) for x in p):
+        return sum((x.rounded().route for x in p), Fraction(0)) == 1
     return sum((Decimal(decimal_tex(x, PLACES)) for x in p), Decimal(0)) == 1
 
 
 LN_TABLE_KS = tuple(range(2, 13))  # ln of every numerator and denominator a Given probability can have
+
+
+LN_TABLE = Table("ln k", sympy.log, LN_TABLE_KS)
+
+
+def table_log(k: int) -> Reading:
+    """ln k from the printed table (ln 1 = 0 exactly)."""
+    return Reading.exactly(0) if k == 1 else LN_TABLE(k)
+
+
+def table_log_ratio(a: int, b: int) -> Reading:
+    """ln(a/b) worked from the ln k table, the route with the fraction reduced first (ln(6/2) = ln 3); the interval
+    also holds the other readings: ln a − ln b as written, and both split into primes (ln 12 = 2 ln 2 + ln 3)."""
+    g = gcd(a, b)
+    routes = [table_log(a // g) - table_log(b // g), table_log(a) - table_log(b),
+              _log_of_primes(a) - _log_of_primes(b)]
+    return routes[0].hull(*routes[1:])
+
+
+def _log_of_primes(n: int) -> Reading:
+    """ln n as the sum of the table's ln p over n's prime factors."""
+    result, p = Reading.exactly(0), 2
+    while n > 1:
+        while n % p == 0:
+            result, n = result + table_log(p), n // p
+        p += 1
+    return result
 
 
 @cache
@@ -320,9 +373,12 @@ def decimal_softmax(scores: tuple[int | Fraction, ...]) -> tuple[Decimal, ...]:
 
 
 def whole_scores_print_to_one(scores) -> bool:
-    """Do the 4-place roundings of softmax(scores) add up to exactly 1? (decided before any sympy is built)"""
-    quantum = Decimal(1).scaleb(-PLACES)
-    return sum(w.quantize(quantum, rounding=ROUND_HALF_UP) for w in decimal_softmax(tuple(scores))) == 1
+    """Do the 4-place softmax(scores) the sheet's table gives add up to exactly 1? Scores more than the table's
+    range below their maximum cannot be worked from the sheet, so they do not print to one either."""
+    top = max(scores)
+    if any(s - top not in EXP_TABLE_KS for s in scores):
+        return False
+    return printed_sum_is_one(table_softmax([s - top for s in scores]))
 
 
 def draw_log_logits(rng, positions: int, vocab: int) -> tuple[list[list[int]], list[int]]:
@@ -339,6 +395,12 @@ def draw_log_logits(rng, positions: int, vocab: int) -> tuple[list[list[int]], l
         ks.append(row)
         targets.append(rng.below(vocab))
     return ks, targets
+
+
+@cache
+def phi_tables(values: tuple) -> tuple[Table, Table]:
+    """The printed Φ and φ tables over the grid `values` (what phi_table_tex prints)."""
+    return Table("Phi", normal_cdf, tuple(values)), Table("phi", normal_pdf, tuple(values))
 
 
 @cache

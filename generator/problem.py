@@ -147,6 +147,14 @@ class Problem:
                     return quantity.value
         raise KeyError(name)
 
+    def reading(self, name: str):
+        """The table-route reading of the answer called `name` (rows of readings for a matrix), or None."""
+        for part in self.parts:
+            for quantity in part.answers:
+                if quantity.name == name:
+                    return quantity.reading
+        raise KeyError(name)
+
     def given_value(self, name: str) -> Value:
         """The value of the given quantity called `name`."""
         for quantity in self.given:

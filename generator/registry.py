@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import problems as problems_package
 from .problem import Contract, Problem
+from .readings import NotInTable
 from .rng import Rng
 
 MAX_ATTEMPTS = 1000  # redraws allowed before a type is declared broken
@@ -149,7 +150,10 @@ def make_problem(type_name: str, options: dict[str, str], seed: str) -> Problem:
     resolved = kind.resolve(options)
     rng = Rng(seed)
     for _ in range(MAX_ATTEMPTS):
-        draft = kind.generate(rng, dict(resolved))
+        try:
+            draft = kind.generate(rng, dict(resolved))
+        except NotInTable:
+            continue  # a step would need a table value the sheet does not print: that draw is not made
         problem = replace(draft, type=kind.name, title=kind.title, options=resolved, seed=seed)
         if not kind.contract.degeneracies(problem):
             return problem

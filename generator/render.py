@@ -10,7 +10,10 @@ import jinja2
 import sympy
 from sympy import ImmutableMatrix
 
+from fractions import Fraction
+
 from .problem import Choice, Expansion, Tex, Term
+from .readings import PLACES, answer_interval, answer_reading, format_places
 
 _TEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -100,6 +103,51 @@ def equals_tex(value) -> Tex:
     if isinstance(value, ImmutableMatrix) and any(_needs_decimal(x) for x in value):
         return approx_tex(value)
     return Tex(f"= {to_tex(value)}{approx_tex(value)}")
+
+
+def key_answer_tex(answer, decimals: bool) -> Tex:
+    """What the key's answer box prints after the symbol: a 4-place part gives the sheet's table-route values."""
+    if not decimals or isinstance(answer.value, Choice):
+        return equals_tex(answer.value)
+    routes = _reading_grid(answer, lambda r: format_places(answer_interval(r)[0]))
+    if not isinstance(answer.value, ImmutableMatrix):
+        shown = answer.value.is_Rational and answer.reading is None and routes[0][0] == number_tex(answer.value)
+        return Tex(f"= {routes[0][0]}" if shown else f"\\approx {routes[0][0]} \\quad ({number_tex(answer.value)})")
+    return Tex(r"\approx \begin{bmatrix} " + r" \\ ".join(" & ".join(row) for row in routes) + r" \end{bmatrix}")
+
+
+def accepted_tex(answers) -> Tex:
+    """The 4-place answers a grader accepts, per entry: every value the printed tables and roundings allow."""
+    pieces = []
+    for answer in answers:
+        if isinstance(answer.value, Choice):
+            continue
+        grid = _reading_grid(answer, _accepted_range)
+        body = grid[0][0] if len(grid) == 1 and len(grid[0]) == 1 else \
+            r"\begin{bmatrix} " + r" \\ ".join(" & ".join(row) for row in grid) + r" \end{bmatrix}"
+        pieces.append(f"${answer.symbol}\\colon {body}$")
+    return Tex(r"\textit{Accepted to 4 places} (the tables' roundings allow these): " + r"\quad ".join(pieces))
+
+
+def _accepted_range(reading) -> str:
+    _, low, high = answer_interval(reading)
+    first, last = low * 10**PLACES, high * 10**PLACES
+    first = Fraction(first.__ceil__(), 10**PLACES)
+    last = Fraction(last.__floor__(), 10**PLACES)
+    if first == last:
+        return format_places(first)
+    return f"{format_places(first)}\\text{{ to }}{format_places(last)}"
+
+
+def _reading_grid(answer, show) -> list[list[str]]:
+    """show(reading) per entry; an entry that is no finite number (a masked −∞) is printed as it is."""
+    def cell(index, value):
+        if answer.reading is None and not (value.is_number and value.is_finite):
+            return number_tex(value)
+        return show(answer_reading(answer, index))
+    if isinstance(answer.value, ImmutableMatrix):
+        return [[cell((i, j), answer.value[i, j]) for j in range(answer.value.cols)] for i in range(answer.value.rows)]
+    return [[cell(None, answer.value)]]
 
 
 def _needs_decimal(value) -> bool:
@@ -198,6 +246,8 @@ def environment() -> jinja2.Environment:
         choice_boxes=choice_boxes,
         expansions_tex=expansions_tex,
         equals=equals_tex,
+        key_answer=key_answer_tex,
+        accepted=accepted_tex,
     )
     return env
 

@@ -236,6 +236,7 @@ def key_problems(sheet: Sheet) -> list[dict]:
             **_statement_context(number, problem),
             "parts": [
                 {"letter": part_letter(i), "prompt": part.prompt, "given": part.given, "answers": part.answers,
+                 "decimals": part.decimals,
                  "steps": part.steps, "shown": _shown_tex(part) if part.shown else None}
                 for i, part in enumerate(problem.parts)
             ],
@@ -330,7 +331,7 @@ def _json_blanks(number: int, letter: str, answer: Quantity, decimals: bool = Fa
             "value": exact_string(value),
             "rational": bool(value.is_rational),
             "decimal": decimal_string(value),
-            **(_four_places(answer_reading(answer, index)) if decimals else {}),
+            **(_four_places(answer_reading(answer, index)) if decimals and value.is_finite else {}),
         }
         for index, value in cells
     ]

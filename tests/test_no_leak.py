@@ -41,10 +41,10 @@ def _tampered(sheet):
         if isinstance(value, ImmutableMatrix):
             names = [_sentinel(next(counter)) for _ in range(len(value))]
             markers.extend(names)
-            return replace(answer, value=ImmutableMatrix(value.rows, value.cols, [Symbol(n) for n in names]))
+            return replace(answer, value=ImmutableMatrix(value.rows, value.cols, [Symbol(n) for n in names]), reading=None)
         name = _sentinel(next(counter))
         markers.append(name)
-        return replace(answer, value=Symbol(name))
+        return replace(answer, value=Symbol(name), reading=None)  # the table route is an answer too: dropped
 
     problems = []
     for problem in sheet.problems:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from math import gcd
+
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, draw_log_logits, ln_table_tex
+from ..forward import draw_log_logits, ln_table_tex, table_log, table_log_ratio
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, ln_matrix_tex, number_tex
+from ..readings import format_places, total as total_of
+from ..render import ln_matrix_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Probabilities and cross-entropy loss"
@@ -48,8 +51,13 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     loss = total / positions if mean else total
     z_tex = Tex(ln_matrix_tex(ks))
     p_q = Quantity("p", Tex("p"), p)
-    l_q = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(positions, 1, losses) if positions > 1 else losses[0])
-    total_q = Quantity("L", Tex("L"), loss)
+    # The sheet's method: ln from the table; L from the positions' losses, kept whole or first written to 4 places.
+    loss_readings = [table_log_ratio(sum(row), row[t]) for row, t in zip(ks, targets)]
+    l_q = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(positions, 1, losses) if positions > 1 else losses[0],
+                   reading=tuple((r,) for r in loss_readings) if positions > 1 else loss_readings[0])
+    divisor = positions if mean else 1
+    total_reading = (total_of(loss_readings) / divisor).hull(total_of(r.rounded() for r in loss_readings) / divisor)
+    total_q = Quantity("L", Tex("L"), loss, reading=total_reading)
     p_lines = tuple(
         Tex(f"\\text{{row {i}: }} \\textstyle\\sum_j e^{{z_{{{i}j}}}} = " + " + ".join(map(str, row)) + f" = {sum(row)}")
         for i, row in enumerate(ks)
@@ -59,6 +67,14 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
             + _from_table(sum(row), row[t]))
         for i, (row, t) in enumerate(zip(ks, targets))
     )
+    loss_line = f"L = {number_tex(loss)}"
+    if total_reading.width and positions > 1:
+        names = " + ".join(f"\\ell_{i}" for i in range(positions))
+        routes = " + ".join(format_places(r.route) for r in loss_readings)
+        over = (lambda text: f"\\frac{{{text}}}{{{positions}}}") if mean else (lambda text: text)
+        loss_line += f" = {over(names)} \\approx {over(routes)} \\approx {format_places(total_reading.rounded().route)}"
+    elif total_reading.width:
+        loss_line += f" \\approx {format_places(total_reading.rounded().route)}"
     combine = "\\frac{1}{" + str(positions) + "}\\sum_i \\ell_i" if mean else "\\sum_i \\ell_i"
     parts = [
         Part(Tex(r"Compute the probabilities $p = \operatorname{softmax}(z)$ of each row, as fractions."), (p_q,),
@@ -71,7 +87,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex(f"Compute the {'mean' if mean else 'total'} loss $L = {combine}$, exactly and to 4 decimal places."),
              (total_q,),
              (Step(text=Tex("Combine the positions' losses as the sheet says."), formula=Tex(f"L = {combine}"),
-                   lines=(Tex(f"L = {number_tex(loss)}"),), result=total_q),), decimals=True),
+                   lines=(Tex(loss_line),), result=total_q),), decimals=True),
     ]
     targets_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
     facts = {"z_tex": z_tex, "ln_table": ln_table_tex(), "targets": ImmutableMatrix([targets]), "targets_text": targets_text,
@@ -80,10 +96,14 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
 
 
 def _from_table(total: int, k: int) -> str:
-    """' = ln S − ln k ≈ a − b' with the printed table's values, as a student without a calculator works it."""
-    if k == total:
+    """' = ln a − ln b ≈ x − y ≈ ℓ' with the printed table's values (the fraction reduced first), as a student
+    without a calculator works it."""
+    g = gcd(total, k)
+    a, b = total // g, k // g
+    if a == b:
         return ""
-    if k == 1:
-        return f" \\approx {decimal_tex(sympy.log(total), PLACES)}"
-    a, b = decimal_tex(sympy.log(total), PLACES), decimal_tex(sympy.log(k), PLACES)
-    return f" = \\ln {total} - \\ln {k} \\approx {a} - {b}"
+    value = format_places(table_log_ratio(total, k).route)
+    if b == 1:
+        return f" \\approx {value}"
+    return (f" = \\ln {a} - \\ln {b} \\approx {format_places(table_log(a).route)} - {format_places(table_log(b).route)}"
+            f" = {value}")

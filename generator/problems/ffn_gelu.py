@@ -6,10 +6,11 @@ from __future__ import annotations
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..forward import PLACES, affine_step, gelu, hidden_biases, normal_cdf, phi_table_tex
+from ..forward import affine_step, gelu, hidden_biases, phi_table_tex, phi_tables
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, number_tex
+from ..readings import format_places
+from ..render import number_tex
 from ..rng import Rng
 
 TITLE = "Feed-forward layer with GELU"
@@ -39,24 +40,31 @@ CONTRACT = Contract(
 )
 
 
+def table_grid(difficulty: str) -> list[Rational]:
+    """The x of the printed Φ table: whole numbers, or halves for hard sheets (0 is never a pre-activation)."""
+    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
+    return [k * step for k in range(-int(WINDOW / step), int(WINDOW / step) + 1) if k != 0]
+
+
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
-    """Draw x, W₁ and b₁ (pre-activations in [-2, 2], none 0); work out h and GELU(h)."""
+    """Draw x, W₁ and b₁ (every pre-activation a printed x of the table, some negative); work out h and GELU(h)."""
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
-    while True:  # cheap redraws before any step is built: every pre-activation in the table's window
+    # The same grid for every variant: a table of only the values needed would give away h.
+    grid = table_grid(difficulty)
+    while True:  # cheap redraws before any step is built: every pre-activation is in the printed table
         x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
         w1 = small_matrix(rng, difficulty, D_MODEL, dff)
         b1 = hidden_biases(rng, x * w1, difficulty, window=WINDOW)
         pre = x * w1 + ImmutableMatrix.vstack(*([b1] * n))
-        if all(0 < abs(v) <= WINDOW for v in pre) and any(v < 0 for v in pre):
+        if all(v in grid for v in pre) and any(v < 0 for v in pre):
             break
     h = Quantity("h", Tex("h"), pre)
-    g = Quantity("g", Tex("g"), h.value.applyfunc(gelu))
-    # The same grid for every variant: a table of only the values needed would give away h.
-    step = Rational(1, 2) if difficulty == "hard" else Rational(1)
-    grid = [k * step for k in range(-int(WINDOW / step), int(WINDOW / step) + 1) if k != 0]
+    cdf, _ = phi_tables(tuple(grid))
+    readings = tuple(tuple(v * cdf(v) for v in h.value.row(i)) for i in range(n))
+    g = Quantity("g", Tex("g"), h.value.applyfunc(gelu), reading=readings)
     lines = tuple(
         Tex(f"g[{i},{j}] = {number_tex(v)} \\cdot \\Phi({number_tex(v)}) \\approx {number_tex(v)} \\cdot "
-            f"{decimal_tex(normal_cdf(v), PLACES)} \\approx {decimal_tex(gelu(v), PLACES)}")
+            f"{format_places(cdf(v).route)} \\approx {format_places(readings[i][j].rounded().route)}")
         for i in range(n) for j, v in enumerate(h.value.row(i))
     )
     parts = [

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, normal_cdf, normal_pdf, phi_table_tex
+from ..forward import normal_cdf, normal_pdf, phi_table_tex, phi_tables
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, factor_tex, number_tex
+from ..readings import format_places
+from ..render import factor_tex, number_tex
 from ..rng import Rng
 
 TITLE = "Backward through GELU"
@@ -35,9 +36,9 @@ def derivative(x: sympy.Expr) -> sympy.Expr:
     return normal_cdf(x) + x * normal_pdf(x)
 
 
-def _signed_decimal(value: sympy.Expr) -> str:
+def _signed(value) -> str:
     """A 4-place decimal as a factor: negatives in parentheses."""
-    text = decimal_tex(value, PLACES)
+    text = format_places(value)
     return f"({text})" if text.startswith("-") else text
 
 
@@ -50,16 +51,20 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     dg = ImmutableMatrix([[rng.choice([-2, -1, 1, 2]) for _ in range(n)]])
     slope = ImmutableMatrix([[derivative(v) for v in h]])
     dh = dg.multiply_elementwise(slope)
-    slope_q = Quantity("slope", Tex(r"\operatorname{GELU}'(h)"), slope)
-    dh_q = Quantity("dh", Tex(r"\frac{\partial L}{\partial h}"), dh)
+    cdf, pdf = phi_tables(tuple(grid))
+    # The sheet's method: Φ and φ from the table, the slope rounded to 4 places (part a), then times ∂L/∂g.
+    slope_readings = [cdf(v) + v * pdf(v) for v in h]
+    dh_readings = [d * s.rounded() for d, s in zip(dg, slope_readings)]
+    slope_q = Quantity("slope", Tex(r"\operatorname{GELU}'(h)"), slope, reading=(tuple(slope_readings),))
+    dh_q = Quantity("dh", Tex(r"\frac{\partial L}{\partial h}"), dh, reading=(tuple(dh_readings),))
     slope_lines = tuple(
         Tex(f"\\operatorname{{GELU}}'({number_tex(v)}) = \\Phi({number_tex(v)}) + {factor_tex(v)} \\cdot \\varphi({number_tex(v)}) "
-            f"\\approx {decimal_tex(normal_cdf(v), PLACES)} + {factor_tex(v)} \\cdot {decimal_tex(normal_pdf(v), PLACES)} "
-            f"\\approx {decimal_tex(s, PLACES)}")
-        for v, s in zip(h, slope))
+            f"\\approx {format_places(cdf(v).route)} + {factor_tex(v)} \\cdot {format_places(pdf(v).route)} "
+            f"\\approx {format_places(s.rounded().route)}")
+        for v, s in zip(h, slope_readings))
     dh_lines = tuple(
-        Tex(f"\\frac{{\\partial L}}{{\\partial h_{j}}} = {factor_tex(dg[j])} \\cdot {_signed_decimal(slope[j])} "
-            f"\\approx {decimal_tex(dh[j], PLACES)}")
+        Tex(f"\\frac{{\\partial L}}{{\\partial h_{j}}} = {factor_tex(dg[j])} \\cdot {_signed(slope_readings[j].rounded().route)} "
+            f"\\approx {format_places(dh_readings[j].rounded().route)}")
         for j in range(n))
     parts = [
         Part(Tex(r"Compute the slope $\operatorname{GELU}'(h) = \Phi(h) + h\,\varphi(h)$ of each entry, to 4 decimal places."),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, table_softmax_line,
-                       whole_scores_print_to_one)
+from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, table_softmax,
+                       table_softmax_line, whole_scores_print_to_one)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..rng import Rng
@@ -29,7 +29,7 @@ CONTRACT = Contract(
         "a row of logits has a tied maximum": lambda p: any(
             list(p.answer("z").row(i)).count(max(p.answer("z").row(i))) > 1 for i in range(p.answer("z").rows)),
         "printed probabilities do not sum to 1 at 4 places": lambda p: not all(
-            printed_sum_is_one(p.answer("p").row(i)) for i in range(p.answer("p").rows)),
+            printed_sum_is_one(row) for row in p.reading("p")),
         "a hidden state is zero": lambda p: any(not any(p.given_value("h").row(i)) for i in range(p.given_value("h").rows)),
         "the bias is all zeros": lambda p: p.options["bias"] == "yes" and not any(p.given_value("b")),
     },
@@ -58,10 +58,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     z = h * w + ImmutableMatrix.vstack(*([b] * positions))
     shifted = ImmutableMatrix(positions, vocab, lambda i, j: z[i, j] - max(z.row(i)))
     p = softmax_rows(shifted)
+    readings = tuple(table_softmax(list(shifted.row(i))) for i in range(positions))
     names = VOCABULARY[:vocab]
     last = list(z.row(positions - 1))
     predicted = names[last.index(max(last))]
-    z_q, p_q = Quantity("z", Tex("z"), z), Quantity("p", Tex("p"), p)
+    z_q, p_q = Quantity("z", Tex("z"), z), Quantity("p", Tex("p"), p, reading=readings)
     next_q = Quantity("next", Tex(r"\text{next}"), Choice(predicted, tuple((v, v) for v in names)))
     formula = r"z = h\,W_{\text{out}}" + (" + b" if bias else "")
     product = product_step(Tex(r"Row $i$ of $h$ times column $j$ of $W_{\text{out}}$: the score of token $j$."),

@@ -6,10 +6,12 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, exp_table_tex, printed_sum_is_one, softmax_rows, table_softmax_line
+from ..forward import (exp_table_tex, printed_sum_is_one, softmax_rows, table_exponential, table_softmax,
+                       table_softmax_line)
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
-from ..render import decimal_tex, ln_matrix_tex
+from ..readings import format_places
+from ..render import ln_matrix_tex
 from ..rng import Rng
 
 TITLE = "Softmax"
@@ -32,7 +34,7 @@ CONTRACT = Contract(
         "the scores are all equal (outside the 'equal' form)": lambda p: p.options["form"] != "equal"
         and len(set(p.given_value("z"))) == 1,
         "the 4-place probabilities do not sum to 1": lambda p: p.options["form"] == "table"
-        and not printed_sum_is_one(p.answer("p")),
+        and not printed_sum_is_one(p.reading("p")[0]),
     },
 )
 
@@ -66,18 +68,17 @@ def _table(rng: Rng, n: int):
     top = max(scores)
     shifted = ImmutableMatrix([[Rational(s - top) for s in scores]])
     t = Quantity("t", Tex("t"), shifted)
-    exps = ImmutableMatrix([[sympy.exp(x) for x in shifted]])
-    p = Quantity("p", Tex("p"), softmax_rows(shifted))
+    p = Quantity("p", Tex("p"), softmax_rows(shifted), reading=(table_softmax([s - top for s in scores]),))
     # Every exponent these scores can give (0 down to −5), the same table for every variant: a table of
     # only the exponents needed would give away t.
     table = exp_table_tex()
-    total = sympy.Add(*exps)
     steps_a = (Step(text=Tex(f"Subtract the largest score, ${top}$, from every score: softmax does not change, and every exponent becomes $\\le 0$."),
                     formula=Tex(r"t_i = z_i - \max_j z_j"), result=t),)
     powers = " + ".join(f"e^{{{s - top}}}" for s in scores)
     steps_b = (
         Step(text=Tex("Look up $e^{t_i}$ in the table and add them up."),
-             lines=(Tex(r"\textstyle\sum_j e^{t_j} = " + powers + r" \approx " + decimal_tex(total, PLACES)),)),
+             lines=(Tex(r"\textstyle\sum_j e^{t_j} = " + powers + r" \approx "
+                        + format_places(sum(table_exponential(s - top).route for s in scores))),)),
         Step(text=Tex("Divide each exponential by the sum."), formula=Tex(r"p_i = \frac{e^{t_i}}{\sum_j e^{t_j}}"),
              lines=tuple(table_softmax_line(f"p_{i}", [s - top for s in scores], i, p.value[i]) for i in range(len(scores))),
              result=p, checks=(Tex(r"\textstyle\sum_i p_i = 1 \text{ (also at 4 decimal places)}"),)),
