@@ -48,7 +48,7 @@ class Reading:
     route: Fraction  # the printed table values taken as exact, asked roundings done
     low: Fraction
     high: Fraction
-    entries: frozenset = frozenset()  # (table, key) of every printed table value used on the way
+    entries: frozenset = frozenset()  # (table, key, printed value) of every table value used on the way
 
     @classmethod
     def exactly(cls, value) -> "Reading":
@@ -162,7 +162,7 @@ def _lookup(table: Table, key) -> Reading:
         # A printed value that is the exact value (e^0 = 1, Φ(0) = ½) carries no rounding error.
         known = value.is_Rational and Fraction(int(value.p), int(value.q)) == shown
         cached = Reading(shown, shown if known else shown - HALF, shown if known else shown + HALF,
-                         frozenset({(table.name, key)}))
+                         frozenset({(table.name, key, shown)}))
         _LOOKUPS[(table, key)] = cached
     return cached
 

@@ -252,6 +252,8 @@ def _document_context(sheet: Sheet, student) -> dict:
         "paper": sheet.spec.paper,
         "calculator": sheet.spec.calculator,
         "student": student,  # a class set's classset.StudentHeader (name, id, points, QR), else None
+        # Said once per sheet: 4-place answers worked from the printed tables may differ from the exact ones.
+        "four_places": any(part.decimals and not part.shown for problem in sheet.problems for part in problem.parts),
     }
 
 

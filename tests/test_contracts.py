@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from sympy import Float, ImmutableMatrix, Rational, oo
+from sympy import Basic, Float, ImmutableMatrix, Rational, oo
 
 from generator.problem import Bounds
 from generator.registry import make_problem, problem_types
 from generator.sheet import problem_seed
+
+from .printed_tables import unprinted_lookups
 
 SEEDS_PER_TYPE = 1000
 
@@ -21,6 +23,12 @@ def test_contract_holds_over_1000_seeds(type_name):
         problem = make_problem(type_name, options, problem_seed(seed, 1, type_name))
         assert not kind.contract.violations(problem), (seed, options, kind.contract.violations(problem))
         assert not kind.contract.degeneracies(problem), (seed, options, kind.contract.degeneracies(problem))
+        # No blank a student cannot compute from the sheet: each table value the key used is a printed entry.
+        assert not unprinted_lookups(problem), (seed, options, unprinted_lookups(problem))
+        for part in problem.parts:
+            if part.decimals:  # every 4-place answer says how the sheet's method works it
+                missing = [a.name for a in part.answers if a.reading is None and _irrational(a.value)]
+                assert not missing, (seed, options, missing)
         # Exact first: every value is an exact sympy number, never a float; irrational only where
         # the contract allows it (e^k, ln k), and −∞ only as a mask.
         for which in ("given", "intermediate", "answer"):
@@ -31,6 +39,14 @@ def test_contract_holds_over_1000_seeds(type_name):
                     continue
                 assert value.is_number and value.is_finite, (seed, which, value)
                 assert value.is_Rational or not kind.contract.rational_only, (seed, which, value)
+
+
+def _irrational(value) -> bool:
+    """An exact value with an entry that is no fraction (and no masked −∞): its 4 places come from tables."""
+    if not isinstance(value, Basic):
+        return False  # a choice
+    entries = value if isinstance(value, ImmutableMatrix) else [value]
+    return any(not x.is_Rational and x != -oo for x in entries)
 
 
 @pytest.mark.parametrize("type_name", sorted(problem_types()))

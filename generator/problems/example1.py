@@ -11,7 +11,7 @@ from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
 from ..forward import (decimal_softmax, exp_table_tex, plain_product, printed_sum_is_one, scale_step, softmax_rows,
-                       table_softmax_line, whole_scores_print_to_one)
+                       table_softmax, table_softmax_line, whole_scores_print_to_one)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import labelled_table, matrix_tex, number_tex
@@ -41,7 +41,7 @@ CONTRACT = Contract(
     forbidden={
         "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
         "an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4)),
-        "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.answer("p")),
+        "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.reading("p")[0]),
         "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
         "Q, K or V has a zero row": lambda p: any(has_zero_row(p.answer(n)) for n in "QKV"),
         # Equal value rows make the context the same whatever the weights: attention would do nothing.
@@ -214,14 +214,14 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
     x_q = Quantity("X", Tex("X"), x)
     q_q, k_q, v_q = (Quantity(n, Tex(n), m) for n, m in (("Q", q), ("K", k), ("V", v)))
     s_q = Quantity("S", Tex("S"), s)
-    a_q = Quantity("a", Tex("a"), a)
-    c_q = Quantity("c", Tex("c"), c)
-    z_q = Quantity("z", Tex("z"), z)
-    p_q = Quantity("p", Tex("p"), p)
-    next_q = Quantity("next", Tex(r"\text{next}"), Choice(predicted, tuple((v, v) for v in VOCABULARY)))
-    words = " ".join(VOCABULARY[i] for i in ids)
     s0, s1 = s[1, 0], s[1, 1]
     m = max(s0, s1)
+    a_q = Quantity("a", Tex("a"), a, reading=(table_softmax([s0 - m, s1 - m]),))
+    c_q = Quantity("c", Tex("c"), c)
+    z_q = Quantity("z", Tex("z"), z)
+    p_q = Quantity("p", Tex("p"), p, reading=(table_softmax(list(t)),))
+    next_q = Quantity("next", Tex(r"\text{next}"), Choice(predicted, tuple((v, v) for v in VOCABULARY)))
+    words = " ".join(VOCABULARY[i] for i in ids)
 
     parts = [
         Part(Tex(f"Write down $X$: the embeddings of the input \\texttt{{{words}}}, one row per token."), (x_q,),
