@@ -25,7 +25,7 @@ from .render import environment, equals_tex, to_tex
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")
 KEY_FORMAT = "transformer-worksheets/key"
-KEY_FORMAT_VERSION = 1
+KEY_FORMAT_VERSION = 2  # 2: 4-place blanks carry table_value and accepted
 MAX_SEED = 2**63 - 1
 # A file name stem that is safe everywhere: no path, no leading dot or dash (sheet names, student ids, assignments).
 SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
