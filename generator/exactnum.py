@@ -390,6 +390,21 @@ def ratio(target: Matrix, source: Matrix) -> Num | None:
     return c
 
 
+def maxima(row: Matrix) -> set[int]:
+    """The positions of a row's largest entry (several when it is tied)."""
+    if len(row) != 1:
+        raise ValueError("the largest entry of one row")
+    values = [to_mpf(x) for x in row[0]]
+    top = max(values)
+    return {j for j, x in enumerate(row[0]) if same(x, top)}
+
+
+def signs(m: Matrix) -> set[int]:
+    """The sign of a 1×1 value, as a set (as intervalnum's, which may hold several)."""
+    x = m[0][0]
+    return {-1} if is_neg_inf(x) or to_mpf(x) < 0 and not is_zero(x) else {0} if is_zero(x) else {1}
+
+
 def is_trivial(m: Matrix) -> bool:
     """All zeros, all one value, or an identity matrix: values that make later steps trivial."""
     values = list(entries(m))
