@@ -11,7 +11,8 @@ quantities printed before it (givens, stated facts, parts printed with their val
 kept only when it reproduces the generator's exact values on three reference variants of the same problem spec
 with the same constants, so a coincidence of one draw is never a recipe. Candidates are screened in floats first
 (floatnum) and only survivors are checked exactly. A student's later blank then earns follow-through credit when
-the recipe, applied to the student's own earlier values, gives what the student wrote.
+the recipe, applied to the student's own earlier values, gives what the student wrote. A choice follows the same
+way from a number printed before it (the argmax of a row, the sign of a value).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ class Recipe:
     # per input: "" as is, "T" transposed, "sq" squared entrywise, "rt" its entrywise root, "std" each row
     # standardized ((x − μ)/σ, LayerNorm's x̂), "c<j>" column j, "cT<j>" column j as a row, "rl" the last row
     # (the last token's query), "rlT" the last row as a column, "b<h>" head h's square block of weights stacked
-    # one head under the other
+    # one head under the other, "row<i>" row i (a choice's row)
     forms: tuple[str, ...]
     constants: tuple = ()  # (a,) for a scaled op, (a, b) for a·X + b·Y and the Adam update
     masked: bool = False  # the causal mask is applied to the result
@@ -55,7 +56,8 @@ class Recipe:
     groups: tuple[int, ...] = ()  # paths: how many inputs each summed term takes (2: d·Wᵀ, 1: a residual)
 
     def describe(self) -> str:
-        names = [n + _FORM_MARKS.get(f, f"[:,{f[2:]}]ᵀ" if f.startswith("cT") else f"[:,{f[1:]}]")
+        names = [n + _FORM_MARKS.get(f, f"[{f[3:]},:]" if f.startswith("row") else
+                                     f"[:,{f[2:]}]ᵀ" if f.startswith("cT") else f"[:,{f[1:]}]")
                  for n, f in zip(self.inputs, self.forms)]
         constants = ", ".join(str(c) if isinstance(c, Fraction) else xn.CTX.nstr(c, 8) for c in self.constants)
         return (f"{self.op}({', '.join(names)}{'; ' + constants if constants else ''})"
@@ -92,6 +94,8 @@ def take(values: dict, name: str, form: str, B=xn):
         return m[-1:]
     if form == "rlT":
         return B.transpose(m[-1:])
+    if form.startswith("row"):
+        return m[int(form[3:]):int(form[3:]) + 1]
     if form.startswith("b"):
         size = len(m[0])
         return m[int(form[1:]) * size:(int(form[1:]) + 1) * size]
@@ -356,6 +360,102 @@ def valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
         if kept:
             result[name] = kept
     return result
+
+
+# ----- choices ------------------------------------------------------------------------------------------------
+
+# A choice follows from a number printed before it: the largest entry of a row (the predicted token is the argmax of
+# the probabilities or the logits) or the sign of one value (acute, right or obtuse from a dot product). The choices
+# are taken in their printed order: position j for the argmax; for a sign, three choices ordered by sign (+, 0, −:
+# constants (1,), or −, 0, +: (−1,)). A choice names one of a few options, so one draw is weak evidence: a recipe
+# must give the key's choice, and no other, on the reference variants and on the extra draws too.
+CHOICE_OPS = ("argmax", "sign")
+
+
+def choose(recipe: Recipe, values: dict, choices: tuple[str, ...], B=xn) -> set[str]:
+    """The choices these values lead to (several where a tie, or the width of intervals, leaves it open)."""
+    value = take(values, recipe.inputs[0], recipe.forms[0], B)
+    if recipe.op == "argmax":
+        return {choices[j] for j in B.maxima(value)}
+    return {choices[1 - int(recipe.constants[0]) * s] for s in B.signs(value)}
+
+
+@cache
+def choice_recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
+    """Every choice's recipes for one problem spec, from the reference variants and the extra draws."""
+    samples = reference_samples(spec_key)
+    values = [_values_of(s) for s in samples]
+    varying = _varying(values)
+    found: dict[str, tuple[Recipe, ...]] = {}
+    for name, (blank, earlier) in _choice_blanks(samples[0]).items():
+        keys = [_choice_key(s, name) for s in samples]
+        if None in keys or len(set(keys)) == 1:
+            continue  # the same choice in every draw is a constant: nothing shows what it follows from
+        quantities = samples[0].quantities
+        pool = [quantities[n] for n in earlier if n in varying and not _is_index_fact(quantities[n])]
+        kept = [r for r in _choice_candidates(blank, pool)
+                if all(_chooses(r, v, blank.choices, k) for v, k in zip(values, keys))]
+        if kept:
+            extra = reference_samples(spec_key, EXTRA_SEEDS)
+            kept = [r for r in kept
+                    if all(_chooses(r, _values_of(s), blank.choices, _choice_key(s, name)) for s in extra)]
+        if kept:
+            found[name] = tuple(kept[:MAX_RECIPES])
+    return found
+
+
+def valid_choice_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
+    """The spec's choice recipes that also give this variant's own key."""
+    values = {name: q.values for name, q in problem.quantities.items()}
+    blanks = {b.name: b for b in problem.blanks if b.kind == "choice"}
+    result = {}
+    for name, recipes in choice_recipes_for(problem.spec_key).items():
+        blank = blanks.get(name)
+        kept = tuple(r for r in recipes if blank is not None and _chooses(r, values, blank.choices, blank.text))
+        if kept:
+            result[name] = kept
+    return result
+
+
+def _choice_blanks(sample: ProblemKey) -> dict:
+    """Each choice blank by name, with the names of the quantities printed before it."""
+    first = {}
+    for position, blank in enumerate(sample.blanks):
+        first.setdefault(blank.name, position)
+    result = {}
+    for position, blank in enumerate(sample.blanks):
+        if blank.kind != "choice":
+            continue
+        earlier = [q.name for q in sample.quantities.values()
+                   if q.source in ("given", "fact") or (q.source == "shown" and q.part < blank.part)
+                   or (q.source == "answer" and min(first[b.name] for b in q.blanks.values()) < position)]
+        result[blank.name] = (blank, earlier)
+    return result
+
+
+def _choice_key(sample: ProblemKey, name: str) -> str | None:
+    return next((b.text for b in sample.blanks if b.kind == "choice" and b.name == name), None)
+
+
+def _choice_candidates(blank, pool: list[Quantity]):
+    """The argmax of each row with one entry per choice; the sign of each number, for three choices."""
+    count = len(blank.choices)
+    for q in pool:
+        rows, cols = xn.shape(q.values)
+        if cols == count > 1:
+            for form in [""] if rows == 1 else [f"row{i}" for i in range(rows)]:
+                yield Recipe("argmax", (q.name,), (form,))
+        if (rows, cols) == (1, 1) and count == 3:
+            for orientation in (Fraction(1), Fraction(-1)):
+                yield Recipe("sign", (q.name,), ("",), constants=(orientation,))
+
+
+def _chooses(recipe: Recipe, values: dict, choices: tuple[str, ...], key: str | None) -> bool:
+    """The recipe gives exactly this choice on these values."""
+    try:
+        return recipe.inputs[0] in values and choose(recipe, values, choices) == {key}
+    except (xn.Undefined, IndexError, ValueError):
+        return False
 
 
 def _bound(recipe: Recipe, values: dict[str, xn.Matrix], name: str) -> Recipe | None:
