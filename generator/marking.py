@@ -1,19 +1,20 @@
-"""Mark one student's answers against a key: exact forms, 4-place tolerance, partial credit, follow-through, named mistakes."""
+"""Mark one student's answers against a key: exact forms, 4-place intervals, partial credit, follow-through, named mistakes."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from fractions import Fraction
 
 from . import exactnum as xn
 from . import mistakes
-from .answers import AnswerError, parse_answer, stands_for
-from .followthrough import apply, valid_recipes
+from .answers import FULL_PRECISION, AnswerError, Parsed, normalise, parse_answer, stands_for
+from .followthrough import apply, choose, take, valid_choice_recipes, valid_recipes
+from .intervalnum import Intervals, interval, low_high
 from .markkey import BlankKey, ProblemKey, SheetKey
-
-# A 4-place answer is right within half a unit in the 4th place of the exact value, plus one unit of slack: the
-# sheets say a result worked from their 4-place tables may differ from the exact value in the last place.
-DECIMAL_TOLERANCE = Fraction(1, 20000) + Fraction(1, 10000)
+from .readings import HALF
 
 RIGHT, UNREDUCED, FOLLOW_THROUGH = "right", "unreduced", "follow-through"
 WRONG, UNANSWERED, MISSING, UNREADABLE, DUPLICATED = "wrong", "not answered", "missing", "unreadable", "duplicated"
@@ -21,11 +22,10 @@ WRONG, UNANSWERED, MISSING, UNREADABLE, DUPLICATED = "wrong", "not answered", "m
 
 @dataclass(frozen=True)
 class Policy:
-    """Shares of a blank's points: follow-through and unreduced fractions; the tolerance of 4-place parts."""
+    """Shares of a blank's points: follow-through and unreduced fractions."""
 
     follow_through: Fraction = Fraction(1)
     unreduced: Fraction = Fraction(1, 2)
-    decimal_tolerance: Fraction = DECIMAL_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _first_look(blank: BlankKey, cell: Cell | None, policy: Policy) -> BlankMark
                              parsed.form)
         return BlankMark(blank, cell.text, RIGHT, blank.points, number=number, form=parsed.form)
     note = ""
-    if not blank.decimals and parsed.form == "decimal" and xn.same(number, key, policy.decimal_tolerance):
+    if not blank.decimals and parsed.form == "decimal" and xn.same(number, key, last_place(cell.text)):
         note = mistakes.ROUNDED
     return BlankMark(blank, cell.text, WRONG, note=note, number=number, form=parsed.form)
 
@@ -121,16 +121,17 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
     by_label = {m.blank.label: m for m in marks}
     written: dict[str, xn.Matrix | None] = {}
     patched: dict[str, xn.Matrix] = {}  # what the student wrote, the key's value where they wrote nothing readable
+    radii: dict[str, xn.Matrix] = {}  # how far the value a student meant may be from what they wrote (its rounding)
     for name, quantity in problem.quantities.items():
         if quantity.source != "answer":
             written[name] = quantity.values
             continue
         cells = {index: by_label[b.label] for index, b in quantity.blanks.items()}
         patched[name] = _patched(quantity, cells)
+        radii[name] = quantity.grid(lambda index, blank: _rounding(cells[index]) if _readable(cells[index]) else _EXACT)
         written[name] = patched[name] if all(_readable(m) for m in cells.values()) else None
     key_values = {name: q.values for name, q in problem.quantities.items()}
     recipes = valid_recipes(problem)
-    decimal_names = {n for n, q in problem.quantities.items() if q.decimals}
     own = {n: v for n, v in written.items() if v is not None}  # the student's complete quantities, and the givens
     for name, quantity in problem.quantities.items():
         if quantity.source != "answer":
@@ -138,8 +139,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
         wrong = [by_label[b.label] for b in quantity.blanks.values() if by_label[b.label].status == WRONG]
         if not wrong:
             continue
-        # Decimals written for a value that is not a terminating decimal are compared to 4 places, as on a 4-place part.
-        rounded = quantity.decimals or any(m.form == "decimal" for m in wrong)
+        steps = Intervals(_table_half(quantity))
         for recipe in recipes.get(name, ()):
             # A row of iterates is worked entry by entry: an entry left blank only keeps its successor from
             # following, so the key's value stands in for it.
@@ -152,28 +152,82 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
                 continue  # zeros or an identity would make every later step trivial: no credit for that
             try:
                 value = apply(recipe, inputs)
+                bounds = _bounds(recipe.inputs, inputs, radii, lambda values: apply(recipe, values, steps),
+                                 reads_tables=steps.table > 0)
             except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
                 continue
             if xn.is_trivial(value) and not xn.is_trivial(quantity.values):
                 continue
-            tolerance = policy.decimal_tolerance if rounded or decimal_names & set(changed) else None
             for mark in wrong:
-                i, j = mark.blank.index or (0, 0)
-                if mark.status == WRONG and xn.same(mark.number, value[i][j], tolerance):
-                    mark.status = FOLLOW_THROUGH
-                    mark.points = mark.blank.points * policy.follow_through
-                    mark.note = f"follows from your {', '.join(changed)}"
+                if mark.status == WRONG:
+                    i, j = mark.blank.index or (0, 0)
+                    _carry(mark, value[i][j], None if bounds is None else bounds[i][j], changed, policy)
         still = [m for m in wrong if m.status == WRONG]
         if still and written.get(name) is not None:
-            tolerance = policy.decimal_tolerance if rounded else None
-            sources = [key_values] + ([own] if any(n in own and not _agrees(own[n], key_values[n])
-                                                   for n in problem.quantities if problem.quantities[n].source == "answer"
-                                                   and n != name) else [])
-            named = mistakes.name_mistake(problem, name, recipes, written[name], sources,
-                                          lambda a, b: xn.same(a, b, tolerance))
-            if named:
-                for mark in still:
+            cells = {index: by_label[b.label] for index, b in quantity.blanks.items()}
+            sources = [(key_values, None)]
+            if any(n in own and not _agrees(own[n], key_values[n]) for n in problem.quantities
+                   if problem.quantities[n].source == "answer" and n != name):
+                rounded = any(r for n in radii for r in xn.entries(radii[n]))
+                sources.append((own, _Rounded(own, radii) if rounded else None))
+
+            def reproduces(value: xn.Matrix, slip, intervals) -> bool:
+                bounds = None if slip is None or intervals is None else slip(intervals, steps)
+                return all(_within(mark.number, value[i][j], None if bounds is None else bounds[i][j],
+                                   max(_allowance(mark), _rounding(mark)))
+                           for (i, j), mark in cells.items())
+
+            named = mistakes.name_mistake(problem, name, recipes, written[name], sources, reproduces)
+            for mark in still:
+                if named and not mark.note:  # a blank's own note (such as "rounded") is never replaced
                     mark.note = named
+    _follow_choices(problem, marks, own, key_values, radii, policy)
+
+
+def _carry(mark: BlankMark, value: xn.Num, bounds, changed: list[str], policy: Policy) -> None:
+    """Credit a wrong blank that the student's own value explains, by the same form rules as a right answer."""
+    source = f"follows from your {', '.join(changed)}"
+    if _within(mark.number, value, bounds, _allowance(mark)):
+        mark.status = FOLLOW_THROUGH
+        mark.points = mark.blank.points * policy.follow_through
+        mark.note = source
+        if _parsed(mark).unreduced and not mark.blank.decimals:
+            mark.points *= policy.unreduced
+            mark.note = f"{source}; {mistakes.UNREDUCED}"
+    elif not mark.blank.decimals and mark.form == "decimal" and not mark.note \
+            and _within(mark.number, value, bounds, _rounding(mark)):
+        mark.note = mistakes.ROUNDED  # the student's own value, rounded: it earns what a rounded right value earns
+
+
+def _follow_choices(problem: ProblemKey, marks: list[BlankMark], own: dict, key_values: dict, radii: dict,
+                    policy: Policy) -> None:
+    """A wrong choice that the student's own earlier numbers lead to (their argmax, their sign) earns follow-through."""
+    wrong = [m for m in marks if m.blank.kind == "choice" and m.status == WRONG]
+    if not wrong:
+        return
+    recipes = valid_choice_recipes(problem)
+    for mark in wrong:
+        chosen = mark.blank.choice_of(mark.answer or "")
+        for recipe in recipes.get(mark.blank.name, ()):
+            name, form = recipe.inputs[0], recipe.forms[0]
+            if name not in own or problem.quantities[name].source != "answer" \
+                    or _agrees(take(own, name, form), take(key_values, name, form)):
+                continue
+            # An argmax of a row of equal values is any position; a sign of 0 is a class of its own.
+            if recipe.op == "argmax" and xn.is_trivial(take(own, name, form)):
+                continue
+            try:
+                options = _bounds(recipe.inputs, own, radii,
+                                  lambda values: choose(recipe, values, mark.blank.choices, Intervals()))
+                if options is None:
+                    options = choose(recipe, own, mark.blank.choices)
+            except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
+                continue
+            if chosen in options:
+                mark.status = FOLLOW_THROUGH
+                mark.points = mark.blank.points * policy.follow_through
+                mark.note = f"follows from your {name}"
+                break
 
 
 def _agrees(a: xn.Matrix, b: xn.Matrix) -> bool:
@@ -188,3 +242,92 @@ def _readable(mark: BlankMark) -> bool:
 def _patched(quantity, cells) -> xn.Matrix:
     """The student's values, with the key's value wherever a cell holds no readable number."""
     return quantity.grid(lambda index, blank: cells[index].number if _readable(cells[index]) else blank.number)
+
+
+# ----- what a written value stands for ----------------------------------------------------------------------------
+
+
+def _parsed(mark: BlankMark) -> Parsed:
+    return parse_answer(mark.answer or "")
+
+
+_EXACT = Fraction(0)
+
+
+def _rounding(mark: BlankMark) -> Fraction:
+    """Half a unit of the last decimal place written (0.1192: ±0.00005); 0 for an exact form."""
+    return last_place(mark.answer or "") if mark.form == "decimal" else _EXACT
+
+
+def last_place(text: str) -> Fraction:
+    """Half a unit of the last decimal place of a plain decimal (what rounding to the places written moves), else 0."""
+    digits = _DECIMAL_PLACES.fullmatch(normalise(text))
+    return Fraction(1, 2 * 10 ** len(digits.group(1))) if digits else Fraction(0)
+
+
+def _allowance(mark: BlankMark) -> Fraction:
+    """How far from the student's own value the written one may be, as on a right answer (see answers.stands_for)."""
+    # ½ unit of the 4th place on a 4-place blank; half a unit of the FULL_PRECISION-th significant digit for a decimal
+    # that long (a spreadsheet's digits stand for the value); nothing for an exact form or a shorter decimal.
+    if mark.blank.decimals:
+        return HALF
+    if mark.form != "decimal":
+        return Fraction(0)
+    written = Decimal(normalise(mark.answer or "").replace(",", ".").replace(" ", ""))
+    if written.is_zero() or len(written.as_tuple().digits) < FULL_PRECISION:
+        return Fraction(0)
+    return Fraction(1, 2) * Fraction(10) ** (written.adjusted() - FULL_PRECISION + 1)
+
+
+_DECIMAL_PLACES = re.compile(r"[+-]?\s*\d*[.,](\d*)")
+
+
+def _within(number: xn.Num, value: xn.Num, bounds, allowance: Fraction) -> bool:
+    """number within allowance of value, or of the interval [low, high] the student's rounded inputs allow."""
+    if bounds is None or xn.is_neg_inf(value):
+        return xn.same(number, value) if allowance == 0 else xn.same(number, value, allowance)
+    if xn.is_neg_inf(number):
+        return False
+    low, high = low_high(bounds)
+    if isinstance(number, Fraction):
+        return low - allowance <= number <= high + allowance
+    return xn.to_mpf(low - allowance) <= number <= xn.to_mpf(high + allowance)
+
+
+def _bounds(names, values: dict, radii: dict, evaluate, reads_tables: bool = False):
+    """evaluate(intervals) over the inputs widened by their rounding; None when they are exact and read no table."""
+    if not reads_tables and not any(n in radii and any(xn.entries(radii[n])) for n in names):
+        return None
+    return evaluate(_Rounded(values, radii))
+
+
+class _Rounded(Mapping):
+    """The student's values as intervals (each entry ± its rounding), converted only when a step asks for one."""
+
+    def __init__(self, values: dict, radii: dict):
+        self.values, self.radii, self.done = values, radii, {}
+
+    def __getitem__(self, name: str):
+        if name not in self.done:
+            self.done[name] = interval(self.values[name], self.radii.get(name))
+        return self.done[name]
+
+    def __iter__(self):
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+# A key without tables accepts ½ unit around its exact value known to 12 places (readings.fallback_reading).
+_KEY_DIGITS = Fraction(1, 10**9)
+
+
+def _table_half(quantity) -> Fraction:
+    """½ unit of the 4th place where the key's 4-place intervals show that the sheet's route reads printed tables."""
+    for blank in quantity.blanks.values():
+        if blank.decimals and blank.accepted is not None:
+            exact, (low, high) = xn.to_mpf(blank.number), blank.accepted
+            if max(exact - xn.to_mpf(low), xn.to_mpf(high) - exact) > xn.to_mpf(HALF + _KEY_DIGITS):
+                return HALF
+    return Fraction(0)

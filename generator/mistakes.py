@@ -23,10 +23,32 @@ UNREDUCED = "right value, but not in lowest terms"
 ROUNDED = "rounded, but this part asks for an exact value"
 
 Values = dict[str, xn.Matrix]
+# A slip applied to inputs: (values, number module: exactnum, or an intervalnum.Intervals) → the slipped value.
+Slip = Callable[[Values, object], xn.Matrix]
 
 
-def slips(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator[tuple[str, Recipe]]:
+def slips(recipe: Recipe, problem: ProblemKey, name: str,
+          recipes: dict[str, tuple[Recipe, ...]]) -> Iterator[tuple[str, Slip]]:
     """The recipe with one named slip each: the classic ways to get this step wrong."""
+    for mistake, slipped in _slipped_recipes(recipe, problem, name):
+        yield mistake, lambda values, B, r=slipped: apply(r, values, B)
+    if recipe.op == "softmax" and recipe.forms[0] == "rl":
+        # The last token's weights (a = softmax(S[-1,:])) normalised down the columns: the last row of the column
+        # softmax of the whole matrix, or the softmax of the last column.
+        scores = recipe.inputs[0]
+        yield SOFTMAX_COLUMNS, lambda values, B: B.softmax_columns(values[scores])[-1:]
+        yield SOFTMAX_COLUMNS, lambda values, B: B.softmax_rows(B.transpose(B.columns(values[scores], -1, None)))
+    if recipe.op == "softmax":
+        # Weights from scores that should have been masked: the scores' own recipe without its mask.
+        for source in recipes.get(recipe.inputs[0], ()):
+            if source.masked:
+                unmasked = replace(source, masked=False)
+                yield MISSING_MASK, lambda values, B, u=unmasked: apply(
+                    recipe, {**values, recipe.inputs[0]: apply(u, values, B)}, B)
+
+
+def _slipped_recipes(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator[tuple[str, Recipe]]:
+    """The slips that are the recipe with one constant, form, operation or mask changed."""
     a = recipe.constants[0] if recipe.constants else None
     if recipe.op in ("scale", "product", "hadamard") and a is not None and a != 1:
         d_k = _fact(problem, "d_k")
@@ -43,7 +65,7 @@ def slips(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator[tuple[str,
                 forms = list(recipe.forms)
                 forms[i] = "T" if forms[i] == "" else ""
                 yield TRANSPOSED_WEIGHT.format(name=quantity.name), replace(recipe, forms=tuple(forms))
-    if recipe.op == "softmax":
+    if recipe.op == "softmax" and recipe.forms[0] == "":
         yield SOFTMAX_COLUMNS, replace(recipe, op="softmax_columns")
     if recipe.masked:
         yield MISSING_MASK, replace(recipe, masked=False)
@@ -72,38 +94,31 @@ def _fact(problem: ProblemKey, name: str) -> Fraction | None:
     return value if isinstance(value, Fraction) else None
 
 
+_FAILS = (xn.Undefined, KeyError, IndexError, ValueError, ZeroDivisionError)
+# What a reproduces check is given: the slipped value (exact), the slip (None for one seen from the key's value
+# alone) and the source's second form (opaque here: the marker's intervals over the student's rounding, or None).
+Reproduces = Callable[[xn.Matrix, "Slip | None", object], bool]
+
+
 def name_mistake(problem: ProblemKey, name: str, recipes: dict[str, tuple[Recipe, ...]], written: xn.Matrix,
-                 sources: list[Values], same: Callable[[xn.Num, xn.Num], bool]) -> str | None:
-    """The named slip that turns these inputs (the key's, then the student's own) into what the student wrote."""
+                 sources: list[tuple[Values, object]], reproduces: Reproduces) -> str | None:
+    """The named slip that changes what these inputs (the key's, then the student's own) give into what was written."""
     key = problem.quantities[name].values
-
-    def fits(value: xn.Matrix) -> bool:
-        return xn.shape(value) == xn.shape(written) and not matches(key, value) and all(
-            same(w, v) for w, v in zip(xn.entries(written), xn.entries(value)))
-
-    for values in sources:
+    for values, extra in sources:
         for recipe in recipes.get(name, ()):
-            for mistake, slipped in slips(recipe, problem, name):
-                if _fits_safely(fits, slipped, values):
-                    return mistake
-            if recipe.op == "softmax":
-                # Weights from scores that should have been masked: undo the mask of the scores' own recipe.
-                for source in recipes.get(recipe.inputs[0], ()):
-                    if source.masked:
-                        try:
-                            scores = apply(replace(source, masked=False), values)
-                            if fits(xn.softmax_rows(scores)):
-                                return MISSING_MASK
-                        except (xn.Undefined, KeyError, IndexError, ValueError, ZeroDivisionError):
-                            pass
-    return _by_value(problem, key, written, fits)
-
-
-def _fits_safely(fits, recipe: Recipe, values: Values) -> bool:
-    try:
-        return fits(apply(recipe, values))
-    except (xn.Undefined, KeyError, IndexError, ValueError, ZeroDivisionError):
-        return False
+            for mistake, slip in slips(recipe, problem, name, recipes):
+                try:
+                    slipped = slip(values, xn)
+                    if xn.shape(slipped) != xn.shape(key) or matches(key, slipped) \
+                            or not reproduces(slipped, slip, extra):
+                        continue
+                    # A slip that changes nothing on these inputs (zeros unscaled are zeros) explains nothing.
+                    if matches(apply(recipe, values), slipped):
+                        continue
+                except _FAILS:
+                    continue
+                return mistake
+    return _by_value(problem, key, written, lambda value: not matches(key, value) and reproduces(value, None, None))
 
 
 def _by_value(problem: ProblemKey, key: xn.Matrix, written: xn.Matrix, fits) -> str | None:
@@ -122,7 +137,7 @@ def _by_value(problem: ProblemKey, key: xn.Matrix, written: xn.Matrix, fits) -> 
                         return SUM_NOT_MEAN
                     if reduction == "sum" and fits(xn.scale(Fraction(1, int(n)), key)):
                         return MEAN_NOT_SUM
-                except xn.Undefined:
+                except _FAILS:
                     pass
     if rows == cols > 1 and fits(xn.transpose(key)):
         return TRANSPOSED_RESULT
