@@ -49,28 +49,26 @@ def _libm(lo, hi) -> np.ndarray:
     return _pack(_down(lo - np.abs(lo) * _LIBM), _up(hi + np.abs(hi) * _LIBM))
 
 
-def _bound(x: xn.Num, radius: Fraction = Fraction(0)) -> tuple[float, float]:
-    """[x − radius, x + radius] as floats rounded outwards (−∞ stays a point)."""
-    if xn.is_neg_inf(x):
-        return -_INF, -_INF
-    if isinstance(x, Fraction):
-        # A Fraction's float is the nearest one: kept where it is on the right side (token ids stay exact).
-        low, high = float(x - radius), float(x + radius)
-        return (low if Fraction(low) <= x - radius else float(np.nextafter(low, -_INF)),
-                high if Fraction(high) >= x + radius else float(np.nextafter(high, _INF)))
-    r = xn.to_mpf(radius)
-    low, high = float(x - r), float(x + r)  # from 40 digits: two ulps cover the rounding
-    return float(np.nextafter(np.nextafter(low, -_INF), -_INF)), float(np.nextafter(np.nextafter(high, _INF), _INF))
-
-
 def interval(m: xn.Matrix, radii: xn.Matrix | None = None) -> np.ndarray:
     """An exact matrix as intervals, each entry widened by its radius (a Fraction; None: every entry exact)."""
     rows, cols = xn.shape(m)
-    out = np.empty((rows, cols, 2))
+    lows, highs, ulps = [], [], []
     for i, row in enumerate(m):
         for j, x in enumerate(row):
-            out[i, j] = _bound(x, radii[i][j] if radii is not None else Fraction(0))
-    return out
+            r = radii[i][j] if radii is not None else 0
+            if xn.is_neg_inf(x):
+                lows.append(-_INF), highs.append(-_INF), ulps.append(0)
+            elif isinstance(x, Fraction):
+                # A Fraction's float is the nearest one (½ ulp off at most); whole numbers (token ids) are exact.
+                lows.append(float(x - r)), highs.append(float(x + r))
+                ulps.append(0 if not r and x.denominator == 1 and abs(x.numerator) <= 2 ** 53 else 1)
+            else:
+                lows.append(float(x - r)), highs.append(float(x + r)), ulps.append(2)  # 40 digits, then rounded
+    low, high, ulps = np.array(lows), np.array(highs), np.array(ulps)
+    for step in (1, 2):
+        low = np.where(ulps >= step, np.nextafter(low, -_INF), low)
+        high = np.where(ulps >= step, _up(high), high)
+    return _pack(low, high).reshape(rows, cols, 2)
 
 
 def low_high(entry: np.ndarray) -> tuple[Fraction, Fraction]:
@@ -93,7 +91,7 @@ def _point(c) -> np.ndarray:
     """A constant (Fraction, mpf, or an interval entry) as an interval."""
     if isinstance(c, np.ndarray):
         return c
-    return np.array(_bound(c))
+    return interval(((c,),))[0, 0]
 
 
 class Intervals:
@@ -181,12 +179,14 @@ class Intervals:
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.shape[1] != b.shape[0]:
             raise ValueError("shapes do not chain")
-        total = None
-        for k in range(a.shape[1]):  # one term at a time, each sum rounded outwards
-            left, right = np.repeat(a[:, k:k + 1], b.shape[1], axis=1), np.repeat(b[k:k + 1], a.shape[0], axis=0)
-            term = self.hadamard(left, right)
-            total = term if total is None else self.add(total, term)
-        return total
+        _finite(a, b)
+        # Every product's bounds at once (n × k × m), then each sum widened by the classic bound on a float sum of
+        # k terms: |error| ≤ k·2⁻⁵³·Σ|term| (each product itself rounded outwards first).
+        corners = np.stack([a[:, :, None, i] * b[None, :, :, j] for i in (0, 1) for j in (0, 1)])
+        lo, hi = _down(corners.min(axis=0)), _up(corners.max(axis=0))
+        k = a.shape[1]
+        slack_lo, slack_hi = np.abs(lo).sum(axis=1) * (k * 2.0 ** -52), np.abs(hi).sum(axis=1) * (k * 2.0 ** -52)
+        return _rounded(lo.sum(axis=1) - slack_lo, hi.sum(axis=1) + slack_hi)
 
     @staticmethod
     def reciprocal(m: np.ndarray) -> np.ndarray:
@@ -391,6 +391,20 @@ class Intervals:
         for i, row in zip(picked, d):
             out[i] = self.add(out[i], row)
         return out
+
+    @staticmethod
+    def is_trivial(m: np.ndarray) -> bool:
+        """The intervals leave room for a trivial value (exactnum.is_trivial): one value everywhere, 0, an identity."""
+        if np.isneginf(m).any():
+            return False
+        lo, hi = m[..., 0], m[..., 1]
+        if lo.size > 1 and lo.max() <= hi.min():
+            return True
+        if lo.size == 1:
+            return bool(lo[0, 0] <= 0 <= hi[0, 0])
+        rows, cols = lo.shape
+        eye = np.eye(rows)
+        return rows == cols and bool(((lo <= eye) & (eye <= hi)).all())
 
     # ----- choices ---------------------------------------------------------------------------------------------
 

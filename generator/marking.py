@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 from . import exactnum as xn
 from . import mistakes
@@ -133,6 +134,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
     key_values = {name: q.values for name, q in problem.quantities.items()}
     recipes = valid_recipes(problem)
     own = {n: v for n, v in written.items() if v is not None}  # the student's complete quantities, and the givens
+    own_rounded = _Rounded(own, radii)  # the same as intervals, converted once for every recipe that needs them
     for name, quantity in problem.quantities.items():
         if quantity.source != "answer":
             continue
@@ -143,7 +145,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
         for recipe in recipes.get(name, ()):
             # A row of iterates is worked entry by entry: an entry left blank only keeps its successor from
             # following, so the key's value stands in for it.
-            inputs = {**own, name: patched[name]} if recipe.op == "recurrence" else own
+            inputs, rounded = ({**own, name: patched[name]}, None) if recipe.op == "recurrence" else (own, own_rounded)
             changed = [n for n in recipe.inputs if problem.quantities[n].source == "answer"
                        and n in inputs and not _agrees(inputs[n], key_values[n])]
             if not changed or any(n not in inputs for n in recipe.inputs):
@@ -151,25 +153,28 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
             if any(xn.is_trivial(inputs[n]) for n in changed):
                 continue  # zeros or an identity would make every later step trivial: no credit for that
             try:
-                value = apply(recipe, inputs)
-                bounds = _bounds(recipe.inputs, inputs, radii, lambda values: apply(recipe, values, steps),
-                                 reads_tables=steps.table > 0)
+                # Inputs known only to their rounding give an interval per entry, exact inputs one exact value.
+                bounds = _bounds(recipe.inputs, rounded or _Rounded(inputs, radii), radii,
+                                 lambda values: apply(recipe, values, steps), reads_tables=steps.table > 0)
+                value = apply(recipe, inputs) if bounds is None else None
             except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
                 continue
-            if xn.is_trivial(value) and not xn.is_trivial(quantity.values):
+            if (xn.is_trivial(value) if bounds is None else steps.is_trivial(bounds)) \
+                    and not xn.is_trivial(quantity.values):
                 continue
             for mark in wrong:
                 if mark.status == WRONG:
                     i, j = mark.blank.index or (0, 0)
-                    _carry(mark, value[i][j], None if bounds is None else bounds[i][j], changed, policy)
+                    _carry(mark, None if value is None else value[i][j], None if bounds is None else bounds[i][j],
+                           changed, policy)
         still = [m for m in wrong if m.status == WRONG]
         if still and written.get(name) is not None:
             cells = {index: by_label[b.label] for index, b in quantity.blanks.items()}
             sources = [(key_values, None)]
             if any(n in own and not _agrees(own[n], key_values[n]) for n in problem.quantities
                    if problem.quantities[n].source == "answer" and n != name):
-                rounded = any(r for n in radii for r in xn.entries(radii[n]))
-                sources.append((own, _Rounded(own, radii) if rounded else None))
+                any_rounding = any(r for n in radii for r in xn.entries(radii[n]))
+                sources.append((own, own_rounded if any_rounding else None))
 
             def reproduces(value: xn.Matrix, slip, intervals) -> bool:
                 bounds = None if slip is None or intervals is None else slip(intervals, steps)
@@ -181,7 +186,7 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
             for mark in still:
                 if named and not mark.note:  # a blank's own note (such as "rounded") is never replaced
                     mark.note = named
-    _follow_choices(problem, marks, own, key_values, radii, policy)
+    _follow_choices(problem, marks, own, own_rounded, key_values, radii, policy)
 
 
 def _carry(mark: BlankMark, value: xn.Num, bounds, changed: list[str], policy: Policy) -> None:
@@ -199,8 +204,8 @@ def _carry(mark: BlankMark, value: xn.Num, bounds, changed: list[str], policy: P
         mark.note = mistakes.ROUNDED  # the student's own value, rounded: it earns what a rounded right value earns
 
 
-def _follow_choices(problem: ProblemKey, marks: list[BlankMark], own: dict, key_values: dict, radii: dict,
-                    policy: Policy) -> None:
+def _follow_choices(problem: ProblemKey, marks: list[BlankMark], own: dict, own_rounded: _Rounded,
+                    key_values: dict, radii: dict, policy: Policy) -> None:
     """A wrong choice that the student's own earlier numbers lead to (their argmax, their sign) earns follow-through."""
     wrong = [m for m in marks if m.blank.kind == "choice" and m.status == WRONG]
     if not wrong:
@@ -217,7 +222,7 @@ def _follow_choices(problem: ProblemKey, marks: list[BlankMark], own: dict, key_
             if recipe.op == "argmax" and xn.is_trivial(take(own, name, form)):
                 continue
             try:
-                options = _bounds(recipe.inputs, own, radii,
+                options = _bounds(recipe.inputs, own_rounded, radii,
                                   lambda values: choose(recipe, values, mark.blank.choices, Intervals()))
                 if options is None:
                     options = choose(recipe, own, mark.blank.choices)
@@ -259,6 +264,7 @@ def _rounding(mark: BlankMark) -> Fraction:
     return last_place(mark.answer or "") if mark.form == "decimal" else _EXACT
 
 
+@lru_cache(maxsize=65536)
 def last_place(text: str) -> Fraction:
     """Half a unit of the last decimal place of a plain decimal (what rounding to the places written moves), else 0."""
     digits = _DECIMAL_PLACES.fullmatch(normalise(text))
@@ -271,34 +277,38 @@ def _allowance(mark: BlankMark) -> Fraction:
     # that long (a spreadsheet's digits stand for the value); nothing for an exact form or a shorter decimal.
     if mark.blank.decimals:
         return HALF
-    if mark.form != "decimal":
-        return Fraction(0)
-    written = Decimal(normalise(mark.answer or "").replace(",", ".").replace(" ", ""))
+    return _full_precision(mark.answer or "") if mark.form == "decimal" else _EXACT
+
+
+@lru_cache(maxsize=65536)
+def _full_precision(text: str) -> Fraction:
+    """Half a unit of the FULL_PRECISION-th significant digit of a decimal that long, else 0."""
+    written = Decimal(normalise(text).replace(",", ".").replace(" ", ""))
     if written.is_zero() or len(written.as_tuple().digits) < FULL_PRECISION:
-        return Fraction(0)
+        return _EXACT
     return Fraction(1, 2) * Fraction(10) ** (written.adjusted() - FULL_PRECISION + 1)
 
 
 _DECIMAL_PLACES = re.compile(r"[+-]?\s*\d*[.,](\d*)")
 
 
-def _within(number: xn.Num, value: xn.Num, bounds, allowance: Fraction) -> bool:
+def _within(number: xn.Num, value: xn.Num | None, bounds, allowance: Fraction) -> bool:
     """number within allowance of value, or of the interval [low, high] the student's rounded inputs allow."""
-    if bounds is None or xn.is_neg_inf(value):
+    if bounds is None:
         return xn.same(number, value) if allowance == 0 else xn.same(number, value, allowance)
-    if xn.is_neg_inf(number):
-        return False
+    if xn.is_neg_inf(number) or bounds[1] == -float("inf"):
+        return xn.is_neg_inf(number) and bounds[1] == -float("inf")
     low, high = low_high(bounds)
     if isinstance(number, Fraction):
         return low - allowance <= number <= high + allowance
     return xn.to_mpf(low - allowance) <= number <= xn.to_mpf(high + allowance)
 
 
-def _bounds(names, values: dict, radii: dict, evaluate, reads_tables: bool = False):
-    """evaluate(intervals) over the inputs widened by their rounding; None when they are exact and read no table."""
+def _bounds(names, rounded: _Rounded, radii: dict, evaluate, reads_tables: bool = False):
+    """evaluate(the inputs as intervals, each ± its rounding); None when they are exact and read no table."""
     if not reads_tables and not any(n in radii and any(xn.entries(radii[n])) for n in names):
         return None
-    return evaluate(_Rounded(values, radii))
+    return evaluate(rounded)
 
 
 class _Rounded(Mapping):
@@ -325,6 +335,8 @@ _KEY_DIGITS = Fraction(1, 10**9)
 
 def _table_half(quantity) -> Fraction:
     """½ unit of the 4th place where the key's 4-place intervals show that the sheet's route reads printed tables."""
+    if not quantity.decimals:
+        return _EXACT
     for blank in quantity.blanks.values():
         if blank.decimals and blank.accepted is not None:
             exact, (low, high) = xn.to_mpf(blank.number), blank.accepted
