@@ -376,9 +376,15 @@ def whole_scores_print_to_one(scores) -> bool:
     """Do the 4-place softmax(scores) the sheet's table gives add up to exactly 1? Scores more than the table's
     range below their maximum cannot be worked from the sheet, so they do not print to one either."""
     top = max(scores)
-    if any(s - top not in EXP_TABLE_KS for s in scores):
+    return _shift_prints_to_one(tuple(s - top for s in scores))
+
+
+@cache  # the output-layer searches ask about the same few shapes z − max z thousands of times per draw
+def _shift_prints_to_one(shift: tuple) -> bool:
+    """whole_scores_print_to_one for scores already shifted by their maximum."""
+    if any(t not in EXP_TABLE_KS for t in shift):
         return False
-    return printed_sum_is_one(table_softmax([s - top for s in scores]))
+    return printed_sum_is_one(table_softmax(list(shift)))
 
 
 def draw_log_logits(rng, positions: int, vocab: int) -> tuple[list[list[int]], list[int]]:
