@@ -199,7 +199,7 @@ def _carry(mark: BlankMark, value: xn.Num, bounds, changed: list[str], policy: P
         if _parsed(mark).unreduced and not mark.blank.decimals:
             mark.points *= policy.unreduced
             mark.note = f"{source}; {mistakes.UNREDUCED}"
-    elif not mark.blank.decimals and mark.form == "decimal" and not mark.note \
+    elif not mark.blank.decimals and _rounding(mark) and not mark.note \
             and _within(mark.number, value, bounds, _rounding(mark)):
         mark.note = mistakes.ROUNDED  # the student's own value, rounded: it earns what a rounded right value earns
 
@@ -261,14 +261,16 @@ _EXACT = Fraction(0)
 
 def _rounding(mark: BlankMark) -> Fraction:
     """Half a unit of the last decimal place written (0.1192: ±0.00005); 0 for an exact form."""
-    return last_place(mark.answer or "") if mark.form == "decimal" else _EXACT
+    return last_place(mark.answer or "")
 
 
 @lru_cache(maxsize=65536)
 def last_place(text: str) -> Fraction:
-    """Half a unit of the last decimal place of a plain decimal (what rounding to the places written moves), else 0."""
+    """Half a unit of the last decimal place of a written decimal (0.1192, 1,192E-1), else 0 (an exact form)."""
     digits = _DECIMAL_PLACES.fullmatch(normalise(text))
-    return Fraction(1, 2 * 10 ** len(digits.group(1))) if digits else Fraction(0)
+    if not digits:
+        return _EXACT
+    return Fraction(1, 2) * Fraction(10) ** (int(digits.group(2) or 0) - len(digits.group(1)))
 
 
 def _allowance(mark: BlankMark) -> Fraction:
@@ -277,7 +279,7 @@ def _allowance(mark: BlankMark) -> Fraction:
     # that long (a spreadsheet's digits stand for the value); nothing for an exact form or a shorter decimal.
     if mark.blank.decimals:
         return HALF
-    return _full_precision(mark.answer or "") if mark.form == "decimal" else _EXACT
+    return _full_precision(mark.answer or "") if _rounding(mark) else _EXACT
 
 
 @lru_cache(maxsize=65536)
@@ -289,7 +291,7 @@ def _full_precision(text: str) -> Fraction:
     return Fraction(1, 2) * Fraction(10) ** (written.adjusted() - FULL_PRECISION + 1)
 
 
-_DECIMAL_PLACES = re.compile(r"[+-]?\s*\d*[.,](\d*)")
+_DECIMAL_PLACES = re.compile(r"[+-]?\s*\d*[.,](\d*)(?:[eE]([+-]?\d+))?")
 
 
 def _within(number: xn.Num, value: xn.Num | None, bounds, allowance: Fraction) -> bool:
