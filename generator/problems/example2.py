@@ -12,8 +12,10 @@ from typing import Callable
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_softmax_line
+from ..forward import (EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_log, table_log_ratio, table_softmax,
+                       table_softmax_line)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from ..readings import Reading, format_places
 from ..registry import Option
 from ..render import decimal_tex, matrix_tex, number_tex
 from ..rng import Rng
@@ -41,9 +43,10 @@ def predicts_target(problem: Problem) -> bool:
 
 
 def _visible_rise(problem: Problem) -> bool:
-    """Do the printed 4-place probabilities of the target show the rise?"""
-    before, after = (problem.facts[k] for k in ("p_target_before", "p_target_after"))
-    return Decimal(decimal_tex(after, PLACES)) > Decimal(decimal_tex(before, PLACES))
+    """Do the target's 4-place probabilities show the rise, before as the table gives it (what the key prints)?"""
+    target = int(problem.facts["target_index"])
+    z_new = [Fraction(int(v.p), int(v.q)) for v in problem.answer("z_new")]
+    return rise_is_visible(problem.reading("p")[0][target], probability_after(z_new, target))
 
 
 CONTRACT = Contract(
@@ -72,6 +75,32 @@ def simple_probabilities(z: list[int]) -> list[Fraction] | None:
         if sum(counts) == b and min(counts) >= 1 and all(abs(Decimal(a) / b - v) <= tolerance for a, v in zip(counts, p)):
             return [Fraction(a, b) for a in counts]
     return None
+
+
+@cache
+def table_probability(shift: tuple[int, ...], j: int) -> Reading:
+    """p_j of softmax over whole logits already shifted by their maximum, worked from the printed e^k table."""
+    return table_softmax(list(shift))[j]
+
+
+# Digits of decimal_softmax that can be trusted: it works to 30 significant digits, and a probability is below 1.
+CALCULATOR_SLACK = Fraction(1, 10**25)
+
+
+def probability_after(z_new: list[Fraction], j: int) -> Reading:
+    """p'_j after the update: the table route where every z' − max z' is printed, else the calculator's value."""
+    # The updated logits are mostly fractions, and the e^k table prints only whole k.
+    top = max(z_new)
+    shift = tuple(v - top for v in z_new)
+    if all(t.denominator == 1 and t in EXP_TABLE_KS for t in shift):
+        return table_probability(tuple(int(t) for t in shift), j)
+    value = Fraction(decimal_softmax(tuple(z_new))[j])
+    return Reading(value, value - CALCULATOR_SLACK, value + CALCULATOR_SLACK)
+
+
+def rise_is_visible(before: Reading, after: Reading) -> bool:
+    """Is every 4-place value a reading of the sheet allows for p after above every one it allows before?"""
+    return before.rounded().high < after.rounded().low
 
 
 @cache
@@ -108,9 +137,9 @@ def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = Non
         # The update needs fractions no finer than 1/24: η·c_i·dz_j for every entry.
         if any((eta * ci * d).denominator > UPDATE_DENOMINATOR for ci in c for d in dz):
             return False
-        before = _round(decimal_softmax(tuple(z))[target])
-        after = _round(decimal_softmax(tuple(z_new))[target])
-        return after > before and (extra is None or extra(dz, w_out, model))
+        # Before as the sheet works it (the table route of the probabilities part), after as printed in the key.
+        before = table_probability(tuple(v - max(z) for v in z), target)
+        return rise_is_visible(before, probability_after(z_new, target)) and (extra is None or extra(dz, w_out, model))
     return accept
 
 
@@ -142,7 +171,13 @@ def loss_parts(tr: Training) -> list[Part]:
     pt = tr.p_given[tr.target]
     loss = -sympy.log(pt)
     true_loss = -sympy.log(tr.forward.p[tr.target])
-    loss_q = Quantity("L", Tex("L"), loss)
+    # The sheet's method: −ln(a/b) = ln b − ln a from the ln k table (p̃ is printed in lowest terms).
+    a, b = int(pt.p), int(pt.q)
+    loss_reading = table_log_ratio(b, a)
+    loss_q = Quantity("L", Tex("L"), loss, reading=loss_reading)
+    worked = (f"\\ln {b} \\approx {format_places(table_log(b).route)}" if a == 1 else
+              f"\\ln {b} - \\ln {a} \\approx {format_places(table_log(b).route)} - {format_places(table_log(a).route)}"
+              f" = {format_places(loss_reading.route)}")
     dz_q = Quantity("dz", Tex(r"\frac{\partial L}{\partial z}"), tr.dz)
     probabilities = r",\ ".join(f"\\tilde p_{{\\text{{{v}}}}} = {number_tex(x)}" for v, x in zip(VOCABULARY, tr.p_given))
     return [
@@ -150,7 +185,7 @@ def loss_parts(tr: Training) -> list[Part]:
                  r"(use the table of $\ln k$)."),
              (loss_q,),
              (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$."), formula=Tex(r"L = -\ln \tilde p_{\text{target}}"),
-                   lines=(Tex(f"L = -\\ln {number_tex(pt)} = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),),
+                   lines=(Tex(f"L = -\\ln {number_tex(pt)} = {worked}"),),
                    result=loss_q,
                    checks=(Tex(r"\text{With the exact probability the loss would be } \approx "
                                + decimal_tex(true_loss, PLACES)),)),),
@@ -193,6 +228,31 @@ def sgd_update_step(symbol: str, name: str, before: ImmutableMatrix, grad: Immut
     return step, result
 
 
+def _rise_step(tr: Training, exponents: list[Rational], p_before: sympy.Expr, p_after: sympy.Expr) -> Step:
+    """Why the target's probability rose, with its 4-place values before (the table route printed for p) and after."""
+    name = VOCABULARY[tr.target]
+    z = [int(v) for v in tr.forward.z]
+    before = table_probability(tuple(v - max(z) for v in z), tr.target).rounded().route
+    after_symbol = f"p'_{{\\text{{{name}}}}}"
+    if all(t.is_integer and t in EXP_TABLE_KS for t in exponents):
+        how, after = "from the table too", table_softmax_line(after_symbol, exponents, tr.target, p_after)
+    else:
+        powers = " + ".join(f"e^{{{number_tex(t)}}}" for t in exponents)
+        how = "with a calculator, since the new logits are fractions the table does not print"
+        after = Tex(f"{after_symbol} = \\frac{{e^{{{number_tex(exponents[tr.target])}}}}}{{{powers}}} "
+                    f"\\approx {decimal_tex(p_after, PLACES)}")
+    # rise_is_visible keeps the two 4-place probabilities more than a unit apart, so the exact losses differ by
+    # more than a unit too (|d ln p| > |dp| below 1) and their 4-place values print in the same order.
+    return Step(text=Tex(f"It rose: the logit of {name} went up and every other logit went down, so "
+                         f"$e^{{z_{{\\text{{{name}}}}}}}$ gained on the sum. At 4 places "
+                         f"(before: the table's value above; after: {how}):"),
+                lines=(Tex(f"p_{{\\text{{{name}}}}} \\approx {format_places(before)} \\text{{ before}}"),
+                       Tex(after + r" \text{ after}"),
+                       Tex(f"L' = -\\ln {after_symbol} \\approx {decimal_tex(-sympy.log(p_after), PLACES)}"
+                           f" < {decimal_tex(-sympy.log(p_before), PLACES)} \\approx -\\ln p_{{\\text{{{name}}}}}"
+                           r" \text{ (the losses from the exact probabilities)}")))
+
+
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Example 1's forward pass, then one SGD step on W_out towards a target the model does not yet predict."""
     tr = draw_training(rng, options)
@@ -221,12 +281,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                                        f": \\text{{the logit of {name} rose, every other fell.}}"),)),)),
         Part(Tex(f"Did the model's probability for the target \\texttt{{{name}}} rise, stay the same or fall? Why?"),
              (rose,),
-             (Step(text=Tex(f"It rose: the logit of {name} went up and every other logit went down, so "
-                            f"$e^{{z_{{\\text{{{name}}}}}}}$ gained on the sum. At 4 places (exact values, not table roundings):"),
-                   lines=(Tex(f"p_{{\\text{{{name}}}}} \\approx {decimal_tex(p_before, PLACES)} \\text{{ before}}"),
-                          Tex(table_softmax_line(f"p'_{{\\text{{{name}}}}}", exponents, tr.target, p_after) + r" \text{ after}"),
-                          Tex(f"L' = -\\ln p'_{{\\text{{{name}}}}} \\approx {decimal_tex(-sympy.log(p_after), PLACES)}"
-                              f" < {decimal_tex(-sympy.log(p_before), PLACES)} = L \\text{{ (exact probabilities)}}")),),)),
+             (_rise_step(tr, exponents, p_before, p_after),)),
     ]
     facts = dict(f.facts)
     facts.update({"target": name, "target_index": Rational(tr.target), "eta": tr.eta, "given_p": tr.p_given,

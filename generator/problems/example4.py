@@ -7,10 +7,11 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, ln_table_tex
+from ..forward import PLACES, ln_table_tex, table_log_ratio
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from ..readings import Reading, format_places, total as total_of
 from ..registry import Option
-from ..render import decimal_tex, matrix_tex, number_tex
+from ..render import matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import product_step, transpose_step
 from .example1 import VOCABULARY
@@ -137,7 +138,12 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
             break  # the batch converges: the loss falls at every epoch, visibly at 4 places
     printed = [str(v) for v in curve]
     loss0 = sympy.log(len(VOCABULARY))
-    q = {name: Quantity(name, Tex(symbol), value) for name, symbol, value in (
+    # The sheet's method: each −ln(1/4) from the ln k table (as ln 4, or 2 ln 2 from the primes), then their mean
+    # (the statement asks for no rounding on the way); the probabilities 1/4 are exact.
+    loss0_reading = total_of([table_log_ratio(len(VOCABULARY), 1)] * BATCH) / BATCH
+    loss0_text = format_places(loss0_reading.rounded().route)
+    readings = {"p0": tuple(tuple(Reading.exactly(v) for v in p0.row(b)) for b in range(BATCH)), "L0": loss0_reading}
+    q = {name: Quantity(name, Tex(symbol), value, reading=readings.get(name)) for name, symbol, value in (
         ("p0", "P_0", p0), ("L0", "L_0", loss0), ("dZ", "dZ", dz), ("S", r"C^{\mathsf T} dZ", total), ("G", "G", grad),
         ("W1", "W_1", w1), ("Z1", "Z_1", z1))}
     names = [VOCABULARY[t] for t in targets]
@@ -157,7 +163,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
              (Step(text=Tex("Equal logits give equal probabilities, 1/4 for each of the 4 tokens."),
                    formula=Tex(r"P_0[b,j] = \frac{e^0}{4 e^0} = \frac14"), result=q["p0"]),
               Step(text=Tex(r"Every sequence's target has probability $\frac14$, so every loss is $\ln 4$."),
-                   lines=(Tex(f"L_0 = -\\ln \\tfrac14 = {number_tex(loss0)} \\approx {decimal_tex(loss0, PLACES)}"),),
+                   lines=(Tex(f"L_0 = -\\ln \\tfrac14 = \\ln 4 \\approx {loss0_text}"),),
                    result=q["L0"])),
              decimals=True),
         Part(Tex(r"Compute $dZ = P_0 - Y$, the gradient of each sequence's own loss with respect to its logits."), (q["dZ"],),
