@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -44,7 +45,7 @@ def slips(recipe: Recipe, problem: ProblemKey, name: str,
             if source.masked:
                 unmasked = replace(source, masked=False)
                 yield MISSING_MASK, lambda values, B, u=unmasked: apply(
-                    recipe, {**values, recipe.inputs[0]: apply(u, values, B)}, B)
+                    recipe, ChainMap({recipe.inputs[0]: apply(u, values, B)}, values), B)
 
 
 def _slipped_recipes(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator[tuple[str, Recipe]]:
