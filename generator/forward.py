@@ -12,7 +12,8 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from .problem import Expansion, Quantity, Step, Term, Tex
-from .readings import PLACES, Reading, Table, format_places, ratio_of_sum  # PLACES: decimals in tables and answers
+# PLACES: the decimals printed in tables and asked for in answers.
+from .readings import PLACES, NotInTable, Reading, Table, format_places, ratio_of_sum
 from .render import decimal_tex, factor_tex, number_tex
 from .worked import cells_to_expand, check_result, entry_label, shape_text
 
@@ -291,7 +292,11 @@ def exp_table_tex() -> Tex:
 
 def table_exponential(t) -> Reading:
     """e^t as the printed table gives it (e^{−∞} = 0 exactly, a masked score)."""
-    return Reading.exactly(0) if t == NEG_INF else EXP_TABLE(int(t))
+    if t == NEG_INF:
+        return Reading.exactly(0)
+    if int(t) != t:
+        raise NotInTable(f"e^k table has no entry {t}")  # int() would truncate e^{−1/2} to e^0
+    return EXP_TABLE(int(t))
 
 
 def table_softmax(exponents) -> tuple[Reading, ...]:
