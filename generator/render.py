@@ -110,10 +110,15 @@ def key_answer_tex(answer, decimals: bool) -> Tex:
     if not decimals or isinstance(answer.value, Choice):
         return equals_tex(answer.value)
     routes = _reading_grid(answer, lambda r: format_places(answer_interval(r)[0]))
+    values = list(answer.value) if isinstance(answer.value, ImmutableMatrix) else [answer.value]
+    # "=" only where every printed 4-place value is the exact value itself (P₀ = 0.2500), else "≈".
+    relation = "=" if all(v.is_Rational and (v * 10**PLACES).is_Integer for v in values) else r"\approx"
     if not isinstance(answer.value, ImmutableMatrix):
-        shown = answer.value.is_Rational and answer.reading is None and routes[0][0] == number_tex(answer.value)
-        return Tex(f"= {routes[0][0]}" if shown else f"\\approx {routes[0][0]} \\quad ({number_tex(answer.value)})")
-    return Tex(r"\approx \begin{bmatrix} " + r" \\ ".join(" & ".join(row) for row in routes) + r" \end{bmatrix}")
+        exact, route = number_tex(answer.value), routes[0][0]
+        if relation == "=":  # a value that ends within 4 places: 1/4 = 0.2500
+            return Tex(f"= {exact} = {route}")
+        return Tex(f"\\approx {route} \\quad ({exact})")
+    return Tex(f"{relation} \\begin{{bmatrix}} " + r" \\ ".join(" & ".join(row) for row in routes) + r" \end{bmatrix}")
 
 
 def accepted_tex(answers) -> Tex:
