@@ -348,6 +348,11 @@ def table_log_ratio(a: int, b: int) -> Reading:
     return routes[0].hull(*routes[1:])
 
 
+def table_log_by_primes(x: Fraction) -> Reading:
+    """ln x of a fraction whose numerator and denominator may lie past the table: by their primes."""
+    return _log_of_primes(x.numerator) - _log_of_primes(x.denominator)
+
+
 def _log_of_primes(n: int) -> Reading:
     """ln n as the sum of the table's ln p over n's prime factors."""
     result, p = Reading.exactly(0), 2

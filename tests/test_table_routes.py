@@ -99,18 +99,16 @@ def cross_entropy_student(problem, tables):
     ks = [[1 if x == "0" else int(re.fullmatch(r"log\((\d+)\)", x).group(1)) for x in row] for row in problem["given"]["z"]]
     targets = [int(t) for t in problem["facts"]["targets"][0]]
     positions = len(ks)
-    values, losses = {}, []
-    for i, (row, t) in enumerate(zip(ks, targets)):
-        total, k = sum(row), row[t]
-        g = Fraction(total, k)
-        reduced = _ln(g.numerator, ln) - _ln(g.denominator, ln)
-        as_written = _ln(total, ln) - _ln(k, ln)
-        by_primes = sum((ln[Fraction(p)] for p in _primes(total)), Decimal(0)) - sum((ln[Fraction(p)] for p in _primes(k)), Decimal(0))
-        losses.append(reduced)
-        values[f"1b L_pos[{i},0]" if positions > 1 else "1b L_pos"] = [reduced, as_written, by_primes]
+    losses, ratio = [], Fraction(1)
+    for row, t in zip(ks, targets):
+        g = Fraction(sum(row), row[t])  # ℓ = −ln(k/S) = ln S − ln k, the fraction reduced first
+        losses.append(_ln(g.numerator, ln) - _ln(g.denominator, ln))
+        ratio *= g
     divisor = positions if problem["options"]["reduction"] == "mean" else 1
-    values["1c L"] = [sum(losses) / divisor, sum(r4(x) for x in losses) / divisor]
-    return values
+    by_primes = sum((ln[Fraction(p)] for p in _primes(ratio.numerator)), Decimal(0)) \
+        - sum((ln[Fraction(p)] for p in _primes(ratio.denominator)), Decimal(0))
+    # L from the positions' losses (kept whole, or first written to 4 places), or from one simplified logarithm.
+    return {"1d L": [sum(losses) / divisor, sum(r4(x) for x in losses) / divisor, by_primes / divisor]}
 
 
 def example1_student(problem, tables):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from functools import reduce
 from math import gcd
+from operator import mul
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import draw_log_logits, ln_table_tex, table_log, table_log_ratio
+from ..forward import draw_log_logits, ln_table_tex, table_log, table_log_by_primes, table_log_ratio
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..readings import format_places, total as total_of
@@ -47,8 +50,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     z = ImmutableMatrix([[sympy.log(k) for k in row] for row in ks])
     p = ImmutableMatrix([[Rational(k, sum(row)) for k in row] for row in ks])
     losses = [sympy.log(Rational(sum(row), row[t])) for row, t in zip(ks, targets)]
-    total = sympy.Add(*losses)
-    loss = total / positions if mean else total
+    # L simplified as one logarithm (ln(20)/3, not ln(4/3)/3 + ln(3)/3 + ln(5)/3): Σ ln aᵢ = ln Π aᵢ.
+    ratio = reduce(mul, (Fraction(sum(row), row[t]) for row, t in zip(ks, targets)), Fraction(1))
+    loss = sympy.log(Rational(ratio.numerator, ratio.denominator)) / (positions if mean else 1)
     z_tex = Tex(ln_matrix_tex(ks))
     p_q = Quantity("p", Tex("p"), p)
     # The sheet's method: ln from the table; L from the positions' losses, kept whole or first written to 4 places.
@@ -56,8 +60,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     l_q = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(positions, 1, losses) if positions > 1 else losses[0],
                    reading=tuple((r,) for r in loss_readings) if positions > 1 else loss_readings[0])
     divisor = positions if mean else 1
-    total_reading = (total_of(loss_readings) / divisor).hull(total_of(r.rounded() for r in loss_readings) / divisor)
-    total_q = Quantity("L", Tex("L"), loss, reading=total_reading)
+    # Also ln Π aᵢ from the table by primes, the way a student who simplified L first works it.
+    total_reading = (total_of(loss_readings) / divisor).hull(total_of(r.rounded() for r in loss_readings) / divisor,
+                                                            table_log_by_primes(ratio) / divisor)
+    total_q = Quantity("L", Tex("L"), loss)
+    decimal_q = Quantity("L", Tex("L"), loss, reading=total_reading)
     p_lines = tuple(
         Tex(f"\\text{{row {i}: }} \\textstyle\\sum_j e^{{z_{{{i}j}}}} = " + " + ".join(map(str, row)) + f" = {sum(row)}")
         for i, row in enumerate(ks)
@@ -67,6 +74,10 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
             + _from_table(sum(row), row[t]))
         for i, (row, t) in enumerate(zip(ks, targets))
     )
+    summed = " + ".join(number_tex(x) for x in losses)
+    if mean and positions > 1:
+        summed = f"\\frac{{1}}{{{positions}}}\\left({summed}\\right)"
+    exact_line = f"L = {summed} = {number_tex(loss)}"
     loss_line = f"L = {number_tex(loss)}"
     if total_reading.width and positions > 1:
         names = " + ".join(f"\\ell_{i}" for i in range(positions))
@@ -83,11 +94,15 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    checks=(Tex(r"\text{Each row of } p \text{ sums to 1.}"),)),)),
         Part(Tex(r"Compute the loss $\ell_i = -\ln p[i, \text{target}_i]$ of each position, exactly."), (l_q,),
              (Step(text=Tex(r"Only the target's probability enters; $-\ln \frac{a}{b} = \ln \frac{b}{a}$."),
-                   formula=Tex(r"\ell_i = -\ln p[i, \text{target}_i]"), lines=l_lines),), decimals=True),
-        Part(Tex(f"Compute the {'mean' if mean else 'total'} loss $L = {combine}$, exactly and to 4 decimal places."),
+                   formula=Tex(r"\ell_i = -\ln p[i, \text{target}_i]"), lines=l_lines),)),
+        Part(Tex(f"Compute the {'mean' if mean else 'total'} loss $L = {combine}$ exactly, as one logarithm "
+                 f"(or a logarithm divided by a whole number)."),
              (total_q,),
-             (Step(text=Tex("Combine the positions' losses as the sheet says."), formula=Tex(f"L = {combine}"),
-                   lines=(Tex(loss_line),), result=total_q),), decimals=True),
+             (Step(text=Tex(r"Combine the positions' losses as the sheet says; $\ln a + \ln b = \ln ab$."),
+                   formula=Tex(f"L = {combine}"), lines=(Tex(exact_line),), result=total_q),)),
+        Part(Tex("Give $L$ to 4 decimal places, using the table."), (decimal_q,),
+             (Step(text=Tex("Add the positions' losses from the table (or look up the logarithm of $L$'s fraction)."),
+                   lines=(Tex(loss_line),), result=decimal_q),), decimals=True),
     ]
     targets_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
     facts = {"z_tex": z_tex, "ln_table": ln_table_tex(), "targets": ImmutableMatrix([targets]), "targets_text": targets_text,
