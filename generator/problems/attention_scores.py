@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sympy import Rational
+from sympy import ImmutableMatrix, Rational
 
 from ..draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
 from ..forward import causal_mask, causal_mask_step, scale_step
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option
+from ..registry import Option, SpecError
 from ..rng import Rng
+from ..slips import constant_row, equal_rows, product_rule, unscaled_hidden
 from ..worked import product_step
 
 TITLE = "Scaled attention scores"
@@ -29,8 +30,30 @@ CONTRACT = Contract(
     forbidden={
         "Q or K has a zero row": lambda p: has_zero_row(p.given_value("Q")) or has_zero_row(p.given_value("K")),
         "all scores are equal": lambda p: len(set(p.parts[0].answers[0].value)) == 1,
+        # Two equal keys score alike for every query: their columns of S repeat and softmax cannot tell them apart.
+        "two keys are equal": lambda p: equal_rows(p.given_value("K")),
+        "a query scores all its visible keys alike": lambda p: constant_row(p.answer("S")),
+        **product_rule("Q·Kᵀ", lambda p: (p.given_value("Q"), p.given_value("K").T)),
+        "forgetting the 1/√d_k gives the same scores": lambda p: unscaled_hidden(p.answer("QKT"), _ROOTS[int(p.facts["d_k"])]),
     },
 )
+
+
+def check_options(options: dict[str, str]) -> None:
+    """Easy keys with d_k = 1 are the numbers 1 and 2: three tokens would need two equal keys."""
+    if options["difficulty"] == "easy" and options["d_k"] == "1" and options["tokens"] == "3":
+        raise SpecError("problem type 'attention_scores': tokens=3 with d_k=1 at difficulty=easy would repeat a key "
+                        "(easy entries are 1 or 2); accepted: tokens=2, d_k=4, or difficulty medium or hard")
+
+
+def _distinct_rows(rng: Rng, difficulty: str, n: int, dk: int):
+    """n rows of non-zero small entries, a row equal to an earlier one drawn again."""
+    rows: list[list[Rational]] = []
+    while len(rows) < n:
+        row = list(small_matrix(rng, difficulty, 1, dk, nonzero=True))
+        if row not in rows:
+            rows.append(row)
+    return rows
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
@@ -38,7 +61,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     n, dk = int(options["tokens"]), int(options["d_k"])
     # Non-zero entries: a zero query or key row would make a whole row or column of scores trivial.
     q = small_matrix(rng, options["difficulty"], n, dk, nonzero=True)
-    k = small_matrix(rng, options["difficulty"], n, dk, nonzero=True)
+    k = ImmutableMatrix(_distinct_rows(rng, options["difficulty"], n, dk))  # equal keys would score alike
     raw = Quantity("QKT", Tex(r"Q\,K^{\mathsf T}"), q * k.T)
     scaled = raw.value / _ROOTS[dk]
     masked = options["mask"] == "causal"

@@ -1,0 +1,125 @@
+"""Classic slips as forbidden draws: where a slip gives the right answer, the key cannot tell the slip from the skill.
+
+Each helper answers one question about a draw — does this slip give the same answer? — so a type's Contract can
+name the slips it guards against in one line each (see `rule`). Slips whose result has another shape are not
+checked: a student sees the wrong shape.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from .problem import Problem
+
+NEG_INF = -sympy.oo
+
+
+def product_slips(a: ImmutableMatrix, b: ImmutableMatrix) -> dict[str, ImmutableMatrix]:
+    """What a student's A·B becomes under each classic slip the shapes allow: a forgotten or extra transpose of
+    either factor, the order swapped, or the answer written transposed (row and column mixed up)."""
+    slips = {}
+    if a.cols == b.cols:
+        slips["A·Bᵀ"] = a * b.T
+    if a.rows == b.rows:
+        slips["Aᵀ·B"] = a.T * b
+    if b.cols == a.rows:
+        slips["B·A"] = b * a
+    if a.rows == b.cols and a.rows > 1:
+        slips["(A·B)ᵀ"] = (a * b).T
+    return slips
+
+
+def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, product: ImmutableMatrix | None = None) -> list[str]:
+    """The slips in A·B that give the right product (A·B itself unless `product` is given, e.g. a sum with a bias)."""
+    product = a * b if product is None else product
+    return [name for name, value in product_slips(a, b).items() if value.shape == product.shape and value == product]
+
+
+def symmetric(m: ImmutableMatrix) -> bool:
+    """A square matrix (bigger than 1×1) equal to its transpose: a transposed answer or factor looks right."""
+    return m.is_square and m.rows > 1 and m == m.T
+
+
+def equal_rows(m: ImmutableMatrix) -> bool:
+    """Two rows are equal (two tokens look the same to everything after them)."""
+    rows = [tuple(m.row(i)) for i in range(m.rows)]
+    return len(set(rows)) < len(rows)
+
+
+def constant_row(scores: ImmutableMatrix) -> bool:
+    """A row of scores (more than one visible, −∞ masked) is all equal: its softmax is uniform whatever the query."""
+    for i in range(scores.rows):
+        visible = [v for v in scores.row(i) if v != NEG_INF]
+        if len(visible) > 1 and len(set(visible)) == 1:
+            return True
+    return False
+
+
+def _exp_sum(values) -> Counter:
+    """Σ e^v exactly, as {rational exponent: rational coefficient}; an entry ln k adds k·e^0, and −∞ adds nothing.
+
+    By Lindemann–Weierstrass, e^q for distinct rationals q are linearly independent over the rationals,
+    so two such sums are equal exactly when these counters are.
+    """
+    total: Counter = Counter()
+    for v in values:
+        if v == NEG_INF:
+            continue
+        if isinstance(v, sympy.log) and v.args[0].is_Rational:
+            total[Rational(0)] += v.args[0]
+        elif v.is_Rational:
+            total[v] += 1
+        else:
+            raise ValueError(f"cannot compare sums of e^{v} exactly")
+    return Counter({k: c for k, c in total.items() if c != 0})
+
+
+def softmax_axis_hidden(scores: ImmutableMatrix) -> bool:
+    """Does softmax down the columns give the same matrix as softmax along the rows?
+
+    Entry [i,j] is e^{s_ij} over its row's sum or over its column's sum: the two agree exactly when every
+    visible entry's row sum equals its column sum. A single row can never agree (its columns' softmax is all 1).
+    """
+    if scores.rows < 2 or scores.cols < 2:
+        return False
+    row_sums = [_exp_sum(scores.row(i)) for i in range(scores.rows)]
+    col_sums = [_exp_sum(scores.col(j)) for j in range(scores.cols)]
+    return all(row_sums[i] == col_sums[j] for i in range(scores.rows) for j in range(scores.cols)
+               if scores[i, j] != NEG_INF)
+
+
+def unscaled_hidden(raw: ImmutableMatrix, scale) -> bool:
+    """Does forgetting to divide by `scale` (√d_k) give the same scores? Only zero scores do; a scale of 1 is the
+    sheet's option (d_k = 1), not a draw, so it is not counted."""
+    return scale != 1 and all(v == 0 for v in raw)
+
+
+def sign_hidden(step: ImmutableMatrix) -> bool:
+    """Does θ + step (the update's sign flipped) give the same θ − step? Only when the step is all zeros."""
+    return all(v == 0 for v in step)
+
+
+def dropped_hidden(before: ImmutableMatrix) -> bool:
+    """Does −step alone (θ dropped from θ − step) give the same answer? Only when θ is all zeros."""
+    return all(v == 0 for v in before)
+
+
+def reduction_hidden(total, count: int) -> bool:
+    """Does the sum give the same answer as the mean over `count` items (a forgotten 1/count)?"""
+    values = list(total) if isinstance(total, ImmutableMatrix) else [total]
+    return count > 1 and all(v == 0 for v in values)
+
+
+Forbidden = Callable[[Problem], bool]
+
+
+def product_rule(label: str, factors: Callable[[Problem], tuple]) -> dict[str, Forbidden]:
+    """A contract rule: a slip in the product `label` (e.g. 'Q = X·W_Q') gives the right answer.
+
+    `factors(p)` gives (A, B) or (A, B, expected) — expected when the answer is not A·B itself (a bias added).
+    """
+    return {f"a slip in {label} (transpose, order) gives the same answer": lambda p: bool(hidden_product_slips(*factors(p)))}
