@@ -167,6 +167,11 @@ def reciprocal(m: Matrix) -> Matrix:
     return tuple(tuple(div(Fraction(1), x) for x in row) for row in m)
 
 
+def cap(m: Matrix) -> Matrix:
+    """min(1, x) entry by entry (clipping's s = min(1, c/‖g‖))."""
+    return tuple(tuple(x if to_mpf(x) < 1 else Fraction(1) for x in row) for row in m)
+
+
 def sqrt_entries(m: Matrix) -> Matrix:
     return tuple(tuple(sqrt(x) for x in row) for row in m)
 

@@ -90,6 +90,10 @@ def reciprocal(m: np.ndarray) -> np.ndarray:
     return divide(np.ones_like(m), m)
 
 
+def cap(m: np.ndarray) -> np.ndarray:
+    return np.minimum(m, 1.0)
+
+
 def sqrt_entries(m: np.ndarray) -> np.ndarray:
     if np.any(m < 0):
         raise Undefined("root of a negative number")

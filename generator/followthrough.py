@@ -69,7 +69,7 @@ _FORM_MARKS = {"": "", "T": "ᵀ", "sq": "²", "rt": "^½", "std": "̂", "rl": "
 UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "softmax_columns": "softmax_columns",
          "rownorm": "normalize_rows", "shift": "shift_by_row_max", "rowmean": "row_means", "rowvar": "row_variances",
          "rowstd": "row_deviations", "total": "total", "colsum": "column_sums", "abs": "absolute", "gelu": "gelu",
-         "reciprocal": "reciprocal", "exp": "exp_entries", "log": "log_entries", "det": "det",
+         "reciprocal": "reciprocal", "cap": "cap", "exp": "exp_entries", "log": "log_entries", "det": "det",
          "jacobian": "softmax_jacobian", "gelu_slope": "gelu_slope"}
 # Steps that take token ids or targets: the index picks rows or entries, it is never multiplied.
 INDEXED = {"onehot": "one_hot", "pick": "pick", "gather": "gather_rows"}
@@ -389,14 +389,22 @@ def choice_recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
     found: dict[str, tuple[Recipe, ...]] = {}
     for name, (blank, earlier) in _choice_blanks(samples[0]).items():
         keys = [_choice_key(s, name) for s in samples]
-        if None in keys or len(set(keys)) == 1:
-            continue  # the same choice in every draw is a constant: nothing shows what it follows from
+        extra = ()
+        if None not in keys and len(set(keys)) == 1:
+            # A drawn choice (an angle class, a verdict) can repeat by chance over three draws: the extra draws
+            # decide whether it is a constant of the spec.
+            extra = reference_samples(spec_key, EXTRA_SEEDS)
+            keys_seen = set(keys) | {_choice_key(s, name) for s in extra}
+            if None in keys_seen or len(keys_seen) == 1:
+                continue  # the same choice in every draw is a constant: nothing shows what it follows from
+        elif None in keys:
+            continue
         quantities = samples[0].quantities
         pool = [quantities[n] for n in earlier if n in varying and not _is_index_fact(quantities[n])]
         kept = [r for r in _choice_candidates(blank, pool)
                 if all(_chooses(r, v, blank.choices, k) for v, k in zip(values, keys))]
         if kept:
-            extra = reference_samples(spec_key, EXTRA_SEEDS)
+            extra = extra or reference_samples(spec_key, EXTRA_SEEDS)
             kept = [r for r in kept
                     if all(_chooses(r, _values_of(s), blank.choices, _choice_key(s, name)) for s in extra)]
         if kept:
@@ -538,7 +546,7 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
         for form in ("", "rl") if _computed(q) else ("",):
             if _shape(q, form) == shape and form in _forms(q):
                 for op in ("relu", "indicator", "softmax", "rownorm", "shift", "abs", "gelu", "exp", "log",
-                           "gelu_slope"):
+                           "gelu_slope", "cap"):
                     yield Recipe(op, (q.name,), (form,), masked=masked and op != "softmax")
     yield from _reshaping_candidates(shape, pool)
     for q in finite:
@@ -980,6 +988,12 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=l
         if _inert(fitted, name, samples, extra):
             return None
         if all(matches(values[name], apply(fitted, values)) for values in samples):
+            if recipe.op == "combine" and xn.shape(samples[0][name]) == (1, 1):
+                # Two constants fitted to three numbers leave one number as evidence: small drawn scalars
+                # (a ∈ {1, 2, 4}, η) meet such a line by chance, so the extra draws must meet it too.
+                more = [values for values in extra() if name in values and all(n in values for n in recipe.inputs)]
+                if not all(matches(values[name], apply(fitted, values)) for values in more):
+                    return None
             return fitted
     except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
         return None
@@ -1007,6 +1021,8 @@ def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]], ext
         return True
     if op == "relu" and not any(x < 0 for x in entries(inputs[0])):
         return True
+    if op == "cap" and not any(x > 1 for x in entries(inputs[0])):
+        return True  # min(1, x) of values never above 1 is the identity
     if op == "indicator" and not any(x <= 0 for x in entries(inputs[0])):
         return True
     if op == "relu_back" and not any(xn.to_mpf(x) <= 0 and not xn.is_zero(d) for values in samples

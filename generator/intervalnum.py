@@ -246,6 +246,11 @@ class Intervals:
         return _pack((m[..., 0] > 0).astype(float), (m[..., 1] > 0).astype(float))
 
     @staticmethod
+    def cap(m: np.ndarray) -> np.ndarray:
+        """min(1, x): monotone, so each bound is capped on its own."""
+        return np.minimum(m, 1.0)
+
+    @staticmethod
     def absolute(m: np.ndarray) -> np.ndarray:
         lo, hi = m[..., 0], m[..., 1]
         return _pack(np.where(lo >= 0, lo, np.where(hi <= 0, -hi, 0.0)), np.maximum(np.abs(lo), np.abs(hi)))

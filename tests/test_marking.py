@@ -206,7 +206,8 @@ def test_follow_through_down_a_chain():
     ("training_step", "W_O_new", "adam"),
     ("tiny_transformer:heads=2", "O", "heads"),
     ("grad_clip", "norm", "norm"),
-    ("grad_clip", "scale", "reciprocal"),
+    ("grad_clip", "ratio", "reciprocal"),
+    ("grad_clip", "scale", "cap"),
     ("grad_clip", "gW_clipped", "smul"),
     ("ffn_gelu", "g", "gelu"),
     ("training_step", "dz", "minus_onehot"),
@@ -483,20 +484,39 @@ def test_follow_through_in_the_head_columns_of_o():
 
 
 def test_follow_through_in_gradient_clipping():
-    key = _key("grad_clip:max_norm=2", 3)
+    key = next(k for k in (_key("grad_clip:max_norm=2", seed) for seed in range(3, 40))
+               if k.problems[0].quantities["norm"].values[0][0] > 2)  # a variant that clips
     q = key.problems[0].quantities
     norm = q["norm"].values[0][0] + 1  # a slip in the sum of squares
-    scale = Fraction(2) / norm
+    ratio = Fraction(2) / norm
     answers = _perfect(key)
     answers[q["norm"].blanks[(0, 0)].label] = _text(norm)
-    answers[q["scale"].blanks[(0, 0)].label] = _text(scale)
+    answers[q["ratio"].blanks[(0, 0)].label] = _text(ratio)
+    answers[q["scale"].blanks[(0, 0)].label] = _text(ratio)  # below 1: min(1, c/‖g‖) is c/‖g‖
     for name, given in (("gW_clipped", "g_W"), ("gb_clipped", "g_b")):
-        _set(answers, q[name], xn.scale(scale, q[given].values))
+        _set(answers, q[name], xn.scale(ratio, q[given].values))
     marks, _ = _mark(key, answers)
-    for name in ("scale", "gW_clipped", "gb_clipped"):
+    for name in ("ratio", "scale", "gW_clipped", "gb_clipped"):
         assert {marks[b.label].status for b in q[name].blanks.values()} == {FOLLOW_THROUGH}, name
     # 1/‖g‖ (c left out) from the student's own norm earns nothing.
-    answers[q["scale"].blanks[(0, 0)].label] = _text(1 / norm)
+    answers[q["ratio"].blanks[(0, 0)].label] = _text(1 / norm)
+    assert _statuses(key, answers, "ratio")[0].status == WRONG
+
+
+def test_follow_through_when_nothing_is_clipped():
+    """A norm below c: s = min(1, c/‖g‖) is 1, also from a student's own (wrong but still short) norm."""
+    key = next(k for k in (_key("grad_clip:max_norm=2", seed) for seed in range(3, 40))
+               if k.problems[0].quantities["norm"].values[0][0] < 2)
+    q = key.problems[0].quantities
+    norm = q["norm"].values[0][0] / 2  # still below c
+    answers = _perfect(key)
+    answers[q["norm"].blanks[(0, 0)].label] = _text(norm)
+    answers[q["ratio"].blanks[(0, 0)].label] = _text(Fraction(2) / norm)
+    marks, _ = _mark(key, answers)
+    assert {marks[b.label].status for b in q["ratio"].blanks.values()} == {FOLLOW_THROUGH}
+    assert {marks[b.label].status for b in q["scale"].blanks.values()} == {RIGHT}
+    # Scaling by c/‖g‖ though the norm is below c lengthens the gradients: wrong.
+    answers[q["scale"].blanks[(0, 0)].label] = _text(Fraction(2) / norm)
     assert _statuses(key, answers, "scale")[0].status == WRONG
 
 

@@ -183,8 +183,10 @@ def grad_clip(given, facts, options):
     w, b = torch.zeros_like(g_w, requires_grad=True), torch.zeros_like(g_b, requires_grad=True)
     w.grad, b.grad = g_w.clone(), g_b.clone()
     torch.nn.utils.clip_grad_norm_([w, b], max_norm=c)
-    torch.testing.assert_close(w.grad, g_w * c / norm, rtol=1e-5, atol=0)
-    return {"norm": norm.item(), "scale": (c / norm).item(), "gW_clipped": g_w * c / norm, "gb_clipped": g_b * c / norm}
+    scale = min(1.0, c / norm.item())
+    torch.testing.assert_close(w.grad, g_w * scale, rtol=1e-5, atol=0)
+    return {"norm": norm.item(), "ratio": c / norm.item(), "exceeds": "yes" if norm.item() > c else "no",
+            "scale": scale, "gW_clipped": g_w * scale, "gb_clipped": g_b * scale}
 
 
 def adam_step(given, facts, options):
@@ -241,7 +243,7 @@ def attention_backward(given, facts, options):
 
 
 def lr_experiment(given, facts, options):
-    """torch.optim.SGD on L = a(w − c)²/2 with each learning rate; the one that ends farther away diverges."""
+    """torch.optim.SGD on L = a(w − c)²/2 with each learning rate; a rate whose w ends farther away diverges."""
     a, c, w0 = (as_float(given[k]) for k in ("a", "c", "w0"))
     out = {}
     w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
@@ -257,7 +259,8 @@ def lr_experiment(given, facts, options):
             optimizer.step()
             trail.append(w.item())
         out[f"w_{name}"] = torch.tensor([trail], dtype=torch.float64)
-    out["diverges"] = "eta2" if abs(out["w_eta2"][0, -1] - c) > abs(w0 - c) else "eta1"
+    runs = tuple(bool(abs(out[f"w_{name}"][0, -1] - c) > abs(w0 - c)) for name in ("eta1", "eta2"))
+    out["diverges"] = {(True, False): "eta1", (False, True): "eta2", (True, True): "both", (False, False): "neither"}[runs]
     out["limit"] = 2 / a
     return out
 

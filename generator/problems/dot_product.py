@@ -25,15 +25,24 @@ CONTRACT = Contract(
     answer=Bounds(50, 4, Rational(50)),
     forbidden={
         "a vector is zero": lambda p: any(all(x == 0 for x in q.value) for q in p.given),
-        # Exactly one of each sign, so the three cases are all practised.
-        "the three signs are not one of each": lambda p: sorted(
-            part.answers[1].value.value for part in p.parts
-        ) != ["acute", "obtuse", "right"],
         "a vector is a multiple of a": lambda p: any(
             q.value[0] * p.given[0].value[1] == q.value[1] * p.given[0].value[0] for q in p.given[1:]
         ),
+        "two of b, c, d are equal": lambda p: len({tuple(q.value) for q in p.given[1:]}) < len(_NAMES),
+        # a₀b₁ + a₁b₀ − (a₀b₀ + a₁b₁) = −(a₀ − a₁)(b₀ − b₁): pairing the wrong entries must change the answer.
+        "pairing a₀ with b₁ gives the same dot product": lambda p: any(
+            _crossed(p.given[0].value, q.value) == _dot(p.given[0].value, q.value) for q in p.given[1:]),
     },
 )
+# Which angles a sheet asks about is drawn slot by slot (not one of each): no answer follows from the other two.
+
+
+def _dot(a: ImmutableMatrix, b: ImmutableMatrix) -> Rational:
+    return a[0] * b[0] + a[1] * b[1]
+
+
+def _crossed(a: ImmutableMatrix, b: ImmutableMatrix) -> Rational:
+    return a[0] * b[1] + a[1] * b[0]
 
 
 def _vector(rng: Rng, difficulty: str) -> ImmutableMatrix:
@@ -44,16 +53,36 @@ def _angle(dot: Rational) -> str:
     return "acute" if dot > 0 else "right" if dot == 0 else "obtuse"
 
 
-def generate(rng: Rng, options: dict[str, str]) -> Problem:
-    """Draw a (both entries non-zero), one vector at each kind of angle to it, in shuffled order."""
-    difficulty = options["difficulty"]
-    a = ImmutableMatrix(1, 2, [entry(rng, difficulty, nonzero=True), entry(rng, difficulty, nonzero=True)])
-    # A perpendicular vector is a multiple of (−a1, a0); doubling only while it stays in the difficulty's range.
+def _sheet_vectors(rng: Rng, difficulty: str, a: ImmutableMatrix) -> list[ImmutableMatrix] | None:
+    """b, c, d at angles drawn one by one; None when the draw cannot be met (more right angles than scales)."""
     largest = max(abs(a[0]), abs(a[1]))
-    scale = rng.choice([Rational(s) for s in (-2, -1, 1, 2) if abs(s) * largest <= ENTRY_LIMIT[difficulty]])
-    perpendicular = ImmutableMatrix(1, 2, [-a[1] * scale, a[0] * scale])
-    others = [_vector(rng, difficulty), _vector(rng, difficulty)]
-    vectors = rng.shuffled([perpendicular, *others])
+    # A perpendicular vector is a multiple of (−a1, a0), scaled only while it stays in the difficulty's range.
+    scales = rng.shuffled([Rational(s) for s in (-2, -1, 1, 2) if abs(s) * largest <= ENTRY_LIMIT[difficulty]])
+    vectors: list[ImmutableMatrix] = []
+    for angle in (rng.choice([key for key, _ in ANGLE_OPTIONS]) for _ in _NAMES):
+        if angle == "right":
+            if not scales:
+                return None
+            scale = scales.pop()
+            vectors.append(ImmutableMatrix(1, 2, [-a[1] * scale, a[0] * scale]))
+            continue
+        while True:
+            v = _vector(rng, difficulty)
+            if (_angle(_dot(a, v)) == angle and v[0] != v[1] and v[0] * a[1] != v[1] * a[0] and v not in vectors):
+                vectors.append(v)
+                break
+    return vectors
+
+
+def generate(rng: Rng, options: dict[str, str]) -> Problem:
+    """Draw a (non-zero entries of different sizes) and b, c, d, each at an angle drawn on its own."""
+    difficulty = options["difficulty"]
+    vectors = None
+    while vectors is None:
+        a = ImmutableMatrix(1, 2, [entry(rng, difficulty, nonzero=True), entry(rng, difficulty, nonzero=True)])
+        # |a₀| ≠ |a₁|: a₀ = a₁ would let crossed pairs give the same dot product; a₀ = −a₁ does so for a⊥.
+        if abs(a[0]) != abs(a[1]):
+            vectors = _sheet_vectors(rng, difficulty, a)
     given = [Quantity("a", Tex("a"), a)] + [Quantity(n, Tex(n), v) for n, v in zip(_NAMES, vectors)]
     parts = []
     for name, vector in zip(_NAMES, vectors):

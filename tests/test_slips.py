@@ -1,0 +1,135 @@
+"""Draws that teach: over 1,000 seeds per type, each classic slip gives a visibly different answer and no choice's
+answer is fixed, checked with plain arithmetic apart from the types' own forbidden predicates."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from fractions import Fraction
+
+import pytest
+import sympy
+from sympy import ImmutableMatrix, Rational
+
+from generator import slips
+from generator.registry import make_problem, problem_types
+from generator.sheet import problem_seed
+
+SEEDS = 1000
+
+
+def _problems(type_name: str, seeds: int = SEEDS, **fixed):
+    """(options, problem) for each seed, every option set (matching `fixed`) taking its turn, as the contract test."""
+    sets = [o for o in problem_types()[type_name].option_sets() if all(o.get(k) == v for k, v in fixed.items())]
+    for seed in range(seeds):
+        options = sets[seed % len(sets)]
+        yield options, make_problem(type_name, options, problem_seed(seed, 1, type_name))
+
+
+def _rows(m) -> list[list[Fraction]]:
+    """A sympy matrix as rows of plain Fractions (−∞ kept as None)."""
+    return [[None if v == -sympy.oo else Fraction(int(v.p), int(v.q)) for v in m.row(i)] for i in range(m.rows)]
+
+
+def _mul(a: list[list], b: list[list]) -> list[list]:
+    return [[sum((x * y for x, y in zip(row, col)), Fraction(0)) for col in zip(*b)] for row in a]
+
+
+def _t(a: list[list]) -> list[list]:
+    return [list(col) for col in zip(*a)]
+
+
+# ----- the shared helpers ----------------------------------------------------------------------------------------
+
+
+def test_product_slips_are_the_shapes_that_fit():
+    a, b = ImmutableMatrix([[1, 2], [3, 4]]), ImmutableMatrix([[0, 1], [1, 0]])
+    assert set(slips.product_slips(a, b)) == {"A·Bᵀ", "Aᵀ·B", "B·A", "(A·B)ᵀ"}
+    # B symmetric: A·Bᵀ is A·B, so that slip cannot be seen.
+    assert slips.hidden_product_slips(a, b) == ["A·Bᵀ"]
+    row, m = ImmutableMatrix([[1, 2]]), ImmutableMatrix([[1, 2], [3, 4]])
+    assert set(slips.product_slips(row, m)) == {"A·Bᵀ"}  # the others have the wrong shape
+    assert slips.hidden_product_slips(row, m) == []
+
+
+def test_softmax_axis_agrees_with_floats():
+    """The exact test (sums of e^q compared as multisets) against float softmax both ways."""
+    def floats(s):
+        e = [[0.0 if v == -sympy.oo else math.exp(float(v)) for v in s.row(i)] for i in range(s.rows)]
+        rows = [[x / sum(r) for x in r] for r in e]
+        cols = [[e[i][j] / sum(e[k][j] for k in range(s.rows)) for j in range(s.cols)] for i in range(s.rows)]
+        return all(math.isclose(x, y, abs_tol=1e-12) for r, c in zip(rows, cols) for x, y in zip(r, c))
+
+    cases = [ImmutableMatrix([[1, 2], [2, 1]]), ImmutableMatrix([[0, 1], [1, 0]]), ImmutableMatrix([[1, 2], [3, 4]]),
+             ImmutableMatrix([[Rational(1, 2), 1], [1, Rational(1, 2)]]), ImmutableMatrix([[2, -sympy.oo], [1, 2]]),
+             ImmutableMatrix([[0, 0], [0, 0]]), ImmutableMatrix([[1, 2, 3], [2, 3, 1], [3, 1, 2]])]
+    for s in cases:
+        assert slips.softmax_axis_hidden(s) == floats(s), s
+
+
+# ----- the brief's cases -----------------------------------------------------------------------------------------
+
+
+def test_attention_scores_keys_differ_and_no_query_scores_alike():
+    for options, p in _problems("attention_scores"):
+        q, k = _rows(p.given_value("Q")), _rows(p.given_value("K"))
+        assert len({tuple(r) for r in k}) == len(k), options
+        raw = _mul(q, _t(k))
+        assert raw != _t(raw), options  # K·Qᵀ (the scores transposed) must differ
+        causal = options["mask"] == "causal"
+        for i, row in enumerate(raw):
+            visible = row[: i + 1] if causal else row
+            assert len(visible) == 1 or len(set(visible)) > 1, (options, raw)
+        if options["d_k"] == "4":
+            assert any(raw_v != 0 for row in raw for raw_v in row)  # so the missing /2 shows
+
+
+def test_dot_product_angles_are_drawn_slot_by_slot():
+    multisets, slots = Counter(), Counter()
+    for options, p in _problems("dot_product"):
+        a = list(p.given_value("a"))
+        classes = []
+        for name in "bcd":
+            v = list(p.given_value(name))
+            dot = a[0] * v[0] + a[1] * v[1]
+            assert a[0] * v[1] + a[1] * v[0] != dot, (options, a, v)  # crossed pairs give another number
+            classes.append("acute" if dot > 0 else "right" if dot == 0 else "obtuse")
+        assert [part.answers[1].value.value for part in p.parts] == classes
+        multisets[tuple(sorted(classes))] += 1
+        slots.update(enumerate(classes))
+    # Every class in every slot, and no fixed mix: the third answer never follows from the first two.
+    assert all(slots[(i, c)] > 200 for i in range(3) for c in ("acute", "right", "obtuse")), slots
+    assert len(multisets) >= 9 and max(multisets.values()) < SEEDS / 3, multisets
+
+
+def test_lr_experiment_verdict_is_drawn_and_true():
+    verdicts = Counter()
+    for options, p in _problems("lr_experiment"):
+        a, c, w0 = (Fraction(str(p.given_value(n))) for n in ("a", "c", "w0"))
+        runs = []
+        for name in ("eta1", "eta2"):
+            eta, w = Fraction(str(p.facts[name])), w0
+            for _ in range(int(options["steps"])):
+                w -= eta * a * (w - c)
+            runs.append(abs(w - c) > abs(w0 - c))
+            assert (eta > 2 / a) == runs[-1]
+        verdict = {(True, False): "eta1", (False, True): "eta2", (True, True): "both", (False, False): "neither"}[tuple(runs)]
+        assert p.answer("diverges").value == verdict
+        verdicts[(options["steps"], verdict)] += 1
+    assert all(verdicts[(s, v)] > 60 for s in ("2", "3") for v in ("eta1", "eta2", "both", "neither")), verdicts
+
+
+def test_grad_clip_asks_the_comparison_and_draws_both_cases():
+    cases = Counter()
+    for options, p in _problems("grad_clip"):
+        c = Fraction(options["max_norm"])
+        g = [Fraction(str(v)) for name in ("g_W", "g_b") for v in p.given_value(name)]
+        square = sum(v * v for v in g)
+        clips = square > c * c
+        assert square != c * c  # at ‖g‖ = c both readings of "exceeds" agree
+        assert p.answer("exceeds").value == ("yes" if clips else "no")
+        s = Fraction(str(p.answer("scale")))
+        assert s ** 2 == (c * c / square if clips else 1)
+        cases[(options["max_norm"], clips)] += 1
+        assert not any("the norm exceeds" in part.prompt for part in p.parts)  # a question, not a given
+    assert all(cases[(m, k)] > 100 for m in ("1", "2", "5") for k in (True, False)), cases
