@@ -1,4 +1,4 @@
-"""Class documents to PDF: one pdflatex run each (run side by side), then per-student PDFs cut by page range."""
+"""Class documents to PDF: two pdflatex runs each (run side by side), then per-student PDFs cut by page range."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ import pikepdf
 
 from .pdf import REPRODUCIBLE, TexError, first_tex_error
 
-# As pdf.LATEXMK_FLAGS, for pdflatex itself: class documents need one run (no references, no page totals).
+# As pdf.LATEXMK_FLAGS, for pdflatex itself. Two runs: the first (no PDF written, which saves time) counts each
+# student's pages into the .aux, the second prints "Page N of M" with them. The footer sits outside the text,
+# so its width never moves a page break and two runs always suffice.
 PDFLATEX_FLAGS = ("-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape")
+RUNS = (("-draftmode",), ())
 
 
 @dataclass(frozen=True)
@@ -36,29 +39,30 @@ def read_page_map(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def compile_class_documents(tex_paths: list[Path]) -> dict[Path, ClassPdf]:
-    """Compile each .tex beside itself with one pdflatex run, all at once (the machine's cores share them).
+    """Compile each .tex beside itself with two pdflatex runs, all at once (the machine's cores share them).
 
     On a TeX error no PDF of that document is left (not even an old one) and TexError names the first error."""
     if shutil.which("pdflatex") is None:
         raise TexError("pdflatex is not installed; run `make` (or apt-get install texlive-latex-recommended lmodern)")
     results: dict[Path, ClassPdf] = {}
     with tempfile.TemporaryDirectory(prefix="class-tex-") as build_root:
-        running = []
-        for number, tex in enumerate(tex_paths):
-            build_dir = Path(build_root) / str(number)
+        builds = [(tex, Path(build_root) / str(number)) for number, tex in enumerate(tex_paths)]
+        for _, build_dir in builds:
             build_dir.mkdir()
-            process = subprocess.Popen(
-                ["pdflatex", *PDFLATEX_FLAGS, f"-output-directory={build_dir}", tex.name],
+        returncodes = {tex: 0 for tex in tex_paths}
+        for extra in RUNS:
+            running = [(tex, subprocess.Popen(
+                ["pdflatex", *PDFLATEX_FLAGS, *extra, f"-output-directory={build_dir}", tex.name],
                 cwd=tex.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env={**os.environ, **REPRODUCIBLE},
-            )
-            running.append((tex, build_dir, process))
+            )) for tex, build_dir in builds if returncodes[tex] == 0]  # a document that failed is not run again
+            for tex, process in running:
+                returncodes[tex] = process.wait()
         errors = []
-        for tex, build_dir, process in running:
-            process.wait()
+        for tex, build_dir in builds:
             built = build_dir / f"{tex.stem}.pdf"
             target = tex.with_suffix(".pdf")
-            if process.returncode != 0 or not built.exists():
+            if returncodes[tex] != 0 or not built.exists():
                 log = build_dir / f"{tex.stem}.log"
                 errors.append(first_tex_error(log.read_text(errors="replace") if log.exists() else "", tex))
                 target.unlink(missing_ok=True)
@@ -82,6 +86,8 @@ def split_pages(source: Path, ranges: dict[Path, tuple[int, int]]) -> None:
         for target, (first, last) in ranges.items():
             with pikepdf.new() as part:
                 part.pages.extend(document.pages[first - 1:last])
+                # The class document's title, subject and author (and fixed dates) are the student's PDF's too.
+                part.docinfo = part.copy_foreign(document.docinfo)
                 partial = target.with_name(f".{target.name}.part")
                 # A content-derived /ID and no timestamps: the same pages give the same bytes.
                 part.save(partial, deterministic_id=True)

@@ -6,18 +6,28 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
+
+from sympy import ImmutableMatrix
 
 from . import __version__
 from .assignment import Assignment
-from .problem import Tex
+from .problem import Choice, Quantity, Tex
 from .qr import payload, qr_tex, spec_text
-from .render import environment, escape_tex, user_text_tex
+from .readings import answer_interval, answer_reading, format_places
+from .render import (accepted_places, decimal_tex, entry_tex, environment, escape_tex, number_tex, pdf_string,
+                     prose_tex, typographic_quotes, user_text_tex)
 from .roster import Student
-from .sheet import MAX_SEED, build, key_data, render_key, render_worksheet
+from .sheet import (DEFAULT_AUTHOR, MAX_SEED, Sheet, build, exact_string, key_data, part_letter, render_key,
+                    render_worksheet)
 
 SEED_DERIVATION = "transformer-worksheets/student-seed/v1"
 QR_WIDTH_MM = 26
+# The grading sheet puts up to 4 blanks side by side, fewer when the answers are long: a blank takes about
+# GRADING_CHAR_PT per character of its label and answer plus GRADING_CELL_PT (gaps, score box), in a table
+# GRADING_WIDTH_PT wide (the narrower text width of A4 and Letter at 14 mm margins, 10pt type).
 GRADING_COLUMNS = 4
+GRADING_CHAR_PT, GRADING_CELL_PT, GRADING_WIDTH_PT = 3.8, 36, 510
 CLASS_FORMAT = "transformer-worksheets/class"
 
 
@@ -44,6 +54,7 @@ class StudentHeader:
     qr: Tex
     qr_width: str
     key: bool
+    author: str  # the PDF's author: the course, or empty
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,7 @@ class StudentSheet:
     worksheet: str
     key: str
     json: str
-    grading_rows: tuple[Tex, ...]
+    grading: tuple["GradingProblem", ...]
     givens: tuple[str, ...]  # each problem's given values, as canonical text (to find students who share numbers)
 
 
@@ -67,7 +78,7 @@ def _points_label(points: int) -> str:
 
 def course_line(assignment: Assignment) -> Tex:
     """The course and the date as one header line (either may be empty)."""
-    return Tex(r"\enspace\textbullet\enspace ".join(escape_tex(t) for t in (assignment.course, assignment.date) if t))
+    return Tex(r"\enspace\textbullet\enspace ".join(prose_tex(t) for t in (assignment.course, assignment.date) if t))
 
 
 def student_sheet(assignment: Assignment, student: Student) -> StudentSheet:
@@ -78,13 +89,13 @@ def student_sheet(assignment: Assignment, student: Student) -> StudentSheet:
     ident = user_text_tex(student.id)
     total = sum(assignment.points)
     common = {
-        "name": user_text_tex(student.name), "id": ident, "course_line": course_line(assignment),
+        "name": user_text_tex(typographic_quotes(student.name)), "id": ident, "course_line": course_line(assignment),
         "head_right": Tex(f"ID {ident}\\quad Variant \\texttt{{{sheet.variant}}}"),
         "point_labels": tuple(_points_label(p) for p in assignment.points),
         "total_label": f"Total: {total} point{'' if total == 1 else 's'}",
-        "qr": qr_tex(qr_text, QR_WIDTH_MM), "qr_width": f"{QR_WIDTH_MM}mm",
+        "qr": qr_tex(qr_text, QR_WIDTH_MM), "qr_width": f"{QR_WIDTH_MM}mm", "author": assignment.course,
     }
-    title = escape_tex(assignment.title)
+    title = prose_tex(assignment.title)
     worksheet = render_worksheet(sheet, StudentHeader(head_left=Tex(title), key=False, **common))
     key = render_key(sheet, StudentHeader(head_left=Tex(f"{title} --- answer key"), key=True, **common))
     data = key_data(sheet)
@@ -96,26 +107,76 @@ def student_sheet(assignment: Assignment, student: Student) -> StudentSheet:
     return StudentSheet(
         student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, worksheet=worksheet, key=key,
         json=json.dumps(data, indent=2, ensure_ascii=False) + "\n",
-        grading_rows=_grading_rows(data["problems"]),
+        grading=grading_table(sheet, assignment.points),
         givens=tuple(json.dumps(p["given"], sort_keys=True) for p in data["problems"]),
     )
 
 
-def _grading_rows(problems: list[dict]) -> tuple[Tex, ...]:
-    """Every blank as 'label & answer', filled down GRADING_COLUMNS columns, one tabular row per line."""
+@dataclass(frozen=True)
+class GradingProblem:
+    """One problem on the grading sheet: its heading (points, score box), blanks side by side, its table's rows."""
+
+    heading: Tex
+    groups: int
+    rows: tuple[Tex, ...]
+
+
+def _points_tex(points: Fraction) -> str:
+    return str(points.numerator) if points.denominator == 1 else f"{points.numerator}/{points.denominator}"
+
+
+def _answer_tex(answer: Quantity, index: tuple[int, int] | None, decimals: bool) -> tuple[str, int]:
+    """One blank's answer as the grading sheet prints it, and its length in characters (to fit the columns)."""
+    if isinstance(answer.value, Choice):
+        label = dict(answer.value.options)[answer.value.value]
+        return rf"\textbf{{{escape_tex(label)}}}", len(label)
+    value = answer.value[index] if index is not None else answer.value
+    if not value.is_finite:  # a masked score, −∞
+        return f"${number_tex(value)}$", 3
+    if decimals:  # what the sheet's tables give, and every 4-place value their roundings allow
+        reading = answer_reading(answer, index)
+        printed, (first, last) = format_places(answer_interval(reading)[0]), accepted_places(reading)
+        if first == last == printed:
+            return rf"{{\boldmath${printed}$}}", len(printed)
+        return rf"{{\boldmath${printed}$}} (${first}$ to ${last}$)", len(printed) + len(first) + len(last) + 7
+    if value.is_Rational:  # as the student writes it: -3/4
+        return rf"{{\boldmath${exact_string(value)}$}}", len(exact_string(value))
+    return rf"{{\boldmath${number_tex(value)}$}} $\approx {decimal_tex(value)}$", len(exact_string(value)) + 9
+
+
+def _grading_cells(number: int, letter: str, answer: Quantity, decimals: bool) -> list[tuple[str, int]]:
+    """Each blank of one answer as 'label & answer & score box', labelled with the symbol the sheet prints."""
+    if isinstance(answer.value, ImmutableMatrix):
+        indices = [(i, j) for i in range(answer.value.rows) for j in range(answer.value.cols)]
+    else:
+        indices = [None]
     cells = []
-    for problem in problems:
-        for blank in problem["blanks"]:
-            value = blank["value"]
-            if blank["kind"] == "number" and not blank["rational"]:
-                value = f"{value} = {blank['decimal']}"
-            cells.append(f"\\texttt{{{escape_tex(blank['label'])}}} & \\textbf{{{escape_tex(value)}}}")
-    height = -(-len(cells) // GRADING_COLUMNS)
-    rows = []
-    for r in range(height):
-        line = [cells[c * height + r] if c * height + r < len(cells) else "&" for c in range(GRADING_COLUMNS)]
-        rows.append(Tex(" & ".join(line)))
-    return tuple(rows)
+    for index in indices:
+        symbol = entry_tex(answer.symbol, index) if index else answer.symbol
+        text, length = _answer_tex(answer, index, decimals)
+        cells.append((rf"{number}{letter}\enspace ${symbol}$ & {text} & \scorebox",
+                      length + len(f"{number}{letter} {answer.name}[0,0]")))
+    return cells
+
+
+def grading_table(sheet: Sheet, points: tuple[int, ...]) -> tuple[GradingProblem, ...]:
+    """Per problem its points and score box, then every blank (printed symbol, answer, score box) in the key's order."""
+    problems = []
+    for number, (problem, worth) in enumerate(zip(sheet.problems, points), start=1):
+        cells = [cell for i, part in enumerate(problem.parts) if not part.shown for answer in part.answers
+                 for cell in _grading_cells(number, part_letter(i), answer, part.decimals)]
+        each = Fraction(worth, len(cells))  # markkey shares a problem's points equally among its blanks
+        heading = Tex(rf"\problemscore{{{number}}}{{{worth}}}{{{'point' if worth == 1 else 'points'}}}"
+                      rf"{{{_points_tex(each)}}}")
+        # Each problem is its own table: one long answer (a choice's label) widens only its own problem's columns.
+        cell_width = max(length for _, length in cells) * GRADING_CHAR_PT + GRADING_CELL_PT
+        groups = max(1, min(GRADING_COLUMNS, int(GRADING_WIDTH_PT // cell_width), len(cells)))
+        rows = []
+        for start in range(0, len(cells), groups):
+            line = [text for text, _ in cells[start:start + groups]]
+            rows.append(Tex(" & ".join(line + ["& &"] * (groups - len(line)))))
+        problems.append(GradingProblem(heading, groups, tuple(rows)))
+    return tuple(problems)
 
 
 # ----- class documents --------------------------------------------------------------------------
@@ -143,14 +204,18 @@ def class_document(documents: Iterable[str]) -> str:
 
 
 def grading_document(assignment: Assignment, sheets: Iterable[StudentSheet]) -> str:
-    """One compact block per variant: the student, the variant code, and every blank's answer."""
+    """One compact block per variant: the student, the variant code, the total, and every blank's answer."""
+    total = sum(assignment.points)
     variants = [
-        {"name": user_text_tex(s.student.name), "id": user_text_tex(s.student.id), "variant": s.variant,
-         "rows": s.grading_rows, "columns": range(GRADING_COLUMNS)}
+        {"name": user_text_tex(typographic_quotes(s.student.name)), "id": user_text_tex(s.student.id),
+         "variant": s.variant, "problems": s.grading}
         for s in sheets
     ]
+    pdf = {"title": pdf_string(typographic_quotes(assignment.title)),
+           "author": pdf_string(typographic_quotes(assignment.course or DEFAULT_AUTHOR))}
     return environment().get_template("grading.tex.j2").render(
-        title=assignment.title, course_line=course_line(assignment), paper=assignment.paper, variants=variants)
+        title=prose_tex(assignment.title), course_line=course_line(assignment), paper=assignment.paper,
+        variants=variants, total=total, pdf=pdf)
 
 
 def shared_numbers(sheets: list[StudentSheet]) -> list[tuple[int, list[str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache, lru_cache
@@ -9,6 +10,7 @@ from functools import cache, lru_cache
 import jinja2
 import sympy
 from sympy import ImmutableMatrix
+from sympy.printing.latex import LatexPrinter
 
 from fractions import Fraction
 
@@ -53,16 +55,61 @@ def escape_tex(text: str) -> str:
     return " ".join(escaped.split()) if any(ch in text for ch in "\n\r\t") else escaped
 
 
+# Prose quotes: a quote after one of these (or at the start) opens a quotation, anywhere else it closes one.
+_OPENS_AFTER = "([{<\u2018\u201c\u2013\u2014-/"
+
+
+def typographic_quotes(text: str) -> str:
+    """Straight quotes in prose (a title, a name) made typographic: O'Brien → O’Brien, "x" → “x”."""
+    # A single quote opens (‘) only before a word, and never before a digit: there it elides one ('90s).
+    out = []
+    for i, ch in enumerate(text):
+        before, after = text[i - 1:i], text[i + 1:i + 2]
+        opens = (not before or before.isspace() or before in _OPENS_AFTER) and bool(after) and not after.isspace()
+        if ch == "'":
+            out.append("\u2018" if opens and not after.isdigit() else "\u2019")
+        elif ch == '"':
+            out.append("\u201c" if opens else "\u201d")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def prose_tex(text: str) -> Tex:
+    """Plain prose (a title, a course) made safe for TeX, with typographic quotes instead of typewriter ones."""
+    return Tex(escape_tex(typographic_quotes(text)))
+
+
+def pdf_string(text: str) -> Tex:
+    """Text as a PDF string for \\pdfinfo: UTF-16BE in hex, so no character of it means anything to TeX or PDF."""
+    return Tex("<FEFF" + " ".join(text.split()).encode("utf-16-be").hex().upper() + ">")
+
+
+class SheetLatexPrinter(LatexPrinter):
+    """sympy's LaTeX printer, the log of a plain number spelled as the sheets write it: \\ln 3, \\ln \\frac{4}{3}."""
+
+    def _print_log(self, expr, exp=None):
+        argument = expr.args[0]
+        if not (argument.is_Rational and argument.is_positive):
+            return super()._print_log(expr, exp)
+        tex = rf"\ln {self._print(argument)}"
+        # ln 3 squared: parentheses, or \ln 3^{2} would read as ln 9.
+        return tex if exp is None else rf"\left({tex}\right)^{{{exp}}}"
+
+
+_PRINTER = SheetLatexPrinter({"ln_notation": True})
+
+
 def number_tex(value: sympy.Expr) -> str:
-    """An exact scalar in LaTeX (sympy's printer, with ln rather than log)."""
+    """An exact scalar in LaTeX (sympy's printer, with ln rather than log, and ln 3 rather than ln(3))."""
     if isinstance(value, sympy.Rational):
         return _rational_tex(value)  # a class set prints the same few fractions thousands of times
-    return sympy.latex(value, ln_notation=True)
+    return _PRINTER.doprint(value)
 
 
 @lru_cache(maxsize=8192)
 def _rational_tex(value: sympy.Rational) -> str:
-    return sympy.latex(value, ln_notation=True)
+    return _PRINTER.doprint(value)
 
 
 def factor_tex(value) -> str:
@@ -87,11 +134,8 @@ def approx_tex(value) -> Tex:
     if isinstance(value, ImmutableMatrix):
         if not any(_needs_decimal(x) for x in value):
             return Tex("")
-        rows = [
-            " & ".join(decimal_tex(x) if _needs_decimal(x) else number_tex(x) for x in value.row(i))
-            for i in range(value.rows)
-        ]
-        return Tex(r" \approx \begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}")
+        cells = [[decimal_tex(x) if _needs_decimal(x) else number_tex(x) for x in row] for row in value.tolist()]
+        return Tex(r" \approx " + bmatrix_tex(cells))
     if _needs_decimal(value):
         return Tex(rf" \approx {decimal_tex(value)}")
     return Tex("")
@@ -134,14 +178,17 @@ def accepted_tex(answers) -> Tex:
     return Tex(r"\textit{Accepted to 4 places} (the tables' roundings allow these): " + r"\quad ".join(pieces))
 
 
-def _accepted_range(reading) -> str:
+def accepted_places(reading) -> tuple[str, str]:
+    """The lowest and the highest 4-place value a grader accepts for one entry."""
     _, low, high = answer_interval(reading)
-    first, last = low * 10**PLACES, high * 10**PLACES
-    first = Fraction(first.__ceil__(), 10**PLACES)
-    last = Fraction(last.__floor__(), 10**PLACES)
-    if first == last:
-        return format_places(first)
-    return f"{format_places(first)}\\text{{ to }}{format_places(last)}"
+    first = Fraction((low * 10**PLACES).__ceil__(), 10**PLACES)
+    last = Fraction((high * 10**PLACES).__floor__(), 10**PLACES)
+    return format_places(first), format_places(last)
+
+
+def _accepted_range(reading) -> str:
+    first, last = accepted_places(reading)
+    return first if first == last else f"{first}\\text{{ to }}{last}"
 
 
 def _reading_grid(answer, show) -> list[list[str]]:
@@ -161,16 +208,45 @@ def _needs_decimal(value) -> bool:
 
 
 def matrix_tex(value: ImmutableMatrix) -> str:
-    """An exact matrix as a bmatrix."""
+    """An exact matrix as a bmatrix (a fracmatrix when it has fractions)."""
     # tolist(): sympy's row(i) builds a new matrix per row, which costs more than printing it.
-    rows = [" & ".join(number_tex(x) for x in row) for row in value.tolist()]
-    return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}"
+    return bmatrix_tex([[number_tex(x) for x in row] for row in value.tolist()])
+
+
+def bmatrix_tex(cells: list[list[str]]) -> str:
+    """Printed cells as a bmatrix; with a fraction among them a fracmatrix, its fractions at text size."""
+    if not any(r"\frac" in cell for row in cells for cell in row):
+        return r"\begin{bmatrix} " + r" \\ ".join(" & ".join(row) for row in cells) + r" \end{bmatrix}"
+    # A matrix cell is set in text style, where a fraction's digits shrink to script size; where a student reads
+    # the matrix, \fracstyle is \displaystyle and keeps them at text size (base.tex.j2 defines fracmatrix and
+    # \fracstyle, which give such rows the room they need).
+    rows = [" & ".join(rf"\fracstyle {cell}" if r"\frac" in cell else cell for cell in row) for row in cells]
+    return r"\begin{fracmatrix} " + r" \\ ".join(rows) + r" \end{fracmatrix}"
+
+
+_TEX_TOKEN = re.compile(r"\\[A-Za-z]+ ?|\\.|.", re.S)
+
+
+def entry_tex(symbol: str, index: tuple[int, int]) -> Tex:
+    """One entry of a printed matrix symbol, as the sheet writes M[i,j]: K^T[0,1], or (Q K^T)[0,1] for a compound."""
+    # Compound: more than one term, a fraction, or brackets of its own; Q K^T[0,1] would read as Q times an entry.
+    depth, compound = 0, symbol.startswith(r"\frac") or symbol.endswith((")", "]"))
+    # TeX's tokens: a control word takes the space after it (\hat m is one term), so a space left over, or a
+    # thin space, outside braces separates terms.
+    for token in _TEX_TOKEN.findall(symbol):
+        depth += {"{": 1, "}": -1}.get(token, 0)
+        compound = compound or (depth == 0 and token in (" ", r"\,"))
+    body = rf"\left({symbol}\right)" if compound else symbol
+    return Tex(f"{body}[{index[0]},{index[1]}]")
 
 
 def labelled_table(labels, table: ImmutableMatrix, symbol: str) -> Tex:
     """symbol = a matrix with a label printed beside each row (the token or position it belongs to)."""
-    names = r" \\ ".join(rf"\text{{{escape_tex(label)}}}" for label in labels)
-    return Tex(rf"{symbol} = \begin{{matrix}} {names} \end{{matrix}} {matrix_tex(table)}")
+    names = r"\begin{matrix} " + r" \\ ".join(rf"\text{{{escape_tex(label)}}}" for label in labels) + r" \end{matrix}"
+    printed = matrix_tex(table)
+    if printed.startswith(r"\begin{fracmatrix}"):
+        names = rf"{{\fracrows {names}}}"  # the labels' rows as tall as the table's rows of fractions
+    return Tex(f"{symbol} = {names} {printed}")
 
 
 def to_tex(value) -> str:

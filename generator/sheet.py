@@ -20,7 +20,7 @@ from .files import temp_beside
 from .problem import Choice, Problem, Quantity, Tex
 from .readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from .registry import SpecError, get_type, make_problem
-from .render import environment, equals_tex, to_tex
+from .render import environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes
 
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")
@@ -196,7 +196,7 @@ def part_letter(index: int) -> str:
 def _statement_context(number: int, problem: Problem) -> dict:
     return {
         "number": number,
-        "title": problem.title,
+        "title": prose_tex(problem.title),
         "type": problem.type,
         "given": {q.name: q.value for q in problem.given},
         "symbols": {q.name: q.symbol for q in problem.given},
@@ -245,9 +245,17 @@ def key_problems(sheet: Sheet) -> list[dict]:
     ]
 
 
+# The PDF's author when no course names one.
+DEFAULT_AUTHOR = "transformer-worksheets"
+
+
 def _document_context(sheet: Sheet, student) -> dict:
+    author = student.author if student and student.author else DEFAULT_AUTHOR
     return {
-        "title": sheet.spec.title,
+        "title": prose_tex(sheet.spec.title),
+        # The PDF's properties (title, author), in hex: user text that nothing in it can end.
+        "pdf": {"title": pdf_string(typographic_quotes(sheet.spec.title)),
+                "author": pdf_string(typographic_quotes(author))},
         "variant": sheet.variant,
         "paper": sheet.spec.paper,
         "calculator": sheet.spec.calculator,

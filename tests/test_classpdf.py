@@ -14,6 +14,7 @@ import pytest
 from generator import classset
 from generator.cli import main
 from generator.qr import read_payload
+from generator.render import typographic_quotes
 from generator.roster import load_roster
 
 from .test_classset import EXAMPLE, HOSTILE_NAMES
@@ -52,12 +53,14 @@ def test_hostile_names_print_literally_and_run_nothing(tmp_path, capsys):
         for suffix in ("", "-key"):
             text = _pdf_text(out / "students" / f"{student.stem}{suffix}.pdf", 1, 1)
             assert "root:x:0" not in text
-            # What the fonts have prints as typed; the rest is a boxed '?' (no hostile name contains a '?').
-            printable = re.sub(r"[^\x20-\x7e\u00a0-\u017f]", "", student.name)
+            # What the fonts have prints as typed (quotes typographic); the rest is a boxed '?' (no hostile name
+            # contains a '?').
+            printable = re.sub(r"[^\x20-\x7e\u00a0-\u017f\u2018\u2019\u201c\u201d]", "",
+                               typographic_quotes(student.name))
             assert _flat(printable) in _flat(text).replace("?", ""), (student.name, text[:300])
             assert _flat(student.id) in _flat(text)
     grading = _pdf_text(out / "grading.pdf")
-    assert r"\input{/etc/passwd}" in grading and "Zoë O'Brien-Łukasiewicz" in grading
+    assert r"\input{/etc/passwd}" in grading and "Zoë O\u2019Brien-Łukasiewicz" in grading
     # Characters the fonts lack show a placeholder, one per character cluster (the family emoji is one).
     emoji_page = _pdf_text(out / "students" / "h07.pdf", 1, 1)
     assert re.search(r"Name: \? ?\? ?\?\n", emoji_page), emoji_page[:200]
@@ -77,7 +80,7 @@ def test_each_student_starts_on_an_odd_page_and_gets_their_own_pages(tmp_path, c
     for stem, name in (("s1", "Ann"), ("s2", "Bo"), ("s3", "Cy")):
         pdf = out / "students" / f"{stem}.pdf"
         assert _pages(pdf) == 1 and f"Name: {name}" in _pdf_text(pdf)
-        assert "Page 1" in _pdf_text(pdf)  # numbering restarts for each student
+        assert "Page 1 of 1" in _pdf_text(pdf)  # numbering restarts for each student, and counts their pages
         key = out / "students" / f"{stem}-key.pdf"
         assert f"Name: {name}" in _pdf_text(key) and "Answer key" in _pdf_text(key)
 
@@ -141,3 +144,24 @@ def test_a_pdf_whose_tex_changed_is_removed_when_not_rebuilt(tmp_path, capsys):
     pdfs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.pdf"))
     # s2's PDFs and the class PDFs (grading too: it names s2) no longer match their .tex: gone, never stale.
     assert pdfs == ["students/s1-key.pdf", "students/s1.pdf"]
+
+
+def test_every_students_footer_counts_their_own_pages_and_pdfs_carry_their_properties(tmp_path, capsys):
+    roster = _write_roster(tmp_path / "roster.csv", [("s1", "Ann O'Hara"), ("s2", "Bo")])
+    out = tmp_path / "out"
+    assert main(["class", str(EXAMPLE), str(roster), "--out", str(out), "--pdf"]) == 0
+    for stem in ("s1", "s1-key", "s2", "s2-key"):
+        pdf = out / "students" / f"{stem}.pdf"
+        pages = _pdf_text(pdf).split("\f")[:-1]
+        assert len(pages) == _pages(pdf) > 1
+        assert all(f"Page {n} of {len(pages)}" in page for n, page in enumerate(pages, start=1)), stem
+        info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+        subject = "Answer key" if stem.endswith("-key") else "Worksheet"
+        assert re.search(r"^Title:\s+Week 3 quiz: matrix products$", info, re.M)
+        assert re.search(rf"^Subject:\s+{subject}$", info, re.M)
+        assert re.search(r"^Author:\s+Transformers by hand$", info, re.M)
+    grading = out / "grading.pdf"
+    pages = _pdf_text(grading).split("\f")[:-1]
+    assert all(f"Page {n} of {len(pages)}" in page for n, page in enumerate(pages, start=1))
+    text = _pdf_text(grading)
+    assert "Ann O\u2019Hara" in text and "Problem 1 4 points, 1/2 per blank" in text and "/ 14" in text

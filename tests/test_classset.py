@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.assignment import load_assignment
-from generator.classset import shared_numbers, student_seed, student_sheet
+from generator.classset import grading_document, shared_numbers, student_seed, student_sheet
 from generator.cli import main
 from generator.qr import matrix, qr_tex, read_payload
 from generator.render import user_text_tex
@@ -188,7 +188,7 @@ def test_sheet_and_key_carry_name_id_variant_points_and_qr():
     a = load_assignment(EXAMPLE)
     s = student_sheet(a, Student("s-42", "Zoë O'Brien", 0, 2))
     for text in (s.worksheet, s.key):
-        assert r"Name: Zoë O\textquotesingle{}Brien" in text
+        assert "Name: Zoë O\u2019Brien" in text  # a name is prose: a typographic apostrophe
         assert "ID: s-{}42" in text and s.variant in text
         assert "(4 points)" in text and "Total: 14 points" in text
         assert r"\pdfliteral{q " in text
@@ -284,6 +284,38 @@ def test_students_who_share_numbers_are_found():
     for _, ids in shared:
         givens = {s.givens[0] for s in sheets if s.student.id in ids}
         assert len(givens) == 1
+
+
+# ----- the grading sheet ----------------------------------------------------------------------------
+
+
+def test_the_grading_sheet_labels_blanks_as_printed_with_points_and_score_boxes(tmp_path):
+    a = load_assignment(_assignment(tmp_path, 'name = "g"\ntitle = "G\'s"\nseed = 3\ncalculator = "basic"\n'
+                                              '[[problems]]\ntype = "transpose"\npoints = 3\n'
+                                              '[[problems]]\ntype = "dot_product"\npoints = 3\n'
+                                              '[[problems]]\ntype = "example1"\npoints = 9\n'
+                                              '[[problems]]\ntype = "attention_scores"\n'))
+    sheet = student_sheet(a, Student("s1", "Ann O'Neil", 0, 2))
+    key = json.loads(sheet.json)
+    tex = grading_document(a, [sheet])
+    # Every blank's label is the symbol the sheet prints, with its index (KT[0,1], a.b, angle(a,b) before).
+    assert r"1a\enspace $K^{\mathsf T}[0,1]$ &" in tex and r"2a\enspace $a \cdot b$ &" in tex
+    assert r"2a\enspace $\angle(a,b)$ &" in tex and "KT[" not in tex and "a.b" not in tex
+    assert not re.search(r"\\texttt\{\d+[a-z] ", tex)  # no typewriter labels left
+    assert r"$\left(Q\,K^{\mathsf T}\right)[0,1]$" in tex  # a product's entry, not Q times an entry of K^T
+    # Points per problem and per blank (the problem's points shared equally, as marking shares them).
+    blanks = [len(p["blanks"]) for p in key["problems"]]
+    assert rf"\problemscore{{1}}{{3}}{{points}}{{3/{blanks[0]}}}" in tex
+    assert rf"\problemscore{{4}}{{1}}{{point}}{{1/{blanks[3]}}}" in tex
+    assert "Total \\scorebox[3em]\\,/\\,16" in tex
+    # A score box per blank, and the tables span the line.
+    assert tex.count(r"& \scorebox") == sum(blanks)
+    assert tex.count(r"\begin{tabular*}{\linewidth}") == 4 and r"\begin{tabular}" not in tex
+    # A 4-place blank shows the tables' value and every value their roundings allow.
+    a_blank = next(b for b in key["problems"][2]["blanks"] if b["name"] == "a")
+    assert rf"{{\boldmath${a_blank['table_value']}$}} ($" in tex
+    # Names and the title are prose (typographic apostrophes), and still escaped.
+    assert "Ann O\u2019Neil" in tex and "Grading sheet: G\u2019s" in tex
 
 
 # ----- the class folder -----------------------------------------------------------------------------

@@ -15,6 +15,9 @@ from generator.sheet import write_outputs
 from .conftest import sheet_for
 
 TITLE = r"Week 2 -- 50% & more_{fun} ~ #1 ^ \par Ünïcödé ``q''"
+# As the title prints: every character as typed, but its quotes typographic (two apostrophes are a closing
+# double quote, as the font joins them).
+PRINTED_TITLE = r"Week 2 -- 50% & more_{fun} ~ #1 ^ \par Ünïcödé ``q”"
 PAGE_SIZES = {"a4": "595.276 x 841.89 pts (A4)", "letter": "612 x 792 pts (letter)"}
 
 
@@ -22,9 +25,13 @@ def _pdf_text(pdf: Path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
 
 
-def _page_size(pdf: Path) -> str:
+def _pdfinfo(pdf: Path) -> dict[str, str]:
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
-    return re.search(r"Page size:\s+(.+)", info).group(1).strip()
+    return dict((key, value.strip()) for key, _, value in (line.partition(":") for line in info.splitlines()))
+
+
+def _page_size(pdf: Path) -> str:
+    return _pdfinfo(pdf)["Page size"]
 
 
 @pytest.mark.parametrize("paper", ["a4", "letter"])
@@ -37,8 +44,8 @@ def test_sheet_and_key_compile_and_fit(tmp_path, paper):
         assert pdf == paths[kind].with_suffix(".pdf") and pdf.exists()
         assert _page_size(pdf) == PAGE_SIZES[paper]
         text = _pdf_text(pdf)
-        # The title prints exactly as typed, special characters included.
-        assert TITLE in text
+        # The title prints as typed, special characters included (its quotes typographic).
+        assert PRINTED_TITLE in text
         assert sheet.variant in text
         # Nothing runs off the page: no overfull line wider than 1pt.
         widths = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", built.log)]
@@ -110,3 +117,19 @@ def test_missing_package_is_reported_before_the_emergency_stop(tmp_path):
     tex.write_text("\\documentclass{article}\n\\usepackage{nosuchpackage}\n\\begin{document}\nx\n\\end{document}\n")
     with pytest.raises(TexError, match="nosuchpackage.sty' not found"):
         compile_pdf(tex)
+
+
+def test_pdf_properties_page_totals_and_typographic_quotes(tmp_path):
+    title = """Bob's "quiz" (it's ok) \\par 100%"""
+    sheet = sheet_for(["matmul", "cross_entropy"], seed=2, title=title, calculator="basic")
+    paths = write_outputs(sheet, "p", tmp_path, tmp_path)
+    for kind, subject in (("worksheet", "Worksheet"), ("key", "Answer key")):
+        pdf = compile_pdf(paths[kind]).pdf
+        info = _pdfinfo(pdf)
+        expected = "Bob\u2019s \u201cquiz\u201d (it\u2019s ok) \\par 100%"
+        assert (info["Title"], info["Subject"], info["Author"]) == (expected, subject, "transformer-worksheets")
+        pages = _pdf_text(pdf).split("\f")[:-1]
+        assert len(pages) == int(info["Pages"]) > 1
+        assert all(f"Page {n} of {len(pages)}" in page for n, page in enumerate(pages, start=1))
+        assert expected in pages[0] and "'" not in pages[0].split("\n")[0]  # the header: no typewriter quote
+
