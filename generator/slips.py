@@ -22,11 +22,12 @@ def product_slips(a: ImmutableMatrix, b: ImmutableMatrix) -> dict[str, Immutable
     """What a student's A·B becomes under each classic slip the shapes allow: a forgotten or extra transpose of
     either factor, the order swapped, or the answer written transposed (row and column mixed up)."""
     slips = {}
-    if a.cols == b.cols:
+    # A 1×1 factor is a number: its transpose is itself and it commutes, so those are no slips.
+    if a.cols == b.cols and b.shape != (1, 1):
         slips["A·Bᵀ"] = a * b.T
-    if a.rows == b.rows:
+    if a.rows == b.rows and a.shape != (1, 1):
         slips["Aᵀ·B"] = a.T * b
-    if b.cols == a.rows:
+    if b.cols == a.rows and (1, 1) not in (a.shape, b.shape):
         slips["B·A"] = b * a
     if a.rows == b.cols and a.rows > 1:
         slips["(A·B)ᵀ"] = (a * b).T

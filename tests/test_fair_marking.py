@@ -133,7 +133,7 @@ def _full_precision_student(spec: str, seed: int, four_places: bool):
 
 
 @pytest.mark.parametrize("spec, seeds", [("attention_backward", (2, 3, 4, 5)), ("attention_backward:tokens=3", (1, 2)),
-                                         ("example3", (1, 3, 4, 5, 6))])
+                                         ("example3", (1, 3, 4, 6, 10))])
 @pytest.mark.parametrize("four_places", [False, True])
 def test_a_full_precision_student_gets_follow_through_on_every_dependent_blank(spec, seeds, four_places):
     for seed in seeds:

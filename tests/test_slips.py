@@ -133,3 +133,44 @@ def test_grad_clip_asks_the_comparison_and_draws_both_cases():
         cases[(options["max_norm"], clips)] += 1
         assert not any("the norm exceeds" in part.prompt for part in p.parts)  # a question, not a given
     assert all(cases[(m, k)] > 100 for m in ("1", "2", "5") for k in (True, False)), cases
+
+
+SIMPLE = [Fraction(1, 4), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), Fraction(3, 4)]
+
+
+@pytest.mark.parametrize("type_name", ["example1", "example2", "example3"])
+def test_the_forward_pass_shows_every_slip(type_name):
+    """Example 1's draw, in every chain built on it: no transposed or swapped factor, no symmetric scores, the first
+    row's softmax differs from the last's, and the Given weights are what the sheet says they are."""
+    seeds = SEEDS if type_name == "example1" else 300  # the chains take ~25 ms each; their draw is example1's
+    for options, p in _problems(type_name, seeds):
+        x, w_q, w_k, w_v = (_rows(p.answer("X")), *(_rows(p.given_value(n)) for n in ("W_Q", "W_K", "W_V")))
+        assert w_q != w_k
+        assert w_v[0][0] * w_v[1][1] != w_v[0][1] * w_v[1][0]  # invertible: value rows distinct, none zero
+        v = _mul(x, w_v)
+        assert v not in (_mul(x, _t(w_v)), _mul(_t(x), w_v), _mul(w_v, x), _t(v))
+        for w in (w_q, w_k):
+            assert _mul(x, w) != _mul(_t(x), w)
+        s = _mul(_mul(x, w_q), _t(_mul(x, w_k)))
+        assert s != _t(s)
+        assert s[0][0] - s[0][1] != s[1][0] - s[1][1]
+        # The Given weights: of the five simple fractions, the nearest to each true weight (floats are plenty here).
+        root = 2 if options["d_k"] == "4" else 1
+        a0 = 1 / (1 + math.exp(float(s[1][1] - s[1][0]) / root))
+        given = [Fraction(str(w)) for w in p.facts["given_weights"]]
+        assert given[0] == min(SIMPLE, key=lambda f: abs(float(f) - a0))
+        assert given[1] == 1 - given[0] == min(SIMPLE, key=lambda f: abs(float(f) - (1 - a0)))
+        assert _mul([given], v) != _mul([given], _t(v))
+        if type_name == "example3":
+            da = [Fraction(str(d)) for d in p.answer("da")]
+            assert sum(g * d for g, d in zip(given, da)) != 0  # dropping ḡ from dS would show
+            dv, dw_v = _rows(p.answer("dV")), _rows(p.answer("dW_V"))
+            assert dw_v not in (_mul(_t(x), _t(dv)), _mul(x, dv), _mul(dv, _t(x)), _t(dw_v))
+
+
+def test_the_given_weights_sentence_is_true():
+    """The Given box names the set the weights come from, and no longer calls them 'the fractions nearest to a'."""
+    for _, p in _problems("example1", 20):
+        given = next(part.given for part in p.parts if part.given)
+        assert "nearest to $a$" in given and "the ones nearest" in given
+        assert all(f"\\frac{{{w.numerator}}}{{{w.denominator}}}" in given for w in SIMPLE)

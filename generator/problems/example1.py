@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Callable
 
 from sympy import ImmutableMatrix, Rational
 
 from ..draws import has_zero_row
-from ..forward import (decimal_softmax, exp_table_tex, plain_product, printed_sum_is_one, scale_step, softmax_rows,
-                       table_softmax, table_softmax_line, whole_scores_print_to_one)
+from ..forward import (decimal_softmax, exp_table_tex, plain_product, plain_transpose, printed_sum_is_one, scale_step,
+                       softmax_rows, table_softmax, table_softmax_line, whole_scores_print_to_one)
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import labelled_table, matrix_tex, number_tex
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step, shape_text
 
 TITLE = "Example 1: a minimal forward pass"
@@ -26,27 +29,57 @@ OPTIONS = [
 ]
 VOCABULARY = ("A", "B", "C", "D")
 D_MODEL = 2
-# The weights the chain restarts from: the simple fraction nearest the true weight.
+# The weights the chain restarts from: of these, the one nearest the true weight (the sheet says so, and
+# given_weights_are_nearest checks it).
 SIMPLE_WEIGHTS = [Rational(1, 4), Rational(1, 3), Rational(1, 2), Rational(2, 3), Rational(3, 4)]
 
 
+SIMPLE_WEIGHTS_TEXT = ", ".join(f"${number_tex(w)}$" for w in SIMPLE_WEIGHTS)
 
 
+def _nearest_simple(weight: Decimal) -> Rational:
+    """The simple weight nearest to `weight` (a 30-digit decimal; an exact tie cannot happen, e^k being irrational)."""
+    return min(SIMPLE_WEIGHTS, key=lambda w: (abs(Decimal(int(w.p)) / int(w.q) - weight), w))
+
+
+def given_weights_are_nearest(problem: Problem) -> bool:
+    """Is each Given weight ã_j the simple weight nearest to the true a_j, as the sheet claims?"""
+    last = tuple(int(v) for v in problem.answer("S").row(1))
+    return all(_nearest_simple(a) == w for a, w in zip(decimal_softmax(last), problem.facts["given_weights"]))
+
+
+def _x(p: Problem) -> ImmutableMatrix:
+    return p.answer("X")
+
+
+# What every chain built on Example 1's forward pass forbids (examples 2 and 3 add these to their own rules).
+FORWARD_FORBIDDEN = {
+    "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
+    "an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4)),
+    "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.reading("p")[0]),
+    "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
+    "Q, K or V has a zero row": lambda p: any(has_zero_row(p.answer(n)) for n in "QKV"),
+    # Equal value rows make the context the same whatever the weights: attention would do nothing.
+    "the two value rows are equal": lambda p: p.answer("V").row(0) == p.answer("V").row(1),
+    "W_V is singular (the value rows are parallel)": lambda p: p.given_value("W_V").det() == 0,
+    # Xᵀ·W = X·W for every W when X is symmetric: a transposed X would go unseen in Q, K and V.
+    **product_rule("Q = X·W_Q", lambda p: (_x(p), p.given_value("W_Q"))),
+    **product_rule("K = X·W_K", lambda p: (_x(p), p.given_value("W_K"))),
+    **product_rule("V = X·W_V", lambda p: (_x(p), p.given_value("W_V"))),
+    # (Q·Kᵀ)ᵀ = K·Qᵀ: a symmetric S hides swapped queries and keys, and a softmax down the last column.
+    **product_rule("Q·Kᵀ", lambda p: (p.answer("Q"), p.answer("K").T)),
+    "the first row's softmax gives the last row's weights": lambda p: (
+        p.answer("S")[0, 0] - p.answer("S")[0, 1] == p.answer("S")[1, 0] - p.answer("S")[1, 1]),
+    **product_rule("c = ã·V", lambda p: (p.facts["given_weights"], p.answer("V"))),
+    "the Given weights are not the simple weights nearest to a": lambda p: not given_weights_are_nearest(p),
+}
 
 CONTRACT = Contract(
     given=Bounds(4, 4, Rational(4)),
     intermediate=Bounds(80, 4, Rational(20)),
     answer=Bounds(80, 4, Rational(20)),
     rational_only=False,
-    forbidden={
-        "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
-        "an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4)),
-        "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.reading("p")[0]),
-        "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
-        "Q, K or V has a zero row": lambda p: any(has_zero_row(p.answer(n)) for n in "QKV"),
-        # Equal value rows make the context the same whatever the weights: attention would do nothing.
-        "the two value rows are equal": lambda p: p.answer("V").row(0) == p.answer("V").row(1),
-    },
+    forbidden=FORWARD_FORBIDDEN,
 )
 
 
@@ -64,30 +97,75 @@ def _int_rows(rng: Rng, rows: int, cols: int) -> list[list[int]]:
 
 
 
+@lru_cache(maxsize=1024)
+def _small_columns(x: tuple[tuple[int, int], ...]) -> tuple[tuple[tuple[int, int], tuple[int, ...]], ...]:
+    """Each weight column w (entries −2…2) with its projection X·w, non-zero and within ±4 (products stay ≤ 16)."""
+    found = []
+    for w in itertools.product(range(-2, 3), repeat=D_MODEL):
+        projected = tuple(sum(a * b for a, b in zip(row, w)) for row in x)
+        if any(projected) and max(map(abs, projected)) <= 4:
+            found.append((w, projected))
+    return tuple(found)
+
+
+def _scores_teach(q_cols, k_cols, root: int) -> bool:
+    """Queries and keys (given by columns) with non-zero rows, scores within ±20, last-row scores whole and 1 or 2
+    apart after scaling, S not symmetric (K·Qᵀ would look right) and the rows' differences unequal (the first
+    row's softmax would give the last row's weights)."""
+    n = len(q_cols[0])
+    if any(not any(col[i] for col in q_cols) or not any(col[i] for col in k_cols) for i in range(n)):
+        return False
+    raw = [[sum(qc[i] * kc[j] for qc, kc in zip(q_cols, k_cols)) for j in range(n)] for i in range(n)]
+    last = raw[1]
+    return (all(abs(v) <= 20 for row in raw for v in row) and raw[0][1] != raw[1][0]
+            and raw[0][0] - raw[0][1] != raw[1][0] - raw[1][1]
+            and all(v % root == 0 for v in last) and 0 < abs(last[0] - last[1]) <= 2 * root)
+
+
+@lru_cache(maxsize=1024)
+def _one_column_pairs(x: tuple[tuple[int, int], ...], root: int) -> tuple[tuple[tuple[int, int], tuple[int, int]], ...]:
+    """d_k = 1: every (w_Q, w_K) whose scores teach, W_Q ≠ W_K (625 pairs at most, listed once per X)."""
+    columns = _small_columns(x)
+    return tuple((wq, wk) for wq, q in columns for wk, k in columns if wq != wk and _scores_teach((q,), (k,), root))
+
+
 def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int):
-    """W_Q, W_K with no zero query or key, whose last-row scores are whole numbers 1 or 2 apart."""
+    """W_Q ≠ W_K with no zero query or key, whose last-row scores are whole numbers 1 or 2 apart (see _scores_teach)."""
+    key = tuple(map(tuple, x))
+    if dk == 1:
+        pairs = _one_column_pairs(key, root)
+        if not pairs:
+            raise _Restart
+        wq, wk = rng.choice(pairs)
+        return ImmutableMatrix(D_MODEL, 1, list(wq)), ImmutableMatrix(D_MODEL, 1, list(wk))
+    columns = _small_columns(key)
     for _ in range(ATTEMPTS):
-        w_q, w_k = _int_rows(rng, D_MODEL, dk), _int_rows(rng, D_MODEL, dk)
-        q, k = plain_product(x, w_q), plain_product(x, w_k)
-        if any(not any(row) for row in q + k) or any(abs(v) > 4 for row in q + k for v in row):
-            continue  # no zero query or key, and entries small enough that every product stays ≤ 16
-        raw = plain_product(q, [list(col) for col in zip(*k)])
-        if any(abs(v) > 20 for row in raw for v in row):
-            continue  # every score stays small enough to carry by hand
-        last = raw[1]
-        if all(v % root == 0 for v in last) and 0 < abs(last[0] - last[1]) <= 2 * root:
-            return ImmutableMatrix(w_q), ImmutableMatrix(w_k)
+        q_pick, k_pick = ([rng.choice(columns) for _ in range(dk)] for _ in range(2))
+        if [w for w, _ in q_pick] != [w for w, _ in k_pick] and _scores_teach([c for _, c in q_pick], [c for _, c in k_pick], root):
+            return tuple(ImmutableMatrix([[w[i] for w, _ in pick] for i in range(D_MODEL)]) for pick in (q_pick, k_pick))
     raise _Restart
 
 
-def _value_weights(rng: Rng, ax: ImmutableMatrix) -> ImmutableMatrix:
-    """W_V whose columns make the context ã·X·W_V whole numbers (chosen among all that do)."""
+def _value_weights(rng: Rng, ax: ImmutableMatrix, x: list[list[int]]) -> ImmutableMatrix:
+    """W_V whose columns make the context ã·X·W_V whole numbers, invertible, and with no slip in V = X·W_V giving V."""
     f0, f1 = (Fraction(int(v.p), int(v.q)) for v in ax)
     whole = [(a, b) for a in range(-2, 3) for b in range(-2, 3) if (a or b) and (f0 * a + f1 * b).denominator == 1]
     if len(whole) < 2:
         raise _Restart
-    columns = [rng.choice(whole) for _ in range(D_MODEL)]
-    return ImmutableMatrix([[col[i] for col in columns] for i in range(D_MODEL)])
+    for _ in range(ATTEMPTS):
+        columns = [rng.choice(whole) for _ in range(D_MODEL)]
+        w = [[col[i] for col in columns] for i in range(D_MODEL)]
+        # Invertible: distinct, non-zero rows of X then give distinct, non-zero value rows.
+        if w[0][0] * w[1][1] != w[0][1] * w[1][0] and not _value_slip_hidden(x, w):
+            return ImmutableMatrix(w)
+    raise _Restart
+
+
+def _value_slip_hidden(x: list[list[int]], w: list[list[int]]) -> bool:
+    """Does X·W_Vᵀ, Xᵀ·W_V, W_V·X or Vᵀ equal V = X·W_V? (Vᵀ = V would also hide ã·Vᵀ in the context.)"""
+    v = plain_product(x, w)
+    return v in (plain_product(x, plain_transpose(w)), plain_product(plain_transpose(x), w), plain_product(w, x),
+                 plain_transpose(v))
 
 
 # A later chain's extra demand on a candidate output layer: called with the logits z, the context c, W_out
@@ -187,18 +265,19 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
     e = ImmutableMatrix(rows)
     ids = rng.shuffled(range(len(VOCABULARY)))[:2]
     x = ImmutableMatrix([list(e.row(t)) for t in ids])
-    w_q, w_k = _last_row_scores(rng, [[int(v) for v in x.row(i)] for i in range(2)], dk, root)
+    plain_x = [[int(v) for v in x.row(i)] for i in range(2)]
+    if plain_x[0][1] == plain_x[1][0]:
+        raise _Restart  # a symmetric X: Xᵀ·W = X·W for every W, so a transposed X would go unseen
+    w_q, w_k = _last_row_scores(rng, plain_x, dk, root)
     q, k = x * w_q, x * w_k
     s = q * k.T / root
     # The nearest simple weight, decided in 30-digit decimals (the last-row scores are whole): sympy's evalf of
     # each distance cost a millisecond per draw, and the training chains redraw often.
-    a0 = decimal_softmax(tuple(int(v) for v in s.row(1)))[0]
-    first = min(SIMPLE_WEIGHTS, key=lambda w: (abs(Decimal(int(w.p)) / int(w.q) - a0), w))
+    first = _nearest_simple(decimal_softmax(tuple(int(v) for v in s.row(1)))[0])
+    # 1 − w is in SIMPLE_WEIGHTS whenever w is, and |(1 − w) − a₁| = |w − a₀|: ã₁ is nearest to a₁ too.
     given_weights = ImmutableMatrix([[first, 1 - first]])
-    w_v = _value_weights(rng, given_weights * x)
+    w_v = _value_weights(rng, given_weights * x, plain_x)
     v = x * w_v
-    if v.row(0) == v.row(1):
-        raise _Restart  # cheaper to redraw here than after the whole chain
     c = given_weights * v
     if accept is None:
         w_out = _output_weights(rng, c)
@@ -245,8 +324,8 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
              decimals=True),
         Part(Tex(r"Compute the context $c = \tilde a\,V$."), (c_q,),
              (product_step(Tex(r"A weighted average of the rows of $V$."), given_weights, v, Tex(r"c = \tilde a\,V"), c_q),),
-             given=Tex(f"From here on, use the simple weights $\\tilde a = {matrix_tex(given_weights)}$, the fractions "
-                       f"nearest to $a$, so that one slip above does not spoil the rest.")),
+             given=Tex(f"From here on, use the simple weights $\\tilde a = {matrix_tex(given_weights)}$ (of "
+                       f"{SIMPLE_WEIGHTS_TEXT}, the ones nearest to $a$), so that one slip above does not spoil the rest.")),
         Part(Tex(r"Compute the logits $z = c\,W_{\text{out}}$, one per vocabulary token."), (z_q,),
              (product_step(Tex(r"$c$ times column $j$ of $W_{\text{out}}$ gives the logit of token $j$."),
                            c, w_out, Tex(r"z = c\,W_{\text{out}}"), z_q),)),

@@ -20,7 +20,7 @@ from ..registry import Option
 from ..render import decimal_tex, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import product_step, transpose_step
-from .example1 import VOCABULARY, Forward, draw_forward
+from .example1 import FORWARD_FORBIDDEN, VOCABULARY, Forward, draw_forward
 
 TITLE = "Example 2: a single training step"
 CHAINED = True
@@ -55,6 +55,7 @@ CONTRACT = Contract(
     answer=Bounds(240, 24, Rational(20)),
     rational_only=False,
     forbidden={
+        **FORWARD_FORBIDDEN,
         "the model already predicts the target": predicts_target,
         "the target's rise is invisible at 4 places": lambda p: not _visible_rise(p),
         "a simple probability is 0": lambda p: any(v == 0 for v in p.facts["given_p"]),

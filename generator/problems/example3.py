@@ -6,12 +6,14 @@ from fractions import Fraction
 
 from sympy import Rational
 
+from ..forward import plain_product, plain_transpose
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from ..registry import Option
 from ..render import matrix_tex
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import dot_expansion, product_step, transpose_step
-from .example1 import VOCABULARY, plain_model
+from .example1 import FORWARD_FORBIDDEN, VOCABULARY, plain_model
 from .example2 import draw_training, loss_parts, output_gradient_part, predicts_target
 
 TITLE = "Example 3: full backpropagation"
@@ -26,9 +28,17 @@ CONTRACT = Contract(
     answer=Bounds(250, 40, Rational(20)),
     rational_only=False,
     forbidden={
+        **FORWARD_FORBIDDEN,
         "the model already predicts the target": predicts_target,
         "the score gradient is zero (attention would learn nothing)": lambda p: not any(p.answer("dS")),
         "a weight gradient is all zeros": lambda p: any(not any(p.answer(n)) for n in ("dW_Q", "dW_K", "dW_V", "dW_out")),
+        # ḡ = 0 would let a student who drops it from dS_r = ã_r(dã_r − ḡ) get dS right.
+        "ḡ is 0 (dropping it gives the same dS)": lambda p: sum(
+            a * d for a, d in zip(p.facts["given_weights"], p.answer("da"))) == 0,
+        **product_rule("dV = ãᵀ·dc", lambda p: (p.facts["given_weights"].T, p.answer("dc"))),
+        **product_rule("dã = dc·Vᵀ", lambda p: (p.answer("dc"), p.answer("V").T)),
+        **product_rule("dW_K = Xᵀ·dK", lambda p: (p.answer("X").T, p.answer("dK"))),
+        **product_rule("dW_V = Xᵀ·dV", lambda p: (p.answer("X").T, p.answer("dV"))),
     },
 )
 
@@ -59,7 +69,14 @@ def clean_backward(root: int):
         entries = [e for rows in values.values() for row in rows for e in row]
         if any(e.denominator > BACKWARD_DENOMINATOR or abs(e) > 12 or abs(e.numerator) > 240 for e in entries):
             return False
-        return any(values["dS"][0]) and all(any(e for row in values[n] for e in row) for n in ("dW_Q", "dW_K", "dW_V"))
+        if not any(values["dS"][0]) or not all(any(e for row in values[n] for e in row) for n in ("dW_Q", "dW_K", "dW_V")):
+            return False
+        # ḡ = 0 hides a dropped ḡ in dS; a slip in dW_V = Xᵀ·dV or dV = ãᵀ·dc must show (see the contract).
+        x, dv, dw_v = model["x"], values["dV"], values["dW_V"]
+        xt = plain_transpose(x)
+        return (values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
+                and dw_v not in (plain_product(xt, plain_transpose(dv)), plain_product(x, dv), plain_product(dv, xt),
+                                 plain_transpose(dw_v)))
     return accept
 
 
