@@ -34,10 +34,21 @@ def product_slips(a: ImmutableMatrix, b: ImmutableMatrix) -> dict[str, Immutable
     return slips
 
 
-def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, product: ImmutableMatrix | None = None) -> list[str]:
-    """The slips in A·B that give the right product (A·B itself unless `product` is given, e.g. a sum with a bias)."""
-    product = a * b if product is None else product
-    return [name for name, value in product_slips(a, b).items() if value.shape == product.shape and value == product]
+def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, answer: ImmutableMatrix | None = None) -> list[str]:
+    """The slips in A·B that give the right answer: A·B itself, or `answer` = A·B + (a bias, a residual), where the
+    slipped product carries the same addition and a transposed answer is the whole answer transposed."""
+    product = a * b
+    answer = product if answer is None else answer
+    extra = answer - product
+    hidden = []
+    for name, value in product_slips(a, b).items():
+        if name == "(A·B)ᵀ":
+            value = answer.T
+        elif value.shape == answer.shape:
+            value = value + extra
+        if value.shape == answer.shape and value == answer:
+            hidden.append(name)
+    return hidden
 
 
 def symmetric(m: ImmutableMatrix) -> bool:
@@ -109,6 +120,11 @@ def dropped_hidden(before: ImmutableMatrix) -> bool:
     return all(v == 0 for v in before)
 
 
+def zero(m) -> bool:
+    """Every entry 0: adding it (a bias, a residual) or forgetting it gives the same answer."""
+    return all(v == 0 for v in (m if isinstance(m, ImmutableMatrix) else [m]))
+
+
 def reduction_hidden(total, count: int) -> bool:
     """Does the sum give the same answer as the mean over `count` items (a forgotten 1/count)?"""
     values = list(total) if isinstance(total, ImmutableMatrix) else [total]
@@ -121,6 +137,6 @@ Forbidden = Callable[[Problem], bool]
 def product_rule(label: str, factors: Callable[[Problem], tuple]) -> dict[str, Forbidden]:
     """A contract rule: a slip in the product `label` (e.g. 'Q = X·W_Q') gives the right answer.
 
-    `factors(p)` gives (A, B) or (A, B, expected) — expected when the answer is not A·B itself (a bias added).
+    `factors(p)` gives (A, B) or (A, B, answer) — the answer when it is A·B plus something (a bias, a residual).
     """
     return {f"a slip in {label} (transpose, order) gives the same answer": lambda p: bool(hidden_product_slips(*factors(p)))}

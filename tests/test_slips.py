@@ -174,3 +174,18 @@ def test_the_given_weights_sentence_is_true():
         given = next(part.given for part in p.parts if part.given)
         assert "nearest to $a$" in given and "the ones nearest" in given
         assert all(f"\\frac{{{w.numerator}}}{{{w.denominator}}}" in given for w in SIMPLE)
+
+
+def test_example6_is_causal_and_shows_its_slips():
+    for _, p in _problems("example6"):
+        a, v, x = (_rows(p.given_value(n)) for n in ("A", "V", "X"))
+        assert a[0] == [1, 0]  # the first token sees only itself: the last token is the one that predicts
+        o = _mul(a, v)
+        assert _mul(_t(a), v) != o
+        assert all(any(row) for row in x)  # forgetting the residual would show for every token
+        for n in ("b1", "b2"):
+            assert any(_rows(p.given_value(n))[0])
+        for gamma, beta in (("gamma1", "beta1"), ("gamma2", "beta2")):
+            assert any(g != 1 for g in _rows(p.given_value(gamma))[0]) or any(_rows(p.given_value(beta))[0])
+        h, r = _rows(p.answer("h")), _rows(p.answer("r"))
+        assert h != _t(h) and r != _t(r)

@@ -20,8 +20,10 @@ from ..forward import (
     relu,
     relu_step,
 )
+from ..draws import has_zero_row
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex, matrix
 from ..rng import Rng
+from ..slips import product_rule, zero
 from ..worked import product_step
 
 TITLE = "Example 6: a complete transformer block"
@@ -45,8 +47,23 @@ CONTRACT = Contract(
         "ReLU cuts nothing": lambda p: all(v > 0 for v in p.answer("h")),
         "ReLU cuts everything": lambda p: all(v < 0 for v in p.answer("h")),
         "two tokens get the same attention output": lambda p: p.answer("O").row(0) == p.answer("O").row(1),
+        # The text speaks of the last token predicting the next: the first token must not see it.
+        "the attention is not causal": lambda p: p.given_value("A")[0, 1] != 0,
+        **product_rule("O = A·V", lambda p: (p.given_value("A"), p.given_value("V"))),
+        "a token's input is zero (forgetting the residual would not show)": lambda p: has_zero_row(p.given_value("X")),
+        "γ₁ is all 1 and β₁ all 0 (forgetting them would not show)": lambda p: _plain_affine(p, "1"),
+        "γ₂ is all 1 and β₂ all 0 (forgetting them would not show)": lambda p: _plain_affine(p, "2"),
+        **product_rule("h = y₁·W₁ + b₁", lambda p: (p.answer("y1"), p.given_value("W1"), p.answer("h"))),
+        **product_rule("f = r·W₂ + b₂", lambda p: (p.answer("r"), p.given_value("W2"), p.answer("r2") - p.answer("y1"))),
+        "b₁ is all zeros (forgetting it would not show)": lambda p: zero(p.given_value("b1")),
+        "b₂ is all zeros (forgetting it would not show)": lambda p: zero(p.given_value("b2")),
     },
 )
+
+
+def _plain_affine(p: Problem, which: str) -> bool:
+    """γ all 1 and β all 0: the LayerNorm's scale and shift do nothing."""
+    return all(g == 1 for g in p.given_value(f"gamma{which}")) and zero(p.given_value(f"beta{which}"))
 
 
 def _ints(rng: Rng, rows: int, cols: int, low: int, high: int) -> list[list[Fraction]]:
@@ -60,8 +77,9 @@ def _plus_row(a, row):
 
 def _draw(rng: Rng):
     """One attempt at the whole design, in plain Fractions; None when a step would not be clean."""
-    a = [[Fraction(str(w)) for w in attention_weight_row(rng, TOKENS, TOKENS, halves_and_quarters=True)]
-         for _ in range(TOKENS)]
+    # Causal: token i sees tokens 0…i, so the first token attends only to itself.
+    a = [[Fraction(str(w)) for w in attention_weight_row(rng, i + 1, TOKENS, halves_and_quarters=True)]
+         for i in range(TOKENS)]
     v = _ints(rng, TOKENS, D_MODEL, -2, 2)
     o = plain_product(a, v)
     if o[0] == o[1]:
@@ -86,6 +104,9 @@ def _draw(rng: Rng):
     if any(val == 0 or abs(val) > 8 for val in flat) or not (min(flat) < 0 < max(flat)):
         return None
     r = [[max(val, Fraction(0)) for val in row] for row in h]
+    # A symmetric h hides hᵀ; a symmetric r hides rᵀ·W₂; a zero b₁ hides a forgotten bias (see the contract).
+    if h[0][1] == h[1][0] or r[0][1] == r[1][0] or not any(b1):
+        return None
     w2 = _ints(rng, D_FF, D_MODEL, -1, 1)
     rw2 = plain_product(r, w2)
     # The last token's second residual stream is designed too; b₂ is what makes y₁ + r·W₂ + b₂ equal it.
@@ -96,7 +117,7 @@ def _draw(rng: Rng):
         return None
     b2 = [mu2 + k - s for k, s in zip(rng.choice(close), last)]
     r2 = [[p + q + b for p, q, b in zip(yy, rr, b2)] for yy, rr in zip(y1, rw2)]
-    if any(abs(b) > 3 for b in b2) or any(abs(val) > 10 for row in r2 for val in row):
+    if any(abs(b) > 3 for b in b2) or any(abs(val) > 10 for row in r2 for val in row) or not any(b2):
         return None
     gamma2 = [Fraction(rng.choice([1, 2, -1])) for _ in range(D_MODEL)]
     beta2 = _ints(rng, 1, D_MODEL, -1, 1)[0]
