@@ -189,3 +189,13 @@ def test_example6_is_causal_and_shows_its_slips():
             assert any(g != 1 for g in _rows(p.given_value(gamma))[0]) or any(_rows(p.given_value(beta))[0])
         h, r = _rows(p.answer("h")), _rows(p.answer("r"))
         assert h != _t(h) and r != _t(r)
+
+
+def test_linear_map_rotations_are_what_the_option_says():
+    """The option's help names 90° and 270° (and the 3-4-5 angles); a transposed rotation matrix always shows."""
+    help_text = next(o.help for o in problem_types()["linear_map"].options if o.name == "kind")
+    assert "90° or 270°" in help_text and "quarter" not in help_text
+    for options, p in _problems("linear_map", kind="rotation"):
+        m, v = _rows(p.answer("M")), _rows(p.given_value("v"))
+        assert (m[0][0], m[1][0]) not in ((1, 0), (-1, 0))  # no 0° or 180°: M = ±I is its own transpose
+        assert _mul(_t(m), v) != _mul(m, v)

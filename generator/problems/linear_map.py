@@ -8,16 +8,18 @@ from ..draws import DIFFICULTY, entry
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..rng import Rng
+from ..slips import hidden_product_slips
 from ..worked import determinant_step, product_step
 
 TITLE = "Linear transformations"
 OPTIONS = [
-    Option("kind", ("rotation", "scaling"), "rotation", "rotation: counterclockwise by a quarter turn, or (medium, hard) by a 3-4-5 angle, where v uses multiples of 5 so M·v stays whole; scaling: stretch each axis"),
+    Option("kind", ("rotation", "scaling"), "rotation", "rotation: counterclockwise by 90° or 270°, or (medium, hard) by a 3-4-5 angle, where v uses multiples of 5 so M·v stays whole; scaling: stretch each axis"),
     DIFFICULTY,
 ]
 
-# Quarter turns by name, then the 3-4-5 angles, whose cos and sin are exact fifths.
-_QUARTER_TURNS = {(0, 1): 90, (-1, 0): 180, (0, -1): 270}
+# Quarter turns by name, then the 3-4-5 angles, whose cos and sin are exact fifths. No 180°: M = −I is its own
+# transpose, so a rotation matrix written the wrong way round (−sin θ in the lower corner) would go unseen.
+_QUARTER_TURNS = {(0, 1): 90, (0, -1): 270}
 _PYTHAGOREAN = [("3/5", "4/5"), ("4/5", "3/5"), ("-3/5", "4/5"), ("4/5", "-3/5")]
 _SCALES = {"easy": [2, 3, -1], "medium": [2, 3, -2, -1, Rational(1, 2)], "hard": [Rational(1, 2), Rational(3, 2), -2, 3, Rational(-1, 2)]}
 
@@ -29,6 +31,9 @@ CONTRACT = Contract(
     forbidden={
         "v lies on an axis": lambda p: any(x == 0 for x in p.given_value("v")),
         "M leaves v where it is": lambda p: p.parts[1].answers[0].value == p.given_value("v"),
+        # A diagonal M (a scaling) has nothing to transpose; any other M must show Mᵀ·v ≠ M·v.
+        "Mᵀ·v gives the same w": lambda p: not p.answer("M").is_diagonal()
+        and bool(hidden_product_slips(p.answer("M"), p.given_value("v"))),
     },
 )
 
