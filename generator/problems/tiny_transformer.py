@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
-from functools import cache, lru_cache
+from functools import cache, lru_cache, reduce
 from itertools import permutations, product
+from operator import mul
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..forward import (
+    NEG_INF,
     PLACES,
     add_step,
     affine_step,
@@ -26,12 +28,17 @@ from ..forward import (
     relu,
     relu_step,
     softmax_rows,
+    table_log,
+    table_log_by_primes,
+    table_log_ratio,
+    table_softmax,
     table_softmax_line,
     whole_scores_print_to_one,
 )
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex, matrix
+from ..readings import Reading, format_places, total as total_of
 from ..registry import Option, SpecError
-from ..render import decimal_tex, factor_tex, labelled_table, matrix_tex, number_tex
+from ..render import factor_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import dot_expansion, entry_label, product_step, shape_text
 
@@ -61,8 +68,9 @@ CONTRACT = Contract(
         "a pre-activation is exactly 0": lambda p: any(v == 0 for v in p.answer("u")),
         "ReLU cuts nothing": lambda p: all(v > 0 for v in p.answer("u")),
         "ReLU keeps nothing": lambda p: all(v < 0 for v in p.answer("u")),
+        # The key prints the table route's weights and checks that each row sums to 1 at 4 places.
         "a printed weight row does not sum to 1 at 4 places": lambda p: not all(
-            printed_sum_is_one(_visible(p.answer(f"A{h}"), i)) for h in _heads(p) for i in range(1, _rows(p))),
+            printed_sum_is_one(row) for h in _heads(p) for row in p.reading(f"A{h}")),
     },
 )
 
@@ -89,16 +97,6 @@ def _input_ids(options: dict[str, str]) -> list[int] | None:
 
 def _heads(problem: Problem) -> range:
     return range(1, int(problem.options["heads"]) + 1)
-
-
-def _rows(problem: Problem) -> int:
-    given = _input_ids(problem.options)
-    return len(given) if given else int(problem.options["tokens"])
-
-
-def _visible(weights: ImmutableMatrix, i: int) -> list:
-    """Row i of a causal weight matrix, without the masked (zero) entries."""
-    return list(weights.row(i))[: i + 1]
 
 
 class Restart(Exception):
@@ -402,20 +400,26 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
     losses = [sympy.log(1 / v) for v in p_given]
     loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
 
-    def quantity(name, symbol, value):
-        return Quantity(name, Tex(symbol), value)
+    def quantity(name, symbol, value, reading=None):
+        return Quantity(name, Tex(symbol), value, reading=reading)
+
+    # The sheet's method for the 4-place parts: weights and target probabilities from the e^k table (each row
+    # shifted by its largest visible score or logit), losses from the ln k table and the Given p̃.
+    weight_readings = [_table_softmax_rows(s) for s in scores]
+    target_readings = tuple((row[t],) for row, t in zip(_table_softmax_rows(z), targets))
+    loss_readings, total_reading = table_losses(d["p_given"], mean)
 
     head_names = [f"_{h + 1}" if heads > 1 else "" for h in range(heads)]
     q_x, q_mu, q_sigma = quantity("X", "X", x), quantity("mu", r"\mu", ImmutableMatrix(n, 1, mus)), \
         quantity("sigma", r"\sigma", ImmutableMatrix(n, 1, sigmas))
     q_y, q_q, q_k, q_v = (quantity(name, name, value) for name, value in (("Y", y), ("Q", q), ("K", k), ("V", v)))
     q_s = [quantity(f"S{h + 1}", f"S{head_names[h]}", s) for h, s in enumerate(scores)]
-    q_a = [quantity(f"A{h + 1}", f"A{head_names[h]}", a) for h, a in enumerate(weights)]
+    q_a = [quantity(f"A{h + 1}", f"A{head_names[h]}", a, weight_readings[h]) for h, a in enumerate(weights)]
     q_o, q_h1, q_u, q_r, q_h2, q_z = (quantity(name, symbol, value) for name, symbol, value in (
         ("O", "O", o), ("H1", "H_1", h1), ("u", "u", u), ("r", "r", r), ("H2", "H_2", h2), ("z", "z", z)))
-    q_pt = quantity("p_target", r"p_{\text{target}}", p_target)
-    q_l = quantity("L_pos", r"\ell", ImmutableMatrix(n, 1, losses))
-    q_loss = quantity("L", "L", loss)
+    q_pt = quantity("p_target", r"p_{\text{target}}", p_target, target_readings)
+    q_l = quantity("L_pos", r"\ell", ImmutableMatrix(n, 1, losses), tuple((r,) for r in loss_readings))
+    q_loss = quantity("L", "L", loss, total_reading)
 
     tokens = " ".join(VOCABULARY[t] for t in ids)
     target_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
@@ -489,11 +493,11 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
                  f"{'mean' if mean else 'total'} loss $L$, exactly and to 4 decimal places (use the table of $\\ln k$)."),
              (q_l, q_loss),
              (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$."), formula=Tex(r"\ell_i = -\ln \tilde p_i"),
-                   lines=tuple(Tex(f"\\ell_{i} = -\\ln {number_tex(pg)} = {number_tex(ell)} \\approx {decimal_tex(ell, PLACES)}")
-                               for i, (pg, ell) in enumerate(zip(p_given, losses)))),
+                   lines=tuple(Tex(f"\\ell_{i} = -\\ln {number_tex(pg)} = {number_tex(ell)}" + log_from_table(fraction))
+                               for i, (pg, fraction, ell) in enumerate(zip(p_given, d["p_given"], losses)))),
               Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses."),
                    formula=Tex(r"L = \frac{1}{" + str(n) + r"}\sum_i \ell_i" if mean else r"L = \sum_i \ell_i"),
-                   lines=(Tex(f"L = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),),
+                   lines=(loss_line(loss, loss_readings, total_reading, mean),),
                    checks=(Tex(r"\text{With the exact probabilities the loss would be } \approx "
                                + _true_loss(d["p_true"], mean)),),
                    result=q_loss)),
@@ -552,3 +556,49 @@ def _true_loss(p_true: list[Decimal], mean: bool) -> str:
         total = sum(-p.ln() for p in p_true)
         value = total / len(p_true) if mean else total
         return str(value.quantize(Decimal(1).scaleb(-PLACES), rounding=ROUND_HALF_UP))
+
+
+def _table_softmax_rows(scores: ImmutableMatrix) -> tuple[tuple[Reading, ...], ...]:
+    """Softmax of each row from the e^k table, shifted by the row's largest visible entry (masked: 0 exactly)."""
+    rows = []
+    for row in scores.tolist():  # plain Fractions from here: sympy arithmetic per entry is slow
+        exact = [Fraction(int(s.p), int(s.q)) if s.is_finite else NEG_INF for s in row]
+        top = max(s for s in exact if s is not NEG_INF)
+        rows.append(_table_softmax_of(tuple(s - top if s is not NEG_INF else s for s in exact)))
+    return tuple(rows)
+
+
+@lru_cache(maxsize=4096)  # every row of up to 4 exponents in 0…−5 or −∞: the same few rows recur across draws
+def _table_softmax_of(exponents: tuple) -> tuple[Reading, ...]:
+    """table_softmax of one shifted row, kept for the next draw."""
+    return table_softmax(list(exponents))
+
+
+def table_losses(p_given: list[Fraction], mean: bool) -> tuple[list[Reading], Reading]:
+    """ℓ_i = −ln p̃_i = ln b − ln a (p̃_i = a/b) from the ln k table, and L from the ℓ_i, whole or to 4 places."""
+    losses = [table_log_ratio(p.denominator, p.numerator) for p in p_given]
+    divisor = len(losses) if mean else 1
+    # Also L asked exactly and simplified first, ln Π(1/p̃_i) worked by primes (as cross_entropy); that one
+    # logarithm read directly from the table (ln 2 + ln 3 = ln 6) lies inside: tests/test_table_routes_chains.py.
+    ratio = reduce(mul, (1 / p for p in p_given), Fraction(1))
+    return losses, (total_of(losses) / divisor).hull(total_of(r.rounded() for r in losses) / divisor,
+                                                    table_log_by_primes(ratio) / divisor)
+
+
+def log_from_table(p: Fraction) -> str:
+    """' = ln b − ln a ≈ x − y = ℓ' for ℓ = −ln(a/b), with the printed table's values."""
+    value = format_places(table_log_ratio(p.denominator, p.numerator).route)
+    if p.numerator == 1:
+        return f" \\approx {value}"
+    return (f" = \\ln {p.denominator} - \\ln {p.numerator} \\approx {format_places(table_log(p.denominator).route)} - "
+            f"{format_places(table_log(p.numerator).route)} = {value}")
+
+
+def loss_line(loss, losses: list[Reading], total: Reading, mean: bool) -> Tex:
+    """L = exact = (ℓ_0 + …)/n ≈ (the ℓ's table values)/n ≈ the route's 4-place value."""
+    n = len(losses)
+    over = (lambda text: f"\\frac{{{text}}}{{{n}}}") if mean else (lambda text: text)
+    names = " + ".join(f"\\ell_{i}" for i in range(n))
+    routes = " + ".join(format_places(r.route) for r in losses)
+    return Tex(f"L = {number_tex(loss)} = {over(names)} \\approx {over(routes)} "
+               f"\\approx {format_places(total.rounded().route)}")

@@ -11,15 +11,16 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..backprop import adamw_first_step, tiny_backward
-from ..forward import PLACES, decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product
+from ..forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from ..registry import Option, SpecError
-from ..render import decimal_tex, factor_tex, labelled_table, matrix_tex, number_tex
+from ..render import factor_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import entry_label, product_step, shape_text
 from .example2 import simple_probabilities, usable_shifts
 from .layernorm_backward import divided_line, products_mean_line
-from .tiny_transformer import VOCABULARY, Restart, draw_front, forward_problem, unit_columns
+from .tiny_transformer import (VOCABULARY, Restart, draw_front, forward_problem, log_from_table, loss_line,
+                               table_losses, unit_columns)
 
 TITLE = "One complete training step of a tiny transformer"
 CHAINED = True
@@ -267,7 +268,11 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
     p_target = [d["p_rows"][i][t] for i, t in enumerate(targets)]
     losses = [sympy.log(1 / Rational(p.numerator, p.denominator)) for p in p_target]
     loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
-    q_losses, q_loss = _q("L_pos", r"\ell", ImmutableMatrix(n, 1, losses)), _q("L", "L", loss)
+    # The sheet's method: ln from the printed table, L from the ℓ_i kept whole or written to 4 places.
+    loss_readings, total_reading = table_losses(p_target, mean)
+    q_losses = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(n, 1, losses),
+                        reading=tuple((r,) for r in loss_readings))
+    q_loss = Quantity("L", Tex("L"), loss, reading=total_reading)
     onehot = ImmutableMatrix(n, 4, lambda i, j: 1 if j == targets[i] else 0)
     half = r"\tfrac{1}{2}" if mean else ""
 
@@ -279,11 +284,11 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
              (q_losses, q_loss),
              (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$, from the table."), formula=Tex(r"\ell_i = -\ln \tilde p[i, t_i]"),
                    lines=tuple(Tex(f"\\ell_{i} = -\\ln \\tilde p[{i},{t}] = -\\ln {number_tex(Rational(p.numerator, p.denominator))} = "
-                                   f"{number_tex(ell)} \\approx {decimal_tex(ell, PLACES)}")
+                                   f"{number_tex(ell)}" + log_from_table(p))
                                for i, (t, p, ell) in enumerate(zip(targets, p_target, losses)))),
               Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses."),
                    formula=Tex(r"L = \frac{1}{2}(\ell_0 + \ell_1)" if mean else r"L = \ell_0 + \ell_1"),
-                   lines=(Tex(f"L = {number_tex(loss)} \\approx {decimal_tex(loss, PLACES)}"),), result=q_loss)),
+                   lines=(loss_line(loss, loss_readings, total_reading, mean),), result=q_loss)),
              decimals=True,
              given=Tex(_forward_given(m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
              if options["forward"] == "given" else loss_given),
