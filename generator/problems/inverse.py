@@ -15,11 +15,12 @@ OPTIONS = [
         "difficulty",
         ("easy", "medium", "hard"),
         "medium",
-        "easy: determinant ±1, entries -3..3; medium: determinant ±1 or ±2, entries -5..5; hard: determinant ±2, ±3 or ±4, entries -6..6",
+        "easy: determinant -1, entries -3..3; medium: determinant -1 or ±2, entries -5..5; hard: determinant ±2, ±3 or ±4, entries -6..6",
     )
 ]
 
-_LEVELS = {"easy": (3, (1,)), "medium": (5, (1, 2)), "hard": (6, (2, 3, 4))}
+# Allowed determinants: never 1, where adj A is already A⁻¹ and a forgotten division by det A would go unseen.
+_LEVELS = {"easy": (3, (-1,)), "medium": (5, (-1, 2, -2)), "hard": (6, (2, -2, 3, -3, 4, -4))}
 
 CONTRACT = Contract(
     given=Bounds(6, 1, Rational(6)),
@@ -32,6 +33,7 @@ CONTRACT = Contract(
         "A[0,0] equals A[1,1]": lambda p: p.given_value("A")[0, 0] == p.given_value("A")[1, 1],
         # A symmetric A has a symmetric inverse, which hides a transposed adjugate.
         "A is symmetric": lambda p: p.given_value("A") == p.given_value("A").T,
+        "det A is 1 (forgetting to divide by it would not show)": lambda p: p.given_value("A").det() == 1,
     },
 )
 
@@ -41,7 +43,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     bound, dets = _LEVELS[options["difficulty"]]
     while True:
         a, b, c, d = (rng.integer(-bound, bound) for _ in range(4))
-        if abs(a * d - b * c) in dets:
+        if a * d - b * c in dets:
             break
     m = ImmutableMatrix([[a, b], [c, d]])
     det = m.det()

@@ -8,6 +8,7 @@ from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..registry import Option
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step
 
 TITLE = "Matrix multiplication"
@@ -48,6 +49,10 @@ CONTRACT = Contract(
         "an answer is all zeros": lambda p: any(_is_zero(a.value) for part in p.parts for a in part.answers),
         # AB = BA would hide the lesson that order matters.
         "A and B commute": _commutes,
+        # A·Bᵀ, Aᵀ·B or the answer transposed (and Aᵀ·x) must give another product.
+        **product_rule("A·B (or A·x)", lambda p: (p.given_value("A"), p.given[1].value)),
+        **product_rule("B·A", lambda p: (p.given[1].value, p.given_value("A")) if p.given[1].value.shape == (2, 2)
+                       else (p.given_value("A"), p.given[1].value)),
     },
 )
 

@@ -7,6 +7,7 @@ from sympy import ImmutableMatrix, Rational
 from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, all_zero, matrix_of
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step, shape_text
 
 TITLE = "Gradients of a matrix product"
@@ -30,6 +31,9 @@ CONTRACT = Contract(
         "forgetting Aᵀ gives the same dB": lambda p: _g(p, "A") * _g(p, "dC") == _g(p, "A").T * _g(p, "dC"),
         "Bᵀ·dC gives the same dA": lambda p: _g(p, "B").T * _g(p, "dC") == _g(p, "dC") * _g(p, "B").T,
         "dC·Aᵀ gives the same dB": lambda p: _g(p, "dC") * _g(p, "A").T == _g(p, "A").T * _g(p, "dC"),
+        # The generic slips too, among them a transposed answer (dA or dB symmetric).
+        **product_rule("dA = dC·Bᵀ", lambda p: (_g(p, "dC"), _g(p, "B").T)),
+        **product_rule("dB = Aᵀ·dC", lambda p: (_g(p, "A").T, _g(p, "dC"))),
     },
 )
 

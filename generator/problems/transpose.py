@@ -7,6 +7,7 @@ from sympy import Rational
 from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step, transpose_step
 
 TITLE = "Transpose and all dot products at once"
@@ -27,6 +28,8 @@ CONTRACT = Contract(
             all(x == 0 for x in m.row(i)) for m in (p.given_value("Q"), p.given_value("K")) for i in range(2)
         ),
         "S is all zeros": lambda p: all(x == 0 for x in p.parts[1].answers[0].value),
+        # S = Sᵀ would hide K·Qᵀ (queries and keys swapped); Qᵀ·Kᵀ and Kᵀ·Q must differ too.
+        **product_rule("S = Q·Kᵀ", lambda p: (p.given_value("Q"), p.given_value("K").T)),
     },
 )
 
