@@ -13,6 +13,7 @@ from typing import Callable
 import sympy
 from sympy import ImmutableMatrix, Rational
 
+from .forward import plain_product, plain_transpose
 from .problem import Problem
 
 NEG_INF = -sympy.oo
@@ -49,6 +50,26 @@ def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, answer: Immutab
         if value.shape == answer.shape and value == answer:
             hidden.append(name)
     return hidden
+
+
+def plain_slip_hidden(a: list[list], b: list[list], answer: list[list] | None = None) -> bool:
+    """hidden_product_slips for plain rows of numbers (ints, Fractions): for a search's inner loop, before sympy."""
+    product = plain_product(a, b)
+    answer = product if answer is None else answer
+    extra = [[x - y for x, y in zip(r, s)] for r, s in zip(answer, product)]
+    rows_a, cols_a, rows_b, cols_b = len(a), len(a[0]), len(b), len(b[0])
+    scalar = (rows_a, cols_a) == (1, 1) or (rows_b, cols_b) == (1, 1)
+    candidates = []
+    if cols_a == cols_b and (rows_b, cols_b) != (1, 1):
+        candidates.append(plain_product(a, plain_transpose(b)))
+    if rows_a == rows_b and (rows_a, cols_a) != (1, 1):
+        candidates.append(plain_product(plain_transpose(a), b))
+    if cols_b == rows_a and not scalar:
+        candidates.append(plain_product(b, a))
+    same_shape = [[[x + y for x, y in zip(r, s)] for r, s in zip(c, extra)] for c in candidates
+                  if (len(c), len(c[0])) == (len(answer), len(answer[0]))]
+    transposed = [plain_transpose(answer)] if rows_a == cols_b and rows_a > 1 else []
+    return any(c == answer for c in same_shape + transposed)
 
 
 def symmetric(m: ImmutableMatrix) -> bool:

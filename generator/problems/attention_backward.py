@@ -16,6 +16,7 @@ from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step
 from ..registry import Option
 from ..render import factor_tex, number_tex
 from ..rng import Rng
+from ..slips import plain_slip_hidden, product_rule
 from ..worked import check_result, dot_expansion, entry_label, product_step, shape_text, transpose_step
 
 TITLE = "Backward through one attention head"
@@ -81,6 +82,18 @@ CONTRACT = Contract(
         "dRᵀ·K gives the same dQ": lambda p: p.answer("dR").T * p.answer("K") == p.answer("dQ"),
         "dR·Q (no transpose) gives the same dK": lambda p: p.answer("dR") * p.answer("Q") == p.answer("dK"),
         "dW_V is symmetric (a transposed answer looks right)": lambda p: p.answer("dW_V") == p.answer("dW_V").T,
+        # The generic slips of every product on the sheet (slips.product_slips), beyond the named ones above.
+        **{name: rule for label, factors in (
+            ("Q = X·W_Q", lambda p: (p.given_value("X"), p.given_value("W_Q"))),
+            ("K = X·W_K", lambda p: (p.given_value("X"), p.given_value("W_K"))),
+            ("V = X·W_V", lambda p: (p.given_value("X"), p.given_value("W_V"))),
+            ("dV = Aᵀ·dO", lambda p: (p.answer("A").T, p.given_value("dO"))),
+            ("dQ = dR·K", lambda p: (p.answer("dR"), p.answer("K"))),
+            ("dK = dRᵀ·Q", lambda p: (p.answer("dR").T, p.answer("Q"))),
+            ("dW_Q = Xᵀ·dQ", lambda p: (p.given_value("X").T, p.answer("dQ"))),
+            ("dW_K = Xᵀ·dK", lambda p: (p.given_value("X").T, p.answer("dK"))),
+            ("dW_V = Xᵀ·dV", lambda p: (p.given_value("X").T, p.answer("dV"))),
+        ) for name, rule in product_rule(label, factors).items()},
     },
 )
 
@@ -272,6 +285,15 @@ def _plain_pass(x, wq, wk, wv, do, root: int) -> tuple[dict[str, list[list]], li
             "dW_V": plain_product(xt, dv)}, means
 
 
+def _slips_show(values: dict[str, list[list]], x, wq, wk, wv, do) -> bool:
+    """No slip in any product of the sheet gives its answer (the contract's generic product rules, in plain numbers)."""
+    xt, dr = plain_transpose(x), values["dR"]
+    products = ((x, wq, values["Q"]), (x, wk, values["K"]), (x, wv, values["V"]), (plain_transpose(values["A"]), do, values["dV"]),
+                (dr, values["K"], values["dQ"]), (plain_transpose(dr), values["Q"], values["dK"]),
+                (xt, values["dQ"], values["dW_Q"]), (xt, values["dK"], values["dW_K"]), (xt, values["dV"], values["dW_V"]))
+    return not any(plain_slip_hidden(a, b, answer) for a, b, answer in products)
+
+
 def _backward_is_clean(values: dict[str, list[list]], do: list[list[int]]) -> bool:
     """No degenerate gradient of the contract's, and no value beyond ±16 or with a numerator beyond 48."""
     # Checked here, before any sympy is built: a registry redraw costs a whole key.
@@ -302,7 +324,7 @@ def _draw(rng: Rng, n: int, dk: int, root: int) -> tuple[tuple[list[list[int]], 
             if do is None:
                 continue
             values, means = _plain_pass(x, wq, wk, wv, do, root)
-            if _backward_is_clean(values, do):
+            if _backward_is_clean(values, do) and _slips_show(values, x, wq, wk, wv, do):
                 return (x, wq, wk, wv, do), values, means
 
 

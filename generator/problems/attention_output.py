@@ -9,6 +9,7 @@ from ..forward import attention_weight_row
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from ..registry import Option
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step
 
 TITLE = "Attention output: weights times values"
@@ -28,6 +29,8 @@ CONTRACT = Contract(
         "two tokens get the same output": lambda p: len({tuple(p.parts[0].answers[0].value.row(i))
                                                        for i in range(p.parts[0].answers[0].value.rows)})
         < p.parts[0].answers[0].value.rows,
+        # Aᵀ·V (weights read down a column), A·Vᵀ, V·A or Oᵀ must give another output.
+        **product_rule("O = A·V", lambda p: (p.given_value("A"), p.given_value("V"))),
     },
 )
 

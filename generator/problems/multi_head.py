@@ -8,6 +8,7 @@ from ..draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option, SpecError
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step
 
 TITLE = "Multi-head attention: concatenate, then project"
@@ -28,6 +29,10 @@ CONTRACT = Contract(
             has_zero_row(q.value) for q in p.given if q.name.startswith("H")),
         "W_O has a zero row": lambda p: has_zero_row(p.given_value("W_O")),
         "the output is all zeros": lambda p: all(x == 0 for x in p.parts[1].answers[0].value),
+        # Equal heads would hide concatenating them in the wrong order.
+        "two heads' outputs are equal": lambda p: len({q.value for q in p.given if q.name.startswith("H")})
+        < sum(q.name.startswith("H") for q in p.given),
+        **product_rule("O = H·W_O", lambda p: (p.answer("H"), p.given_value("W_O"))),
     },
 )
 
