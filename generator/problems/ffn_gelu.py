@@ -12,6 +12,7 @@ from ..registry import Option
 from ..readings import format_places
 from ..render import number_tex
 from ..rng import Rng
+from ..slips import hidden_product_slips, product_rule, zero
 
 TITLE = "Feed-forward layer with GELU"
 OPTIONS = [
@@ -36,6 +37,8 @@ CONTRACT = Contract(
         "a pre-activation is exactly 0": lambda p: any(v == 0 for v in _pre(p)),
         "a pre-activation lies outside [-2, 2]": lambda p: any(abs(v) > WINDOW for v in _pre(p)),
         "no pre-activation is negative": lambda p: all(v > 0 for v in _pre(p)),
+        "b₁ is all zeros (forgetting it would not show)": lambda p: zero(p.given_value("b1")),
+        **product_rule("h = x·W₁ + b₁", lambda p: (p.given_value("x"), p.given_value("W1"), p.answer("h"))),
     },
 )
 
@@ -56,7 +59,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         w1 = small_matrix(rng, difficulty, D_MODEL, dff)
         b1 = hidden_biases(rng, x * w1, difficulty, window=WINDOW)
         pre = x * w1 + ImmutableMatrix.vstack(*([b1] * n))
-        if all(v in grid for v in pre) and any(v < 0 for v in pre):
+        if all(v in grid for v in pre) and any(v < 0 for v in pre) and not zero(b1) \
+                and not hidden_product_slips(x, w1, pre):
             break
     h = Quantity("h", Tex("h"), pre)
     cdf, _ = phi_tables(tuple(grid))

@@ -27,6 +27,8 @@ CONTRACT = Contract(
     forbidden={
         "every pre-activation has the same sign": lambda p: len({v > 0 for v in p.given_value("h")}) == 1,
         "an upstream gradient is 0": lambda p: 0 in p.given_value("dg"),
+        # At h = 0 the slope Φ(0) + 0·φ(0) is Φ alone: the product rule's second term would go unseen.
+        "a pre-activation is 0 (Φ alone gives the slope)": lambda p: 0 in p.given_value("h"),
     },
 )
 

@@ -25,8 +25,26 @@ CONTRACT = Contract(
         # ε is 0 on paper; a real model's ε ≈ 1e-5 must not matter, so σ stays well away from 0.
         "σ is smaller than 1": lambda p: any(s < 1 for s in _sigmas(p)),
         "γ has a zero": lambda p: any(g == 0 for g in p.given_value("gamma")),
+        # μ = 0 hides a forgotten − μ; σ = 1 hides dividing by σ² (or not at all) instead of by σ.
+        "a row's mean is 0 (forgetting to subtract it would not show)": lambda p: 0 in row_values(p.answer("mu")),
+        "σ is 1 (dividing by σ² would not show)": lambda p: any(s == 1 for s in _sigmas(p)),
+        "γ is all 1 and β all 0 (forgetting them would not show)": lambda p: all(
+            g == 1 for g in p.given_value("gamma")) and not any(p.given_value("beta")),
     },
 )
+
+
+def row_values(value) -> list:
+    """A per-row statistic (a scalar for one row, a column for several) as a list."""
+    return list(value) if isinstance(value, ImmutableMatrix) else [value]
+
+
+def teaching_row(rng: Rng, patterns=None):
+    """layernorm_row, drawn again while μ = 0 or σ = 1 (each would hide a slip in x̂ = (x − μ)/σ)."""
+    while True:
+        row, mu, sigma = layernorm_row(rng, patterns)
+        if mu != 0 and sigma != 1:
+            return row, mu, sigma
 
 
 def _sigmas(problem: Problem) -> list[sympy.Expr]:
@@ -39,7 +57,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     rows = int(options["rows"])
     xs, mus, variances, sigmas = [], [], [], []
     for _ in range(rows):
-        row, mu, sigma = layernorm_row(rng)
+        row, mu, sigma = teaching_row(rng)
         xs.append(row)
         mus.append(mu)
         variances.append(sigma ** 2)

@@ -9,12 +9,13 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..backprop import layernorm_row_parts
-from ..forward import layernorm_patterns, layernorm_row, layernorm_stats_step, mean_line, pattern_sigma, per_row_value
+from ..forward import layernorm_patterns, layernorm_stats_step, mean_line, pattern_sigma, per_row_value
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
 from ..render import factor_tex, matrix_tex, number_tex
 from ..rng import Rng
 from ..worked import entry_label, shape_text
+from .layernorm import row_values, teaching_row
 
 TITLE = "Backward through LayerNorm"
 OPTIONS = [Option("rows", ("1", "2"), "1", "how many rows (tokens) of x")]
@@ -54,6 +55,10 @@ CONTRACT = Contract(
         # A zero mean would let a student who drops that term of the formula get the right ∂x.
         "a row's mean of ∂x̂ is 0": lambda p: any(m1 == 0 for m1, _ in _means(p)),
         "a row's mean of ∂x̂ ⊙ x̂ is 0": lambda p: any(m2 == 0 for _, m2 in _means(p)),
+        # μ = 0 hides a forgotten − μ; σ = 1 hides a forgotten 1/σ in ∂x (or σ² for σ); γ = 1 hides ∂x̂ = ∂y.
+        "a row's mean is 0 (forgetting to subtract it would not show)": lambda p: 0 in row_values(p.answer("mu")),
+        "σ is 1 (forgetting to divide by it would not show)": lambda p: any(s == 1 for s in _sigmas(p)),
+        "γ is all 1 (∂x̂ = ∂y would look right)": lambda p: all(g == 1 for g in p.given_value("gamma")),
     },
 )
 
@@ -246,10 +251,12 @@ SYMBOLS = {
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw rows x = μ + c·u (σ_u of 1 or 3), γ, β, and an upstream gradient whose backward pass stays clean."""
     rows = int(options["rows"])
-    drawn = [layernorm_row(rng, _patterns()) for _ in range(rows)]
+    drawn = [teaching_row(rng, _patterns()) for _ in range(rows)]
     x = ImmutableMatrix([row for row, _, _ in drawn])
     mus, sigmas = [mu for _, mu, _ in drawn], [sigma for _, _, sigma in drawn]
     gamma = ImmutableMatrix([[rng.choice(GAMMAS) for _ in range(D)]])
+    while all(g == 1 for g in gamma):
+        gamma = ImmutableMatrix([[rng.choice(GAMMAS) for _ in range(D)]])
     beta = ImmutableMatrix([[Rational(rng.integer(-2, 2)) for _ in range(D)]])
     dy = ImmutableMatrix([_dy_row(rng, [(v - mu) / sigma for v in row], gamma, sigma) for row, mu, sigma in drawn])
     values = _backward_values(x, mus, sigmas, gamma, dy)

@@ -29,6 +29,9 @@ CONTRACT = Contract(
         "ReLU blocks everything": lambda p: all(v < 0 for v in p.given_value("h")),
         "a zeroed entry had no gradient to lose": lambda p: all(
             g == 0 for g, h in zip(p.given_value("dr"), p.given_value("h")) if h < 0),
+        # ReLU applied to the gradient itself, max(∂L/∂r, 0), is the classic slip: it must not give ∂L/∂h.
+        "ReLU of the upstream gradient gives the same ∂L/∂h": lambda p: p.given_value("dr").applyfunc(
+            lambda g: max(g, 0)) == p.answer("dh"),
     },
 )
 
