@@ -199,3 +199,112 @@ def test_linear_map_rotations_are_what_the_option_says():
         m, v = _rows(p.answer("M")), _rows(p.given_value("v"))
         assert (m[0][0], m[1][0]) not in ((1, 0), (-1, 0))  # no 0° or 180°: M = ±I is its own transpose
         assert _mul(_t(m), v) != _mul(m, v)
+
+
+# ----- every product on a sheet: a transposed or swapped factor, or a transposed answer, gives another answer ------
+
+
+def _slip_values(a, b, answer):
+    """What A·B (+ whatever `answer` adds) becomes under each slip whose shape matches, computed here from scratch."""
+    extra = [[x - y for x, y in zip(r, s)] for r, s in zip(answer, _mul(a, b))]
+    shape = (len(answer), len(answer[0]))
+    scalar = (len(a), len(a[0])) == (1, 1) or (len(b), len(b[0])) == (1, 1)
+    found = []
+    for left, right, allowed in ((a, _t(b), len(b) * len(b[0]) > 1), (_t(a), b, len(a) * len(a[0]) > 1), (b, a, not scalar)):
+        if allowed and len(left[0]) == len(right):
+            value = _mul(left, right)
+            if (len(value), len(value[0])) == shape:
+                found.append([[x + y for x, y in zip(r, s)] for r, s in zip(value, extra)])
+    if shape[0] == shape[1] > 1:
+        found.append(_t(answer))
+    return found
+
+
+def _given(p, name):
+    return _rows(p.given_value(name))
+
+
+def _ans(p, name):
+    return _rows(p.answer(name))
+
+
+PRODUCTS = {
+    "matmul": lambda p: [(_given(p, "A"), _rows(p.given[1].value), _rows(p.parts[0].answers[0].value))]
+    + ([(_rows(p.given[1].value), _given(p, "A"), _ans(p, "D"))] if len(p.parts) > 1 else []),
+    "transpose": lambda p: [(_given(p, "Q"), _t(_given(p, "K")), _ans(p, "S"))],
+    "matmul_gradient": lambda p: [(_given(p, "dC"), _t(_given(p, "B")), _ans(p, "dA")),
+                                  (_t(_given(p, "A")), _given(p, "dC"), _ans(p, "dB"))],
+    "qkv_projection": lambda p: [(_given(p, "X"), _given(p, f"W_{n}"), _ans(p, n)) for n in "QKV"],
+    "attention_output": lambda p: [(_given(p, "A"), _given(p, "V"), _ans(p, "O"))],
+    "multi_head": lambda p: [(_ans(p, "H"), _given(p, "W_O"), _ans(p, "O"))],
+    "ffn": lambda p: [(_given(p, "x"), _given(p, "W1"), _ans(p, "h")), (_ans(p, "r"), _given(p, "W2"), _ans(p, "f"))],
+    "ffn_gelu": lambda p: [(_given(p, "x"), _given(p, "W1"), _ans(p, "h"))],
+    "example5": lambda p: [(_given(p, "A"), _given(p, "V"), _ans(p, "O")), (_ans(p, "O"), _given(p, "W1"), _ans(p, "h")),
+                           (_ans(p, "r"), _given(p, "W2"), _ans(p, "f"))],
+    "output_logits": lambda p: [(_given(p, "h"), _given(p, "W_out"), _ans(p, "z"))],
+    "output_backward": lambda p: [(_t(_given(p, "h")), _given(p, "dz"), _ans(p, "dW")),
+                                  (_given(p, "dz"), _t(_given(p, "W_out")), _ans(p, "dh"))],
+    "attention_backward": lambda p: [
+        (_given(p, "X"), _given(p, "W_Q"), _ans(p, "Q")), (_given(p, "X"), _given(p, "W_K"), _ans(p, "K")),
+        (_given(p, "X"), _given(p, "W_V"), _ans(p, "V")), (_t(_ans(p, "A")), _given(p, "dO"), _ans(p, "dV")),
+        (_ans(p, "dR"), _ans(p, "K"), _ans(p, "dQ")), (_t(_ans(p, "dR")), _ans(p, "Q"), _ans(p, "dK")),
+        (_t(_given(p, "X")), _ans(p, "dQ"), _ans(p, "dW_Q")), (_t(_given(p, "X")), _ans(p, "dK"), _ans(p, "dW_K")),
+        (_t(_given(p, "X")), _ans(p, "dV"), _ans(p, "dW_V"))],
+}
+
+
+@pytest.mark.parametrize("type_name", sorted(PRODUCTS))
+def test_no_product_slip_gives_the_answer(type_name):
+    for options, p in _problems(type_name):
+        for a, b, answer in PRODUCTS[type_name](p):
+            assert answer not in _slip_values(a, b, answer), (options, a, b, answer)
+
+
+def _float_softmax_axes_agree(z) -> bool:
+    rows = [[math.exp(float(v)) for v in z.row(i)] for i in range(z.rows)]
+    by_row = [[x / sum(r) for x in r] for r in rows]
+    by_col = [[rows[i][j] / sum(rows[k][j] for k in range(z.rows)) for j in range(z.cols)] for i in range(z.rows)]
+    return all(math.isclose(x, y, rel_tol=1e-12) for r, c in zip(by_row, by_col) for x, y in zip(r, c))
+
+
+@pytest.mark.parametrize("type_name, logits", [("cross_entropy", "z"), ("dlogits", "z"), ("output_logits", "z")])
+def test_softmax_down_the_columns_gives_other_probabilities(type_name, logits):
+    for options, p in _problems(type_name):
+        z = p.answer(logits) if type_name == "output_logits" else p.given_value(logits)
+        if z.rows > 1:
+            assert not _float_softmax_axes_agree(z), (options, z)
+
+
+def test_single_step_slips_show():
+    """The other slips, one type each: a missing division, a dropped term, a dropped θ, ReLU on the gradient."""
+    for _, p in _problems("inverse"):
+        assert p.given_value("A").det() != 1  # adj A alone would be A⁻¹
+    for _, p in _problems("layernorm"):
+        for row in _given(p, "x"):
+            mu = sum(row) / len(row)
+            assert mu != 0 and sum((v - mu) ** 2 for v in row) / len(row) != 1
+    for _, p in _problems("layernorm_backward"):
+        assert any(g != 1 for g in _given(p, "gamma")[0])
+        for row in _given(p, "x"):
+            mu = sum(row) / len(row)
+            assert mu != 0 and sum((v - mu) ** 2 for v in row) / len(row) != 1
+    for _, p in _problems("relu_backward"):
+        h, dr, dh = _given(p, "h"), _given(p, "dr"), _ans(p, "dh")
+        assert [[max(g, 0) for g in row] for row in dr] != dh
+        assert [[g if v > 0 else 0 for g, v in zip(gr, hr)] for gr, hr in zip(dr, h)] == dh
+    for _, p in _problems("softmax_backward"):
+        s, ds = _ans(p, "s")[0], _given(p, "ds")[0]
+        assert sum(a * b for a, b in zip(s, ds)) != 0  # dropping ḡ would show
+    for name in ("sgd_step", "adam_step", "batch_average"):
+        for _, p in _problems(name):
+            assert any(_given(p, "theta0")[0]), name
+    for _, p in _problems("batch_average", batch="2"):
+        g = _given(p, "G")
+        assert [sum(row) / 2 for row in g] != _ans(p, "g_mean")[0]
+    for _, p in _problems("embedding"):
+        assert [int(t) for t in p.facts["token_ids"]] != list(range(len(p.facts["token_ids"])))
+
+
+def test_example4_predictions_are_not_the_targets_copied():
+    for _, p in _problems("example4", 300):
+        assert [p.answer(f"next{b}").value for b in range(3)] != p.facts["targets_text"].split(", ")

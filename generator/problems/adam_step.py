@@ -29,6 +29,8 @@ CONTRACT = Contract(
     answer=Bounds(250, 100, Rational(25)),
     forbidden={
         "every entry keeps its gradient's sign and size (step 2 would repeat step 1)": lambda p: p.given_value("g1") == p.given_value("g2"),
+        # θ₀ = 0 would let −η·m̂/√v̂ alone (θ₀ dropped, or AdamW's decay left out) pass for θ₁.
+        "θ₀ is all zeros (dropping it, or the decay, would not show)": lambda p: not any(p.given_value("theta0")),
     },
 )
 

@@ -22,6 +22,10 @@ CONTRACT = Contract(
         "an entry of the batch gradient is 0 (that parameter would not move)": lambda p: 0 in p.answer("g_mean"),
         "every example has the same gradient (averaging would teach nothing)": lambda p: len(
             {tuple(p.given_value("G").row(i)) for i in range(p.given_value("G").rows)}) == 1,
+        "θ₀ is all zeros (dropping it would not show)": lambda p: not any(p.given_value("theta0")),
+        # With two examples, each example's own mean is also a 1×2 row: averaging along the wrong axis must show.
+        "averaging each example's entries gives the same ḡ": lambda p: p.given_value("G").shape == (2, 2) and [
+            sum(p.given_value("G").row(i)) / 2 for i in range(2)] == list(p.answer("g_mean")),
     },
 )
 

@@ -10,6 +10,7 @@ from ..registry import Option
 from ..forward import draw_log_logits
 from ..render import ln_matrix_tex, number_tex
 from ..rng import Rng
+from ..slips import softmax_axis_hidden
 
 TITLE = "Backward: the gradient of the loss with respect to the logits"
 OPTIONS = [
@@ -27,6 +28,7 @@ CONTRACT = Contract(
     forbidden={
         # A target that already has all the probability has a zero gradient: nothing to learn.
         "a gradient row is all zeros": lambda p: any(not any(p.answer("dz").row(i)) for i in range(p.answer("dz").rows)),
+        "softmax down the columns gives the same p": lambda p: softmax_axis_hidden(p.given_value("z")),
     },
 )
 

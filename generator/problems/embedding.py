@@ -10,6 +10,7 @@ from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import labelled_table
 from ..rng import Rng
+from ..slips import equal_rows
 
 TITLE = "Token and position embeddings"
 OPTIONS = [
@@ -27,6 +28,10 @@ CONTRACT = Contract(
         "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
         "a token's embedding is zero": lambda p: has_zero_row(p.given_value("E")),
         "a position's embedding is zero": lambda p: "P" in p.facts and has_zero_row(p.facts["P"]),
+        # Rows of E looked up by position instead of by token id must give another X_tok.
+        "every token's id is its position": lambda p: all(t == i for i, t in enumerate(p.facts["token_ids"])),
+        # Equal rows of P would hide adding them to the wrong positions.
+        "two positions share an embedding": lambda p: "P" in p.facts and equal_rows(p.facts["P"]),
     },
 )
 

@@ -24,6 +24,8 @@ CONTRACT = Contract(
         "a position's gradient is zero": lambda p: any(not any(p.given_value("dX").row(i)) for i in range(p.given_value("dX").rows)),
         "a repeated token's gradients cancel to 0": lambda p: any(
             not any(p.answer("dE").row(t)) for t in set(p.facts["token_ids"])),
+        # Row i of ∂L/∂X put in row i of ∂L/∂E (positions for token ids) must give another ∂L/∂E.
+        "every token's id is its position": lambda p: all(t == i for i, t in enumerate(p.facts["token_ids"])),
     },
 )
 

@@ -16,7 +16,11 @@ CONTRACT = Contract(
     given=Bounds(5, 10, Rational(5)),
     intermediate=Bounds(1000, 200, Rational(25)),  # short decimals: L(w + h) = 961/200 is 4.805
     answer=Bounds(1000, 200, Rational(25)),
-    forbidden={"w is at the minimum (the gradient is 0)": lambda p: p.given_value("w") == p.given_value("c")},
+    forbidden={
+        "w is at the minimum (the gradient is 0)": lambda p: p.given_value("w") == p.given_value("c"),
+        # Dividing the central difference by h instead of 2h, or flipping its sign, must change it.
+        "the central difference over h (not 2h) gives the same value": lambda p: p.answer("central") == 0,
+    },
 )
 
 

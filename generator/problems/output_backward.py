@@ -8,6 +8,7 @@ from ..draws import has_zero_row
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
 from ..registry import Option
 from ..rng import Rng
+from ..slips import product_rule
 from ..worked import product_step, transpose_step
 
 TITLE = "Backward through the output layer"
@@ -19,11 +20,14 @@ D_MODEL = 2
 
 CONTRACT = Contract(
     given=Bounds(8, 8, Rational(2)),
-    intermediate=Bounds(24, 8, Rational(4)),
-    answer=Bounds(24, 8, Rational(4)),
+    # |value| ≤ 4 in eighths: a numerator up to 32 (25/8 occurs once the transposed-h draws are turned away).
+    intermediate=Bounds(32, 8, Rational(4)),
+    answer=Bounds(32, 8, Rational(4)),
     forbidden={
         "a hidden state is zero": lambda p: has_zero_row(p.given_value("h")),
         "a gradient is all zeros": lambda p: any(not any(p.answer(n)) for n in ("dW", "db", "dh")),
+        **product_rule("∂L/∂W_out = hᵀ·∂L/∂z", lambda p: (p.given_value("h").T, p.given_value("dz"))),
+        **product_rule("∂L/∂h = ∂L/∂z·W_outᵀ", lambda p: (p.given_value("dz"), p.given_value("W_out").T)),
     },
 )
 

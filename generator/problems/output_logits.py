@@ -9,6 +9,7 @@ from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, softmax
 from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..rng import Rng
+from ..slips import product_rule, softmax_axis_hidden
 from ..worked import product_step
 
 TITLE = "Output logits and probabilities"
@@ -32,6 +33,8 @@ CONTRACT = Contract(
             printed_sum_is_one(row) for row in p.reading("p")),
         "a hidden state is zero": lambda p: any(not any(p.given_value("h").row(i)) for i in range(p.given_value("h").rows)),
         "the bias is all zeros": lambda p: p.options["bias"] == "yes" and not any(p.given_value("b")),
+        **product_rule("z = h·W_out (+ b)", lambda p: (p.given_value("h"), p.given_value("W_out"), p.answer("z"))),
+        "softmax down the columns gives the same p": lambda p: softmax_axis_hidden(p.answer("z")),
     },
 )
 
@@ -46,6 +49,8 @@ def _draw(rng: Rng, positions: int, vocab: int, bias: bool):
         z = [[v + c for v, c in zip(row, b)] for row in plain_product(h, w)]
         if bias and not any(b):
             continue  # "add the bias" with b = 0 would be a step that does nothing
+        if positions == D_MODEL and h[0][1] == h[1][0]:
+            continue  # a symmetric h: hᵀ·W_out = h·W_out, so a transposed h would go unseen
         if all(any(row) for row in h) and all(max(row) - min(row) <= 5 and row.count(max(row)) == 1
                                               and whole_scores_print_to_one(row) for row in z):
             return h, w, [b]

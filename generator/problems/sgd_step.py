@@ -27,6 +27,8 @@ CONTRACT = Contract(
         "a gradient entry is 0 (nothing moves)": lambda p: any(
             v == 0 for name in ("g1", "g2") for v in p.given_value(name)),
         "the two gradients are equal (step 2 would teach nothing new)": lambda p: p.given_value("g1") == p.given_value("g2"),
+        # θ₀ = 0 would let −η·g₁ alone (θ₀ dropped) pass for θ₁.
+        "θ₀ is all zeros (dropping it would not show)": lambda p: not any(p.given_value("theta0")),
     },
 )
 

@@ -24,6 +24,8 @@ CONTRACT = Contract(
     rational_only=False,  # the logits are given as ln k
     forbidden={
         "the upstream gradient is constant (softmax would pass back 0)": lambda p: len(set(p.given_value("ds"))) == 1,
+        # ḡ = 0 would let a student who drops it from s ⊙ (∂L/∂s − ḡ) get ∂L/∂z right.
+        "ḡ is 0 (dropping it gives the same ∂L/∂z)": lambda p: p.answer("dot") == 0,
     },
 )
 
