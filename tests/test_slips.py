@@ -189,6 +189,9 @@ def test_example6_is_causal_and_shows_its_slips():
             assert any(g != 1 for g in _rows(p.given_value(gamma))[0]) or any(_rows(p.given_value(beta))[0])
         h, r = _rows(p.answer("h")), _rows(p.answer("r"))
         assert h != _t(h) and r != _t(r)
+        for row in _rows(p.answer("r1")) + [_rows(p.answer("r2"))[1]]:  # the rows each LayerNorm normalises
+            mu = sum(row) / len(row)
+            assert mu != 0 and sum((v - mu) ** 2 for v in row) / len(row) != 1
 
 
 def test_linear_map_rotations_are_what_the_option_says():

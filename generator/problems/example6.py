@@ -30,11 +30,13 @@ TITLE = "Example 6: a complete transformer block"
 CHAINED = True
 OPTIONS = []
 TOKENS, D_MODEL, D_FF = 2, 4, 2
-# Patterns with σ_u = 1 or 3 (such as (−3, −1, −1, 5)) keep the normalised values in thirds; the ±1
-# patterns alone would make every LayerNorm output ±1, a "notice this" item rather than practice.
+# Deviation patterns with σ = 3 (such as (−3, −1, −1, 5)) keep the normalised values in thirds; the ±1 patterns
+# enter doubled, as ±2 with σ = 2 (at σ = 1 dividing by σ² instead of σ would go unseen). The ±1 patterns alone
+# would make every LayerNorm output ±1, a "notice this" item rather than practice.
 @cache
 def _narrow() -> list[tuple[int, ...]]:
-    return [u for u in layernorm_patterns() if pattern_sigma(u) in (1, 3) and max(map(abs, u)) <= 5]
+    return [u if pattern_sigma(u) == 3 else tuple(2 * k for k in u)
+            for u in layernorm_patterns() if pattern_sigma(u) in (1, 3) and max(map(abs, u)) <= 5]
 
 
 
@@ -57,6 +59,10 @@ CONTRACT = Contract(
         **product_rule("f = r·W₂ + b₂", lambda p: (p.answer("r"), p.given_value("W2"), p.answer("r2") - p.answer("y1"))),
         "b₁ is all zeros (forgetting it would not show)": lambda p: zero(p.given_value("b1")),
         "b₂ is all zeros (forgetting it would not show)": lambda p: zero(p.given_value("b2")),
+        "a LayerNorm row's mean is 0 (forgetting to subtract it would not show)": lambda p: any(
+            m == 0 for m in list(p.answer("mu1")) + [p.answer("mu2")]),
+        "a LayerNorm σ is 1 (dividing by σ² would not show)": lambda p: any(
+            s == 1 for s in list(p.answer("sigma1")) + [p.answer("sigma2")]),
     },
 )
 
@@ -85,7 +91,8 @@ def _draw(rng: Rng):
     if o[0] == o[1]:
         return None
     # The first residual stream is designed; the input X is whatever makes X + O equal it.
-    mus = [rng.integer(-2, 2) for _ in range(TOKENS)]
+    # μ ≠ 0 and σ of 2 or 3 (never 1): a forgotten − μ, or σ² for σ, would otherwise give the same normalised row.
+    mus = [rng.choice([-2, -1, 1, 2]) for _ in range(TOKENS)]
     us = [rng.choice(_narrow()) for _ in range(TOKENS)]
     r1 = [[Fraction(mu + k) for k in u] for mu, u in zip(mus, us)]
     x = [[p - q for p, q in zip(rr, oo)] for rr, oo in zip(r1, o)]
@@ -111,11 +118,13 @@ def _draw(rng: Rng):
     rw2 = plain_product(r, w2)
     # The last token's second residual stream is designed too; b₂ is what makes y₁ + r·W₂ + b₂ equal it.
     last = [p + q for p, q in zip(y1[1], rw2[1])]
-    mu2 = round(sum(last) / D_MODEL)
-    close = [u for u in _narrow() if all(abs(mu2 + k - s) <= 3 for k, s in zip(u, last))]  # |b₂| ≤ 3
+    centre = round(sum(last) / D_MODEL)
+    close = [(mu2, u) for mu2 in (centre - 1, centre, centre + 1) if mu2 != 0  # μ₂ = 0 would hide a forgotten − μ
+             for u in _narrow() if all(abs(mu2 + k - s) <= 3 for k, s in zip(u, last))]  # |b₂| ≤ 3
     if not close:
         return None
-    b2 = [mu2 + k - s for k, s in zip(rng.choice(close), last)]
+    mu2, u2 = rng.choice(close)
+    b2 = [mu2 + k - s for k, s in zip(u2, last)]
     r2 = [[p + q + b for p, q, b in zip(yy, rr, b2)] for yy, rr in zip(y1, rw2)]
     if any(abs(b) > 3 for b in b2) or any(abs(val) > 10 for row in r2 for val in row) or not any(b2):
         return None
