@@ -247,6 +247,9 @@ PRODUCTS = {
     "output_logits": lambda p: [(_given(p, "h"), _given(p, "W_out"), _ans(p, "z"))],
     "output_backward": lambda p: [(_t(_given(p, "h")), _given(p, "dz"), _ans(p, "dW")),
                                   (_given(p, "dz"), _t(_given(p, "W_out")), _ans(p, "dh"))],
+    "residual_backward": lambda p: [
+        (_t(_given(p, "x")), _ans(p, "du") if p.options["sublayer"] == "relu" else _given(p, "dh"), _ans(p, "dW")),
+        (_ans(p, "du") if p.options["sublayer"] == "relu" else _given(p, "dh"), _t(_given(p, "W")), _ans(p, "dx_branch"))],
     "attention_backward": lambda p: [
         (_given(p, "X"), _given(p, "W_Q"), _ans(p, "Q")), (_given(p, "X"), _given(p, "W_K"), _ans(p, "K")),
         (_given(p, "X"), _given(p, "W_V"), _ans(p, "V")), (_t(_ans(p, "A")), _given(p, "dO"), _ans(p, "dV")),

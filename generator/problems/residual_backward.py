@@ -10,6 +10,7 @@ from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import matrix_tex, number_tex
 from ..rng import Rng
+from ..slips import plain_slip_hidden, product_rule
 from ..worked import entry_label, product_step, shape_text
 
 TITLE = "Backward through a residual connection"
@@ -73,6 +74,9 @@ CONTRACT = Contract(
         "ReLU passes everything": lambda p: _relu(p) and all(v > 0 for v in _pre(p)),
         "ReLU blocks everything": lambda p: _relu(p) and all(v < 0 for v in _pre(p)),
         "du equals the mask (copying the mask looks right)": lambda p: _relu(p) and p.answer("du") == p.answer("mask"),
+        **product_rule("u = x·W", lambda p: (p.given_value("x"), p.given_value("W"))),
+        **product_rule("dW = xᵀ·du", lambda p: (p.given_value("x").T, _upstream(p))),
+        **product_rule("dx_branch = du·Wᵀ", lambda p: (_upstream(p), p.given_value("W").T)),
     },
 )
 
@@ -92,7 +96,9 @@ def _clean(x: list[list[int]], w: list[list[int]], dh: list[list[int]], relu: bo
     dx = [[a + b for a, b in zip(r, s)] for r, s in zip(dh, branch)]
     no_transpose = len(x) == D_MODEL and plain_product(x, du) == dw
     dw_clean = dw != plain_transpose(dw) and dw[0] != dw[1] and not no_transpose
-    return dw_clean and any(map(any, branch)) and branch != dh and any(map(any, dx))
+    # The generic slips of every product on the sheet (the contract's product rules), in plain numbers.
+    slips_show = not any(plain_slip_hidden(a, b) for a, b in ((x, w), (plain_transpose(x), du), (du, plain_transpose(w))))
+    return dw_clean and slips_show and any(map(any, branch)) and branch != dh and any(map(any, dx))
 
 
 def _draw(rng: Rng, n: int, relu: bool) -> tuple[ImmutableMatrix, ImmutableMatrix, ImmutableMatrix]:
