@@ -314,3 +314,54 @@ def test_single_step_slips_show():
 def test_example4_predictions_are_not_the_targets_copied():
     for _, p in _problems("example4", 300):
         assert [p.answer(f"next{b}").value for b in range(3)] != p.facts["targets_text"].split(", ")
+
+
+def _layernorm_rows_teach(x_rows):
+    for row in x_rows:
+        mu = sum(row) / len(row)
+        assert mu != 0 and sum((v - mu) ** 2 for v in row) / len(row) != 1, row
+
+
+def test_tiny_transformer_shows_its_slips():
+    for options, p in _problems("tiny_transformer", 300):
+        heads = int(options["heads"])
+        q, k, y = _ans(p, "Q"), _ans(p, "K"), _ans(p, "Y")
+        for h in range(heads):
+            qh, kh = [row[h] for row in q], [row[h] for row in k]
+            assert kh[0] != kh[1]  # row 1 (and so every later row) does not weigh its keys alike
+            assert any(qh[i] * kh[j] != qh[j] * kh[i] for i in range(len(qh)) for j in range(i))  # K·Qᵀ differs
+        _layernorm_rows_teach(_ans(p, "X"))
+        assert any(g != 1 for g in _given(p, "gamma")[0]) or any(_given(p, "beta")[0])
+        assert all(any(row) for row in y) and any(_given(p, "b_1")[0]) and any(_given(p, "b_2")[0])
+        h1, h2, r = _ans(p, "H1"), _ans(p, "H2"), _ans(p, "r")
+        f = [[a - b for a, b in zip(r2, r1)] for r2, r1 in zip(h2, h1)]
+        for a, b, answer in ((y, _given(p, "W_Q"), q), (y, _given(p, "W_K"), k), (y, _given(p, "W_V"), _ans(p, "V")),
+                             (_ans(p, "O"), _given(p, "W_O"), h1), (h1, _given(p, "W_1"), _ans(p, "u")),
+                             (r, _given(p, "W_2"), f), (h2, _given(p, "W_out"), _ans(p, "z"))):
+            assert answer not in _slip_values(a, b, answer), options
+
+
+def test_tiny_transformer_names_head_columns_plainly():
+    """Heads are named 1 and 2 while columns and rows count from 0: the prompts say which column is whose."""
+    for heads in ("1", "2"):
+        p = make_problem("tiny_transformer", {"heads": heads}, problem_seed(1, 1, "tiny_transformer"))
+        prompts = " ".join(part.prompt for part in p.parts)
+        assert "column $h$" not in prompts and "column h" not in prompts
+        if heads == "2":
+            assert "column 0 of each belongs to head 1, column 1 to head 2" in prompts
+            assert "column 0 is $\\tilde A_1$ times column 0 of $V$" in prompts
+
+
+def test_training_step_shows_its_slips():
+    for options, p in _problems("training_step", 200):
+        forward = (lambda n: _rows(p.facts[n])) if "H2" in p.facts else (lambda n: _ans(p, n))
+        x = forward("X")
+        _layernorm_rows_teach(x)
+        for row in x:  # σ is ½ or 2, chosen last so that dX = (…)/σ stays in the sheet's fractions
+            mu = sum(row) / len(row)
+            assert sum((v - mu) ** 2 for v in row) / len(row) in (Fraction(1, 4), 4)
+        for a, b, name in ((_t(forward("H2")), _ans(p, "dz"), "dW_out"), (_ans(p, "dz"), _t(_given(p, "W_out")), "dH2"),
+                           (_t(forward("r")), _ans(p, "dH2"), "dW_2"), (_t(forward("H1")), _ans(p, "du"), "dW_1"),
+                           (_t(forward("O")), _ans(p, "dH1"), "dW_O"), (_ans(p, "dH1"), _t(_given(p, "W_O")), "dO")):
+            answer = _ans(p, name)
+            assert answer == _mul(a, b) and answer not in _slip_values(a, b, answer), (options, name)

@@ -40,6 +40,8 @@ from ..readings import Reading, format_places, total as total_of
 from ..registry import Option, SpecError
 from ..render import factor_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
+from ..draws import has_zero_row
+from ..slips import constant_row, plain_slip_hidden, product_rule
 from ..worked import dot_expansion, entry_label, product_step, shape_text
 
 TITLE = "A tiny transformer's forward pass"
@@ -57,6 +59,7 @@ WEIGHT_TOLERANCE = Fraction(1, 20)  # how far a Given weight may be from the tru
 PROBABILITY_TOLERANCE = Fraction(3, 200)  # the same for the Given target probabilities
 DENOMINATORS = (1, 2, 3, 4, 5, 6, 8, 10, 12)  # of the simple fractions the Given boxes use
 ATTEMPTS = 300  # per constrained search; past that the whole model is drawn again
+SIGMA = 2  # every row of X is μ + 2u (u of ±1): LayerNorm's σ is 2, and x̂ = u
 
 CONTRACT = Contract(
     given=Bounds(12, 12, Rational(3)),  # Given weights and probabilities have denominators up to 12
@@ -71,8 +74,33 @@ CONTRACT = Contract(
         # The key prints the table route's weights and checks that each row sums to 1 at 4 places.
         "a printed weight row does not sum to 1 at 4 places": lambda p: not all(
             printed_sum_is_one(row) for h in _heads(p) for row in p.reading(f"A{h}")),
+        # Draws that teach (generator/slips.py): every rule below is also met by construction in the draw.
+        "a query scores all its visible keys alike": lambda p: any(constant_row(p.answer(f"S{h}")) for h in _heads(p)),
+        "K·Qᵀ gives the same visible scores": lambda p: any(_swapped_scores_hidden(p, h) for h in _heads(p)),
+        "a LayerNorm row's mean is 0 (forgetting to subtract it would not show)": lambda p: 0 in p.answer("mu"),
+        "a LayerNorm σ is 1 (dividing by σ² would not show)": lambda p: 1 in p.answer("sigma"),
+        "γ is all 1 and β all 0 (forgetting them would not show)": lambda p: all(g == 1 for g in p.given_value("gamma"))
+        and not any(p.given_value("beta")),
+        "a row of Y is zero (a forgotten residual would not show)": lambda p: has_zero_row(p.answer("Y")),
+        "b₁ or b₂ is all zeros (forgetting it would not show)": lambda p: not any(p.given_value("b_1"))
+        or not any(p.given_value("b_2")),
+        **{name: rule for label, factors in (
+            ("Q = Y·W_Q", lambda p: (p.answer("Y"), p.given_value("W_Q"))),
+            ("K = Y·W_K", lambda p: (p.answer("Y"), p.given_value("W_K"))),
+            ("V = Y·W_V", lambda p: (p.answer("Y"), p.given_value("W_V"))),
+            ("H₁ = Y + O·W_O", lambda p: (p.answer("O"), p.given_value("W_O"), p.answer("H1"))),
+            ("u = H₁·W₁ + b₁", lambda p: (p.answer("H1"), p.given_value("W_1"), p.answer("u"))),
+            ("f = r·W₂ + b₂", lambda p: (p.answer("r"), p.given_value("W_2"), p.answer("H2") - p.answer("H1"))),
+            ("z = H₂·W_out", lambda p: (p.answer("H2"), p.given_value("W_out"))),
+        ) for name, rule in product_rule(label, factors).items()},
     },
 )
+
+
+def _swapped_scores_hidden(problem: Problem, h: int) -> bool:
+    """Would K·Qᵀ (each visible S[i,j] taken as q_j·k_i) give head h's visible scores?"""
+    q, k = problem.answer("Q").col(h - 1), problem.answer("K").col(h - 1)
+    return all(q[i] * k[j] == q[j] * k[i] for i in range(len(q)) for j in range(i))
 
 
 def check_options(options: dict[str, str]) -> None:
@@ -158,37 +186,63 @@ def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
     ids = [rng.below(len(VOCABULARY)) for _ in range(n + 1)]  # the input and, last, the token after it
     if chosen:
         ids[:n] = chosen  # the teacher's input; the token after it is still drawn
-    patterns = rng.shuffled(_sign_patterns())[:n]
+    patterns: list[tuple[int, ...]] = []
     x, p = [], []
-    for i, u in enumerate(patterns):
-        for _ in range(ATTEMPTS):
-            mu, c = rng.integer(-1, 1), rng.integer(1, 2)
-            x_row = [mu + c * k for k in u]
-            p_row = [a - b for a, b in zip(x_row, rows[ids[i]])]
-            if max(map(abs, p_row)) <= 3:
-                break
-        else:
+    for i in range(n):
+        # Each position its own sign pattern u and mean μ, among those whose P = x − E[token] stays within ±3.
+        # μ ≠ 0 and σ = 2: at μ = 0 a forgotten − μ, and at σ = 1 dividing by σ² for σ, would go unseen.
+        fits = [(u, mu) for u in _sign_patterns() if u not in patterns for mu in (-1, 1)
+                if all(abs(mu + SIGMA * k - e) <= 3 for k, e in zip(u, rows[ids[i]]))]
+        if not fits:
             raise Restart
+        u, mu = rng.choice(fits)
+        x_row = [mu + SIGMA * k for k in u]
+        patterns.append(u)
         x.append(x_row)
-        p.append(p_row)
+        p.append([a - b for a, b in zip(x_row, rows[ids[i]])])
     return [list(r) for r in rows], ids, p, x, patterns
 
 
 def _head(rng: Rng, y: list[list[int]], other=None):
     """w_Q, w_K, w_V, the Given weights and the shifted score rows of one head, among every clean pair w_Q, w_K.
 
-    `other` is the first head's shifted score rows: a second head must attend differently.
+    `other` is the first head's draw: a second head must attend differently, and with two tokens its columns
+    must not make Q, K or V symmetric (a transposed answer would look right).
     """
     key = tuple(map(tuple, y))
     groups = _attention_pairs(key)
+    project = lambda w: [sum(a * b for a, b in zip(row, w)) for row in y]  # noqa: E731
     # Few distinct weight patterns: take the first, in random order, for which some w_V gives whole outputs.
     for simple in rng.shuffled(list(groups)):
-        entries = [entry for entry in groups[simple] if entry[2] != other]
-        if entries and _value_columns(key, simple):
-            q_columns, k_columns, shifted = rng.choice(entries)
-            return (rng.choice(q_columns), rng.choice(k_columns), rng.choice(_value_columns(key, simple)),
-                    [[Fraction(a, d) for a in numerators] for d, numerators in simple], shifted)
+        entries = [entry for entry in groups[simple] if other is None or entry[2] != other[4]]
+        if not entries or not _value_columns(key, simple):
+            continue
+        values = [w for w in _value_columns(key, simple) if not _mirrors(project(w), other, 2, y)]
+        if not values:
+            continue
+        for q_columns, k_columns, shifted in rng.shuffled(entries):
+            k_column = rng.choice(k_columns)
+            k = project(k_column)
+            # The query of token 0 does not change the weights, only S[0,0]: choose it so that no visible score
+            # q_i·k_j equals q_j·k_i (swapped queries and keys, K·Qᵀ, would look right).
+            queries = [w for w in q_columns if _scores_show_order(project(w), k) and not _mirrors(project(w), other, 0, y)]
+            if queries and not _mirrors(k, other, 1, y):
+                return (rng.choice(queries), k_column, rng.choice(values),
+                        [[Fraction(a, d) for a in numerators] for d, numerators in simple], shifted)
     raise Restart
+
+
+def _scores_show_order(q: list[int], k: list[int]) -> bool:
+    """Some visible pair j < i has q_i·k_j ≠ q_j·k_i, so K·Qᵀ (queries and keys swapped) gives other scores."""
+    return any(q[i] * k[j] != q[j] * k[i] for i in range(len(q)) for j in range(i))
+
+
+def _mirrors(column: list[int], other, which: int, y) -> bool:
+    """With two tokens and two heads, would this column (the second head's) make Q, K or V symmetric?"""
+    if other is None or len(y) != 2:
+        return False
+    first = [sum(a * b for a, b in zip(row, other[which])) for row in y]
+    return first[1] == column[0]
 
 
 @lru_cache(maxsize=4)  # per model: both heads search the same Y; Ys rarely repeat
@@ -211,6 +265,8 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple]]
     found: dict[tuple, list[tuple]] = {}
     for q_tail, q_columns in queries.items():
         for k, k_columns in columns_of.items():
+            if k[0] == k[1]:
+                continue  # row 1 (and with k₂ alike row 2) would weigh its keys equally whatever the query
             scores = [tuple(q_tail[i - 1] * k[j] for j in range(i + 1)) for i in range(1, n)]
             options = [_simple_weights(row) for row in scores]
             if not all(options):
@@ -253,12 +309,16 @@ def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) ->
     Shared with the training step, which draws its own output layer.
     """
     e, ids, pos, x, patterns = _embeddings(rng, n, chosen)
-    gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
-    beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]
-    y = [[g * k + b for g, k, b in zip(gamma, u, beta)] for u in patterns]
+    while True:
+        gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
+        beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]
+        y = [[g * k + b for g, k, b in zip(gamma, u, beta)] for u in patterns]
+        # γ = 1 with β = 0 would hide a forgotten scale and shift; a zero row of Y a forgotten residual.
+        if (any(g != 1 for g in gamma) or any(beta)) and all(any(row) for row in y):
+            break
     drawn = [_head(rng, y)]
     if heads == 2:  # two heads that attend alike teach nothing about having two
-        drawn.append(_head(rng, y, other=drawn[0][4]))
+        drawn.append(_head(rng, y, other=drawn[0]))
     w_q, w_k, w_v = ([list(col) for col in zip(*[d[m] for d in drawn])] for m in range(3))
     v = plain_product(y, w_v)
     # Whole by construction (_value_columns): plain ints from here on.
@@ -303,6 +363,8 @@ def _residual(rng: Rng, y, o, heads: int):
     """W_O (no zero row) with a small H₁ = Y + O·W_O."""
     w_o = [list(rng.choice(unit_columns(D_MODEL))) for _ in range(heads)]
     h1 = [[a + b for a, b in zip(yr, ar)] for yr, ar in zip(y, plain_product(o, w_o))]
+    if plain_slip_hidden(o, w_o):
+        return None  # Oᵀ·W_O (two tokens, two heads) must give another projection
     return (w_o, h1) if max(abs(val) for row in h1 for val in row) <= 5 else None
 
 
@@ -317,6 +379,11 @@ def _hidden(rng: Rng, h1):
     flat = [val for row in u for val in row]
     if 0 in flat or not (min(flat) < 0 < max(flat)) or max(map(abs, flat)) > 8:
         return None
+    # A zero b₁ would hide a forgotten bias; uᵀ (two tokens, two hidden units) must not look right, nor rᵀ for r
+    # downstream (in r·W₂, and the training step's dW₂ = rᵀ·dH₂ and dW₁ = H₁ᵀ·du).
+    r = [[max(val, 0) for val in row] for row in u]
+    if not any(b1) or plain_slip_hidden(h1, w1, u) or (len(r) == len(r[0]) and r == [list(c) for c in zip(*r)]):
+        return None
     return w1, b1, u
 
 
@@ -328,6 +395,8 @@ def _output(rng: Rng, h1, r, targets):
     h2 = [[a + b for a, b in zip(hr, fr)] for hr, fr in zip(h1, f)]
     if max(abs(val) for row in f + h2 for val in row) > 8:
         return None
+    if not any(b2) or plain_slip_hidden(r, w2, f):
+        return None  # a forgotten b₂, or rᵀ·W₂, would go unseen
     # Each candidate column of W_out gives one column of logits; small columns keep every row in the table.
     logits = {w: [sum(a * b for a, b in zip(row, w)) for row in h2] for w in unit_columns(D_MODEL)}
     usable = [w for w, col in logits.items() if max(map(abs, col)) <= 6]
@@ -338,6 +407,8 @@ def _output(rng: Rng, h1, r, targets):
         z = [list(row) for row in zip(*(logits[w] for w in chosen))]
         if any(max(row) - min(row) > 5 for row in z):
             continue
+        if plain_slip_hidden(h2, [list(row) for row in zip(*chosen)]):
+            continue  # H₂·W_outᵀ must give other logits
         p_t = [decimal_softmax(tuple(row))[t] for row, t in zip(z, targets)]
         if all(Decimal("0.1") <= p <= Decimal("0.9") for p in p_t):
             p_given = [_simple_fraction(p) for p in p_t]
@@ -435,7 +506,9 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
              (q_mu, q_sigma), (stats,)),
         Part(Tex(r"LayerNorm: compute $Y = \gamma \odot (X - \mu)/\sigma + \beta$, row by row."), (q_y,),
              (layernorm_output_step(x, list(range(n)), mus, sigmas, gamma, beta, q_y),)),
-        Part(Tex(f"Compute $Q = Y\\,W_Q$, $K = Y\\,W_K$ and $V = Y\\,W_V$ (column $h$ belongs to head {'$h+1$' if heads > 1 else '1'})."),
+        Part(Tex("Compute $Q = Y\\,W_Q$, $K = Y\\,W_K$ and $V = Y\\,W_V$ "
+                 + ("(column 0 of each belongs to head 1, column 1 to head 2)." if heads > 1
+                    else "(one column each: the head has width 1).")),
              (q_q, q_k, q_v),
              tuple(product_step(Tex(f"Row $i$ of $Y$ times column $j$ of $W_{name}$."), y, w, Tex(f"{name} = Y\\,W_{name}"),
                                 qq, expand="first") for name, w, qq in (("Q", w_q, q_q), ("K", w_k, q_k), ("V", w_v, q_v)))),
@@ -458,8 +531,8 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
                         result=q_a[h], checks=(Tex(r"\text{Each row sums to 1 (also at 4 decimal places).}"),))
                    for h in range(heads)),
              decimals=True),
-        Part(Tex(r"Head outputs: compute $O$, whose column $h$ is $\tilde A_{h+1}$ times column $h$ of $V$."
-                 if heads > 1 else r"Head output: compute $O = \tilde A\,V$."),
+        Part(Tex(r"Head outputs: compute $O$, whose column 0 is $\tilde A_1$ times column 0 of $V$ (head 1) and column 1 is "
+                 r"$\tilde A_2$ times column 1 of $V$ (head 2)." if heads > 1 else r"Head output: compute $O = \tilde A\,V$."),
              (q_o,),
              tuple(_head_output_step(h, head_names[h], simple[h], v, o) for h in range(heads)),
              given=Tex(f"From here on, use these simple weights, each within {_decimal(WEIGHT_TOLERANCE)} of the true weight, so that one slip above does not spoil the rest: $"

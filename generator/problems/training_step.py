@@ -11,11 +11,12 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from ..backprop import adamw_first_step, tiny_backward
-from ..forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product
+from ..forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
 from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from ..registry import Option, SpecError
 from ..render import factor_tex, labelled_table, matrix_tex, number_tex
 from ..rng import Rng
+from ..slips import plain_slip_hidden, product_rule
 from ..worked import entry_label, product_step, shape_text
 from .example2 import simple_probabilities, usable_shifts
 from .layernorm_backward import divided_line, products_mean_line
@@ -46,6 +47,7 @@ LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY = Fraction(1, 10), Fraction(9, 10), Fr
 GRADIENT_DENOMINATOR, GRADIENT_SIZE, GRADIENT_NUMERATOR = 40, 12, 240  # every gradient: a/b with b ≤ 40, |·| ≤ 12
 OUTPUT_ATTEMPTS = 30  # output layers tried per model
 OFFSETS = range(-3, 4)  # the largest logit of a row, before its shift pattern is added
+SIGMAS = (Fraction(1, 2), Fraction(2))  # LayerNorm's σ per row: never 1 (see _with_sigmas)
 
 SYMBOLS = {
     "dz": "dz", "dW_out": r"dW_{\text{out}}", "dH2": "dH_2", "dW_2": "dW_2", "db_2": "db_2", "dr": "dr", "du": "du",
@@ -77,8 +79,23 @@ CONTRACT = Contract(
         "a head's scores get no gradient": lambda p: any(not any(p.answer(f"dS{h}")) for h in range(1, int(p.options["heads"]) + 1)),
         "an updated entry has a zero gradient (0/0 with ε = 0)": lambda p: any(
             v == 0 for name in _updated(p.options) for v in p.answer("d" + name)),
+        # Draws that teach (generator/slips.py). σ = 1 would hide σ² for σ and a forgotten 1/σ in dX (see _with_sigmas).
+        "a LayerNorm σ is 1 (a forgotten 1/σ in dX would not show)": lambda p: 1 in _forward(p, "sigma"),
+        **{name: rule for label, factors in (
+            ("dW_out = H₂ᵀ·dz", lambda p: (_forward(p, "H2").T, p.answer("dz"))),
+            ("dH₂ = dz·W_outᵀ", lambda p: (p.answer("dz"), p.given_value("W_out").T)),
+            ("dW₂ = rᵀ·dH₂", lambda p: (_forward(p, "r").T, p.answer("dH2"))),
+            ("dW₁ = H₁ᵀ·du", lambda p: (_forward(p, "H1").T, p.answer("du"))),
+            ("dW_O = Oᵀ·dH₁", lambda p: (_forward(p, "O").T, p.answer("dH1"))),
+            ("dO = dH₁·W_Oᵀ", lambda p: (p.answer("dH1"), p.given_value("W_O").T)),
+        ) for name, rule in product_rule(label, factors).items()},
     },
 )
+
+
+def _forward(problem: Problem, name: str) -> ImmutableMatrix:
+    """A forward value: printed in the Given box (a fact) or, with forward=compute, one of the student's answers."""
+    return problem.facts[name] if name in problem.facts else problem.answer(name)
 
 
 def check_options(options: dict[str, str]) -> None:
@@ -147,7 +164,17 @@ def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict 
         return None
     if any(v == 0 for name in updated for row in grads["d" + name] for v in row):
         return None
+    if _backward_slip_hidden(model, grads):
+        return None
     return {**model, "grads": grads}
+
+
+def _backward_slip_hidden(model: dict, grads: dict) -> bool:
+    """Would a transposed or swapped factor (or a transposed answer) give one of the backward products' answers?"""
+    t = plain_transpose
+    products = ((t(model["H2"]), grads["dz"]), (grads["dz"], t(model["W_out"])), (t(model["r"]), grads["dH2"]),
+                (t(model["H1"]), grads["du"]), (t(model["o"]), grads["dH1"]), (grads["dH1"], t(model["W_O"])))
+    return any(plain_slip_hidden(a, b) for a, b in products)
 
 
 @cache
@@ -184,11 +211,41 @@ def _draw(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updat
             continue
         if "b_1" in updated and any(all(v < 0 for v in column) for column in zip(*model["u"])):
             continue  # a hidden unit the ReLU cuts at every position gives db_1 a 0, whatever the output layer
+        # LayerNorm's σ and μ reach nothing but X, P and the last step dX = (…)/σ: the search runs with σ = 1, and
+        # each row's σ is chosen once its bracket is known (see _with_sigmas).
+        search = {**model, "sigma": [Fraction(1)] * len(model["x"])}
         # OUTPUT_ATTEMPTS output layers per model: past that, a fresh model is cheaper than more tries.
         for _ in range(OUTPUT_ATTEMPTS):
-            found = _output(rng, model, scale, updated)
+            found = _output(rng, search, scale, updated)
             if found is not None:
-                return found
+                final = _with_sigmas(rng, found, scale)
+                if final is not None:
+                    return final
+
+
+def _with_sigmas(rng: Rng, model: dict, scale: Fraction) -> dict | None:
+    """Each row's σ (½ or 2, never 1) and μ (±1), chosen last; X, P, dX, dP and dE follow. None if no σ is clean.
+
+    At σ = 1, dividing by σ² instead of σ (forward) or forgetting the 1/σ (dX) would go unseen. The search ran with
+    σ = 1, so its dX is each row's bracket; dividing it by ½ doubles it and by 2 halves it.
+    """
+    clean, grads = _small_fractions(scale), model["grads"]
+    sigmas = []
+    for bracket in grads["dX"]:
+        fits = [s for s in SIGMAS if clean([[v / s for v in bracket]])]
+        if not fits:
+            return None
+        sigmas.append(rng.choice(fits))
+    dx = [[v / s for v in bracket] for bracket, s in zip(grads["dX"], sigmas)]
+    de = [[Fraction(0)] * len(row) for row in model["E"]]
+    for i, token in enumerate(model["ids"][:len(dx)]):
+        de[token] = [a + b for a, b in zip(de[token], dx[i])]  # a token used twice gets both rows' gradients
+    if not clean(de):
+        return None
+    mus = [rng.choice([-1, 1]) for _ in sigmas]  # μ ≠ 0: a forgotten − μ would go unseen
+    x = [[mu + s * k for k in u] for mu, s, u in zip(mus, sigmas, model["patterns"])]
+    p = [[a - b for a, b in zip(row, model["E"][token])] for row, token in zip(x, model["ids"])]
+    return {**model, "sigma": sigmas, "x": x, "P": p, "grads": {**grads, "dX": dx, "dP": dx, "dE": de}}
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
