@@ -19,7 +19,7 @@ from generator.sheet import render_key_json, render_worksheet
 
 from .conftest import sheet_for
 
-SEEDS = 100
+SEEDS = 25  # per option set: 12 option sets a type, so 300 seeds of each type (the issue asks 200)
 UNIT = Decimal("0.0001")
 SPECS = [f"{name}:" + ",".join(f"{k}={v}" for k, v in options.items())
          for name in ("tiny_transformer", "training_step") for options in problem_types()[name].option_sets()]

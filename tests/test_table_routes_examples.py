@@ -22,7 +22,7 @@ from generator.sheet import render_key, render_key_json, render_worksheet
 from .conftest import sheet_for
 from .printed_tables import printed_tables
 
-SEEDS_PER_OPTION_SET = 100
+SEEDS_PER_OPTION_SET = 50  # 4 option sets a type: 200 seeds of each type
 UNIT = Decimal("0.0001")  # Decimal's 28 digits lie far past it: a student's own rounding is the only one that counts
 
 
