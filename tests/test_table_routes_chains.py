@@ -236,10 +236,17 @@ def test_a_student_working_the_printed_tables_gets_the_key_and_is_marked_right(s
 
 
 def test_the_key_follows_the_tables_where_they_differ_from_the_exact_value():
-    """tiny_transformer, seed 3: p_target[2] = 1/(1 + 3e^{-2}) is 0.7112 exactly, 0.7113 from the printed e^{-2}."""
-    problem = json.loads(render_key_json(sheet_for(["tiny_transformer"], 3, calculator="basic")))["problems"][0]
-    blank = next(b for b in problem["blanks"] if b["label"].endswith("p_target[2,0]"))
-    assert (blank["table_value"], str(_exact_four_places(blank))) == ("0.7113", "0.7112")
+    """Where the printed e^k or ln k give another last digit than the exact value (0.7113 from e^{-2} for an exact
+    0.7112), the key prints the table's, and both are inside the accepted interval."""
+    differing = []
+    for seed in range(60):
+        problem = json.loads(render_key_json(sheet_for(["tiny_transformer"], seed, calculator="basic")))["problems"][0]
+        for blank in problem["blanks"]:
+            if "table_value" in blank and blank["table_value"] != str(_exact_four_places(blank)):
+                low, high = (Decimal(x) for x in blank["accepted"])
+                assert low <= Decimal(blank["table_value"]) <= high and low <= _exact_four_places(blank) <= high
+                differing.append((seed, blank["label"]))
+    assert differing  # about one draw in a few has such a blank: the test would be empty without one
 
 
 def _marks(key, answers: dict[str, str]) -> list:
