@@ -357,6 +357,7 @@ def test_training_step_shows_its_slips():
         forward = (lambda n: _rows(p.facts[n])) if "H2" in p.facts else (lambda n: _ans(p, n))
         x = forward("X")
         _layernorm_rows_teach(x)
+        assert all(v != 0 for row in _ans(p, "dO") for v in row)  # every head output learns something
         for row in x:  # σ is ½ or 2, chosen last so that dX = (…)/σ stays in the sheet's fractions
             mu = sum(row) / len(row)
             assert sum((v - mu) ** 2 for v in row) / len(row) in (Fraction(1, 4), 4)

@@ -176,8 +176,12 @@ def _column(rows: list[list], j: int) -> list:
     return [row[j] for row in rows]
 
 
-def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
-    """E, P, the token ids and x = E[ids] + P, with x designed as μ + c·u so that LayerNorm stays whole."""
+def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None, fit: bool = True):
+    """E, P, the token ids and x = E[ids] + P, with x designed as μ + c·u so that LayerNorm stays whole.
+
+    fit=False leaves μ and σ to the caller (the training step chooses them last): the patterns are drawn
+    freely and x, P are placeholders with μ = 1, σ = 2.
+    """
     rows: list[tuple[int, ...]] = []
     while len(rows) < len(VOCABULARY):
         row = tuple(rng.integer(-2, 2) for _ in range(D_MODEL))
@@ -192,7 +196,7 @@ def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None):
         # Each position its own sign pattern u and mean μ, among those whose P = x − E[token] stays within ±3.
         # μ ≠ 0 and σ = 2: at μ = 0 a forgotten − μ, and at σ = 1 dividing by σ² for σ, would go unseen.
         fits = [(u, mu) for u in _sign_patterns() if u not in patterns for mu in (-1, 1)
-                if all(abs(mu + SIGMA * k - e) <= 3 for k, e in zip(u, rows[ids[i]]))]
+                if not fit or all(abs(mu + SIGMA * k - e) <= 3 for k, e in zip(u, rows[ids[i]]))]
         if not fits:
             raise Restart
         u, mu = rng.choice(fits)
@@ -302,13 +306,13 @@ def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tupl
     return found
 
 
-def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
+def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None, fit_positions: bool = True) -> dict:
     """The model up to the feed-forward layer's ReLU, in plain ints and Fractions; raises Restart when a step is not clean.
 
     Each stage retries locally (ATTEMPTS times) before giving up, so a restart of the whole model is rare.
     Shared with the training step, which draws its own output layer.
     """
-    e, ids, pos, x, patterns = _embeddings(rng, n, chosen)
+    e, ids, pos, x, patterns = _embeddings(rng, n, chosen, fit_positions)
     while True:
         gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
         beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]

@@ -81,6 +81,10 @@ CONTRACT = Contract(
             v == 0 for name in _updated(p.options) for v in p.answer("d" + name)),
         # Draws that teach (generator/slips.py). σ = 1 would hide σ² for σ and a forgotten 1/σ in dX (see _with_sigmas).
         "a LayerNorm σ is 1 (a forgotten 1/σ in dX would not show)": lambda p: 1 in _forward(p, "sigma"),
+        # The search bounds every gradient, not every product written out in the key (a term O·dH₁ reached 124/9
+        # once in 1,000 draws): such a draw is made again rather than printed out of bounds.
+        "a worked value is out of the contract's bounds": lambda p: bool(CONTRACT.violations(p)),
+        "an entry of dO is 0 (that row of dÃ and dS would be all 0)": lambda p: 0 in p.answer("dO"),
         **{name: rule for label, factors in (
             ("dW_out = H₂ᵀ·dz", lambda p: (_forward(p, "H2").T, p.answer("dz"))),
             ("dH₂ = dz·W_outᵀ", lambda p: (p.answer("dz"), p.given_value("W_out").T)),
@@ -166,6 +170,8 @@ def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict 
         return None
     if _backward_slip_hidden(model, grads):
         return None
+    if any(v == 0 for row in grads["dO"] for v in row):
+        return None  # a head output with no gradient: that row of dÃ, and its scores' gradient, would be all 0
     return {**model, "grads": grads}
 
 
@@ -206,7 +212,8 @@ def _draw(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updat
     """The forward model (tiny_transformer's front), then an output layer that keeps the whole backward pass clean."""
     while True:
         try:
-            model = _forward_extras(draw_front(rng, N_TOKENS, heads, chosen))
+            # X, P and σ are chosen last (_with_sigmas): the front need not fit P to them.
+            model = _forward_extras(draw_front(rng, N_TOKENS, heads, chosen, fit_positions=False))
         except Restart:
             continue
         if "b_1" in updated and any(all(v < 0 for v in column) for column in zip(*model["u"])):
