@@ -11,6 +11,7 @@ from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import factor_tex, matrix_tex, number_tex
 from ..rng import Rng
+from ..slips import dropped_hidden, sign_hidden
 
 TITLE = "Adam and AdamW steps"
 OPTIONS = [
@@ -30,7 +31,9 @@ CONTRACT = Contract(
     forbidden={
         "every entry keeps its gradient's sign and size (step 2 would repeat step 1)": lambda p: p.given_value("g1") == p.given_value("g2"),
         # θ₀ = 0 would let −η·m̂/√v̂ alone (θ₀ dropped, or AdamW's decay left out) pass for θ₁.
-        "θ₀ is all zeros (dropping it, or the decay, would not show)": lambda p: not any(p.given_value("theta0")),
+        "θ₀ is all zeros (dropping it, or the decay, would not show)": lambda p: dropped_hidden(p.given_value("theta0")),
+        "a step's m̂ is all zeros (a flipped sign would not show)": lambda p: sign_hidden(p.answer("m_hat1"))
+        or sign_hidden(p.answer("m_hat2")),
     },
 )
 

@@ -8,6 +8,7 @@ from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step
 from ..registry import Option
 from ..render import factor_tex, number_tex
 from ..rng import Rng
+from ..slips import dropped_hidden, reduction_hidden
 
 TITLE = "Averaging gradients over a batch"
 OPTIONS = [Option("batch", ("2", "3", "4"), "3", "examples in the batch; at most 4 fit the sheet's table of gradients")]
@@ -22,7 +23,8 @@ CONTRACT = Contract(
         "an entry of the batch gradient is 0 (that parameter would not move)": lambda p: 0 in p.answer("g_mean"),
         "every example has the same gradient (averaging would teach nothing)": lambda p: len(
             {tuple(p.given_value("G").row(i)) for i in range(p.given_value("G").rows)}) == 1,
-        "θ₀ is all zeros (dropping it would not show)": lambda p: not any(p.given_value("theta0")),
+        "θ₀ is all zeros (dropping it would not show)": lambda p: dropped_hidden(p.given_value("theta0")),
+        "the sum gives the same ḡ as the mean": lambda p: reduction_hidden(p.answer("g_mean"), p.given_value("G").rows),
         # With two examples, each example's own mean is also a 1×2 row: averaging along the wrong axis must show.
         "averaging each example's entries gives the same ḡ": lambda p: p.given_value("G").shape == (2, 2) and [
             sum(p.given_value("G").row(i)) / 2 for i in range(2)] == list(p.answer("g_mean")),

@@ -16,7 +16,7 @@ from ..registry import Option
 from ..readings import format_places, total as total_of
 from ..render import ln_matrix_tex, number_tex
 from ..rng import Rng
-from ..slips import softmax_axis_hidden
+from ..slips import reduction_hidden, softmax_axis_hidden
 
 TITLE = "Probabilities and cross-entropy loss"
 OPTIONS = [
@@ -35,6 +35,8 @@ CONTRACT = Contract(
         # A target that already has all the probability gives L = 0: nothing to learn.
         "a target probability is 1": lambda p: any(v == 1 for v in _targets_p(p)),
         "softmax down the columns gives the same p": lambda p: softmax_axis_hidden(p.given_value("z")),
+        "the total loss gives the same L as the mean": lambda p: p.options["reduction"] == "mean"
+        and reduction_hidden(p.answer("L"), p.given_value("z").rows),
     },
 )
 

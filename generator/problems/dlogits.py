@@ -10,7 +10,7 @@ from ..registry import Option
 from ..forward import draw_log_logits
 from ..render import ln_matrix_tex, number_tex
 from ..rng import Rng
-from ..slips import softmax_axis_hidden
+from ..slips import reduction_hidden, softmax_axis_hidden
 
 TITLE = "Backward: the gradient of the loss with respect to the logits"
 OPTIONS = [
@@ -29,6 +29,8 @@ CONTRACT = Contract(
         # A target that already has all the probability has a zero gradient: nothing to learn.
         "a gradient row is all zeros": lambda p: any(not any(p.answer("dz").row(i)) for i in range(p.answer("dz").rows)),
         "softmax down the columns gives the same p": lambda p: softmax_axis_hidden(p.given_value("z")),
+        "the summed loss's gradient gives the same as the mean's": lambda p: p.options["reduction"] == "mean"
+        and reduction_hidden(p.answer("dz"), p.answer("dz").rows),
     },
 )
 

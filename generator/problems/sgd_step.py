@@ -8,6 +8,7 @@ from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..render import factor_tex, number_tex
 from ..rng import Rng
+from ..slips import dropped_hidden, sign_hidden
 from ..worked import entry_label
 
 TITLE = "Optimizer steps: SGD and momentum"
@@ -27,8 +28,10 @@ CONTRACT = Contract(
         "a gradient entry is 0 (nothing moves)": lambda p: any(
             v == 0 for name in ("g1", "g2") for v in p.given_value(name)),
         "the two gradients are equal (step 2 would teach nothing new)": lambda p: p.given_value("g1") == p.given_value("g2"),
-        # θ₀ = 0 would let −η·g₁ alone (θ₀ dropped) pass for θ₁.
-        "θ₀ is all zeros (dropping it would not show)": lambda p: not any(p.given_value("theta0")),
+        # θ₀ = 0 would let −η·g₁ alone (θ₀ dropped) pass for θ₁; a zero gradient, θ + η·g (the sign flipped).
+        "θ₀ is all zeros (dropping it would not show)": lambda p: dropped_hidden(p.given_value("theta0")),
+        "a gradient is all zeros (a flipped sign would not show)": lambda p: sign_hidden(p.given_value("g1"))
+        or sign_hidden(p.given_value("g2")),
     },
 )
 
