@@ -64,24 +64,28 @@ def loss_curve(c: list[list[int]], targets: list[int], eta: Rational, epochs: in
     """The mean loss before each epoch 0…epochs of full-batch gradient descent from W_out = 0, to 50 digits."""
     with localcontext() as context:
         context.prec = DIGITS
-        step = Decimal(eta.p) / Decimal(eta.q)
-        w = [[Decimal(0)] * len(VOCABULARY) for _ in range(D_MODEL)]
-        losses = []
-        for _ in range(epochs + 1):
-            total, grad = Decimal(0), [[Decimal(0)] * len(VOCABULARY) for _ in range(D_MODEL)]
-            for row, t in zip(c, targets):
-                z = [sum(row[i] * w[i][j] for i in range(D_MODEL)) for j in range(len(VOCABULARY))]
-                top = max(z)
-                exps = [(v - top).exp() for v in z]
-                norm = sum(exps)
-                total += norm.ln() - (z[t] - top)
-                for j in range(len(VOCABULARY)):
-                    dz = exps[j] / norm - (1 if j == t else 0)
-                    for i in range(D_MODEL):
-                        grad[i][j] += row[i] * dz / BATCH
-            losses.append(total / BATCH)
-            w = [[w[i][j] - step * grad[i][j] for j in range(len(VOCABULARY))] for i in range(D_MODEL)]
-        return losses
+        return _losses(c, targets, Decimal(eta.p) / Decimal(eta.q), epochs, Decimal(0), Decimal.exp, Decimal.ln)
+
+
+def _losses(c, targets, step, epochs: int, zero, exp, log) -> list:
+    """The mean loss before each epoch of full-batch descent from W_out = 0, in one number type (Decimal or float)."""
+    w = [[zero] * len(VOCABULARY) for _ in range(D_MODEL)]
+    losses = []
+    for _ in range(epochs + 1):
+        total, grad = zero, [[zero] * len(VOCABULARY) for _ in range(D_MODEL)]
+        for row, t in zip(c, targets):
+            z = [sum(row[i] * w[i][j] for i in range(D_MODEL)) for j in range(len(VOCABULARY))]
+            top = max(z)
+            exps = [exp(v - top) for v in z]
+            norm = sum(exps)
+            total += log(norm) - (z[t] - top)
+            for j in range(len(VOCABULARY)):
+                dz = exps[j] / norm - (1 if j == t else 0)
+                for i in range(D_MODEL):
+                    grad[i][j] += row[i] * dz / BATCH
+        losses.append(total / BATCH)
+        w = [[w[i][j] - step * grad[i][j] for j in range(len(VOCABULARY))] for i in range(D_MODEL)]
+    return losses
 
 
 def _first_epoch_logits(c: list[list[int]], targets: list[int], eta: Fraction) -> list[list[Fraction]]:
@@ -95,23 +99,7 @@ def _first_epoch_logits(c: list[list[int]], targets: list[int], eta: Fraction) -
 
 def _falls_in_floats(c: list[list[int]], targets: list[int], eta: Rational, epochs: int) -> bool:
     """Could the loss fall at every epoch (visibly at 4 places)? Floats, so a near case is left to loss_curve."""
-    step = float(eta)
-    w = [[0.0] * len(VOCABULARY) for _ in range(D_MODEL)]
-    losses = []
-    for _ in range(epochs + 1):
-        total, grad = 0.0, [[0.0] * len(VOCABULARY) for _ in range(D_MODEL)]
-        for row, t in zip(c, targets):
-            z = [sum(row[i] * w[i][j] for i in range(D_MODEL)) for j in range(len(VOCABULARY))]
-            top = max(z)
-            exps = [math.exp(v - top) for v in z]
-            norm = sum(exps)
-            total += math.log(norm) - (z[t] - top)
-            for j in range(len(VOCABULARY)):
-                dz = exps[j] / norm - (1 if j == t else 0)
-                for i in range(D_MODEL):
-                    grad[i][j] += row[i] * dz / BATCH
-        losses.append(total / BATCH)
-        w = [[w[i][j] - step * grad[i][j] for j in range(len(VOCABULARY))] for i in range(D_MODEL)]
+    losses = _losses(c, targets, float(eta), epochs, 0.0, math.exp, math.log)
     # A fall of under half a unit in the 4th place may still print as a fall (or not): loss_curve decides.
     return all(b < a + 1e-4 for a, b in zip(losses, losses[1:]))
 
