@@ -300,8 +300,8 @@ def blank_matrix(shape: tuple[int, int], cell_width: str = "4.2em") -> Tex:
 
 
 def choice_boxes(options: tuple[tuple[str, str], ...]) -> Tex:
-    """One tick box per option, each on its own line."""
-    return Tex(r" \\ ".join(rf"$\square$~{escape_tex(label)}" for _, label in options))
+    """One tick box per option, side by side; a line too short for them all breaks between two options."""
+    return Tex(r"\hskip 1.2em plus 0.3em\relax ".join(rf"\mbox{{$\square$~{escape_tex(label)}}}" for _, label in options))
 
 
 @cache

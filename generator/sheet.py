@@ -20,6 +20,7 @@ from .files import temp_beside
 from .problem import Choice, Problem, Quantity, Tex
 from .readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from .registry import SpecError, get_type, make_problem
+from .workspace import working_space_mm
 from .render import environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes
 
 PAPERS = ("a4", "letter")
@@ -204,6 +205,13 @@ def _statement_context(number: int, problem: Problem) -> dict:
     }
 
 
+def _wide_answers(part) -> bool:
+    """The part's answer boxes take most of a line: several matrices, wide matrices, or tick boxes."""
+    return (any(isinstance(a.value, Choice) for a in part.answers)
+            or any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers)
+            or sum(1 for a in part.answers if a.shape) > 1)
+
+
 def worksheet_problems(sheet: Sheet) -> list[dict]:
     """The blank view: statements and blanks only, so no answer can reach the worksheet."""
     return [
@@ -217,10 +225,12 @@ def worksheet_problems(sheet: Sheet) -> list[dict]:
                     # A part the teacher gives shows its values on purpose, and no blanks.
                     "shown": _shown_tex(part) if part.shown else None,
                     "blanks": [] if part.shown else [_blank(a, part.decimals) for a in part.answers],
-                    # Three or more columns of boxes (two of decimals) do not fit beside the prompt, and several
-                    # matrices stacked beside it waste a page: put them below it, side by side where they fit.
-                    "wide": any(a.shape and a.shape[1] >= (2 if part.decimals else 3) for a in part.answers)
-                    or sum(1 for a in part.answers if a.shape) > 1,
+                    # Room to work, in mm, growing with the work the part asks for; a given part needs none.
+                    "room": 0 if part.shown else working_space_mm(part),
+                    # Boxes that leave most of the line free (one or two narrow ones, flush right): the room
+                    # beside them is working room too. Three or more columns of boxes (two of decimals), several
+                    # matrices or tick boxes take the line.
+                    "beside": not part.shown and not _wide_answers(part),
                 }
                 for i, part in enumerate(problem.parts)
             ],

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sympy import ImmutableMatrix, Symbol
 
-from generator.problem import Choice, Quantity, Step, Tex
+from generator.problem import Choice, Expansion, Quantity, Step, Term, Tex
 from generator.registry import problem_types
 from generator.sheet import render_key, render_worksheet
 
@@ -29,7 +29,10 @@ def _sentinel(n: int) -> str:
 
 
 def _tampered(sheet):
-    """The same sheet with every answer and step replaced by markers (choices flipped to another option)."""
+    """The same sheet with every answer and step replaced by markers (choices flipped to another option).
+
+    The steps keep their amount of work only: the worksheet's room for a part grows with it (workspace.py).
+    """
     counter = iter(range(10**6))
     markers = []
 
@@ -46,14 +49,26 @@ def _tampered(sheet):
         markers.append(name)
         return replace(answer, value=Symbol(name), reading=None)  # the table route is an answer too: dropped
 
+    def marker() -> str:
+        name = _sentinel(next(counter))
+        markers.append(name)
+        return name
+
+    def fake_step(step: Step) -> Step:
+        # Only the amount of work survives (the sheet's room grows with it): as many expansions of as many terms,
+        # and as many worked lines, every one of them a marker.
+        expansions = []
+        for expansion in step.expansions:
+            terms = tuple(Term((Symbol(marker(), positive=True),)) for _ in expansion.terms)
+            expansions.append(Expansion(Tex(marker()), terms, sum((t.value for t in terms), start=0)))
+        return Step(text=Tex(marker()), expansions=tuple(expansions), lines=tuple(Tex(marker()) for _ in step.lines))
+
     problems = []
     for problem in sheet.problems:
         parts = []
         for part in problem.parts:
-            step_marker = _sentinel(next(counter))
-            markers.append(step_marker)
             parts.append(replace(part, answers=tuple(fake(a) for a in part.answers),
-                                 steps=(Step(text=Tex(step_marker)),)))
+                                 steps=tuple(fake_step(step) for step in part.steps)))
         problems.append(replace(problem, parts=tuple(parts)))
     return replace(sheet, problems=tuple(problems)), markers
 
