@@ -353,6 +353,48 @@ def table_log_by_primes(x: Fraction) -> Reading:
     return _log_of_primes(x.numerator) - _log_of_primes(x.denominator)
 
 
+def one_log(ratio: Fraction, divisor: int = 1) -> tuple[Fraction, int]:
+    """ln(ratio)/divisor as one logarithm over the smallest whole divisor, (root, d) with ln(root)/d the same value:
+    where the ratio is a k-th power for a k that divides the divisor, its k-th root is taken (ln(25)/2 = ln 5,
+    ln(36)/2 = ln 6, ln(16)/4 = ln 2)."""
+    for k in range(divisor, 1, -1):  # the largest such k first
+        if divisor % k == 0:
+            top, bottom = _whole_root(ratio.numerator, k), _whole_root(ratio.denominator, k)
+            if top is not None and bottom is not None:
+                return Fraction(top, bottom), divisor // k
+    return ratio, divisor
+
+
+def _whole_root(n: int, k: int) -> int | None:
+    """The whole k-th root of n ≥ 1, or None."""
+    root = round(n ** (1 / k))
+    return next((r for r in (root - 1, root, root + 1) if r > 0 and r**k == n), None)
+
+
+def one_log_value(ratio: Fraction, divisor: int = 1) -> sympy.Expr:
+    """ln(ratio)/divisor, exactly, printed simplified as one logarithm (ln(20)/3, ln 5: never a sum of logarithms)."""
+    root, d = one_log(ratio, divisor)
+    return sympy.log(Rational(root.numerator, root.denominator)) / d
+
+
+def one_log_tex(ratio: Fraction, divisor: int = 1) -> str:
+    """'ln(ratio)/divisor' as the key writes the combined loss, then '= ln root / d' where a root simplifies it."""
+    forms = [number_tex(sympy.log(Rational(ratio.numerator, ratio.denominator)) / divisor),
+             number_tex(one_log_value(ratio, divisor))]
+    return forms[0] if forms[0] == forms[1] else " = ".join(forms)
+
+
+def table_one_log(ratio: Fraction, divisor: int = 1) -> Reading:
+    """ln(ratio)/divisor from the ln k table as a student who wrote it as one logarithm works it: by the primes of the
+    fraction, or, where the simplified fraction's numerator and denominator are printed, read directly (ln 6, not
+    ln 2 + ln 3). The route is the one by primes."""
+    reading = table_log_by_primes(ratio) / divisor
+    root, d = one_log(ratio, divisor)
+    if all(k == 1 or k in LN_TABLE_KS for k in (root.numerator, root.denominator)):
+        reading = reading.hull(table_log_ratio(root.numerator, root.denominator) / d)
+    return reading
+
+
 def _log_of_primes(n: int) -> Reading:
     """ln n as the sum of the table's ln p over n's prime factors."""
     result, p = Reading.exactly(0), 2

@@ -150,7 +150,10 @@ def equals_tex(value) -> Tex:
 
 
 def key_answer_tex(answer, decimals: bool) -> Tex:
-    """What the key's answer box prints after the symbol: a 4-place part gives the sheet's table-route values."""
+    """What the key's answer box prints after the symbol: a 4-place part gives the sheet's table-route values, an exact
+    part its exact values (a matrix of logarithms, ℓ = [ln 6; ln 5/2], then its decimals)."""
+    if isinstance(answer.value, ImmutableMatrix) and not decimals and approx_tex(answer.value):
+        return Tex(f"= {to_tex(answer.value)}{approx_tex(answer.value)}")
     if not decimals or isinstance(answer.value, Choice):
         return equals_tex(answer.value)
     routes = _reading_grid(answer, lambda r: format_places(answer_interval(r)[0]))

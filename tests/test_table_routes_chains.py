@@ -11,6 +11,7 @@ from fractions import Fraction
 from math import isqrt
 
 import pytest
+import sympy
 
 from generator.marking import RIGHT, WRONG, Cell, mark_student
 from generator.markkey import key_from_data
@@ -126,8 +127,9 @@ def partitions(items: list) -> list[list[list]]:
 
 def student(problem: dict, tables: dict) -> tuple[dict, dict]:
     """Every 4-place blank by (name, index) as the sheet's method gives it, and other readings each must accept."""
-    # The other readings: ℓ from the table's primes (ln 12 = 2 ln 2 + ln 3), and L written exactly with some losses
-    # merged into one logarithm the table prints (ln 2 + ln 3 = ln 6).
+    # The other readings of L: each ℓ from the table's primes (ln 12 = 2 ln 2 + ln 3), some losses merged into one
+    # logarithm the table prints (ln 2 + ln 3 = ln 6), and L as the key's exact blank writes it, one simplified
+    # logarithm read from the table where it prints it (ln 6 for ln(36)/2). The ℓ themselves are asked exactly.
     options, facts, given = problem["options"], problem["facts"], problem["given"]
     heads, mean = int(options["heads"]), options["reduction"] == "mean"
     targets = [int(t) for t in facts["targets"][0]]
@@ -153,12 +155,10 @@ def student(problem: dict, tables: dict) -> tuple[dict, dict]:
     else:
         p = [row[0] for row in _fractions(facts["given_p"])]
     losses = [ln_from_table(ln, q.denominator) - ln_from_table(ln, q.numerator) for q in p]
-    for i, (q, loss) in enumerate(zip(p, losses)):
-        values[("L_pos", (i, 0))] = loss
-        others[("L_pos", (i, 0))] = [ln_of_primes(ln, q.denominator) - ln_of_primes(ln, q.numerator)]
     divisor = n if mean else 1
     values[("L", None)] = sum(losses) / divisor
-    merged = []
+    by_primes = [ln_of_primes(ln, q.denominator) - ln_of_primes(ln, q.numerator) for q in p]
+    merged = [sum(by_primes) / divisor]
     for groups in partitions(list(range(n))):
         total = Decimal(0)
         for group in groups:
@@ -170,6 +170,11 @@ def student(problem: dict, tables: dict) -> tuple[dict, dict]:
             total += ln_from_table(ln, ratio.numerator) - ln_from_table(ln, ratio.denominator)
         else:
             merged.append(total / divisor)
+    exact = sympy.sympify(next(b["value"] for b in problem["blanks"] if b["name"] == "L_exact"), rational=True)
+    coefficient, log = exact.as_independent(sympy.log, as_Add=False)  # ln(root)/k: coefficient 1/k
+    root = log.args[0]
+    if root.p <= 12 and root.q <= 12:
+        merged.append((ln_from_table(ln, int(root.p)) - ln_from_table(ln, int(root.q))) / int(coefficient.q))
     others[("L", None)] = merged
     return values, others
 

@@ -319,7 +319,7 @@ def example2(given, facts, options):
     pinned = z + (t(facts["given_p"]).log() - z).detach()
     loss = F.cross_entropy(pinned, target)
     loss.backward()
-    out.update({"L": loss.item(), "dz": z.grad, "dW_out": w.grad.clone()})
+    out.update({"L_exact": loss.item(), "L": loss.item(), "dz": z.grad, "dW_out": w.grad.clone()})
     torch.optim.SGD([w], lr=as_float(facts["eta"])).step()
     z_new = out["c"] @ w.detach()
     out.update({"W_out_new": w.detach(), "z_new": z_new})
@@ -348,7 +348,7 @@ def example3(given, facts, options):
         tensor.retain_grad()
     loss = F.cross_entropy(z_pinned, torch.tensor([int(facts["target_index"])]))
     loss.backward()
-    out.update({"L": loss.item(), "dz": z.grad, "dW_out": w["W_out"].grad, "dc": c.grad, "dV": v.grad, "da": a.grad,
+    out.update({"L_exact": loss.item(), "L": loss.item(), "dz": z.grad, "dW_out": w["W_out"].grad, "dc": c.grad, "dV": v.grad, "da": a.grad,
                 "dS": s.grad, "dR": raw.grad, "dq": q.grad[1:2], "dK": k.grad,
                 "dW_Q": w["W_Q"].grad, "dW_K": w["W_K"].grad, "dW_V": w["W_V"].grad})
     assert not q.grad[0].any(), "row 0 of Q reaches no loss"
@@ -369,8 +369,8 @@ def example4(given, facts, options):
         loss.backward()
         losses.append(loss.item())
         if epoch == 0:
-            out.update({"p0": torch.softmax(z, dim=-1).detach(), "L0": loss.item(), "dZ": z.grad * len(targets),
-                        "S": c.T @ (z.grad * len(targets)), "G": w.grad.clone()})
+            out.update({"p0": torch.softmax(z, dim=-1).detach(), "L0_exact": loss.item(), "L0": loss.item(),
+                        "dZ": z.grad * len(targets), "S": c.T @ (z.grad * len(targets)), "G": w.grad.clone()})
         optimizer.step()
         if epoch == 0:
             z1 = c @ w.detach()
@@ -436,7 +436,7 @@ def tiny_transformer(given, facts, options):
     # The loss from the Given probabilities: nll_loss of their logarithms.
     log_p = torch.full((n, 4), -1.0, dtype=torch.float64).scatter(1, targets.unsqueeze(1), p_given.log())
     out["L_pos"] = F.nll_loss(log_p, targets, reduction="none").unsqueeze(1)
-    out["L"] = F.nll_loss(log_p, targets, reduction=options["reduction"]).item()
+    out["L"] = out["L_exact"] = F.nll_loss(log_p, targets, reduction=options["reduction"]).item()
     return out
 
 
@@ -474,7 +474,7 @@ def training_step(given, facts, options):
     losses = F.cross_entropy(z_pinned, targets, reduction="none")
     loss = losses.mean() if options["reduction"] == "mean" else losses.sum()
     loss.backward()
-    out.update({"L_pos": losses.detach().unsqueeze(1), "L": loss.item(), "dz": z.grad, "dH2": h2.grad, "dr": r.grad, "du": u.grad,
+    out.update({"L_pos": losses.detach().unsqueeze(1), "L_exact": loss.item(), "L": loss.item(), "dz": z.grad, "dH2": h2.grad, "dr": r.grad, "du": u.grad,
                 "dH1": h1.grad, "dO": o.grad, "dV": v.grad, "dQ": q.grad, "dK": k.grad, "dY": y.grad, "dX": x.grad,
                 "dgamma": w["gamma"].grad, "dbeta": w["beta"].grad})
     out.update({"d" + name: w[name].grad for name in names if name not in ("gamma", "beta")})

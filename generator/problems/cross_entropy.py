@@ -10,7 +10,8 @@ from operator import mul
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import draw_log_logits, ln_table_tex, table_log, table_log_by_primes, table_log_ratio
+from ..forward import (draw_log_logits, ln_table_tex, one_log_tex, one_log_value, table_log, table_log_ratio,
+                       table_one_log)
 from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from ..registry import Option
 from ..readings import format_places, total as total_of
@@ -54,9 +55,10 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     z = ImmutableMatrix([[sympy.log(k) for k in row] for row in ks])
     p = ImmutableMatrix([[Rational(k, sum(row)) for k in row] for row in ks])
     losses = [sympy.log(Rational(sum(row), row[t])) for row, t in zip(ks, targets)]
-    # L simplified as one logarithm (ln(20)/3, not ln(4/3)/3 + ln(3)/3 + ln(5)/3): Σ ln aᵢ = ln Π aᵢ.
+    # L simplified as one logarithm (ln(20)/3, not ln(4/3)/3 + ln(3)/3 + ln(5)/3): Σ ln aᵢ = ln Π aᵢ, and
+    # ln(25)/2 = ln 5 (forward.one_log).
     ratio = reduce(mul, (Fraction(sum(row), row[t]) for row, t in zip(ks, targets)), Fraction(1))
-    loss = sympy.log(Rational(ratio.numerator, ratio.denominator)) / (positions if mean else 1)
+    loss = one_log_value(ratio, positions if mean else 1)
     z_tex = Tex(ln_matrix_tex(ks))
     p_q = Quantity("p", Tex("p"), p)
     # The sheet's method: ln from the table; L from the positions' losses, kept whole or first written to 4 places.
@@ -64,9 +66,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     l_q = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(positions, 1, losses) if positions > 1 else losses[0],
                    reading=tuple((r,) for r in loss_readings) if positions > 1 else loss_readings[0])
     divisor = positions if mean else 1
-    # Also ln Π aᵢ from the table by primes, the way a student who simplified L first works it.
+    # Also ln Π aᵢ from the table (by primes, or read directly), the way a student who simplified L first works it.
     total_reading = (total_of(loss_readings) / divisor).hull(total_of(r.rounded() for r in loss_readings) / divisor,
-                                                            table_log_by_primes(ratio) / divisor)
+                                                            table_one_log(ratio, divisor))
     total_q = Quantity("L", Tex("L"), loss)
     decimal_q = Quantity("L", Tex("L"), loss, reading=total_reading)
     p_lines = tuple(
@@ -81,7 +83,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     summed = " + ".join(number_tex(x) for x in losses)
     if mean and positions > 1:
         summed = f"\\frac{{1}}{{{positions}}}\\left({summed}\\right)"
-    exact_line = f"L = {summed} = {number_tex(loss)}"
+    exact_line = f"L = {summed} = {one_log_tex(ratio, divisor)}" if positions > 1 else f"L = {summed}"
     loss_line = f"L = {number_tex(loss)}"
     if total_reading.width and positions > 1:
         names = " + ".join(f"\\ell_{i}" for i in range(positions))

@@ -167,14 +167,15 @@ def draw_training(rng: Rng, options: dict[str, str], extra: BackwardTest | None 
 
 
 def loss_parts(tr: Training) -> list[Part]:
-    """The loss from the Given probabilities, and dL/dz = p̃ − y."""
+    """The loss from the Given probabilities, exactly and (a blank of its own) to 4 places; then dL/dz = p̃ − y."""
     name = VOCABULARY[tr.target]
     pt = tr.p_given[tr.target]
-    loss = -sympy.log(pt)
+    loss = sympy.log(1 / pt)  # ln(5/2), not −ln(2/5)
     true_loss = -sympy.log(tr.forward.p[tr.target])
     # The sheet's method: −ln(a/b) = ln b − ln a from the ln k table (p̃ is printed in lowest terms).
     a, b = int(pt.p), int(pt.q)
     loss_reading = table_log_ratio(b, a)
+    exact_q = Quantity("L_exact", Tex("L"), loss)
     loss_q = Quantity("L", Tex("L"), loss, reading=loss_reading)
     worked = (f"\\ln {b} \\approx {format_places(table_log(b).route)}" if a == 1 else
               f"\\ln {b} - \\ln {a} \\approx {format_places(table_log(b).route)} - {format_places(table_log(a).route)}"
@@ -182,17 +183,20 @@ def loss_parts(tr: Training) -> list[Part]:
     dz_q = Quantity("dz", Tex(r"\frac{\partial L}{\partial z}"), tr.dz)
     probabilities = r",\ ".join(f"\\tilde p_{{\\text{{{v}}}}} = {number_tex(x)}" for v, x in zip(VOCABULARY, tr.p_given))
     return [
-        Part(Tex(f"Compute the loss $L = -\\ln \\tilde p_{{\\text{{{name}}}}}$ exactly and to 4 decimal places "
-                 r"(use the table of $\ln k$)."),
+        Part(Tex(f"Compute the loss $L = -\\ln \\tilde p_{{\\text{{{name}}}}}$ exactly, as a logarithm."),
+             (exact_q,),
+             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln \frac{b}{a}$."), formula=Tex(r"L = -\ln \tilde p_{\text{target}}"),
+                   lines=(Tex(f"L = -\\ln {number_tex(pt)} = {number_tex(loss)}"),), result=exact_q),),
+             given=Tex(f"From here on, use these simple probabilities, each within {Decimal(PROBABILITY_TOLERANCE.numerator) / PROBABILITY_TOLERANCE.denominator} of the "
+                       f"true one: ${probabilities}$, and this table: \\[" + ln_table_tex() + "\\]")),
+        Part(Tex(r"Give $L$ to 4 decimal places (use the table of $\ln k$)."),
              (loss_q,),
-             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$."), formula=Tex(r"L = -\ln \tilde p_{\text{target}}"),
-                   lines=(Tex(f"L = -\\ln {number_tex(pt)} = {worked}"),),
+             (Step(text=Tex(r"$\ln \frac{b}{a} = \ln b - \ln a$, from the table."), formula=Tex(r"L = -\ln \tilde p_{\text{target}}"),
+                   lines=(Tex(f"L = {worked}" if a == 1 else f"L = {number_tex(loss)} = {worked}"),),
                    result=loss_q,
                    checks=(Tex(r"\text{With the exact probability the loss would be } \approx "
                                + decimal_tex(true_loss, PLACES)),)),),
-             decimals=True,
-             given=Tex(f"From here on, use these simple probabilities, each within {Decimal(PROBABILITY_TOLERANCE.numerator) / PROBABILITY_TOLERANCE.denominator} of the "
-                       f"true one: ${probabilities}$, and this table: \\[" + ln_table_tex() + "\\]")),
+             decimals=True),
         Part(Tex(r"Compute $\partial L/\partial z = \tilde p - y$, where $y$ is the one-hot row of the target "
                  f"\\texttt{{{name}}}."),
              (dz_q,),

@@ -177,7 +177,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     loss0_text = format_places(loss0_reading.rounded().route)
     readings = {"p0": tuple(tuple(Reading.exactly(v) for v in p0.row(b)) for b in range(BATCH)), "L0": loss0_reading}
     q = {name: Quantity(name, Tex(symbol), value, reading=readings.get(name)) for name, symbol, value in (
-        ("p0", "P_0", p0), ("L0", "L_0", loss0), ("dZ", "dZ", dz), ("S", r"C^{\mathsf T} dZ", total), ("G", "G", grad),
+        ("p0", "P_0", p0), ("L0_exact", "L_0", loss0), ("L0", "L_0", loss0), ("dZ", "dZ", dz), ("S", r"C^{\mathsf T} dZ", total), ("G", "G", grad),
         ("W1", "W_1", w1), ("Z1", "Z_1", z1))}
     names = [VOCABULARY[t] for t in targets]
     predicted = [VOCABULARY[list(z1.row(b)).index(max(z1.row(b)))] for b in range(BATCH)]
@@ -191,13 +191,17 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                       lines=(Tex(table), loss_plot(printed)))
     parts = [
         Part(Tex(r"Epoch 0: with $W_0 = 0$ every logit is 0. Write the probabilities $P_0$ (one row per sequence) and the mean loss "
-                 r"$L_0 = \frac13\sum_b -\ln P_0[b, t_b]$, exactly and to 4 decimal places."),
-             (q["p0"], q["L0"]),
+                 r"$L_0 = \frac13\sum_b -\ln P_0[b, t_b]$, exactly."),
+             (q["p0"], q["L0_exact"]),
              (Step(text=Tex("Equal logits give equal probabilities, 1/4 for each of the 4 tokens."),
                    formula=Tex(r"P_0[b,j] = \frac{e^0}{4 e^0} = \frac14"), result=q["p0"]),
-              Step(text=Tex(r"Every sequence's target has probability $\frac14$, so every loss is $\ln 4$."),
-                   lines=(Tex(f"L_0 = -\\ln \\tfrac14 = \\ln 4 \\approx {loss0_text}"),),
-                   result=q["L0"])),
+              Step(text=Tex(r"Every sequence's target has probability $\frac14$, so every loss is $\ln 4$, and so is their mean."),
+                   lines=(Tex(r"L_0 = \tfrac13\left(-\ln \tfrac14 - \ln \tfrac14 - \ln \tfrac14\right) = \ln 4"),),
+                   result=q["L0_exact"]))),
+        Part(Tex(r"Give $L_0$ to 4 decimal places, using the table."), (q["L0"],),
+             (Step(text=Tex(r"$\ln 4$ from the table (or $2 \ln 2$)."),
+                   lines=(Tex(f"L_0 = \\ln 4 \\approx {loss0_text}"),),
+                   result=q["L0"]),),
              decimals=True),
         Part(Tex(r"Compute $dZ = P_0 - Y$, the gradient of each sequence's own loss with respect to its logits."), (q["dZ"],),
              (Step(text=Tex(r"Subtract 1 at each sequence's target."), formula=Tex(r"dZ[b,j] = P_0[b,j] - \mathbf{1}[j = t_b]"),

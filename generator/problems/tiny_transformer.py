@@ -28,9 +28,11 @@ from ..forward import (
     relu,
     relu_step,
     softmax_rows,
+    one_log_tex,
+    one_log_value,
     table_log,
-    table_log_by_primes,
     table_log_ratio,
+    table_one_log,
     table_softmax,
     table_softmax_line,
     whole_scores_print_to_one,
@@ -472,17 +474,14 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
     p_target = ImmutableMatrix(n, 1, [softmax_rows(z.row(i) - ImmutableMatrix([[max(z.row(i))] * z.cols]))[0, t]
                                       for i, t in enumerate(targets)])
     p_given = [Rational(v.numerator, v.denominator) for v in d["p_given"]]
-    losses = [sympy.log(1 / v) for v in p_given]
-    loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
 
     def quantity(name, symbol, value, reading=None):
         return Quantity(name, Tex(symbol), value, reading=reading)
 
     # The sheet's method for the 4-place parts: weights and target probabilities from the e^k table (each row
-    # shifted by its largest visible score or logit), losses from the ln k table and the Given p̃.
+    # shifted by its largest visible score or logit); the losses' (loss_parts) from the ln k table and the Given p̃.
     weight_readings = [_table_softmax_rows(s) for s in scores]
     target_readings = tuple((row[t],) for row, t in zip(_table_softmax_rows(z), targets))
-    loss_readings, total_reading = table_losses(d["p_given"], mean)
 
     head_names = [f"_{h + 1}" if heads > 1 else "" for h in range(heads)]
     q_x, q_mu, q_sigma = quantity("X", "X", x), quantity("mu", r"\mu", ImmutableMatrix(n, 1, mus)), \
@@ -493,8 +492,6 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
     q_o, q_h1, q_u, q_r, q_h2, q_z = (quantity(name, symbol, value) for name, symbol, value in (
         ("O", "O", o), ("H1", "H_1", h1), ("u", "u", u), ("r", "r", r), ("H2", "H_2", h2), ("z", "z", z)))
     q_pt = quantity("p_target", r"p_{\text{target}}", p_target, target_readings)
-    q_l = quantity("L_pos", r"\ell", ImmutableMatrix(n, 1, losses), tuple((r,) for r in loss_readings))
-    q_loss = quantity("L", "L", loss, total_reading)
 
     tokens = " ".join(VOCABULARY[t] for t in ids)
     target_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
@@ -566,23 +563,12 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
                    lines=tuple(_target_line(z, i, t, p_target[i, 0]) for i, t in enumerate(targets)),
                    result=q_pt),),
              decimals=True),
-        Part(Tex(f"Loss: compute each position's loss $\\ell_i = -\\ln \\tilde p_i$ exactly, and the "
-                 f"{'mean' if mean else 'total'} loss $L$, exactly and to 4 decimal places (use the table of $\\ln k$)."),
-             (q_l, q_loss),
-             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$."), formula=Tex(r"\ell_i = -\ln \tilde p_i"),
-                   lines=tuple(Tex(f"\\ell_{i} = -\\ln {number_tex(pg)} = {number_tex(ell)}" + log_from_table(fraction))
-                               for i, (pg, fraction, ell) in enumerate(zip(p_given, d["p_given"], losses)))),
-              Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses."),
-                   formula=Tex(r"L = \frac{1}{" + str(n) + r"}\sum_i \ell_i" if mean else r"L = \sum_i \ell_i"),
-                   lines=(loss_line(loss, loss_readings, total_reading, mean),),
-                   checks=(Tex(r"\text{With the exact probabilities the loss would be } \approx "
-                               + _true_loss(d["p_true"], mean)),),
-                   result=q_loss)),
-             decimals=True,
-             given=Tex(f"From here on, use these simple target probabilities, each within {_decimal(PROBABILITY_TOLERANCE)} "
-                       "of the true one: $" + r",\ ".join(f"\\tilde p_{i} = {number_tex(v)}" for i, v in enumerate(p_given))
-                       + "$, and this table: \\[" + ln_table_tex() + "\\]")),
-    ]
+    ] + loss_parts(
+        d["p_given"], mean, r"\ell_i = -\ln \tilde p_i", [f"-\\ln {number_tex(p)}" for p in p_given],
+        given=Tex(f"From here on, use these simple target probabilities, each within {_decimal(PROBABILITY_TOLERANCE)} "
+                  "of the true one: $" + r",\ ".join(f"\\tilde p_{i} = {number_tex(v)}" for i, v in enumerate(p_given))
+                  + "$, and this table: \\[" + ln_table_tex() + "\\]"),
+        checks=(Tex(r"\text{With the exact probabilities the loss would be } \approx " + _true_loss(d["p_true"], mean)),))
     given = [quantity("E", "E", e), quantity("P", "P", pos), quantity("gamma", r"\gamma", gamma),
              quantity("beta", r"\beta", beta), quantity("W_Q", "W_Q", w_q), quantity("W_K", "W_K", w_k),
              quantity("W_V", "W_V", w_v), quantity("W_O", "W_O", w_o), quantity("W_1", "W_1", w1),
@@ -651,15 +637,60 @@ def _table_softmax_of(exponents: tuple) -> tuple[Reading, ...]:
     return table_softmax(list(exponents))
 
 
+LOSS_PARTS = 2  # the forward pass's last parts (loss_parts): ℓ and L exactly, then L to 4 places
+
+
+def loss_parts(p_given: list[Fraction], mean: bool, definition: str, minus_logs: list[str], given: Tex,
+               checks: tuple[Tex, ...] = (), aside: str = "") -> list[Part]:
+    """The loss from the Given target probabilities, one form per blank: each ℓᵢ and L exactly, L as one simplified
+    logarithm (ln(20)/3, not ln(4/3)/3 + ln 3/3 + ln 5/3); then, a part of its own, L to 4 places from the ln k table.
+
+    definition is ℓᵢ's formula as the prompt writes it (aside follows it); minus_logs each ℓᵢ's −ln p̃ as the key writes
+    it; checks close the 4-place part. Shared with the training step, whose sheet starts with these parts (two, not
+    cross_entropy's three: with forward=compute its parts already run from a to z)."""
+    n, divisor = len(p_given), len(p_given) if mean else 1
+    losses = [sympy.log(Rational(p.denominator, p.numerator)) for p in p_given]  # ln(5/2), not −ln(2/5)
+    ratio = reduce(mul, (1 / p for p in p_given), Fraction(1))  # Σ ln(1/p̃ᵢ) = ln Π(1/p̃ᵢ)
+    loss = one_log_value(ratio, divisor)
+    loss_readings, total_reading = table_losses(p_given, mean)
+    q_l = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(n, 1, losses), reading=tuple((r,) for r in loss_readings))
+    q_exact = Quantity("L_exact", Tex("L"), loss)
+    q_loss = Quantity("L", Tex("L"), loss, reading=total_reading)
+    combine = f"\\frac{{1}}{{{n}}}\\sum_i \\ell_i" if mean else r"\sum_i \ell_i"
+    summed = " + ".join(number_tex(x) for x in losses)
+    if mean:
+        summed = f"\\frac{{1}}{{{n}}}\\left({summed}\\right)"
+    return [
+        Part(Tex(f"Loss: compute each position's loss ${definition}${aside} exactly, and the {'mean' if mean else 'total'} "
+                 f"loss $L = {combine}$ exactly, as one logarithm"
+                 + (" (or a logarithm divided by a whole number)." if mean else ".")),
+             (q_l, q_exact),
+             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln \frac{b}{a} = \ln b - \ln a$."), formula=Tex(definition),
+                   lines=tuple(Tex(f"\\ell_{i} = {minus_log} = {number_tex(ell)}" + log_from_table(p))
+                               for i, (minus_log, p, ell) in enumerate(zip(minus_logs, p_given, losses)))),
+              Step(text=Tex(r"Combine the positions' losses into one logarithm: $\ln a + \ln b = \ln ab$."),
+                   formula=Tex(f"L = {combine}"), lines=(Tex(f"L = {summed} = {one_log_tex(ratio, divisor)}"),),
+                   result=q_exact)),
+             given=given),
+        Part(Tex(r"Give $L$ to 4 decimal places, using the table of $\ln k$."), (q_loss,),
+             (Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses from the table (or look up the "
+                            "logarithm of $L$'s fraction)."),
+                   formula=Tex(f"L = {combine}"), lines=(loss_line(loss, loss_readings, total_reading, mean),),
+                   checks=checks, result=q_loss),),
+             decimals=True),
+    ]
+
+
 def table_losses(p_given: list[Fraction], mean: bool) -> tuple[list[Reading], Reading]:
     """ℓ_i = −ln p̃_i = ln b − ln a (p̃_i = a/b) from the ln k table, and L from the ℓ_i, whole or to 4 places."""
     losses = [table_log_ratio(p.denominator, p.numerator) for p in p_given]
     divisor = len(losses) if mean else 1
-    # Also L asked exactly and simplified first, ln Π(1/p̃_i) worked by primes (as cross_entropy); that one
-    # logarithm read directly from the table (ln 2 + ln 3 = ln 6) lies inside: tests/test_table_routes_chains.py.
+    # Also L asked exactly and simplified first, ln Π(1/p̃_i) worked by primes or, where the table prints it, read
+    # directly (as cross_entropy); merged losses read directly (ln 2 + ln 3 = ln 6) lie inside too:
+    # tests/test_table_routes_chains.py.
     ratio = reduce(mul, (1 / p for p in p_given), Fraction(1))
     return losses, (total_of(losses) / divisor).hull(total_of(r.rounded() for r in losses) / divisor,
-                                                    table_log_by_primes(ratio) / divisor)
+                                                    table_one_log(ratio, divisor))
 
 
 def log_from_table(p: Fraction) -> str:

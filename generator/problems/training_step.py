@@ -20,8 +20,7 @@ from ..slips import plain_slip_hidden, product_rule
 from ..worked import entry_label, product_step, shape_text
 from .example2 import simple_probabilities, usable_shifts
 from .layernorm_backward import divided_line, products_mean_line
-from .tiny_transformer import (VOCABULARY, Restart, draw_front, forward_problem, log_from_table, loss_line,
-                               table_losses, unit_columns)
+from .tiny_transformer import LOSS_PARTS, VOCABULARY, Restart, draw_front, forward_problem, loss_parts, unit_columns
 
 TITLE = "One complete training step of a tiny transformer"
 CHAINED = True
@@ -330,34 +329,24 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         q[f"dS{h + 1}"] = _q(f"dS{h + 1}", f"dS{_head_suffix(h, heads)}", g[f"dS{h + 1}"])
 
     p_target = [d["p_rows"][i][t] for i, t in enumerate(targets)]
-    losses = [sympy.log(1 / Rational(p.numerator, p.denominator)) for p in p_target]
-    loss = sympy.Add(*losses) / n if mean else sympy.Add(*losses)
-    # The sheet's method: ln from the printed table, L from the ℓ_i kept whole or written to 4 places.
-    loss_readings, total_reading = table_losses(p_target, mean)
-    q_losses = Quantity("L_pos", Tex(r"\ell"), ImmutableMatrix(n, 1, losses),
-                        reading=tuple((r,) for r in loss_readings))
-    q_loss = Quantity("L", Tex("L"), loss, reading=total_reading)
     onehot = ImmutableMatrix(n, 4, lambda i, j: 1 if j == targets[i] else 0)
     half = r"\tfrac{1}{2}" if mean else ""
 
     loss_given = Tex("Use these simple probabilities, each within 0.05 of softmax of its row of $z$, as if exact: $\\tilde p = "
                      + matrix_tex(m["p"]) + "$ (row $i$: position $i$), and this table: \\[" + ln_table_tex() + "\\]")
-    parts = [
-        Part(Tex(f"Loss: compute each position's loss $\\ell_i = -\\ln \\tilde p[i, t_i]$ ($t_i$ its target) exactly, and the "
-                 f"{'mean' if mean else 'total'} loss $L$, exactly and to 4 decimal places."),
-             (q_losses, q_loss),
-             (Step(text=Tex(r"$-\ln \frac{a}{b} = \ln b - \ln a$, from the table."), formula=Tex(r"\ell_i = -\ln \tilde p[i, t_i]"),
-                   lines=tuple(Tex(f"\\ell_{i} = -\\ln \\tilde p[{i},{t}] = -\\ln {number_tex(Rational(p.numerator, p.denominator))} = "
-                                   f"{number_tex(ell)}" + log_from_table(p))
-                               for i, (t, p, ell) in enumerate(zip(targets, p_target, losses)))),
-              Step(text=Tex(f"{'Average' if mean else 'Add'} the positions' losses."),
-                   formula=Tex(r"L = \frac{1}{2}(\ell_0 + \ell_1)" if mean else r"L = \ell_0 + \ell_1"),
-                   lines=(loss_line(loss, loss_readings, total_reading, mean),), result=q_loss)),
-             decimals=True,
-             given=Tex(_forward_given(m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
-             if options["forward"] == "given" else loss_given),
-        Part(Tex(f"Compute $dz = \\partial L/\\partial z = {half}(\\tilde p - y)$, with $y$ the one-hot rows of the targets."),
-             (q["dz"],),
+    # ℓᵢ exactly, L exactly as one logarithm and L to 4 places from the printed ln k table (tiny_transformer's parts).
+    parts = loss_parts(
+        p_target, mean, r"\ell_i = -\ln \tilde p[i, t_i]",
+        [f"-\\ln \\tilde p[{i},{t}] = -\\ln {number_tex(Rational(p.numerator, p.denominator))}"
+         for i, (t, p) in enumerate(zip(targets, p_target))],
+        given=Tex(_forward_given(m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
+        if options["forward"] == "given" else loss_given, aside=" ($t_i$ its target)") + [
+        # dz joins the output layer's part, as du joins the first layer's: the sheet keeps to 26 parts, a to z, with
+        # forward=compute (the loss took a second part, for L to 4 places).
+        Part(Tex(f"Output layer ($z = H_2\\,W_{{\\text{{out}}}}$): compute $dz = \\partial L/\\partial z = {half}(\\tilde p - y)$, "
+                 r"with $y$ the one-hot rows of the targets; then $dW_{\text{out}} = H_2^{\mathsf T} dz$ and "
+                 r"$dH_2 = dz\,W_{\text{out}}^{\mathsf T}$."),
+             (q["dz"], q["dW_out"], q["dH2"]),
              (Step(text=Tex("Subtract 1 at each row's target" + (", then halve: the mean over 2 positions divides every "
                                                                   "gradient by 2." if mean else ".")),
                    formula=Tex(r"dz[i,:] = " + half + r"\bigl(\tilde p[i,:] - y[i,:]\bigr)"),
@@ -365,11 +354,8 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
                                    f"{matrix_tex(onehot[i, :])}\\right) = {matrix_tex(g['dz'][i, :])}") for i in range(n)),
                    result=q["dz"],
                    checks=tuple(Tex(f"\\text{{row {i} sums to 0: }} " + " + ".join(factor_tex(v) for v in g["dz"].row(i)) + " = 0")
-                                for i in range(n))),)),
-        Part(Tex(r"Output layer ($z = H_2\,W_{\text{out}}$): compute $dW_{\text{out}} = H_2^{\mathsf T} dz$ and "
-                 r"$dH_2 = dz\,W_{\text{out}}^{\mathsf T}$."),
-             (q["dW_out"], q["dH2"]),
-             (product_step(Tex(r"Column $i$ of $H_2$ dotted with column $j$ of $dz$."), m["H2"].T, g["dz"],
+                                for i in range(n))),
+              product_step(Tex(r"Column $i$ of $H_2$ dotted with column $j$ of $dz$."), m["H2"].T, g["dz"],
                            Tex(r"dW_{\text{out}} = H_2^{\mathsf T} dz"), q["dW_out"], expand="row",
                            checks=(_shape_check(g["dW_out"], r"W_{\text{out}}"),)),
               product_step(Tex(r"Row $i$ of $dz$ dotted with row $j$ of $W_{\text{out}}$."), g["dz"], w["W_out"].T,
@@ -441,11 +427,12 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
 
 
 def _forward_parts(d: dict, n: int, heads: int, mean: bool) -> list[Part]:
-    """tiny_transformer's forward parts for this model, up to the target probabilities (the loss is ours: full rows)."""
+    """tiny_transformer's forward parts for this model, up to the target probabilities (the loss parts are ours: the
+    Given box prints full rows of p̃)."""
     targets = d["ids"][1:n + 1]
     drawn = {**d, "p_given": [d["p_rows"][i][t] for i, t in enumerate(targets)],
              "p_true": [decimal_softmax(tuple(d["z"][i]))[t] for i, t in enumerate(targets)]}
-    return list(forward_problem(drawn, n, heads, mean).parts[:-1])
+    return list(forward_problem(drawn, n, heads, mean).parts[:-LOSS_PARTS])
 
 
 def _relu_line(pre, value, i: int, j: int) -> Tex:
