@@ -14,8 +14,8 @@ import pikepdf
 
 from .pdf import REPRODUCIBLE, TexError, first_tex_error
 
-# As pdf.LATEXMK_FLAGS, for pdflatex itself. One run: a second, only to print each student's page total in the
-# footers ("Page N of M"), cost 1.8x the TeX time of a class; class documents print "Page N" instead.
+# As pdf.LATEXMK_FLAGS, for pdflatex itself. One run gives everything: the page map (class.tex.j2) and every
+# student's "Page N of M" footers, whose totals are filled in as each student's sheet ends (page_total.tex.j2).
 PDFLATEX_FLAGS = ("-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape")
 RUNS = ((),)
 

@@ -6,16 +6,20 @@ import csv
 import json
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from generator import classset
+from generator.assignment import load_assignment
+from generator.classpdf import compile_class_documents, split_pages
 from generator.cli import main
 from generator.qr import read_payload
 from generator.render import typographic_quotes
-from generator.roster import load_roster
+from generator.roster import Student, load_roster
+from generator.sheet import ProblemSpec
 
 from .test_classset import EXAMPLE, HOSTILE_NAMES
 
@@ -80,7 +84,7 @@ def test_each_student_starts_on_an_odd_page_and_gets_their_own_pages(tmp_path, c
     for stem, name in (("s1", "Ann"), ("s2", "Bo"), ("s3", "Cy")):
         pdf = out / "students" / f"{stem}.pdf"
         assert _pages(pdf) == 1 and f"Name: {name}" in _pdf_text(pdf)
-        assert "Page 1" in _pdf_text(pdf) and "Page 1 of" not in _pdf_text(pdf)  # numbering restarts per student
+        assert "Page 1 of 1" in _pdf_text(pdf)  # numbering restarts per student, and so does the total
         key = out / "students" / f"{stem}-key.pdf"
         assert f"Name: {name}" in _pdf_text(key) and "Answer key" in _pdf_text(key)
 
@@ -101,6 +105,46 @@ def test_a_changed_student_rebuilds_only_their_pdfs_and_pdfs_are_reproducible(tm
     assert "1 written, 1 unchanged" in summary and "student PDFs: 2 written, 2 unchanged" in summary
     assert (out / "students" / "s1.pdf").read_bytes() == first["s1.pdf"]
     assert "Bo Ek" in _pdf_text(out / "students" / "s2.pdf")
+
+
+def test_footers_count_each_students_own_pages_in_one_run(tmp_path):
+    # Three students with sheets of different lengths in one class document (one pdflatex run): every page of
+    # each says "Page N of M" with M that student's own page count, in the class PDF and in the PDFs cut from it.
+    example = load_assignment(EXAMPLE)
+    problem_lists = (["matmul:shape=2x1"], ["matmul", "transpose", "dot_product"],
+                     ["matmul", "transpose", "dot_product", "matmul_gradient", "matmul", "transpose", "dot_product"])
+    sheets = [classset.student_sheet(replace(example, problems=tuple(map(ProblemSpec.parse, names)),
+                                             points=(1,) * len(names)), Student(f"s{n}", f"Student {n}", 0, n))
+              for n, names in enumerate(problem_lists, start=1)]
+    tex = tmp_path / "worksheets.tex"
+    tex.write_text(classset.class_document(s.worksheet for s in sheets), encoding="utf-8")
+    result = compile_class_documents([tex])[tex]
+    counts = [last - first + 1 for first, last in result.students]
+    assert len(set(counts)) == 3, counts
+    targets = {tmp_path / f"s{n}.pdf": pages for n, pages in enumerate(result.students, start=1)}
+    split_pages(result.pdf, targets)
+    for (first, last), target in zip(result.students, targets):
+        for pdf, pages in ((result.pdf, (first, last)), (target, (1, last - first + 1))):
+            done = subprocess.run(["pdftotext", "-f", str(pages[0]), "-l", str(pages[1]), str(pdf), "-"],
+                                  check=True, capture_output=True, text=True)
+            assert done.stderr == ""  # every footer's objects are there (none unknown, none missing)
+            footers = re.findall(r"Page \d+(?: of \d+)?", done.stdout)
+            total = last - first + 1
+            assert footers == [f"Page {n} of {total}" for n in range(1, total + 1)], (pdf.name, footers)
+    # M sits on the footer's baseline, and the footer is centred on the page as typeset text is (N and M have as
+    # many digits here; see page_total.tex.j2).
+    boxes = subprocess.run(["pdftotext", "-bbox", str(result.pdf), "-"], check=True, capture_output=True,
+                           text=True).stdout
+    for page in boxes.split("<page ")[1:]:
+        words = [(float(x0), float(y0), float(x1), float(y1), word) for x0, y0, x1, y1, word in
+                 re.findall(r'xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<', page)]
+        if not words:
+            continue  # the blank page before a student who starts on an odd page
+        footer = [w for w in words if w[3] == max(w[3] for w in words)]  # the page's lowest line
+        assert [w[4] for w in footer][0::2] == ["Page", "of"] and len(footer) == 4, footer
+        assert len({(w[1], w[3]) for w in footer}) == 1, footer
+        centre = (footer[0][0] + footer[-1][2]) / 2
+        assert abs(centre - float(re.search(r'width="([\d.]+)"', page).group(1)) / 2) < 0.05, footer
 
 
 def test_the_printed_qr_code_decodes_to_the_sheets_seed(tmp_path):
@@ -154,8 +198,8 @@ def test_every_students_footer_counts_their_own_pages_and_pdfs_carry_their_prope
         pdf = out / "students" / f"{stem}.pdf"
         pages = _pdf_text(pdf).split("\f")[:-1]
         assert len(pages) == _pages(pdf) > 1
-        # Each student's pages numbered from 1 (one pdflatex run: no total, see class.tex.j2).
-        assert all(f"Page {n}" in page for n, page in enumerate(pages, start=1)), stem
+        # Each student's pages numbered from 1, with their own total (one pdflatex run, see page_total.tex.j2).
+        assert all(f"Page {n} of {len(pages)}" in page for n, page in enumerate(pages, start=1)), stem
         info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
         subject = "Answer key" if stem.endswith("-key") else "Worksheet"
         assert re.search(r"^Title:\s+Week 3 quiz: matrix products$", info, re.M)
@@ -163,6 +207,6 @@ def test_every_students_footer_counts_their_own_pages_and_pdfs_carry_their_prope
         assert re.search(r"^Author:\s+Transformers by hand$", info, re.M)
     grading = out / "grading.pdf"
     pages = _pdf_text(grading).split("\f")[:-1]
-    assert all(f"Page {n}" in page for n, page in enumerate(pages, start=1))
+    assert all(f"Page {n} of {len(pages)}" in page for n, page in enumerate(pages, start=1))
     text = _pdf_text(grading)
     assert "Ann O\u2019Hara" in text and "Problem 1 4 points, 1/2 per blank" in text and "/ 14" in text
