@@ -11,10 +11,10 @@ import time
 from itertools import cycle, islice
 from pathlib import Path
 
-from .pdf import compile_pdf
-from .presets import PRESETS, preset_problems
-from .registry import make_problem, problem_types
-from .sheet import ProblemSpec, SheetSpec, build, problem_seed, render_key, render_key_json, render_worksheet, write_outputs
+from generator.documents.pdf import compile_pdf
+from generator.documents.presets import PRESETS, preset_problems
+from generator.core.registry import make_problem, problem_types
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, problem_seed, render_key, render_key_json, render_worksheet, write_outputs
 
 SEEDS = 1000
 GENERATION_P99_TARGET_MS = 20.0
@@ -130,9 +130,9 @@ _NAMES = ("Zoë Ångström", "José Núñez", "Łukasz Żółć", "Siobhán O'Br
 def bench_class() -> None:
     """A class of CLASS_SIZE with the example assignment, everything built (the command `class --pdf` does), then
     rebuilt after one student's name changed. Run first in a fresh process: peak memory includes only this."""
-    from .assignment import load_assignment
-    from .classbuild import Summary, generate, write_class
-    from .roster import Student
+    from generator.classes.assignment import load_assignment
+    from generator.classes.classbuild import Summary, generate, write_class
+    from generator.classes.roster import Student
 
     load = os.getloadavg()[0]
     assignment = load_assignment(EXAMPLE_ASSIGNMENT)
@@ -189,15 +189,15 @@ def bench_marking() -> None:
     reading keys and answers, parsing, marking with follow-through and named mistakes, and writing every report."""
     import json
 
-    from .assignment import parse_assignment
-    from .csvfile import csv_text
-    from .classbuild import Summary, generate, write_class
-    from .followthrough import apply, valid_recipes
-    from .markkey import key_from_data
-    from .marking import FOLLOW_THROUGH, Policy
-    from .markrun import class_roster, mark_files
-    from .reports import report_files, write_reports
-    from .roster import Student
+    from generator.classes.assignment import parse_assignment
+    from generator.csvfile import csv_text
+    from generator.classes.classbuild import Summary, generate, write_class
+    from generator.marking.followthrough import apply, valid_recipes
+    from generator.marking.markkey import key_from_data
+    from generator.marking.marker import FOLLOW_THROUGH, Policy
+    from generator.marking.markrun import class_roster, mark_files
+    from generator.marking.reports import report_files, write_reports
+    from generator.classes.roster import Student
 
     assignment = parse_assignment({"name": "bench", "title": "Marking benchmark", "seed": 6, "calculator": "basic",
                                    "problems": [{"type": spec.split(":")[0], "points": 4,
@@ -236,9 +236,9 @@ DISCOVERY_TARGET_S = 5.0  # a spec's recipes in no more time than a whole class'
 
 def bench_discovery() -> None:
     """Seconds to find every follow-through recipe of the longest chains, in a fresh cache."""
-    from .followthrough import recipes_for, reference_samples
-    from .markkey import key_from_data
-    from .sheet import key_data
+    from generator.marking.followthrough import recipes_for, reference_samples
+    from generator.marking.markkey import key_from_data
+    from generator.documents.sheet import key_data
 
     print(f"follow-through recipes per spec, found once per process (target <= {DISCOVERY_TARGET_S:g} s each)")
     for text in DISCOVERY_SPECS:
@@ -260,7 +260,7 @@ def _bench_answers(key, student_id: str, kind: int, apply, valid_recipes) -> lis
     or a few wrong and unreduced entries (2)."""
     from fractions import Fraction
 
-    from . import exactnum as xn
+    from generator.marking import exactnum as xn
 
     answers = {b.label: b.text for b in key.blanks}
     for problem in key.problems:

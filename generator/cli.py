@@ -10,19 +10,19 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-from .answerfile import fill_in_text
-from .assignment import load_assignment
-from .classbuild import STUDENTS_DIR, Summary, generate, report, write_class
-from .files import atomic_write
-from .marking import Policy
-from .markrun import MarkingError, class_roster, key_roster, mark_files
-from .pdf import TexError, compile_pdf
-from .presets import PRESETS, preset_problems
-from .registry import SpecError, problem_types
-from .render import printable_in_tex
-from .reports import DETAILS, FEEDBACK_DIR, ISSUES, MARKS, SUMMARY, ReportExists, report_files, write_reports
-from .roster import load_roster
-from .sheet import (CALCULATOR_POLICIES, KEY_FORMAT, MAX_SEED, PAPERS, SAFE_STEM, OutputError, ProblemSpec, SheetSpec,
+from generator.marking.answerfile import fill_in_text
+from generator.classes.assignment import load_assignment
+from generator.classes.classbuild import STUDENTS_DIR, Summary, generate, report, write_class
+from generator.files import atomic_write
+from generator.marking.marker import Policy
+from generator.marking.markrun import MarkingError, class_roster, key_roster, mark_files
+from generator.documents.pdf import TexError, compile_pdf
+from generator.documents.presets import PRESETS, preset_problems
+from generator.core.registry import SpecError, problem_types
+from generator.documents.render import printable_in_tex
+from generator.marking.reports import DETAILS, FEEDBACK_DIR, ISSUES, MARKS, SUMMARY, ReportExists, report_files, write_reports
+from generator.classes.roster import load_roster
+from generator.documents.sheet import (CALCULATOR_POLICIES, KEY_FORMAT, MAX_SEED, PAPERS, SAFE_STEM, OutputError, ProblemSpec, SheetSpec,
                     build, key_data, write_outputs)
 
 PROG = "transformer-worksheets"

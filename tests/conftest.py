@@ -9,7 +9,7 @@ import numpy as np
 import sympy
 import pytest
 
-from generator.sheet import ProblemSpec, SheetSpec, build, render_key_json
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, render_key_json
 
 
 def sheet_for(specs: list[str], seed: int = 1, **kwargs):

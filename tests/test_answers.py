@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 import sympy
 
-from generator import exactnum as xn
-from generator.answers import AnswerError, _parse_cached, parse_answer, parse_exact
+from generator.marking import exactnum as xn
+from generator.marking.answers import AnswerError, _parse_cached, parse_answer, parse_exact
 
 from .conftest import key_json
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator import classset
-from generator.assignment import load_assignment
-from generator.classpdf import compile_class_documents, split_pages
+from generator.classes import classset
+from generator.classes.assignment import load_assignment
+from generator.classes.classpdf import compile_class_documents, split_pages
 from generator.cli import main
-from generator.qr import read_payload
-from generator.render import typographic_quotes
-from generator.roster import Student, load_roster
-from generator.sheet import ProblemSpec
+from generator.classes.qr import read_payload
+from generator.documents.render import typographic_quotes
+from generator.classes.roster import Student, load_roster
+from generator.documents.sheet import ProblemSpec
 
 from .test_classset import EXAMPLE, HOSTILE_NAMES
 
@@ -171,7 +171,7 @@ def test_a_tex_failure_is_reported_and_leaves_no_class_pdf(tmp_path, capsys, mon
     roster = _write_roster(tmp_path / "roster.csv", [("s1", "Ann")])
     out = tmp_path / "out"
     original = classset.class_document
-    monkeypatch.setattr("generator.classbuild.class_document",
+    monkeypatch.setattr("generator.classes.classbuild.class_document",
                         lambda docs: original(docs).replace(r"\end{document}", r"\nosuchmacro\end{document}"))
     assert main(["class", str(EXAMPLE), str(roster), "--out", str(out), "--pdf"]) == 1
     err = capsys.readouterr().err

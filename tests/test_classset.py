@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from generator.assignment import load_assignment
-from generator.classset import grading_document, shared_numbers, student_seed, student_sheet
+from generator.classes.assignment import load_assignment
+from generator.classes.classset import grading_document, shared_numbers, student_seed, student_sheet
 from generator.cli import main
-from generator.qr import matrix, qr_tex, read_payload
-from generator.render import user_text_tex
-from generator.roster import Student, load_roster, parse_roster
-from generator.sheet import ProblemSpec, SheetSpec, build, render_key_json
+from generator.classes.qr import matrix, qr_tex, read_payload
+from generator.documents.render import user_text_tex
+from generator.classes.roster import Student, load_roster, parse_roster
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, render_key_json
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "assignment.toml"
@@ -368,7 +368,7 @@ def test_the_summary_warns_about_shared_numbers(tmp_path, capsys):
 
 
 def test_worker_processes_give_the_same_sheets_in_roster_order():
-    from generator.classbuild import generate
+    from generator.classes.classbuild import generate
     a = load_assignment(EXAMPLE)
     roster = tuple(Student(f"s{i}", f"Name {i}", 0, i) for i in range(12))
     serial = generate(a, roster, workers=1)

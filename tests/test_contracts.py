@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sympy import Basic, Float, ImmutableMatrix, Rational, oo
 
-from generator.problem import Bounds
-from generator.registry import make_problem, problem_types
-from generator.sheet import problem_seed
+from generator.core.problem import Bounds
+from generator.core.registry import make_problem, problem_types
+from generator.documents.sheet import problem_seed
 
 from .printed_tables import unprinted_lookups
 
@@ -81,7 +81,7 @@ def test_a_pencil_only_problem_never_needs_an_irrational_the_sheet_does_not_prin
     """Issue 3's calculator rule: a decimal of ln k or e^k is asked for only when its table is printed."""
     from sympy import Integer, exp, expand_log, log, primefactors
 
-    from generator.forward import EXP_TABLE_KS, LN_TABLE_KS
+    from generator.core.forward import EXP_TABLE_KS, LN_TABLE_KS
 
     for name, kind in problem_types().items():
         for n, options in enumerate(kind.option_sets()):

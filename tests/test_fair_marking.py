@@ -10,13 +10,13 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from generator import exactnum as xn
-from generator import floatnum as fl
-from generator import mistakes
-from generator.followthrough import _is_index_fact, apply, choose, valid_choice_recipes, valid_recipes
-from generator.intervalnum import Intervals, interval, low_high
-from generator.marking import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
-from generator.markkey import key_from_data
+from generator.marking import exactnum as xn
+from generator.marking import floatnum as fl
+from generator.marking import mistakes
+from generator.marking.followthrough import _is_index_fact, apply, choose, valid_choice_recipes, valid_recipes
+from generator.marking.intervalnum import Intervals, interval, low_high
+from generator.marking.marker import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
+from generator.marking.markkey import key_from_data
 
 from .conftest import key_json
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from generator.registry import SpecError
-from generator.sheet import ProblemSpec, parse_part_letters, render_key_json, render_worksheet
-from generator.render import matrix_tex
+from generator.core.registry import SpecError
+from generator.documents.sheet import ProblemSpec, parse_part_letters, render_key_json, render_worksheet
+from generator.documents.render import matrix_tex
 
 from .conftest import sheet_for
 

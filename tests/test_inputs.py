@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from generator import mistakes
+from generator.marking import mistakes
 from generator.cli import main
-from generator.marking import RIGHT, UNREADABLE, WRONG, Cell, mark_student
-from generator.markkey import key_from_data
-from generator.pdf import compile_pdf
-from generator.roster import load_roster
-from generator.sheet import write_outputs
+from generator.marking.marker import RIGHT, UNREADABLE, WRONG, Cell, mark_student
+from generator.marking.markkey import key_from_data
+from generator.documents.pdf import compile_pdf
+from generator.classes.roster import load_roster
+from generator.documents.sheet import write_outputs
 
 from .conftest import key_json, sheet_for
 

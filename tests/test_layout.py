@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator import classset
-from generator.assignment import load_assignment
-from generator.classpdf import compile_class_documents
-from generator.pdf import compile_pdf
-from generator.presets import preset_problems
-from generator.roster import Student
-from generator.sheet import ProblemSpec, SheetSpec, build, write_outputs
-from generator.workspace import working_space_mm
+from generator.classes import classset
+from generator.classes.assignment import load_assignment
+from generator.classes.classpdf import compile_class_documents
+from generator.documents.pdf import compile_pdf
+from generator.documents.presets import preset_problems
+from generator.classes.roster import Student
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, write_outputs
+from generator.documents.workspace import working_space_mm
 
 from .page_fill import natural_fills, page_fills
 from .test_classset import EXAMPLE

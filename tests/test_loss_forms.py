@@ -9,9 +9,9 @@ import pytest
 import sympy
 from sympy import ImmutableMatrix
 
-from generator.forward import one_log, one_log_value
-from generator.registry import make_problem, problem_types
-from generator.sheet import part_letter, problem_seed
+from generator.core.forward import one_log, one_log_value
+from generator.core.registry import make_problem, problem_types
+from generator.documents.sheet import part_letter, problem_seed
 
 from .conftest import key_json
 

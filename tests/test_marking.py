@@ -7,12 +7,12 @@ from fractions import Fraction
 
 import pytest
 
-from generator import exactnum as xn
-from generator import mistakes
-from generator.followthrough import recipes_for, unexplained, valid_recipes
-from generator.marking import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
-from generator.markkey import key_from_data, part_decimals
-from generator.registry import problem_types
+from generator.marking import exactnum as xn
+from generator.marking import mistakes
+from generator.marking.followthrough import recipes_for, unexplained, valid_recipes
+from generator.marking.marker import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
+from generator.marking.markkey import key_from_data, part_decimals
+from generator.core.registry import problem_types
 
 from .conftest import key_json
 
@@ -551,8 +551,8 @@ def test_abs_is_no_step_where_its_input_is_never_negative():
                                   "gelu_backward", "multi_head", "lr_experiment"])
 def test_the_float_screen_agrees_with_exact_recipes(spec):
     """Every recipe, evaluated by the float twins that screen candidates, gives its exact value up to rounding."""
-    from generator import floatnum as fl
-    from generator.followthrough import apply
+    from generator.marking import floatnum as fl
+    from generator.marking.followthrough import apply
 
     problem = _key(spec, 9).problems[0]
     exact = {n: q.values for n, q in problem.quantities.items() if q.values}

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from sympy import ImmutableMatrix, Symbol
 
-from generator.problem import Choice, Expansion, Quantity, Step, Term, Tex
-from generator.registry import problem_types
-from generator.sheet import render_key, render_worksheet
+from generator.core.problem import Choice, Expansion, Quantity, Step, Term, Tex
+from generator.core.registry import problem_types
+from generator.documents.sheet import render_key, render_worksheet
 
 from .conftest import sheet_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from generator.registry import problem_types
+from generator.core.registry import problem_types
 
 from .conftest import as_array, as_float, blanks_by_name, key_json
 

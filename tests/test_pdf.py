@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from generator.pdf import TexError, compile_pdf
-from generator.registry import problem_types
-from generator.sheet import write_outputs
+from generator.documents.pdf import TexError, compile_pdf
+from generator.core.registry import problem_types
+from generator.documents.sheet import write_outputs
 
 from .conftest import sheet_for
 

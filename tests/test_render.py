@@ -7,10 +7,10 @@ import re
 import pytest
 from sympy import E, ImmutableMatrix, Rational, log
 
-from generator.problem import Expansion, Term, Tex
-from generator.render import (environment, escape_tex, expansion_tex, labelled_table, matrix_tex, number_tex,
+from generator.core.problem import Expansion, Term, Tex
+from generator.documents.render import (environment, escape_tex, expansion_tex, labelled_table, matrix_tex, number_tex,
                               pdf_string, prose_tex, to_tex, typographic_quotes)
-from generator.sheet import render_key, render_worksheet
+from generator.documents.sheet import render_key, render_worksheet
 
 from .conftest import sheet_for
 

@@ -16,8 +16,8 @@ import pytest
 
 from generator.cli import main
 from generator.csvfile import FORMULA_START, TableReader, csv_text, safe_cell
-from generator.markkey import key_from_data
-from generator.reports import apportion, expected_text
+from generator.marking.markkey import key_from_data
+from generator.marking.reports import apportion, expected_text
 
 from .conftest import key_json
 

@@ -11,9 +11,9 @@ import pytest
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator import slips
-from generator.registry import make_problem, problem_types
-from generator.sheet import problem_seed
+from generator.core import slips
+from generator.core.registry import make_problem, problem_types
+from generator.documents.sheet import problem_seed
 
 SEEDS = 1000
 

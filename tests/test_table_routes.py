@@ -10,10 +10,10 @@ from fractions import Fraction
 
 import pytest
 
-from generator.markkey import key_from_data
-from generator.marking import RIGHT, Cell, mark_student
-from generator.registry import get_type
-from generator.sheet import render_key_json, render_worksheet
+from generator.marking.markkey import key_from_data
+from generator.marking.marker import RIGHT, Cell, mark_student
+from generator.core.registry import get_type
+from generator.documents.sheet import render_key_json, render_worksheet
 
 from .conftest import sheet_for
 from .printed_tables import printed_tables

@@ -13,10 +13,10 @@ from math import isqrt
 import pytest
 import sympy
 
-from generator.marking import RIGHT, WRONG, Cell, mark_student
-from generator.markkey import key_from_data
-from generator.registry import problem_types
-from generator.sheet import render_key_json, render_worksheet
+from generator.marking.marker import RIGHT, WRONG, Cell, mark_student
+from generator.marking.markkey import key_from_data
+from generator.core.registry import problem_types
+from generator.documents.sheet import render_key_json, render_worksheet
 
 from .conftest import sheet_for
 

@@ -11,8 +11,8 @@ import sympy
 import torch
 import torch.nn.functional as F
 
-from generator.registry import make_problem, problem_types
-from generator.render import decimal_tex
+from generator.core.registry import make_problem, problem_types
+from generator.documents.render import decimal_tex
 
 from .conftest import as_float, blanks_by_name, key_json
 

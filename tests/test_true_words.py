@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from generator.registry import make_problem
-from generator.sheet import ProblemSpec, SheetSpec, build, problem_seed, render_key, render_worksheet
+from generator.core.registry import make_problem
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, problem_seed, render_key, render_worksheet
 
 
 def _sheet(*specs: str, seed: int = 3):

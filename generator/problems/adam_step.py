@@ -7,11 +7,11 @@ from functools import cache
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import factor_tex, matrix_tex, number_tex
-from ..rng import Rng
-from ..slips import dropped_hidden, sign_hidden
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import dropped_hidden, sign_hidden
 
 TITLE = "Adam and AdamW steps"
 OPTIONS = [

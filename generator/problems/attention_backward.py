@@ -10,14 +10,14 @@ from math import gcd
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import all_zero, has_zero_row
-from ..forward import causal_mask, causal_mask_step, plain_product, plain_transpose, scale_step, softmax_rows
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
-from ..registry import Option
-from ..render import factor_tex, number_tex
-from ..rng import Rng
-from ..slips import plain_slip_hidden, product_rule
-from ..worked import check_result, dot_expansion, entry_label, product_step, shape_text, transpose_step
+from generator.core.draws import all_zero, has_zero_row
+from generator.core.forward import causal_mask, causal_mask_step, plain_product, plain_transpose, scale_step, softmax_rows
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import plain_slip_hidden, product_rule
+from generator.core.worked import check_result, dot_expansion, entry_label, product_step, shape_text, transpose_step
 
 TITLE = "Backward through one attention head"
 OPTIONS = [

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
-from ..forward import attention_weight_row
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import product_step
+from generator.core.draws import has_zero_row
+from generator.core.forward import attention_weight_row
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import product_step
 
 TITLE = "Attention output: weights times values"
 OPTIONS = [

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
-from ..forward import causal_mask, causal_mask_step, scale_step
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option, SpecError
-from ..rng import Rng
-from ..slips import constant_row, equal_rows, product_rule, unscaled_hidden
-from ..worked import product_step
+from generator.core.draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
+from generator.core.forward import causal_mask, causal_mask_step, scale_step
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.registry import Option, SpecError
+from generator.core.rng import Rng
+from generator.core.slips import constant_row, equal_rows, product_rule, unscaled_hidden
+from generator.core.worked import product_step
 
 TITLE = "Scaled attention scores"
 OPTIONS = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..render import factor_tex, number_tex
-from ..rng import Rng
-from ..slips import dropped_hidden, reduction_hidden
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import dropped_hidden, reduction_hidden
 
 TITLE = "Averaging gradients over a batch"
 OPTIONS = [Option("batch", ("2", "3", "4"), "3", "examples in the batch; at most 4 fit the sheet's table of gradients")]

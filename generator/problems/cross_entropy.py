@@ -10,14 +10,14 @@ from operator import mul
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (draw_log_logits, ln_table_tex, one_log_tex, one_log_value, table_log, table_log_ratio,
+from generator.core.forward import (draw_log_logits, ln_table_tex, one_log_tex, one_log_value, table_log, table_log_ratio,
                        table_one_log)
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..readings import format_places, total as total_of
-from ..render import ln_matrix_tex, number_tex
-from ..rng import Rng
-from ..slips import reduction_hidden, softmax_axis_hidden
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.readings import format_places, total as total_of
+from generator.documents.render import ln_matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import reduction_hidden, softmax_axis_hidden
 
 TITLE = "Probabilities and cross-entropy loss"
 OPTIONS = [

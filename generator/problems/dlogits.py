@@ -5,12 +5,12 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..forward import draw_log_logits
-from ..render import ln_matrix_tex, number_tex
-from ..rng import Rng
-from ..slips import reduction_hidden, softmax_axis_hidden
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.forward import draw_log_logits
+from generator.documents.render import ln_matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import reduction_hidden, softmax_axis_hidden
 
 TITLE = "Backward: the gradient of the loss with respect to the logits"
 OPTIONS = [

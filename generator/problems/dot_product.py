@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_LIMIT, ENTRY_NUMERATOR, entry
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..rng import Rng
-from ..worked import dot_expansion
+from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_LIMIT, ENTRY_NUMERATOR, entry
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.rng import Rng
+from generator.core.worked import dot_expansion
 
 TITLE = "Dot products and similarity"
 OPTIONS = [DIFFICULTY]

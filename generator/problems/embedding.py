@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row, int_matrix
-from ..forward import add_step
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import labelled_table
-from ..rng import Rng
-from ..slips import equal_rows
+from generator.core.draws import has_zero_row, int_matrix
+from generator.core.forward import add_step
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import labelled_table
+from generator.core.rng import Rng
+from generator.core.slips import equal_rows
 
 TITLE = "Token and position embeddings"
 OPTIONS = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..rng import Rng
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
 
 TITLE = "Backward into the embedding table"
 OPTIONS = [

@@ -11,15 +11,15 @@ from typing import Callable
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
-from ..forward import (decimal_softmax, exp_table_tex, plain_product, plain_transpose, printed_sum_is_one, scale_step,
+from generator.core.draws import has_zero_row
+from generator.core.forward import (decimal_softmax, exp_table_tex, plain_product, plain_transpose, printed_sum_is_one, scale_step,
                        softmax_rows, table_softmax, table_softmax_line, whole_scores_print_to_one)
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import labelled_table, matrix_tex, number_tex
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import product_step, shape_text
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import labelled_table, matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import product_step, shape_text
 
 TITLE = "Example 1: a minimal forward pass"
 CHAINED = True

@@ -12,15 +12,15 @@ from typing import Callable
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_log, table_log_ratio, table_softmax,
+from generator.core.forward import (EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_log, table_log_ratio, table_softmax,
                        table_softmax_line)
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..readings import Reading, format_places
-from ..registry import Option
-from ..render import decimal_tex, matrix_tex, number_tex
-from ..rng import Rng
-from ..worked import product_step, transpose_step
-from .example1 import FORWARD_FORBIDDEN, VOCABULARY, Forward, draw_forward
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.readings import Reading, format_places
+from generator.core.registry import Option
+from generator.documents.render import decimal_tex, matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.worked import product_step, transpose_step
+from generator.problems.example1 import FORWARD_FORBIDDEN, VOCABULARY, Forward, draw_forward
 
 TITLE = "Example 2: a single training step"
 CHAINED = True

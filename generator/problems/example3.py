@@ -6,15 +6,15 @@ from fractions import Fraction
 
 from sympy import Rational
 
-from ..forward import plain_product, plain_transpose
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
-from ..registry import Option
-from ..render import matrix_tex
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import dot_expansion, product_step, transpose_step
-from .example1 import FORWARD_FORBIDDEN, VOCABULARY, plain_model
-from .example2 import draw_training, loss_parts, output_gradient_part, predicts_target
+from generator.core.forward import plain_product, plain_transpose
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
+from generator.core.registry import Option
+from generator.documents.render import matrix_tex
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import dot_expansion, product_step, transpose_step
+from generator.problems.example1 import FORWARD_FORBIDDEN, VOCABULARY, plain_model
+from generator.problems.example2 import draw_training, loss_parts, output_gradient_part, predicts_target
 
 TITLE = "Example 3: full backpropagation"
 CHAINED = True

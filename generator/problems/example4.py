@@ -9,14 +9,14 @@ from fractions import Fraction
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import PLACES, ln_table_tex, table_log_ratio
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..readings import Reading, format_places, total as total_of
-from ..registry import Option
-from ..render import matrix_tex, number_tex
-from ..rng import Rng
-from ..worked import product_step, transpose_step
-from .example1 import VOCABULARY
+from generator.core.forward import PLACES, ln_table_tex, table_log_ratio
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.readings import Reading, format_places, total as total_of
+from generator.core.registry import Option
+from generator.documents.render import matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.worked import product_step, transpose_step
+from generator.problems.example1 import VOCABULARY
 
 TITLE = "Example 4: several patterns"
 CHAINED = True

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row, int_matrix
-from ..forward import add_step, affine_step, attention_weight_row, hidden_biases, relu, relu_step
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import equal_rows, hidden_product_slips, product_rule, symmetric, zero
-from ..worked import product_step
+from generator.core.draws import has_zero_row, int_matrix
+from generator.core.forward import add_step, affine_step, attention_weight_row, hidden_biases, relu, relu_step
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import equal_rows, hidden_product_slips, product_rule, symmetric, zero
+from generator.core.worked import product_step
 
 TITLE = "Example 5: a feed-forward layer and the residual"
 CHAINED = True

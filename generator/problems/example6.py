@@ -7,7 +7,7 @@ from functools import cache
 
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (
+from generator.core.forward import (
     layernorm_patterns,
     add_step,
     affine_step,
@@ -20,11 +20,11 @@ from ..forward import (
     relu,
     relu_step,
 )
-from ..draws import has_zero_row
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex, matrix
-from ..rng import Rng
-from ..slips import product_rule, zero
-from ..worked import product_step
+from generator.core.draws import has_zero_row
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex, matrix
+from generator.core.rng import Rng
+from generator.core.slips import product_rule, zero
+from generator.core.worked import product_step
 
 TITLE = "Example 6: a complete transformer block"
 CHAINED = True

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..forward import add_step, affine_step, hidden_biases, relu, relu_step
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import hidden_product_slips, product_rule, symmetric, zero
+from generator.core.draws import SMALL_DIFFICULTY, small_matrix
+from generator.core.forward import add_step, affine_step, hidden_biases, relu, relu_step
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import hidden_product_slips, product_rule, symmetric, zero
 
 TITLE = "Feed-forward layer (ReLU) and residual"
 OPTIONS = [

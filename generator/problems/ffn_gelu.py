@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..forward import affine_step, gelu, hidden_biases, phi_table_tex, phi_tables
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..readings import format_places
-from ..render import number_tex
-from ..rng import Rng
-from ..slips import hidden_product_slips, product_rule, zero
+from generator.core.draws import SMALL_DIFFICULTY, small_matrix
+from generator.core.forward import affine_step, gelu, hidden_biases, phi_table_tex, phi_tables
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.readings import format_places
+from generator.documents.render import number_tex
+from generator.core.rng import Rng
+from generator.core.slips import hidden_product_slips, product_rule, zero
 
 TITLE = "Feed-forward layer with GELU"
 OPTIONS = [

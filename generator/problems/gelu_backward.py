@@ -5,12 +5,12 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import normal_cdf, normal_pdf, phi_table_tex, phi_tables
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..readings import format_places
-from ..render import factor_tex, number_tex
-from ..rng import Rng
+from generator.core.forward import normal_cdf, normal_pdf, phi_table_tex, phi_tables
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.readings import format_places
+from generator.documents.render import factor_tex, number_tex
+from generator.core.rng import Rng
 
 TITLE = "Backward through GELU"
 OPTIONS = [

@@ -9,10 +9,10 @@ from math import isqrt
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import number_tex
-from ..rng import Rng
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import number_tex
+from generator.core.rng import Rng
 
 TITLE = "Gradient clipping by global norm"
 OPTIONS = [Option("max_norm", ("1", "2", "5"), "1", "the clipping threshold c (gradients are scaled to norm c when longer)")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sympy import Rational
 
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import factor_tex, number_tex
-from ..rng import Rng
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, number_tex
+from generator.core.rng import Rng
 
 TITLE = "Checking a gradient with finite differences"
 OPTIONS = [Option("h", ("1/10", "1/2"), "1/10", "the finite-difference step h")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..worked import determinant_step
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.worked import determinant_step
 
 TITLE = "Determinant and inverse"
 OPTIONS = [

@@ -6,11 +6,11 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import layernorm_row, mean_line, per_row_value
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..render import number_tex
-from ..rng import Rng
+from generator.core.forward import layernorm_row, mean_line, per_row_value
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.documents.render import number_tex
+from generator.core.rng import Rng
 
 TITLE = "Layer normalisation"
 OPTIONS = [Option("rows", ("1", "2"), "1", "how many rows (tokens) to normalise")]

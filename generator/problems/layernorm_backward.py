@@ -8,14 +8,14 @@ from functools import cache
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..backprop import layernorm_row_parts
-from ..forward import layernorm_patterns, layernorm_stats_step, mean_line, pattern_sigma, per_row_value
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..render import factor_tex, matrix_tex, number_tex
-from ..rng import Rng
-from ..worked import entry_label, shape_text
-from .layernorm import row_values, teaching_row
+from generator.core.backprop import layernorm_row_parts
+from generator.core.forward import layernorm_patterns, layernorm_stats_step, mean_line, pattern_sigma, per_row_value
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.worked import entry_label, shape_text
+from generator.problems.layernorm import row_values, teaching_row
 
 TITLE = "Backward through LayerNorm"
 OPTIONS = [Option("rows", ("1", "2"), "1", "how many rows (tokens) of x")]

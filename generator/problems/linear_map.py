@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational, latex
 
-from ..draws import DIFFICULTY, entry
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import hidden_product_slips
-from ..worked import determinant_step, product_step
+from generator.core.draws import DIFFICULTY, entry
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import hidden_product_slips
+from generator.core.worked import determinant_step, product_step
 
 TITLE = "Linear transformations"
 OPTIONS = [

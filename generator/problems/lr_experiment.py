@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import factor_tex, number_tex
-from ..rng import Rng
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, number_tex
+from generator.core.rng import Rng
 
 TITLE = "How large may a step be? Gradient descent on a parabola"
 OPTIONS = [Option("steps", ("2", "3"), "3", "gradient-descent steps taken with each learning rate")]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import product_step
+from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import product_step
 
 TITLE = "Matrix multiplication"
 OPTIONS = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, all_zero, matrix_of
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import product_step, shape_text
+from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, all_zero, matrix_of
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import product_step, shape_text
 
 TITLE = "Gradients of a matrix product"
 OPTIONS = [DIFFICULTY]

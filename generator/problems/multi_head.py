@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option, SpecError
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import product_step
+from generator.core.draws import SMALL_DIFFICULTY, has_zero_row, small_matrix
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option, SpecError
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import product_step
 
 TITLE = "Multi-head attention: concatenate, then project"
 D_MODEL_OPTION = Option("d_model", ("2", "3", "4"), "2", "width of the model (columns of the concatenation and of W_O)")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import has_zero_row
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import product_rule
-from ..worked import product_step, transpose_step
+from generator.core.draws import has_zero_row
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import product_rule
+from generator.core.worked import product_step, transpose_step
 
 TITLE = "Backward through the output layer"
 OPTIONS = [

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, table_softmax,
+from generator.core.forward import (exp_table_tex, plain_product, printed_sum_is_one, softmax_rows, table_softmax,
                        table_softmax_line, whole_scores_print_to_one)
-from ..problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import product_rule, softmax_axis_hidden
-from ..worked import product_step
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import product_rule, softmax_axis_hidden
+from generator.core.worked import product_step
 
 TITLE = "Output logits and probabilities"
 OPTIONS = [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import Rational
 
-from ..draws import SMALL_DIFFICULTY, all_zero, has_zero_row, small_matrix
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Tex
-from ..registry import Option
-from ..rng import Rng
-from ..slips import equal_rows, hidden_product_slips, product_rule, symmetric
-from ..worked import product_step
+from generator.core.draws import SMALL_DIFFICULTY, all_zero, has_zero_row, small_matrix
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
+from generator.core.registry import Option
+from generator.core.rng import Rng
+from generator.core.slips import equal_rows, hidden_product_slips, product_rule, symmetric
+from generator.core.worked import product_step
 
 TITLE = "Query, key and value projections"
 OPTIONS = [

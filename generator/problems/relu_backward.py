@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import SMALL_DIFFICULTY, small_matrix
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import number_tex
-from ..rng import Rng
-from ..worked import entry_label
+from generator.core.draws import SMALL_DIFFICULTY, small_matrix
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import number_tex
+from generator.core.rng import Rng
+from generator.core.worked import entry_label
 
 TITLE = "Backward through ReLU"
 OPTIONS = [

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..draws import all_zero, has_zero_row
-from ..forward import add_step, plain_product, plain_transpose
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import matrix_tex, number_tex
-from ..rng import Rng
-from ..slips import plain_slip_hidden, product_rule
-from ..worked import entry_label, product_step, shape_text
+from generator.core.draws import all_zero, has_zero_row
+from generator.core.forward import add_step, plain_product, plain_transpose
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import plain_slip_hidden, product_rule
+from generator.core.worked import entry_label, product_step, shape_text
 
 TITLE = "Backward through a residual connection"
 OPTIONS = [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..render import factor_tex, number_tex
-from ..rng import Rng
-from ..slips import dropped_hidden, sign_hidden
-from ..worked import entry_label
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.documents.render import factor_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import dropped_hidden, sign_hidden
+from generator.core.worked import entry_label
 
 TITLE = "Optimizer steps: SGD and momentum"
 OPTIONS = [

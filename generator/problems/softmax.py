@@ -6,13 +6,13 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (exp_table_tex, printed_sum_is_one, softmax_rows, table_exponential, table_softmax,
+from generator.core.forward import (exp_table_tex, printed_sum_is_one, softmax_rows, table_exponential, table_softmax,
                        table_softmax_line)
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
-from ..registry import Option
-from ..readings import format_places
-from ..render import ln_matrix_tex
-from ..rng import Rng
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.registry import Option
+from generator.core.readings import format_places
+from generator.documents.render import ln_matrix_tex
+from generator.core.rng import Rng
 
 TITLE = "Softmax"
 OPTIONS = [

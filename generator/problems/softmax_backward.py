@@ -5,11 +5,11 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
-from ..registry import Option
-from ..render import ln_matrix_tex
-from ..rng import Rng
-from ..worked import dot_expansion
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex
+from generator.core.registry import Option
+from generator.documents.render import ln_matrix_tex
+from generator.core.rng import Rng
+from generator.core.worked import dot_expansion
 
 TITLE = "Backward through softmax"
 OPTIONS = [

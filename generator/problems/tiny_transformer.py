@@ -11,7 +11,7 @@ from operator import mul
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..forward import (
+from generator.core.forward import (
     NEG_INF,
     PLACES,
     add_step,
@@ -37,14 +37,14 @@ from ..forward import (
     table_softmax_line,
     whole_scores_print_to_one,
 )
-from ..problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex, matrix
-from ..readings import Reading, format_places, total as total_of
-from ..registry import Option, SpecError
-from ..render import factor_tex, labelled_table, matrix_tex, number_tex
-from ..rng import Rng
-from ..draws import has_zero_row
-from ..slips import constant_row, plain_slip_hidden, product_rule
-from ..worked import dot_expansion, entry_label, product_step, shape_text
+from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex, matrix
+from generator.core.readings import Reading, format_places, total as total_of
+from generator.core.registry import Option, SpecError
+from generator.documents.render import factor_tex, labelled_table, matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.draws import has_zero_row
+from generator.core.slips import constant_row, plain_slip_hidden, product_rule
+from generator.core.worked import dot_expansion, entry_label, product_step, shape_text
 
 TITLE = "A tiny transformer's forward pass"
 CHAINED = True

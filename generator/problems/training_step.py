@@ -10,17 +10,17 @@ from math import lcm
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from ..backprop import adamw_first_step, tiny_backward
-from ..forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
-from ..problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
-from ..registry import Option, SpecError
-from ..render import factor_tex, labelled_table, matrix_tex, number_tex
-from ..rng import Rng
-from ..slips import plain_slip_hidden, product_rule
-from ..worked import entry_label, product_step, shape_text
-from .example2 import simple_probabilities, usable_shifts
-from .layernorm_backward import divided_line, products_mean_line
-from .tiny_transformer import LOSS_PARTS, VOCABULARY, Restart, draw_front, forward_problem, loss_parts, unit_columns
+from generator.core.backprop import adamw_first_step, tiny_backward
+from generator.core.forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
+from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
+from generator.core.registry import Option, SpecError
+from generator.documents.render import factor_tex, labelled_table, matrix_tex, number_tex
+from generator.core.rng import Rng
+from generator.core.slips import plain_slip_hidden, product_rule
+from generator.core.worked import entry_label, product_step, shape_text
+from generator.problems.example2 import simple_probabilities, usable_shifts
+from generator.problems.layernorm_backward import divided_line, products_mean_line
+from generator.problems.tiny_transformer import LOSS_PARTS, VOCABULARY, Restart, draw_front, forward_problem, loss_parts, unit_columns
 
 TITLE = "One complete training step of a tiny transformer"
 CHAINED = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from .problem import Part
+from generator.core.problem import Part
 
 # A handwritten line holds about three products of fractions (a/b)(c/d) with their signs, or one worked line of the
 # key (a softmax entry, a mean, a root); a line of handwriting with fractions takes about 7 mm.

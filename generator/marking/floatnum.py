@@ -12,7 +12,7 @@ from math import erf, sqrt as _sqrt
 
 import numpy as np
 
-from .exactnum import Undefined, to_mpf
+from generator.marking.exactnum import Undefined, to_mpf
 
 # Hand values are small (|x| < 10⁴) and exact: float64 keeps 12+ digits, so these bounds only absorb rounding.
 RTOL = 1e-9

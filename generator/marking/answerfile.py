@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .csvfile import TableReader, csv_text
-from .markkey import part_decimals
-from .roster import column_key
+from generator.csvfile import TableReader, csv_text
+from generator.marking.markkey import part_decimals
+from generator.classes.roster import column_key
 
 MAX_FILE_BYTES = 16 * 2**20  # a class of 1,000 students with 100 blanks each is about 5 MB
 MAX_CELL = 1000  # longer cells are cut (the answer is refused as too long anyway)

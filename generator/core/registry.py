@@ -11,10 +11,10 @@ from functools import cache
 from types import ModuleType
 from typing import Callable
 
-from . import problems as problems_package
-from .problem import Contract, Problem
-from .readings import NotInTable
-from .rng import Rng
+from generator import problems as problems_package
+from generator.core.problem import Contract, Problem
+from generator.core.readings import NotInTable
+from generator.core.rng import Rng
 
 MAX_ATTEMPTS = 1000  # redraws allowed before a type is declared broken
 

@@ -9,9 +9,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from .csvfile import TableReader
-from .registry import SpecError
-from .sheet import SAFE_STEM
+from generator.csvfile import TableReader
+from generator.core.registry import SpecError
+from generator.documents.sheet import SAFE_STEM
 
 # Header names accepted for each column, compared without case, spaces, '_' or '-'.
 ID_COLUMNS = ("id", "studentid", "studentnumber")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Callable
 
-from .forward import plain_product, plain_transpose
+from generator.core.forward import plain_product, plain_transpose
 
 Rows = list[list[Fraction]]
 

@@ -9,13 +9,13 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 
-from . import exactnum as xn
-from . import mistakes
-from .answers import FULL_PRECISION, AnswerError, Parsed, normalise, parse_answer, stands_for
-from .followthrough import apply, choose, take, valid_choice_recipes, valid_recipes
-from .intervalnum import Intervals, interval, low_high
-from .markkey import BlankKey, ProblemKey, SheetKey
-from .readings import HALF
+from generator.marking import exactnum as xn
+from generator.marking import mistakes
+from generator.marking.answers import FULL_PRECISION, AnswerError, Parsed, normalise, parse_answer, stands_for
+from generator.marking.followthrough import apply, choose, take, valid_choice_recipes, valid_recipes
+from generator.marking.intervalnum import Intervals, interval, low_high
+from generator.marking.markkey import BlankKey, ProblemKey, SheetKey
+from generator.core.readings import HALF
 
 RIGHT, UNREDUCED, FOLLOW_THROUGH = "right", "unreduced", "follow-through"
 WRONG, UNANSWERED, MISSING, UNREADABLE, DUPLICATED = "wrong", "not answered", "missing", "unreadable", "duplicated"

@@ -15,13 +15,13 @@ from pathlib import Path
 import sympy
 from sympy import ImmutableMatrix
 
-from . import __version__
-from .files import temp_beside
-from .problem import Choice, Problem, Quantity, Tex
-from .readings import PLACES, Reading, answer_interval, answer_reading, format_places
-from .registry import SpecError, get_type, make_problem
-from .workspace import working_space_mm
-from .render import environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes
+from generator import __version__
+from generator.files import temp_beside
+from generator.core.problem import Choice, Problem, Quantity, Tex
+from generator.core.readings import PLACES, Reading, answer_interval, answer_reading, format_places
+from generator.core.registry import SpecError, get_type, make_problem
+from generator.documents.workspace import working_space_mm
+from generator.documents.render import environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes
 
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")

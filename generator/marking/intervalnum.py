@@ -15,8 +15,8 @@ from math import erf, pi, sqrt as _sqrt
 
 import numpy as np
 
-from . import exactnum as xn
-from .exactnum import Undefined
+from generator.marking import exactnum as xn
+from generator.marking.exactnum import Undefined
 
 _INF = np.inf
 # libm's exp, log and erf are within a few ulps, not correctly rounded: their results are widened by this much more.

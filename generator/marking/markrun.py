@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .answerfile import Issue, Row, read_answers
-from .classbuild import MANIFEST, STUDENTS_DIR
-from .classset import CLASS_FORMAT
-from .marking import DUPLICATED, UNREADABLE, Cell, Policy, StudentMark, mark_student
-from .markkey import KeyFileError, SheetKey, load_key
+from generator.marking.answerfile import Issue, Row, read_answers
+from generator.classes.classbuild import MANIFEST, STUDENTS_DIR
+from generator.classes.classset import CLASS_FORMAT
+from generator.marking.marker import DUPLICATED, UNREADABLE, Cell, Policy, StudentMark, mark_student
+from generator.marking.markkey import KeyFileError, SheetKey, load_key
 
 MAX_LISTED = 5  # labels named in one message before "…"
 

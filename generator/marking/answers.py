@@ -11,7 +11,7 @@ from math import gcd
 
 import sympy
 
-from . import exactnum as xn
+from generator.marking import exactnum as xn
 
 MAX_LENGTH = 200  # characters of one answer (a key's exact strings may be longer: KEY_MAX_LENGTH)
 KEY_MAX_LENGTH = 2000

@@ -7,10 +7,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .presets import PRESETS, preset_problems
-from .registry import SpecError, get_type
-from .render import printable_in_tex
-from .sheet import CALCULATOR_POLICIES, SAFE_STEM, CalculatorNeeded, MAX_SEED, PAPERS, ProblemSpec, SheetSpec, build, parse_part_letters
+from generator.documents.presets import PRESETS, preset_problems
+from generator.core.registry import SpecError, get_type
+from generator.documents.render import printable_in_tex
+from generator.documents.sheet import CALCULATOR_POLICIES, SAFE_STEM, CalculatorNeeded, MAX_SEED, PAPERS, ProblemSpec, SheetSpec, build, parse_part_letters
 
 MAX_NAME = 64  # file names and the QR code
 MAX_TEXT = 80  # title, course and date print on one line of the header

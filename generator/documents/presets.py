@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .sheet import ProblemSpec
+from generator.documents.sheet import ProblemSpec
 
 PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     # name: (title, calculator policy, problem specs as on the command line)

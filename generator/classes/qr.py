@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import segno
 
-from . import __version__
-from .problem import Tex
-from .registry import get_type
-from .sheet import GIVEN_OPTION, ProblemSpec
+from generator import __version__
+from generator.core.problem import Tex
+from generator.core.registry import get_type
+from generator.documents.sheet import GIVEN_OPTION, ProblemSpec
 
 HEADER = "transformer-worksheets"
 QUIET_ZONE = 4  # modules of white around the code, as the QR standard asks

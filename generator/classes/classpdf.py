@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pikepdf
 
-from .pdf import REPRODUCIBLE, TexError, first_tex_error
+from generator.documents.pdf import REPRODUCIBLE, TexError, first_tex_error
 
 # As pdf.LATEXMK_FLAGS, for pdflatex itself. One run gives everything: the page map (class.tex.j2) and every
 # student's "Page N of M" footers, whose totals are filled in as each student's sheet ends (page_total.tex.j2).

@@ -14,8 +14,8 @@ from sympy.printing.latex import LatexPrinter
 
 from fractions import Fraction
 
-from .problem import Choice, Expansion, Tex, Term
-from .readings import PLACES, answer_interval, answer_reading, format_places
+from generator.core.problem import Choice, Expansion, Tex, Term
+from generator.core.readings import PLACES, answer_interval, answer_reading, format_places
 
 _TEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -311,7 +311,9 @@ def choice_boxes(options: tuple[tuple[str, str], ...]) -> Tex:
 def environment() -> jinja2.Environment:
     """The one Jinja environment: TeX-friendly delimiters, strict undefined, exact values printed."""
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("generator", "templates"),
+        # The documents' templates, and each problem type's statement fragment beside its module ("problems/x.tex.j2").
+        loader=jinja2.ChoiceLoader([jinja2.PackageLoader("generator.documents", "templates"),
+                                    jinja2.PrefixLoader({"problems": jinja2.PackageLoader("generator", "problems")})]),
         block_start_string=r"\BLOCK{",
         block_end_string="}",
         variable_start_string=r"\VAR{",

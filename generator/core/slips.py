@@ -13,8 +13,8 @@ from typing import Callable
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from .forward import plain_product, plain_transpose
-from .problem import Problem
+from generator.core.forward import plain_product, plain_transpose
+from generator.core.problem import Problem
 
 NEG_INF = -sympy.oo
 

@@ -11,11 +11,11 @@ from math import gcd, isqrt
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from .problem import Expansion, Quantity, Step, Term, Tex
+from generator.core.problem import Expansion, Quantity, Step, Term, Tex
 # PLACES: the decimals printed in tables and asked for in answers.
-from .readings import PLACES, NotInTable, Reading, Table, format_places, ratio_of_sum
-from .render import decimal_tex, factor_tex, number_tex
-from .worked import cells_to_expand, check_result, entry_label, shape_text
+from generator.core.readings import PLACES, NotInTable, Reading, Table, format_places, ratio_of_sum
+from generator.documents.render import decimal_tex, factor_tex, number_tex
+from generator.core.worked import cells_to_expand, check_result, entry_label, shape_text
 
 NEG_INF = -sympy.oo
 

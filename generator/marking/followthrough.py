@@ -23,10 +23,10 @@ from itertools import chain, combinations, product as pairs
 
 import numpy as np
 
-from . import exactnum as xn
-from . import floatnum as fl
-from .markkey import ProblemKey, Quantity, key_from_data
-from .sheet import ProblemSpec, SheetSpec, build, key_data
+from generator.marking import exactnum as xn
+from generator.marking import floatnum as fl
+from generator.marking.markkey import ProblemKey, Quantity, key_from_data
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, key_data
 
 REFERENCE_SEEDS = (101, 202, 303)
 # Drawn only when a recipe rests on a part of an answer that the three references happen to share (a column of V

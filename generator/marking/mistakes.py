@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from fractions import Fraction
 
-from . import exactnum as xn
-from .followthrough import Recipe, apply, matches
-from .markkey import ProblemKey
+from generator.marking import exactnum as xn
+from generator.marking.followthrough import Recipe, apply, matches
+from generator.marking.markkey import ProblemKey
 
 MISSING_SCALE = "missing 1/√d_k scale"
 TRANSPOSED_WEIGHT = "transposed weight matrix ({name}ᵀ used instead of {name})"

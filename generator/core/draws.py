@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sympy import ImmutableMatrix, Rational
 
-from .registry import Option
-from .rng import Rng
+from generator.core.registry import Option
+from generator.core.rng import Rng
 
 DIFFICULTY = Option(
     "difficulty",

@@ -10,15 +10,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from . import exactnum as xn
-from .csvfile import csv_text
-from .files import atomic_write
-from .markkey import BlankKey
-from .marking import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT, UNANSWERED, UNREADABLE, UNREDUCED, WRONG, BlankMark,
+from generator.marking import exactnum as xn
+from generator.csvfile import csv_text
+from generator.files import atomic_write
+from generator.marking.markkey import BlankKey
+from generator.marking.marker import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT, UNANSWERED, UNREADABLE, UNREDUCED, WRONG, BlankMark,
                       StudentMark)
-from .markrun import Run
-from .readings import format_places, round_places
-from .roster import Student
+from generator.marking.markrun import Run
+from generator.core.readings import format_places, round_places
+from generator.classes.roster import Student
 
 MARKS, DETAILS, SUMMARY, ISSUES, FEEDBACK_DIR = "marks.csv", "details.csv", "summary.txt", "issues.txt", "feedback"
 TOP_WRONG = 10

@@ -8,12 +8,12 @@ from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
-from . import exactnum as xn
-from .answers import AnswerError, parse_exact
-from .problem import Choice
-from .readings import HALF as HALF_UNIT
-from .registry import SpecError, make_problem
-from .sheet import KEY_FORMAT, ProblemSpec, SheetSpec, part_letter, variant_code
+from generator.marking import exactnum as xn
+from generator.marking.answers import AnswerError, parse_exact
+from generator.core.problem import Choice
+from generator.core.readings import HALF as HALF_UNIT
+from generator.core.registry import SpecError, make_problem
+from generator.documents.sheet import KEY_FORMAT, ProblemSpec, SheetSpec, part_letter, variant_code
 
 
 

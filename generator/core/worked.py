@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy
 from sympy import ImmutableMatrix
 
-from .problem import Expansion, Quantity, Step, Term, Tex
+from generator.core.problem import Expansion, Quantity, Step, Term, Tex
 
 
 def shape_text(value: ImmutableMatrix) -> Tex:

@@ -10,15 +10,15 @@ from fractions import Fraction
 
 from sympy import ImmutableMatrix
 
-from . import __version__
-from .assignment import Assignment
-from .problem import Choice, Quantity, Tex
-from .qr import payload, qr_tex, spec_text
-from .readings import answer_interval, answer_reading, format_places
-from .render import (accepted_places, decimal_tex, entry_tex, environment, escape_tex, number_tex, pdf_string,
+from generator import __version__
+from generator.classes.assignment import Assignment
+from generator.core.problem import Choice, Quantity, Tex
+from generator.classes.qr import payload, qr_tex, spec_text
+from generator.core.readings import answer_interval, answer_reading, format_places
+from generator.documents.render import (accepted_places, decimal_tex, entry_tex, environment, escape_tex, number_tex, pdf_string,
                      prose_tex, typographic_quotes, user_text_tex)
-from .roster import Student
-from .sheet import (DEFAULT_AUTHOR, MAX_SEED, Sheet, build, exact_string, key_data, part_letter, render_key,
+from generator.classes.roster import Student
+from generator.documents.sheet import (DEFAULT_AUTHOR, MAX_SEED, Sheet, build, exact_string, key_data, part_letter, render_key,
                     render_worksheet)
 
 SEED_DERIVATION = "transformer-worksheets/student-seed/v1"

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .assignment import Assignment
-from .classpdf import compile_class_documents, split_pages
-from .classset import StudentSheet, class_document, grading_document, manifest, shared_numbers, student_sheet
-from .files import atomic_write
-from .roster import Student
-from .sheet import OutputError
+from generator.classes.assignment import Assignment
+from generator.classes.classpdf import compile_class_documents, split_pages
+from generator.classes.classset import StudentSheet, class_document, grading_document, manifest, shared_numbers, student_sheet
+from generator.files import atomic_write
+from generator.classes.roster import Student
+from generator.documents.sheet import OutputError
 
 STUDENTS_DIR = "students"
 WORKSHEETS, KEYS, GRADING = "worksheets.tex", "keys.tex", "grading.tex"

@@ -1,0 +1,1 @@
+"""The data model and the exact maths problems share: quantities, draws, worked steps, readings, the registry."""

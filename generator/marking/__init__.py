@@ -1,0 +1,1 @@
+"""Marking: answers parsed (never evaluated), keys read, partial credit, follow-through, named mistakes, reports."""
