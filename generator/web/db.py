@@ -1,0 +1,252 @@
+"""The web page's database: SQLite in the class folder or PostgreSQL, migrated to the newest schema when opened."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from urllib.parse import quote
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import URL, create_engine, event, make_url, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+try:
+    import fcntl
+except ImportError:  # Windows: the migration's own transaction is the only guard
+    fcntl = None
+
+DEFAULT_FILE = "answers.sqlite3"
+MIGRATIONS = Path(__file__).parent / "migrations"
+ACCEPTED = (f"accepted: sqlite:///PATH (a file in an existing folder; the default is {DEFAULT_FILE} in the class "
+            "folder) or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+BUSY_TIMEOUT_MS = 5000
+# pg_advisory_xact_lock's key while migrating: any constant; this is "tw-web" in ASCII.
+ADVISORY_KEY = 0x74772D776562
+
+# One lock per SQLite file for every Database of this process (see Database.write).
+_file_locks: dict[str, threading.Lock] = {}
+_file_locks_guard = threading.Lock()
+
+
+class DatabaseError(ValueError):
+    """A database that cannot be opened or migrated; the message is one line: what was wrong, what is accepted."""
+
+
+class Database:
+    """An open database: its engine, a sessionmaker, and write() / read() transactions.
+
+    SQLite has a single writer: a second connection that wants to write waits on the file's lock, polling it in
+    SQLite's busy handler (sleeps that grow to 100 ms) and fails with "database is locked" after busy_timeout. So
+    write() takes a process-wide lock per file first, and the page's threads queue on it without polling; the writer
+    then begins with BEGIN IMMEDIATE, which takes the file's write lock at once (a deferred BEGIN that reads and then
+    writes can fail at once, whatever the timeout, when another connection committed in between). busy_timeout
+    remains for other processes (a second server, a script reading answers). PostgreSQL needs no lock of ours.
+    """
+
+    def __init__(self, url: URL, engine: Engine):
+        self.url = url
+        self.engine = engine
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.sessionmaker: sessionmaker[Session] = sessionmaker(engine, expire_on_commit=False)
+        writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
+        self._write_sessions: sessionmaker[Session] = sessionmaker(writer, expire_on_commit=False)
+        self._write_lock = _file_lock(url.database) if self.is_sqlite else None
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in a write transaction, committed when the block ends (rolled back on an exception)."""
+        with self._write_lock or nullcontext():
+            with self._write_sessions.begin() as session:
+                yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session in a read transaction: one consistent snapshot, never holding SQLite's write lock."""
+        with self.sessionmaker() as session:
+            with session.begin():
+                yield session
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+def default_url(folder: Path | str) -> str:
+    """The SQLite URL of the class folder's own database file, answers.sqlite3 (an absolute path)."""
+    path = str(Path(folder).resolve() / DEFAULT_FILE)
+    # Quoted so that '%', '?' or '#' in a folder's name reach SQLite as written.
+    return "sqlite:///" + quote(path, safe="/")
+
+
+def open_database(url: str | URL) -> Database:
+    """The database at url, created if new and migrated to the newest schema (a no-op when it is already there)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, pool_pre_ping=False)
+        _sqlite_events(engine)
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    try:
+        with _migration_lock(parsed):
+            _upgrade(engine, parsed)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(parsed, engine)
+
+
+def parse_url(url: str | URL) -> URL:
+    """A database URL checked for what open_database accepts; DatabaseError with a one-line reason otherwise."""
+    shown = url.render_as_string(hide_password=True) if isinstance(url, URL) else _hide_password(str(url))
+    try:
+        parsed = url if isinstance(url, URL) else make_url(str(url).strip())
+    except (ArgumentError, ValueError) as error:
+        raise DatabaseError(f"{shown!r} is not a database URL ({error}); {ACCEPTED}") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite":
+        if driver != "pysqlite":
+            raise DatabaseError(f"{shown!r}: the SQLite driver {driver!r} is not supported; {ACCEPTED}")
+        database = parsed.database or ""
+        if database in ("", ":memory:") or database.startswith("file:") or parsed.query.get("mode") == "memory":
+            raise DatabaseError(f"{shown!r}: the answers must live in a file, not in memory; {ACCEPTED}")
+        folder = Path(database).parent
+        if not folder.is_dir():
+            raise DatabaseError(f"{shown!r}: the folder {str(folder)!r} does not exist; {ACCEPTED}")
+        return parsed
+    if backend == "postgresql":
+        if "+" not in parsed.drivername:  # postgresql:// means psycopg, the one driver installed
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        elif driver != "psycopg":
+            raise DatabaseError(f"{shown!r}: the PostgreSQL driver {driver!r} is not supported (use psycopg); "
+                                f"{ACCEPTED}")
+        if not parsed.database:
+            raise DatabaseError(f"{shown!r}: no database name after the host; {ACCEPTED}")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise DatabaseError(f"{shown!r}: psycopg is not installed (pip install 'transformer-worksheets[postgres]')"
+                                ) from None
+        return parsed
+    raise DatabaseError(f"{shown!r}: {parsed.drivername!r} databases are not supported; {ACCEPTED}")
+
+
+def alembic_config(url: str | URL | None = None, connection: Connection | None = None) -> Config:
+    """Alembic's Config built in code: the migrations folder in this package, and a URL or an open connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    if url is not None:
+        rendered = url.render_as_string(hide_password=False) if isinstance(url, URL) else str(url)
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(db: Database) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(engine: Engine, url: URL) -> None:
+    """alembic upgrade head in one transaction, which also holds the database's write lock while it runs."""
+    shown = url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            if url.get_backend_name() == "sqlite":
+                connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                if url.get_backend_name() == "postgresql":
+                    # A second server starting at once waits here, then finds the schema at head.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_KEY})
+                command.upgrade(alembic_config(connection=connection), "head")
+    except CommandError as error:
+        # The usual case: a revision this version does not know, written by a newer transformer-worksheets.
+        raise DatabaseError(f"{shown}: cannot migrate the database ({_one_line(error)}); was it written by a newer "
+                            "version of transformer-worksheets?") from None
+    except SQLAlchemyError as error:
+        reason = _one_line(getattr(error, "orig", None) or error)
+        raise DatabaseError(f"{shown}: cannot open the database ({reason})") from None
+
+
+def _sqlite_events(engine: Engine) -> None:
+    """Every SQLite connection: WAL, synchronous=FULL, foreign keys, a busy timeout, and BEGIN emitted by us."""
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection, _record) -> None:
+        # The driver's own transaction handling off: it would begin late, and never BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # first: switching to WAL may wait
+            cursor.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor it them
+            # FULL: the WAL is synced at every commit, so a save the browser was told about survives a crash of the
+            # machine too (a killed process alone loses nothing that was committed, whatever this says).
+            cursor.execute("PRAGMA synchronous = FULL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _file_lock(database: str) -> threading.Lock:
+    """The process-wide write lock of one SQLite file."""
+    key = os.path.realpath(database)
+    with _file_locks_guard:
+        return _file_locks.setdefault(key, threading.Lock())
+
+
+@contextmanager
+def _migration_lock(url: URL) -> Iterator[None]:
+    """For SQLite, an exclusive flock on the database's folder while the first connection switches the file to WAL
+    and migrates (the migration's BEGIN IMMEDIATE guards the schema; this, the first switch to WAL too).
+    PostgreSQL takes an advisory lock inside the migration's transaction instead."""
+    if url.get_backend_name() != "sqlite" or fcntl is None:
+        yield
+        return
+    folder = str(Path(url.database).parent)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # a folder that cannot be opened for reading: the transaction alone guards
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass  # a filesystem without flock: the transaction alone guards
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url.strip()).render_as_string(hide_password=True)
+    except Exception:
+        return url if len(url) <= 80 else url[:77] + "..."
+
+
+def _one_line(error: object) -> str:
+    return " ".join(str(error).split())[:300]

@@ -1,0 +1,376 @@
+"""What the web page reads and writes in its database: one method per operation, each in its own transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from generator.web.db import Database
+from generator.web.models import (ID_LENGTH, LABEL_LENGTH, NAME_LENGTH, SOURCE_LENGTH, TEXT_LENGTH, Answer, Attempt,
+                                  Setting, SignInAttempt, Student)
+
+MAX_TEXT = TEXT_LENGTH  # characters in one answer
+MAX_LABELS = 2000  # blanks in one save or attempt
+MODES = ("practice", "exam")
+DEFAULT_MODE = "practice"
+SIGN_IN_KEPT = timedelta(days=1)  # sign-in attempts older than this are deleted as new ones are recorded
+_CHUNK = 500  # labels per IN (...) list: SQLite builds before 3.32 accept 999 parameters
+
+
+class UnknownStudent(LookupError):
+    """A student id that is not in the database (ensure_students adds the roster's)."""
+
+
+class AlreadySubmitted(RuntimeError):
+    """A save refused because the student has submitted (save_answers with refuse_if_submitted=True)."""
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A save acknowledged: when, each label's revision after it, and the labels whose text changed."""
+
+    saved_at: datetime
+    revisions: dict[str, int]
+    changed: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        """The acknowledgement as JSON-ready data: saved_at in ISO form."""
+        return {"saved_at": self.saved_at.isoformat(), "revisions": dict(self.revisions), "changed": list(self.changed)}
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One practice Check as kept: its id, when, the answers checked and what the marker said."""
+
+    id: int
+    created_at: datetime
+    answers: dict[str, str]
+    marks: Any
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    """One line of the teacher's overview; answers counts the non-empty ones."""
+
+    id: str
+    name: str
+    first_opened_at: datetime | None
+    last_saved_at: datetime | None
+    submitted_at: datetime | None
+    reopened_at: datetime | None
+    answers: int
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The assignment's web state: practice or exam, the deadline, and when exam marks were released."""
+
+    mode: str
+    deadline: datetime | None
+    released_at: datetime | None
+
+
+def utc_now() -> datetime:
+    """The current moment, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """The web page's operations on its database. Times are aware datetimes in UTC; now is injectable for tests."""
+
+    def __init__(self, db: Database, now: Callable[[], datetime] = utc_now):
+        self.db = db
+        self.now = now
+
+    # Students.
+
+    def ensure_students(self, roster: Iterable[tuple[str, str]]) -> int:
+        """Add the roster's students not yet in the database and update changed names; returns how many were added.
+        Students no longer on the roster are kept, with their answers."""
+        wanted: dict[str, str] = {}
+        for student_id, name in roster:
+            _check_id(student_id)
+            if not isinstance(name, str) or len(name) > NAME_LENGTH or "\0" in name:
+                raise ValueError(f"student {student_id!r}: the name must be text of at most {NAME_LENGTH} characters")
+            wanted[student_id] = name
+        added = 0
+        with self.db.write() as session:
+            ids = list(wanted)
+            known: dict[str, Student] = {}
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start:start + _CHUNK]
+                known.update((s.id, s) for s in session.scalars(select(Student).where(Student.id.in_(chunk))))
+            for student_id, name in wanted.items():
+                student = known.get(student_id)
+                if student is None:
+                    session.add(Student(id=student_id, name=name))
+                    added += 1
+                elif student.name != name:
+                    student.name = name
+        return added
+
+    def mark_opened(self, student_id: str) -> datetime:
+        """Note the first time the student opened the page; returns that moment (unchanged on later calls)."""
+        with self.db.write() as session:
+            student = _student(session, student_id)
+            if student.first_opened_at is None:
+                student.first_opened_at = self.now()
+            return student.first_opened_at
+
+    def submit(self, student_id: str) -> datetime:
+        """Mark the student's answers as handed in; returns the moment (the first one, if already submitted)."""
+        with self.db.write() as session:
+            student = _student(session, student_id)
+            if student.submitted_at is None:
+                student.submitted_at = self.now()
+            return student.submitted_at
+
+    def reopen(self, student_id: str) -> datetime:
+        """Let a student who submitted change their answers again (the teacher's decision); returns the moment."""
+        with self.db.write() as session:
+            student = _student(session, student_id)
+            student.submitted_at = None
+            student.reopened_at = self.now()
+            return student.reopened_at
+
+    def student(self, student_id: str) -> StudentRow:
+        """One student's line of the overview."""
+        with self.db.read() as session:
+            student = _student(session, student_id, lock=False)
+            count = session.scalar(select(func.count()).select_from(Answer)
+                                   .where(Answer.student_id == student_id, Answer.text != ""))
+            return _row(student, count or 0)
+
+    def students_overview(self) -> list[StudentRow]:
+        """Every student in id order: opened, last saved, submitted, reopened and how many non-empty answers."""
+        with self.db.read() as session:
+            counts = dict(session.execute(select(Answer.student_id, func.count()).where(Answer.text != "")
+                                          .group_by(Answer.student_id)).all())
+            students = session.scalars(select(Student).order_by(Student.id)).all()
+            return [_row(s, counts.get(s.id, 0)) for s in students]
+
+    # Answers.
+
+    def save_answers(self, student_id: str, answers: Mapping[str, str], *, refuse_if_submitted: bool = False) -> Saved:
+        """Store the typed answers (an upsert per label): a changed text gets revision + 1 and a new saved_at, the
+        same text again changes nothing. ValueError for more than MAX_LABELS labels or an answer over MAX_TEXT
+        characters; AlreadySubmitted if asked to refuse a student who has submitted."""
+        checked = _check_answers(answers)
+        now = self.now()
+        with self.db.write() as session:
+            # The student's row locked first (FOR UPDATE on PostgreSQL): two saves of one student take turns, so
+            # neither inserts a label the other has just inserted. SQLite's write lock does this already.
+            student = _student(session, student_id)
+            if refuse_if_submitted and student.submitted_at is not None:
+                raise AlreadySubmitted(f"student {student_id!r} submitted at {student.submitted_at.isoformat()}")
+            existing: dict[str, Answer] = {}
+            labels = list(checked)
+            for start in range(0, len(labels), _CHUNK):
+                chunk = labels[start:start + _CHUNK]
+                existing.update((a.label, a) for a in session.scalars(
+                    select(Answer).where(Answer.student_id == student_id, Answer.label.in_(chunk))))
+            revisions: dict[str, int] = {}
+            changed: list[str] = []
+            for label, text in checked.items():
+                answer = existing.get(label)
+                if answer is None:
+                    session.add(Answer(student_id=student_id, label=label, text=text, saved_at=now, revision=1))
+                    revisions[label] = 1
+                    changed.append(label)
+                elif answer.text != text:
+                    answer.text = text
+                    answer.saved_at = now
+                    answer.revision += 1
+                    revisions[label] = answer.revision
+                    changed.append(label)
+                else:
+                    revisions[label] = answer.revision
+            if changed:
+                student.last_saved_at = now
+        return Saved(now, revisions, tuple(changed))
+
+    def answers(self, student_id: str) -> dict[str, str]:
+        """The student's saved answers by label, as typed (a box emptied after typing is kept as "")."""
+        with self.db.read() as session:
+            _student(session, student_id, lock=False)
+            rows = session.execute(select(Answer.label, Answer.text).where(Answer.student_id == student_id)
+                                   .order_by(Answer.label)).all()
+            return {label: text for label, text in rows}
+
+    def answer_revisions(self, student_id: str) -> dict[str, int]:
+        """Each saved label's revision, for a page that tells a stale tab from a fresh one."""
+        with self.db.read() as session:
+            _student(session, student_id, lock=False)
+            rows = session.execute(select(Answer.label, Answer.revision).where(Answer.student_id == student_id)).all()
+            return {label: revision for label, revision in rows}
+
+    def all_answers(self) -> dict[str, dict[str, str]]:
+        """Every student's saved answers, {student_id: {label: text}}, for marks.csv (one consistent snapshot;
+        students with no answer are left out, "" answers kept)."""
+        result: dict[str, dict[str, str]] = {}
+        with self.db.read() as session:
+            rows = session.execute(select(Answer.student_id, Answer.label, Answer.text)
+                                   .order_by(Answer.student_id, Answer.label))
+            for student_id, label, text in rows:
+                result.setdefault(student_id, {})[label] = text
+        return result
+
+    # Practice attempts.
+
+    def add_attempt(self, student_id: str, answers: Mapping[str, str], marks: Any) -> int:
+        """Keep one practice Check: the answers checked and the marker's verdicts (anything JSON can write);
+        returns its id."""
+        checked = _check_answers(answers)
+        try:
+            marks_text = json.dumps(marks, ensure_ascii=False, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"the marks cannot be written as JSON ({error})") from None
+        with self.db.write() as session:
+            _student(session, student_id, lock=False)
+            attempt = Attempt(student_id=student_id, created_at=self.now(),
+                              answers=json.dumps(checked, ensure_ascii=False, sort_keys=True), marks=marks_text)
+            session.add(attempt)
+            session.flush()
+            return attempt.id
+
+    def attempts(self, student_id: str) -> list[AttemptRecord]:
+        """The student's practice Checks, oldest first."""
+        with self.db.read() as session:
+            _student(session, student_id, lock=False)
+            rows = session.scalars(select(Attempt).where(Attempt.student_id == student_id).order_by(Attempt.id))
+            return [AttemptRecord(a.id, a.created_at, json.loads(a.answers), json.loads(a.marks)) for a in rows]
+
+    # Settings.
+
+    def settings(self) -> WebSettings:
+        """The mode (practice unless set), the deadline and the release moment (None when not set)."""
+        with self.db.read() as session:
+            values = dict(session.execute(select(Setting.key, Setting.value)).all())
+        return WebSettings(values.get("mode") or DEFAULT_MODE, _moment(values.get("deadline", "")),
+                           _moment(values.get("released_at", "")))
+
+    def set_mode(self, mode: str) -> None:
+        """Practice (answers marked at each Check) or exam (answers kept until the teacher releases marks)."""
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}; accepted: {', '.join(MODES)}")
+        self._set("mode", mode)
+
+    def set_deadline(self, deadline: datetime | None) -> None:
+        """The moment after which answers are no longer taken (None: no deadline); an aware datetime."""
+        self._set("deadline", _iso(deadline, "the deadline"))
+
+    def release(self) -> datetime:
+        """Release exam marks to the students now; returns the moment (the first one, if already released)."""
+        with self.db.write() as session:
+            setting = session.get(Setting, "released_at", with_for_update=True)
+            if setting is not None and setting.value:
+                return _moment(setting.value)
+            now = self.now()
+            if setting is None:
+                session.add(Setting(key="released_at", value=_iso(now, "released_at")))
+            else:
+                setting.value = _iso(now, "released_at")
+            return now
+
+    def set_released_at(self, released_at: datetime | None) -> None:
+        """Set or clear (None: withdraw) the moment exam marks were released."""
+        self._set("released_at", _iso(released_at, "released_at"))
+
+    def _set(self, key: str, value: str) -> None:
+        with self.db.write() as session:
+            setting = session.get(Setting, key, with_for_update=True)
+            if setting is None:
+                session.add(Setting(key=key, value=value))
+            else:
+                setting.value = value
+
+    # Sign-in throttling.
+
+    def record_sign_in(self, source: str, succeeded: bool) -> None:
+        """Note one sign-in attempt from source (a client address, or "code-" and a code's prefix); attempts older
+        than SIGN_IN_KEPT are deleted on the way."""
+        _check_source(source)
+        now = self.now()
+        with self.db.write() as session:
+            session.execute(delete(SignInAttempt).where(SignInAttempt.created_at < now - SIGN_IN_KEPT))
+            session.add(SignInAttempt(source=source, created_at=now, succeeded=bool(succeeded)))
+
+    def recent_failures(self, source: str, since: datetime) -> int:
+        """How many sign-ins from source failed at or after since."""
+        _check_source(source)
+        with self.db.read() as session:
+            return session.scalar(select(func.count()).select_from(SignInAttempt).where(
+                SignInAttempt.source == source, SignInAttempt.created_at >= since,
+                SignInAttempt.succeeded.is_(False))) or 0
+
+
+def _student(session, student_id: str, lock: bool = True) -> Student:
+    _check_id(student_id)
+    student = session.get(Student, student_id, with_for_update=lock or None)
+    if student is None:
+        raise UnknownStudent(f"no student {student_id!r} in the database")
+    return student
+
+
+def _row(student: Student, answers: int) -> StudentRow:
+    return StudentRow(student.id, student.name, student.first_opened_at, student.last_saved_at, student.submitted_at,
+                      student.reopened_at, answers)
+
+
+def _check_id(student_id: str) -> None:
+    if not isinstance(student_id, str) or not student_id or len(student_id) > ID_LENGTH or "\0" in student_id:
+        raise ValueError(f"student id {str(student_id)[:80]!r}; accepted: 1 to {ID_LENGTH} characters")
+
+
+def _check_answers(answers: Mapping[str, str]) -> dict[str, str]:
+    """The answers as a plain dict, each label and text checked: bounded, text, storable by both databases."""
+    if not isinstance(answers, Mapping):
+        raise ValueError("answers must be a mapping of label to text")
+    if len(answers) > MAX_LABELS:
+        raise ValueError(f"{len(answers)} answers in one request; accepted: at most {MAX_LABELS}")
+    checked: dict[str, str] = {}
+    for label, text in answers.items():
+        if not isinstance(label, str) or not label or len(label) > LABEL_LENGTH or not _storable(label):
+            raise ValueError(f"blank label {str(label)[:80]!r}; accepted: 1 to {LABEL_LENGTH} characters of text")
+        if not isinstance(text, str):
+            raise ValueError(f"blank {label!r}: the answer must be text, not {type(text).__name__}")
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"blank {label!r}: the answer is {len(text)} characters long; "
+                             f"accepted: at most {MAX_TEXT}")
+        if not _storable(text):
+            raise ValueError(f"blank {label!r}: the answer holds a NUL or an unpaired surrogate character")
+        checked[label] = text
+    return checked
+
+
+def _storable(text: str) -> bool:
+    """Text both databases keep as given: PostgreSQL refuses NUL, and neither encodes a lone surrogate."""
+    if "\0" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_source(source: str) -> None:
+    if not isinstance(source, str) or not source or len(source) > SOURCE_LENGTH or not _storable(source):
+        raise ValueError(f"sign-in source {str(source)[:80]!r}; accepted: 1 to {SOURCE_LENGTH} characters")
+
+
+def _iso(moment: datetime | None, what: str) -> str:
+    if moment is None:
+        return ""
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise ValueError(f"{what}: {moment!r}; accepted: a datetime with a timezone, or None")
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+def _moment(value: str) -> datetime | None:
+    return datetime.fromisoformat(value).astimezone(timezone.utc) if value else None

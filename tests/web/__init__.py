@@ -1,0 +1,1 @@
+"""Tests of the web page (transformer-worksheets serve)."""
