@@ -30,21 +30,25 @@ class AlreadySubmitted(RuntimeError):
     """A save refused because the student has submitted (save_answers with refuse_if_submitted=True)."""
 
 
+class Record:
+    """A dataclass whose fields read as attributes or as items: row.id or row["id"], row.get("id")."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The field's value, or default for a name that is no field."""
+        return getattr(self, key) if key in self.__dataclass_fields__ else default
+
+    def keys(self):
+        """The field names."""
+        return self.__dataclass_fields__.keys()
+
+
 @dataclass(frozen=True)
-class Saved:
-    """A save acknowledged: when, each label's revision after it, and the labels whose text changed."""
-
-    saved_at: datetime
-    revisions: dict[str, int]
-    changed: tuple[str, ...]
-
-    def as_dict(self) -> dict:
-        """The acknowledgement as JSON-ready data: saved_at in ISO form."""
-        return {"saved_at": self.saved_at.isoformat(), "revisions": dict(self.revisions), "changed": list(self.changed)}
-
-
-@dataclass(frozen=True)
-class AttemptRecord:
+class AttemptRecord(Record):
     """One practice Check as kept: its id, when, the answers checked and what the marker said."""
 
     id: int
@@ -54,7 +58,7 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True)
-class StudentRow:
+class StudentRow(Record):
     """One line of the teacher's overview; answers counts the non-empty ones."""
 
     id: str
@@ -64,15 +68,6 @@ class StudentRow:
     submitted_at: datetime | None
     reopened_at: datetime | None
     answers: int
-
-
-@dataclass(frozen=True)
-class WebSettings:
-    """The assignment's web state: practice or exam, the deadline, and when exam marks were released."""
-
-    mode: str
-    deadline: datetime | None
-    released_at: datetime | None
 
 
 def utc_now() -> datetime:
@@ -156,10 +151,12 @@ class Store:
 
     # Answers.
 
-    def save_answers(self, student_id: str, answers: Mapping[str, str], *, refuse_if_submitted: bool = False) -> Saved:
+    def save_answers(self, student_id: str, answers: Mapping[str, str], *, refuse_if_submitted: bool = False) -> dict:
         """Store the typed answers (an upsert per label): a changed text gets revision + 1 and a new saved_at, the
-        same text again changes nothing. ValueError for more than MAX_LABELS labels or an answer over MAX_TEXT
-        characters; AlreadySubmitted if asked to refuse a student who has submitted."""
+        same text again changes nothing. Returns {"saved_at": ISO text (UTC) of this acknowledgement, "revisions":
+        {label: revision after it} for every label sent, "changed": [labels whose text changed]}, JSON-ready.
+        ValueError for more than MAX_LABELS labels or an answer over MAX_TEXT characters; AlreadySubmitted if asked
+        to refuse a student who has submitted."""
         checked = _check_answers(answers)
         now = self.now()
         with self.db.write() as session:
@@ -192,7 +189,7 @@ class Store:
                     revisions[label] = answer.revision
             if changed:
                 student.last_saved_at = now
-        return Saved(now, revisions, tuple(changed))
+        return {"saved_at": now.astimezone(timezone.utc).isoformat(), "revisions": revisions, "changed": changed}
 
     def answers(self, student_id: str) -> dict[str, str]:
         """The student's saved answers by label, as typed (a box emptied after typing is kept as "")."""
@@ -247,47 +244,48 @@ class Store:
 
     # Settings.
 
-    def settings(self) -> WebSettings:
-        """The mode (practice unless set), the deadline and the release moment (None when not set)."""
+    def settings(self) -> dict[str, str]:
+        """{"mode": "practice" (unless set) or "exam", "deadline": ISO text or "", "released_at": ISO text or ""}."""
         with self.db.read() as session:
             values = dict(session.execute(select(Setting.key, Setting.value)).all())
-        return WebSettings(values.get("mode") or DEFAULT_MODE, _moment(values.get("deadline", "")),
-                           _moment(values.get("released_at", "")))
+        return {"mode": values.get("mode") or DEFAULT_MODE, "deadline": values.get("deadline", ""),
+                "released_at": values.get("released_at", "")}
 
-    def set_mode(self, mode: str) -> None:
-        """Practice (answers marked at each Check) or exam (answers kept until the teacher releases marks)."""
-        if mode not in MODES:
-            raise ValueError(f"mode {mode!r}; accepted: {', '.join(MODES)}")
-        self._set("mode", mode)
+    def set_settings(self, *, mode: str | None = None, deadline: str | datetime | None = None,
+                     released_at: str | datetime | None = None) -> None:
+        """Change the settings given (None: leave as is). mode: practice (marked at each Check) or exam (kept until
+        marks are released); deadline and released_at: ISO text with a UTC offset, or an aware datetime, or ""
+        to clear. Times are stored as ISO text in UTC. ValueError for anything else."""
+        values = {}
+        if mode is not None:
+            if mode not in MODES:
+                raise ValueError(f"mode {mode!r}; accepted: {', '.join(MODES)}")
+            values["mode"] = mode
+        for key, moment in (("deadline", deadline), ("released_at", released_at)):
+            if moment is not None:
+                values[key] = _iso(moment, key)
+        if not values:
+            return
+        with self.db.write() as session:
+            for key, value in values.items():
+                setting = session.get(Setting, key, with_for_update=True)
+                if setting is None:
+                    session.add(Setting(key=key, value=value))
+                else:
+                    setting.value = value
 
-    def set_deadline(self, deadline: datetime | None) -> None:
-        """The moment after which answers are no longer taken (None: no deadline); an aware datetime."""
-        self._set("deadline", _iso(deadline, "the deadline"))
-
-    def release(self) -> datetime:
-        """Release exam marks to the students now; returns the moment (the first one, if already released)."""
+    def release(self) -> str:
+        """Release exam marks to the students now; returns released_at as stored (the first, if already released)."""
         with self.db.write() as session:
             setting = session.get(Setting, "released_at", with_for_update=True)
             if setting is not None and setting.value:
-                return _moment(setting.value)
-            now = self.now()
+                return setting.value
+            value = _iso(self.now(), "released_at")
             if setting is None:
-                session.add(Setting(key="released_at", value=_iso(now, "released_at")))
-            else:
-                setting.value = _iso(now, "released_at")
-            return now
-
-    def set_released_at(self, released_at: datetime | None) -> None:
-        """Set or clear (None: withdraw) the moment exam marks were released."""
-        self._set("released_at", _iso(released_at, "released_at"))
-
-    def _set(self, key: str, value: str) -> None:
-        with self.db.write() as session:
-            setting = session.get(Setting, key, with_for_update=True)
-            if setting is None:
-                session.add(Setting(key=key, value=value))
+                session.add(Setting(key="released_at", value=value))
             else:
                 setting.value = value
+            return value
 
     # Sign-in throttling.
 
@@ -364,13 +362,17 @@ def _check_source(source: str) -> None:
         raise ValueError(f"sign-in source {str(source)[:80]!r}; accepted: 1 to {SOURCE_LENGTH} characters")
 
 
-def _iso(moment: datetime | None, what: str) -> str:
-    if moment is None:
-        return ""
+def _iso(moment: str | datetime, what: str) -> str:
+    """A moment as ISO text in UTC ("" stays ""): from an aware datetime or ISO text with an offset."""
+    if isinstance(moment, str):
+        if not moment.strip():
+            return ""
+        try:
+            moment = datetime.fromisoformat(moment.strip())
+        except ValueError:
+            raise ValueError(f"{what}: {moment[:40]!r} is not an ISO date and time; accepted: "
+                             "2026-03-02T17:00:00+01:00, or empty") from None
     if not isinstance(moment, datetime) or moment.tzinfo is None:
-        raise ValueError(f"{what}: {moment!r}; accepted: a datetime with a timezone, or None")
+        raise ValueError(f"{what}: {str(moment)[:40]!r} has no UTC offset; accepted: an ISO date and time with an "
+                         "offset (2026-03-02T17:00:00+01:00, or Z), an aware datetime, or empty")
     return moment.astimezone(timezone.utc).isoformat()
-
-
-def _moment(value: str) -> datetime | None:
-    return datetime.fromisoformat(value).astimezone(timezone.utc) if value else None

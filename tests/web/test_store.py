@@ -25,7 +25,7 @@ from sqlalchemy import text
 from generator.web.db import (DatabaseError, alembic_config, current_revision, default_url, head_revision,
                               open_database, parse_url)
 from generator.web.models import Base
-from generator.web.store import (MAX_LABELS, MAX_TEXT, AlreadySubmitted, Saved, Store, UnknownStudent)
+from generator.web.store import MAX_LABELS, MAX_TEXT, AlreadySubmitted, Store, UnknownStudent
 from tests.conftest import key_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,17 +111,14 @@ def test_submit_and_reopen(timed, clock):
 
 def test_save_answers_is_an_upsert_with_revisions(timed, clock):
     saved = timed.save_answers("s1", {"1a C[0,0]": "9", "1a C[0,1]": "-3/4"})
-    assert isinstance(saved, Saved)
-    assert saved.saved_at == T0
-    assert saved.revisions == {"1a C[0,0]": 1, "1a C[0,1]": 1}
-    assert set(saved.changed) == {"1a C[0,0]", "1a C[0,1]"}
-    assert saved.as_dict() == {"saved_at": T0.isoformat(), "revisions": {"1a C[0,0]": 1, "1a C[0,1]": 1},
-                               "changed": list(saved.changed)}
+    assert saved == {"saved_at": "2026-03-01T09:00:00+00:00", "revisions": {"1a C[0,0]": 1, "1a C[0,1]": 1},
+                     "changed": ["1a C[0,0]", "1a C[0,1]"]}
+    assert json.loads(json.dumps(saved)) == saved  # JSON-ready, for the browser
 
     clock.advance(seconds=30)
     saved = timed.save_answers("s1", {"1a C[0,0]": "9", "1a C[0,1]": "-0.75", "2c L": "log(6)"})
-    assert saved.revisions == {"1a C[0,0]": 1, "1a C[0,1]": 2, "2c L": 1}
-    assert set(saved.changed) == {"1a C[0,1]", "2c L"}
+    assert saved["revisions"] == {"1a C[0,0]": 1, "1a C[0,1]": 2, "2c L": 1}
+    assert set(saved["changed"]) == {"1a C[0,1]", "2c L"}
     assert timed.answers("s1") == {"1a C[0,0]": "9", "1a C[0,1]": "-0.75", "2c L": "log(6)"}
     assert timed.answer_revisions("s1") == {"1a C[0,0]": 1, "1a C[0,1]": 2, "2c L": 1}
     assert timed.student("s1").last_saved_at == T0 + timedelta(seconds=30)
@@ -131,16 +128,17 @@ def test_saving_the_same_text_twice_changes_nothing(timed, clock):
     timed.save_answers("s1", {"1a x": "1/2"})
     clock.advance(minutes=1)
     saved = timed.save_answers("s1", {"1a x": "1/2"})
-    assert saved.revisions == {"1a x": 1} and saved.changed == ()
-    assert saved.saved_at == T0 + timedelta(minutes=1)  # the acknowledgement's moment
+    assert saved["revisions"] == {"1a x": 1} and saved["changed"] == []
+    assert saved["saved_at"] == (T0 + timedelta(minutes=1)).isoformat()  # the acknowledgement's moment
     assert timed.student("s1").last_saved_at == T0  # but nothing was saved then
     clock.advance(minutes=1)
-    assert timed.save_answers("s1", {"1a x": " 1/2"}).revisions == {"1a x": 2}  # stored as typed: a space is a change
+    # Stored as typed: a space is a change.
+    assert timed.save_answers("s1", {"1a x": " 1/2"})["revisions"] == {"1a x": 2}
 
 
 def test_an_emptied_box_is_kept_as_empty_text(timed):
     timed.save_answers("s1", {"1a x": "3", "1a y": "4"})
-    assert timed.save_answers("s1", {"1a x": ""}).revisions == {"1a x": 2}
+    assert timed.save_answers("s1", {"1a x": ""})["revisions"] == {"1a x": 2}
     assert timed.answers("s1") == {"1a x": "", "1a y": "4"}
     assert timed.student("s1").answers == 1  # the overview counts non-empty answers
 
@@ -184,9 +182,9 @@ def test_save_refused_after_submitting_when_asked(timed):
     with pytest.raises(AlreadySubmitted):
         timed.save_answers("s1", {"1a x": "2"}, refuse_if_submitted=True)
     assert timed.answers("s1") == {"1a x": "1"}
-    assert timed.save_answers("s1", {"1a x": "2"}).revisions == {"1a x": 2}  # the default: the web layer decides
+    assert timed.save_answers("s1", {"1a x": "2"})["revisions"] == {"1a x": 2}  # the default: the web layer decides
     timed.reopen("s1")
-    assert timed.save_answers("s1", {"1a x": "3"}, refuse_if_submitted=True).revisions == {"1a x": 3}
+    assert timed.save_answers("s1", {"1a x": "3"}, refuse_if_submitted=True)["revisions"] == {"1a x": 3}
 
 
 def test_every_label_of_a_real_key_round_trips(timed):
@@ -241,28 +239,42 @@ def test_attempts_are_kept_in_order(timed, clock):
 # Settings.
 
 def test_settings(timed, clock):
-    settings = timed.settings()
-    assert (settings.mode, settings.deadline, settings.released_at) == ("practice", None, None)
-    timed.set_mode("exam")
-    deadline = datetime(2026, 3, 2, 17, 0, tzinfo=timezone(timedelta(hours=2)))
-    timed.set_deadline(deadline)
-    settings = timed.settings()
-    assert settings.mode == "exam" and settings.deadline == deadline and settings.deadline.tzinfo == timezone.utc
-    with pytest.raises(ValueError):
-        timed.set_mode("quiz")
-    with pytest.raises(ValueError):
-        timed.set_deadline(datetime(2026, 3, 2, 17, 0))  # naive: which timezone?
-    timed.set_deadline(None)
-    assert timed.settings().deadline is None
+    assert timed.settings() == {"mode": "practice", "deadline": "", "released_at": ""}
+    timed.set_settings(mode="exam", deadline="2026-03-02T17:00:00+02:00")
+    assert timed.settings() == {"mode": "exam", "deadline": "2026-03-02T15:00:00+00:00", "released_at": ""}
+    timed.set_settings(deadline=datetime(2026, 3, 3, 8, 0, tzinfo=timezone.utc))  # the mode stays
+    assert timed.settings()["deadline"] == "2026-03-03T08:00:00+00:00" and timed.settings()["mode"] == "exam"
+    timed.set_settings(deadline="2026-03-04T08:00Z")
+    assert timed.settings()["deadline"] == "2026-03-04T08:00:00+00:00"
+    for bad in (dict(mode="quiz"), dict(deadline="2026-03-02 17:00"), dict(deadline="tomorrow"),
+                dict(deadline=datetime(2026, 3, 2, 17, 0)), dict(released_at="soon")):
+        with pytest.raises(ValueError):
+            timed.set_settings(**bad)  # a naive time: which timezone?
+    assert timed.settings()["deadline"] == "2026-03-04T08:00:00+00:00"  # nothing of a refused call is kept
+    timed.set_settings(deadline="")
+    assert timed.settings()["deadline"] == ""
 
-    assert timed.release() == T0
+    assert timed.release() == T0.isoformat()
     clock.advance(hours=1)
-    assert timed.release() == T0  # released once
-    assert timed.settings().released_at == T0
-    timed.set_released_at(None)
-    assert timed.settings().released_at is None
-    assert timed.release() == T0 + timedelta(hours=1)
-    assert timed.settings().mode == "exam"
+    assert timed.release() == T0.isoformat()  # released once
+    assert timed.settings()["released_at"] == T0.isoformat()
+    timed.set_settings(released_at="")  # withdrawn
+    assert timed.settings()["released_at"] == ""
+    assert timed.release() == (T0 + timedelta(hours=1)).isoformat()
+    assert timed.settings()["mode"] == "exam"
+
+
+def test_rows_read_as_attributes_or_items(timed):
+    timed.save_answers("s1", {"1a x": "1"})
+    timed.add_attempt("s1", {"1a x": "1"}, {"1a x": "right"})
+    row = timed.student("s1")
+    assert row["id"] == row.id == "s1" and row.get("answers") == 1 and row.get("nothing", 7) == 7
+    assert set(row.keys()) == {"id", "name", "first_opened_at", "last_saved_at", "submitted_at", "reopened_at",
+                               "answers"}
+    assert timed.students_overview()[1]["name"] == "Émile Borel"
+    assert timed.attempts("s1")[0]["marks"] == {"1a x": "right"}
+    with pytest.raises(KeyError):
+        row["nothing"]
 
 
 # Sign-in throttling.
@@ -316,7 +328,7 @@ def test_eight_threads_save_different_students_at_once(database):
         revisions = []
         for n in range(saves):
             saved = store.save_answers(student_id, {"1a x": f"{student_id}-{n}", f"2b C[{n},0]": str(n)})
-            revisions.append(saved.revisions["1a x"])
+            revisions.append(saved["revisions"]["1a x"])
             if n % 10 == 0:
                 store.answers(student_id)  # readers interleaved with the writers
         return revisions
