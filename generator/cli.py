@@ -12,7 +12,9 @@ from pathlib import Path
 
 from generator.marking.answerfile import fill_in_text
 from generator.classes.assignment import load_assignment
-from generator.classes.classbuild import STUDENTS_DIR, Summary, generate, report, write_class
+from generator.classes.classbuild import (MANIFEST, STUDENTS_DIR, Summary, class_secret_for, generate, report, write_class,
+                                          write_only)
+from generator.classes.secret import SecretError, read_secret
 from generator.files import atomic_write
 from generator.marking.marker import Policy
 from generator.marking.markrun import MarkingError, class_roster, key_roster, mark_files
@@ -33,9 +35,11 @@ EXAMPLES = f"""examples:
   {PROG} sheet --preset matrix-core --paper letter --pdf
   {PROG} pdf worksheets/week2.tex answer_keys/week2-key.tex
   {PROG} class examples/assignment.toml examples/roster.csv --out classes/week3 --pdf
+  {PROG} class examples/assignment.toml examples/roster.csv --out classes/week3 --only s001 --pdf
   {PROG} fillin --class classes/week3 --out week3-answers.csv
   {PROG} mark week3-answers.csv --class classes/week3 --out marks/week3
   {PROG} mark answers/*.csv --key answer_keys/week2-key.json --follow-through 1/2
+  {PROG} serve classes/week3 --port 8000
 """
 MAX_NAME = 100
 MAX_TITLE = 80  # longer titles wrap in the page header
@@ -99,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     klass.add_argument("--out", type=Path, help="output folder (default: classes/<assignment name>)")
     klass.add_argument("--pdf", action="store_true",
                        help="also compile the class PDFs and cut out every student's worksheet and key PDF")
+    klass.add_argument("--only", action="append", metavar="ID",
+                       help="rebuild only this student's worksheet and key (repeat for more) in an existing class "
+                            "folder, from its secret.key; the class documents are left as they are")
     mark = commands.add_parser("mark", help="mark answers files against keys: reports per student and for the class",
                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     mark.add_argument("answers", nargs="+", type=Path, help="answers files (CSV: student_id,variant,blank,answer)")
@@ -117,6 +124,15 @@ def _parser() -> argparse.ArgumentParser:
                       help="share for a right value written as an unreduced fraction such as 6/8 (default 1/2; "
                            "1 accepts any equivalent form)")
 
+    serve = commands.add_parser("serve", help="the web page where students type their answers (practice or exam)",
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("folder", type=Path, help="a class folder written by `class`")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer only)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
+    serve.add_argument("--database", help="database URL (default: a SQLite file in the class folder); "
+                       "e.g. postgresql+psycopg://user@host/dbname")
+    serve.add_argument("--teacher-token", help=f"the teacher's password (default: ${{TW_TEACHER_TOKEN}}, or one made "
+                       "and printed at start)")
     fillin = commands.add_parser("fillin", help="write the answers file to fill in for a key or a whole class",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = fillin.add_mutually_exclusive_group(required=True)
@@ -136,6 +152,23 @@ def _share(text: str) -> Fraction:
     if value is None or not 0 <= value <= 1 or len(text) > 20:
         raise argparse.ArgumentTypeError(f"share {text!r} is not accepted; accepted: a number from 0 to 1, such as 1/2 or 0.5")
     return value
+
+
+def _port(text: str) -> int:
+    """A TCP port from 1 to 65535."""
+    if not re.fullmatch(r"[0-9]{1,5}", text) or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"port {text!r} is not accepted; accepted: a whole number from 1 to 65535")
+    return int(text)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from generator.web.app import WebError  # the web stack is imported only by this command
+    from generator.web.classdata import ClassFolderError
+    from generator.web.serve import serve
+    try:
+        serve(args.folder, args.host, args.port, args.database, args.teacher_token)
+    except (WebError, ClassFolderError) as error:
+        raise UsageError(str(error)) from error
 
 
 def _list() -> None:
@@ -211,11 +244,49 @@ def _class(args: argparse.Namespace) -> None:
     out = args.out or Path("classes") / assignment.name
     progress = sys.stderr.isatty()
     summary = Summary()
-    sheets = generate(assignment, roster, progress)
+    if args.only:
+        _class_only(args, assignment, roster, out, summary, start)
+        return
+    secret = class_secret_for(out, assignment)
+    sheets = generate(assignment, roster, secret, progress)
     summary.seconds["generation + rendering"] = time.perf_counter() - start
-    write_class(assignment, sheets, out, args.pdf, progress, summary)
+    write_class(assignment, sheets, out, secret, args.pdf, progress, summary)
     summary.seconds["total"] = time.perf_counter() - start
     print("\n".join(report(assignment, out, summary)))
+
+
+def _class_only(args: argparse.Namespace, assignment, roster, out: Path, summary: Summary, start: float) -> None:
+    """`class --only ID`: some students' files rebuilt from the folder's secret, nothing else touched."""
+    by_id = {s.id: s for s in roster}
+    missing = [i for i in args.only if i not in by_id]
+    if missing:
+        raise UsageError(f"--only {missing[0]!r}: no such id in the roster '{args.roster}'")
+    try:
+        secret = read_secret(out)
+    except SecretError as error:
+        raise UsageError(f"{error}; --only rebuilds students of a class folder that `class` built") from None
+    students = tuple(by_id[i] for i in dict.fromkeys(args.only))
+    sheets = generate(assignment, students, secret, workers=1)
+    summary.seconds["generation + rendering"] = time.perf_counter() - start
+    write_only(sheets, out, secret, args.pdf, summary)
+    summary.seconds["total"] = time.perf_counter() - start
+    lines = report(assignment, out, summary)
+    lines[0] = lines[0].replace(f"{summary.students} students in", f"{summary.students} of {len(roster)} students in", 1)
+    listed = _manifest_variants(out)
+    for s in sheets:
+        if listed.get(s.student.id, s.variant) != s.variant:
+            lines.append(f"  warning: {out / MANIFEST} lists variant {listed[s.student.id]} for {s.student.id!r}, "
+                         f"the roster now gives {s.variant}: build the whole class to update the class documents")
+    print("\n".join(lines))
+
+
+def _manifest_variants(out: Path) -> dict[str, str]:
+    """id → variant as the folder's class.json lists them (empty when it cannot be read)."""
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return {s["id"]: s["variant"] for s in data["students"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _write_new(path: Path, text: str, force: bool) -> None:
@@ -276,8 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "mark":
             return _mark(args)
-        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf, "class": _class, "fillin": _fillin}[args.command](args)
-    except (UsageError, SpecError, OutputError, MarkingError, ReportExists) as error:
+        {"list": lambda a: _list(), "sheet": _sheet, "pdf": _pdf, "class": _class, "fillin": _fillin,
+         "serve": _serve}[args.command](args)
+    except (UsageError, SpecError, OutputError, MarkingError, ReportExists, SecretError) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
     except TexError as error:

@@ -1,10 +1,12 @@
-"""Class sets with real pdflatex: hostile names print literally, odd-page starts, splitting, QR codes decode."""
+"""Class sets with real pdflatex: hostile names print literally, odd-page starts, splitting, QR codes decode, and
+nothing printed or written for students rebuilds a key."""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
+import stat
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -15,13 +17,15 @@ import pytest
 from generator.classes import classset
 from generator.classes.assignment import load_assignment
 from generator.classes.classpdf import compile_class_documents, split_pages
+from generator.classes.classset import student_seed
+from generator.classes.secret import SECRET_FILE, new_secret
 from generator.cli import main
-from generator.classes.qr import read_payload
+from generator.classes.qr import read_payload, spec_text
 from generator.documents.render import typographic_quotes
 from generator.classes.roster import Student, load_roster
 from generator.documents.sheet import ProblemSpec
 
-from .test_classset import EXAMPLE, HOSTILE_NAMES
+from .test_classset import EXAMPLE, HOSTILE_NAMES, SECRET
 
 
 def _pdf_text(pdf: Path, first: int | None = None, last: int | None = None) -> str:
@@ -114,7 +118,7 @@ def test_footers_count_each_students_own_pages_in_one_run(tmp_path):
     problem_lists = (["matmul:shape=2x1"], ["matmul", "transpose", "dot_product"],
                      ["matmul", "transpose", "dot_product", "matmul_gradient", "matmul", "transpose", "dot_product"])
     sheets = [classset.student_sheet(replace(example, problems=tuple(map(ProblemSpec.parse, names)),
-                                             points=(1,) * len(names)), Student(f"s{n}", f"Student {n}", 0, n))
+                                             points=(1,) * len(names)), Student(f"s{n}", f"Student {n}", 0, n), SECRET)
               for n, names in enumerate(problem_lists, start=1)]
     tex = tmp_path / "worksheets.tex"
     tex.write_text(classset.class_document(s.worksheet for s in sheets), encoding="utf-8")
@@ -147,24 +151,103 @@ def test_footers_count_each_students_own_pages_in_one_run(tmp_path):
         assert abs(centre - float(re.search(r'width="([\d.]+)"', page).group(1)) / 2) < 0.05, footer
 
 
-def test_the_printed_qr_code_decodes_to_the_sheets_seed(tmp_path):
+def _read_qr(pdf: Path, folder: Path) -> str:
+    """The one QR code on a PDF's first page, read with zxing-cpp from a 150 dpi grey image (about what a phone sees)."""
     zxingcpp = pytest.importorskip("zxingcpp")
-    roster = _write_roster(tmp_path / "roster.csv", [("s1", "Ann"), ("s2", "Bo")])
+    stem = folder / pdf.stem
+    subprocess.run(["pdftoppm", "-r", "150", "-gray", "-f", "1", "-l", "1", str(pdf), str(stem)], check=True)
+    raw = stem.with_name(f"{stem.name}-1.pgm").read_bytes()
+    _magic, size, _depth, pixels = raw.split(b"\n", 3)
+    width, height = map(int, size.split())
+    found = zxingcpp.read_barcodes(np.frombuffer(pixels, dtype=np.uint8).reshape(height, width))
+    assert len(found) == 1
+    return found[0].text
+
+
+def _variant_of_sheet(tmp_path: Path, seed: int, problems: list[str]) -> str:
+    """The variant code `transformer-worksheets sheet` makes from a seed and the problems (as -p takes them)."""
+    out = tmp_path / "try"
+    assert main(["sheet", *[arg for p in problems for arg in ("-p", p)], "--seed", str(seed), "--name", "try",
+                 "--sheet-dir", str(out), "--key-dir", str(out)]) == 0
+    return json.loads((out / "try-key.json").read_text())["variant"]
+
+
+def _class_with(tmp_path: Path, extra: str, rows: list[tuple[str, str]]) -> Path:
+    """A class folder (with PDFs) for the example assignment plus `extra` lines."""
+    assignment = tmp_path / "a.toml"
+    assignment.write_text(EXAMPLE.read_text(encoding="utf-8").replace('calculator = "none"', f'calculator = "none"\n{extra}'),
+                          encoding="utf-8")
     out = tmp_path / "out"
-    assert main(["class", str(EXAMPLE), str(roster), "--out", str(out), "--pdf"]) == 0
-    for stem in ("s1", "s2-key"):
-        # 150 dpi, grey: about what a phone sees of a printed page.
-        subprocess.run(["pdftoppm", "-r", "150", "-gray", "-f", "1", "-l", "1", str(out / "students" / f"{stem}.pdf"),
-                        str(tmp_path / stem)], check=True)
-        raw = (tmp_path / f"{stem}-1.pgm").read_bytes()
-        _magic, size, _depth, pixels = raw.split(b"\n", 3)
-        width, height = map(int, size.split())
-        image = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width)
-        found = zxingcpp.read_barcodes(image)
-        assert len(found) == 1
-        decoded = read_payload(found[0].text)
-        key = json.loads((out / "students" / f"{stem.removesuffix('-key')}-key.json").read_text())
-        assert (decoded.seed, decoded.variant) == (key["seed"], key["variant"])
+    assert main(["class", str(assignment), str(_write_roster(tmp_path / "roster.csv", rows)), "--out", str(out), "--pdf"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("extra", ["", 'url = "https://worksheets.example.org/week3"'])
+def test_nothing_printed_or_encoded_rebuilds_the_key(tmp_path, capsys, extra):
+    # A student has their paper (its text and its QR code), the tool, the example assignment (its seed too) and
+    # their id. Every whole number among them, and the open derivation from the assignment seed, given to
+    # `transformer-worksheets sheet` with the class's problems, must not make the student's variant.
+    out = _class_with(tmp_path, extra, [("1001", "Ann"), ("s2", "Bo")])
+    problems = [spec_text(p) for p in load_assignment(EXAMPLE).problems]
+    for student in ("1001", "s2"):
+        key = json.loads((out / "students" / f"{student}-key.json").read_text())
+        qr = _read_qr(out / "students" / f"{student}.pdf", tmp_path)
+        printed = _pdf_text(out / "students" / f"{student}.pdf")
+        if extra:
+            code = re.search(r"Access code: (\S+)", printed).group(1)
+            assert qr == f"https://worksheets.example.org/week3/s/{code}" and read_payload(qr).code == code
+            assert "Online: https://worksheets.example.org/week3" in printed
+        else:
+            decoded = read_payload(qr)
+            assert (decoded.assignment, decoded.student, decoded.variant) == ("week3", student, key["variant"])
+            assert (decoded.seed, decoded.problems, decoded.link) == (None, (), "")
+        assert key["variant"] in printed and str(key["seed"]) not in printed + qr
+        numbers = {int(n) for n in re.findall(r"\d+", printed + "\n" + qr)}
+        numbers |= {student_seed(2026, student), student_seed(2026, student, 1)}
+        numbers |= {int(c.replace("-", ""), 36) & (2**63 - 1)  # the variant and access codes read as numbers
+                    for c in re.findall(r"[0-9A-Z]{4}(?:-[0-9A-Z]{4})+", printed + qr)}
+        assert len(numbers) >= 10
+        assert all(_variant_of_sheet(tmp_path, n, problems) != key["variant"] for n in numbers)
+
+
+def test_with_open_seeds_the_printed_qr_code_rebuilds_the_key(tmp_path, capsys):
+    # The same steps as above with open_seeds = true: the QR code's seed rebuilds the student's sheet (so the test
+    # above would see a key that can be rebuilt).
+    out = _class_with(tmp_path, "open_seeds = true", [("s1", "Ann")])
+    key = json.loads((out / "students" / "s1-key.json").read_text())
+    decoded = read_payload(_read_qr(out / "students" / "s1-key.pdf", tmp_path))
+    assert (decoded.student, decoded.seed, decoded.variant) == ("s1", key["seed"], key["variant"])
+    assert _variant_of_sheet(tmp_path, decoded.seed, list(decoded.problems)) == key["variant"]
+    assert f"Seed {key['seed']}" in _pdf_text(out / "students" / "s1.pdf", 1, 1)
+
+
+def test_the_class_folder_keeps_the_secret_and_the_seeds_to_itself(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("generator.classes.classbuild.new_secret", new_secret)  # a real random secret
+    out = _class_with(tmp_path, 'url = "https://worksheets.example.org/~t_a/50%25"', [("s1", "Ann"), ("s2", "Bo")])
+    assert main(["fillin", "--class", str(out), "--out", str(out / "fill.csv")]) == 0
+    path = out / SECRET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    secret = bytes.fromhex(path.read_text())
+    keys = {s: json.loads((out / "students" / f"{s}-key.json").read_text()) for s in ("s1", "s2")}
+    seeds = {s: str(k["seed"]) for s, k in keys.items()}
+    codes = {s: re.search(r"Access code: (\S+)", _pdf_text(out / "students" / f"{s}.pdf", 1, 1)).group(1) for s in keys}
+    files = [p for p in out.rglob("*") if p.is_file() and p != path]
+    assert {p.suffix for p in files} == {".tex", ".json", ".csv", ".pdf"}
+    for file in files:
+        data = file.read_bytes()
+        text = _pdf_text(file) if file.suffix == ".pdf" else data.decode("utf-8").replace("-{}", "-")
+        for form in (secret.hex(), secret.hex().upper()):
+            assert form not in text and form.encode() not in data, file
+        assert secret not in data, file
+        for student, seed in seeds.items():
+            # A seed is in the student's own JSON key only (the marker checks the variant code against it).
+            assert (seed in text) == (file.name == f"{student}-key.json"), (file, student)
+        for student, code in codes.items():
+            # An access code is printed on the student's own sheet and key (and in the class's print files) only.
+            own = file.stem.removesuffix("-key") == student or file.stem in ("worksheets", "keys")
+            assert (code in text) == (own and file.suffix in (".tex", ".pdf")), (file, student)
+    assert r"org/\textasciitilde{}t\_a/50\%25}" in (out / "students" / "s1.tex").read_text().replace(r"\allowbreak{}", "")
+    assert "Online: https://worksheets.example.org/~t_a/50%25" in _pdf_text(out / "students" / "s1.pdf", 1, 1)
 
 
 def test_a_tex_failure_is_reported_and_leaves_no_class_pdf(tmp_path, capsys, monkeypatch):

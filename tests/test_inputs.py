@@ -50,6 +50,7 @@ def test_every_file_written_has_the_umasks_mode(tmp_cwd, umask, capsys, mask, mo
     for written in ("worksheets/w.tex", "answer_keys/w-key.json", "worksheets/w-answers.csv", "cls/class.json",
                     "cls/grading.tex", "cls/students/a1-key.json", "fill.csv", "rep/marks.csv", "rep/feedback/a1.txt"):
         assert written in modes
+    assert modes.pop("cls/secret.key") == 0o600  # the class secret: its owner's only, whatever the umask
     assert modes == {path: mode for path in modes}, modes
     assert not any(name.startswith(".") for name in modes)  # no temporary file left behind
 

@@ -23,7 +23,7 @@ from generator.documents.sheet import ProblemSpec, SheetSpec, build, write_outpu
 from generator.documents.workspace import working_space_mm
 
 from .page_fill import natural_fills, page_fills
-from .test_classset import EXAMPLE
+from .test_classset import EXAMPLE, SECRET
 
 HEADING = re.compile(r"^Problem (\d+)\. ", re.MULTILINE)
 PART = re.compile(r"^\(([a-z]+)\)\s", re.MULTILINE)
@@ -124,7 +124,7 @@ def test_continued_pages_of_each_student_in_a_class_document_in_one_run(tmp_path
     # One pdflatex run for the whole class: every student's continued pages name that student's own pages.
     example = load_assignment(EXAMPLE)
     long = replace(example, calculator="basic", problems=(ProblemSpec.parse("matmul"), ProblemSpec.parse("example1")), points=(1, 1))
-    sheets = [classset.student_sheet(long, Student(f"s{n}", f"Student {n}", 0, n)) for n in (1, 2)]
+    sheets = [classset.student_sheet(long, Student(f"s{n}", f"Student {n}", 0, n), SECRET) for n in (1, 2)]
     tex = tmp_path / "worksheets.tex"
     tex.write_text(classset.class_document(s.worksheet for s in sheets), encoding="utf-8")
     result = compile_class_documents([tex])[tex]

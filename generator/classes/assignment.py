@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import re
 import tomllib
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from generator.documents.sheet import CALCULATOR_POLICIES, SAFE_STEM, Calculator
 MAX_NAME = 64  # file names and the QR code
 MAX_TEXT = 80  # title, course and date print on one line of the header
 MAX_POINTS = 1000
-TOP_KEYS = ("name", "title", "course", "date", "seed", "paper", "calculator", "problems")
+MAX_URL = 200  # printed on the sheet and held by its QR code
+URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/\[\]!$&'()*+,;=%]+")  # RFC 3986's, less '?', '#' and '@'
+TOP_KEYS = ("name", "title", "course", "date", "seed", "paper", "calculator", "open_seeds", "url", "problems")
 PROBLEM_KEYS = ("type", "preset", "options", "given", "points")
 
 
@@ -36,6 +40,9 @@ class Assignment:
     calculator: str
     problems: tuple[ProblemSpec, ...]
     points: tuple[int, ...]  # one per problem
+    # Seeds from the assignment seed alone (a worked-example handout: the QR code rebuilds the key), not the secret.
+    open_seeds: bool = False
+    url: str = ""  # the class's web page: each sheet prints it, and a QR code that opens the student's page
 
     def sheet_spec(self, seed: int) -> SheetSpec:
         """The sheet of one student, whose numbers come from `seed`."""
@@ -85,6 +92,10 @@ def parse_assignment(data: dict, path: Path) -> Assignment:
     calculator = data.get("calculator", "none")
     if calculator not in CALCULATOR_POLICIES:
         raise fail("calculator", f"{calculator!r} is not accepted; accepted: {', '.join(CALCULATOR_POLICIES)}")
+    open_seeds = data.get("open_seeds", False)
+    if not isinstance(open_seeds, bool):
+        raise fail("open_seeds", f"{open_seeds!r} is not accepted; accepted: true or false (without quotes)")
+    url = _url(data.get("url", ""), fail)
     problems = data["problems"]
     if not isinstance(problems, list) or not problems or not all(isinstance(p, dict) for p in problems):
         raise fail("problems", "accepted: one or more [[problems]] tables, each with type = \"...\" or preset = \"...\"")
@@ -95,7 +106,7 @@ def parse_assignment(data: dict, path: Path) -> Assignment:
         specs += entry_specs
         points += [_points(entry, f"problems[{index}]", fail)] * len(entry_specs)
     assignment = Assignment(name=name, seed=seed, paper=paper, calculator=calculator, problems=tuple(specs),
-                            points=tuple(points), **texts)
+                            points=tuple(points), open_seeds=open_seeds, url=url, **texts)
     try:
         build(assignment.sheet_spec(0))  # what no seed can fix (a problem that needs a calculator) fails here
     except CalculatorNeeded as error:
@@ -119,6 +130,29 @@ def _text(value, key: str, fail) -> str:
             raise fail(key, f"contains {ch!r} (U+{ord(ch):04X}), which pdflatex cannot print; "
                             "accepted: Latin letters with accents, digits, punctuation and spaces")
     return value
+
+
+def _url(value, fail) -> str:
+    """The class's web address: http or https, a host, a path; no user, password, query or fragment (the sheet adds
+    /s/<code> to it). Returned without a trailing '/'."""
+    accepted = f'accepted: url = "https://host/path", at most {MAX_URL} characters, no spaces, no ?, # or @'
+    if not isinstance(value, str):
+        raise fail("url", f"{value!r} is not accepted; {accepted}")
+    if not value:
+        return ""
+    if len(value) > MAX_URL:
+        raise fail("url", f"is {len(value)} characters long; {accepted}")
+    bad = next((ch for ch in value if not URL_CHARS.fullmatch(ch)), None)
+    if bad is not None:
+        raise fail("url", f"contains {bad!r} (U+{ord(bad):04X}); {accepted} (percent-encode other characters)")
+    parts = urllib.parse.urlsplit(value)
+    try:
+        parts.port  # a port that is no number fails here
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise fail("url", f"{value!r} is not accepted; {accepted}")
+    return value.rstrip("/")
 
 
 def _problem_entry(entry: dict, key: str, fail) -> list[ProblemSpec]:

@@ -16,6 +16,8 @@ from tqdm import tqdm
 from generator.classes.assignment import Assignment
 from generator.classes.classpdf import compile_class_documents, split_pages
 from generator.classes.classset import StudentSheet, class_document, grading_document, manifest, shared_numbers, student_sheet
+from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_secret, write_secret
+from generator.documents.pdf import compile_pdf
 from generator.files import atomic_write
 from generator.classes.roster import Student
 from generator.documents.sheet import OutputError
@@ -41,13 +43,29 @@ class Summary:
 PARALLEL_FROM = 40  # smaller classes are done before worker processes would have started
 
 
-def generate(assignment: Assignment, roster: tuple[Student, ...], progress: bool = False,
+def class_secret_for(out: Path, assignment: Assignment) -> bytes:
+    """The secret to build the class in `out` with: the folder's own, or a new one (written by write_class).
+
+    A folder that has a class.json but no secret.key was built before class secrets (seeds from the assignment
+    seed) or has lost its secret: a new one would give every student new numbers, so that is an error."""
+    if (out / SECRET_FILE).exists():
+        return read_secret(out)
+    if not (out / MANIFEST).exists() or assignment.open_seeds:
+        # Open seeds do not use the secret for numbers: an old folder keeps them, and its sheets gain access codes.
+        return new_secret()
+    raise SecretError(f"{out}: has a {MANIFEST} but no {SECRET_FILE}: it was built before class secrets, or its "
+                      f"secret was lost, and a new secret would give every student new numbers; restore "
+                      f"{SECRET_FILE} from a backup, add open_seeds = true to the assignment to keep the numbers of "
+                      "a folder built before class secrets, or build into a new folder")
+
+
+def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes, progress: bool = False,
              workers: int | None = None) -> list[StudentSheet]:
     """Every student's sheet, key and JSON, rendered in memory (bad input fails here, before any file is written).
 
-    A large class is shared among the machine's cores; each sheet depends only on its student, so the
-    result is the same in any process, in roster order."""
-    first = student_sheet(assignment, roster[0])  # a spec that cannot be built fails before the progress bar
+    A large class is shared among the machine's cores; each sheet depends only on its student (and the class
+    secret), so the result is the same in any process, in roster order."""
+    first = student_sheet(assignment, roster[0], secret)  # a spec that cannot be built fails before the progress bar
     rest = roster[1:]
     if workers is None:
         workers = (os.cpu_count() or 1) if len(roster) >= PARALLEL_FROM else 1
@@ -55,9 +73,10 @@ def generate(assignment: Assignment, roster: tuple[Student, ...], progress: bool
         if workers > 1:
             # fork: the workers start with the templates compiled and the problem types loaded.
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")))
-            results = pool.map(student_sheet, [assignment] * len(rest), rest, chunksize=max(1, len(rest) // (8 * workers)))
+            results = pool.map(student_sheet, [assignment] * len(rest), rest, [secret] * len(rest),
+                               chunksize=max(1, len(rest) // (8 * workers)))
         else:
-            results = (student_sheet(assignment, student) for student in rest)
+            results = (student_sheet(assignment, student, secret) for student in rest)
         bar = stack.enter_context(tqdm(total=len(roster), initial=1, desc="students", unit="", file=sys.stderr,
                                        disable=not progress, leave=False))
         sheets = [first]
@@ -82,21 +101,42 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, pdf: bool,
+def _keep_secret(out: Path, secret: bytes) -> None:
+    """Write the class secret the sheets were made with, unless the folder has it already (never another one)."""
+    try:
+        if read_secret(out) == secret:
+            return
+    except SecretError:
+        if (out / SECRET_FILE).exists():
+            raise
+        write_secret(out, secret)
+        return
+    raise SecretError(f"{out / SECRET_FILE}: another class secret than the sheets were made with; nothing written")
+
+
+def _write_students(sheets: list[StudentSheet], out: Path, summary: Summary) -> None:
+    """Each student's worksheet and key .tex and JSON key, where they changed."""
+    folder = out / STUDENTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in sheets:
+        stem = s.student.stem
+        wrote = [_write_if_changed(folder / f"{stem}.tex", s.worksheet),
+                 _write_if_changed(folder / f"{stem}-key.tex", s.key),
+                 _write_if_changed(folder / f"{stem}-key.json", s.json)]
+        if any(wrote):
+            summary.changed.append(s.student.id)
+
+
+def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
                 progress: bool = False, summary: Summary | None = None) -> Summary:
-    """Write the class set into `out`, rewriting only what changed; compile and split PDFs when `pdf`."""
+    """Write the class set into `out`, rewriting only what changed; compile and split PDFs when `pdf`.
+
+    The class secret the sheets were made with is written first (mode 0600), once: later builds read it."""
     summary = summary or Summary()
     summary.students = len(sheets)
-    folder = out / STUDENTS_DIR
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for s in sheets:
-            stem = s.student.stem
-            wrote = [_write_if_changed(folder / f"{stem}.tex", s.worksheet),
-                     _write_if_changed(folder / f"{stem}-key.tex", s.key),
-                     _write_if_changed(folder / f"{stem}-key.json", s.json)]
-            if any(wrote):
-                summary.changed.append(s.student.id)
+        _keep_secret(out, secret)
+        _write_students(sheets, out, summary)
         documents = {
             WORKSHEETS: class_document(s.worksheet for s in sheets),
             KEYS: class_document(s.key for s in sheets),
@@ -110,6 +150,31 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, p
     summary.shared = shared_numbers(sheets)
     if pdf:
         _build_pdfs(sheets, out, progress, summary)
+    return summary
+
+
+def write_only(sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
+               summary: Summary | None = None) -> Summary:
+    """Rebuild some students' files in an existing class folder (`class --only`): their .tex and JSON key where
+    changed, with `pdf` their worksheet and key PDFs compiled alone where missing; the class documents are left."""
+    summary = summary or Summary()
+    summary.students = len(sheets)
+    if read_secret(out) != secret:
+        raise SecretError(f"{out / SECRET_FILE}: another class secret than the sheets were made with; nothing written")
+    try:
+        _write_students(sheets, out, summary)
+    except OSError as error:
+        raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
+    if pdf:
+        start = time.perf_counter()
+        for s in sheets:
+            for tex in (out / STUDENTS_DIR / f"{s.student.stem}.tex", out / STUDENTS_DIR / f"{s.student.stem}-key.tex"):
+                if tex.with_suffix(".pdf").exists():
+                    summary.pdfs_unchanged += 1
+                else:
+                    compile_pdf(tex)
+                    summary.pdfs_written += 1
+        summary.seconds["TeX"] = time.perf_counter() - start
     return summary
 
 

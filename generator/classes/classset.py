@@ -1,4 +1,4 @@
-"""A class set: one variant per student, from the assignment seed and the student's id alone."""
+"""A class set: one variant per student, from the class secret, the assignment and the student's id alone."""
 
 from __future__ import annotations
 
@@ -13,15 +13,18 @@ from sympy import ImmutableMatrix
 from generator import __version__
 from generator.classes.assignment import Assignment
 from generator.core.problem import Choice, Quantity, Tex
-from generator.classes.qr import payload, qr_tex, spec_text
+from generator.classes.qr import payload, qr_tex, spec_text, student_link
+from generator.classes.secret import keyed_digest
 from generator.core.readings import answer_interval, answer_reading, format_places
 from generator.documents.render import (accepted_places, decimal_tex, entry_tex, environment, escape_tex, number_tex, pdf_string,
                      prose_tex, typographic_quotes, user_text_tex)
 from generator.classes.roster import Student
+from generator.web.codes import access_code
 from generator.documents.sheet import (DEFAULT_AUTHOR, MAX_SEED, Sheet, build, exact_string, key_data, part_letter, render_key,
                     render_worksheet)
 
-SEED_DERIVATION = "transformer-worksheets/student-seed/v1"
+SEED_DERIVATION = "transformer-worksheets/student-seed/v1"  # open seeds: SHA-256 of public values
+SECRET_SEED_DERIVATION = "transformer-worksheets/student-seed/v2"  # the default: an HMAC under the class secret
 QR_WIDTH_MM = 26
 # The grading sheet puts up to 4 blanks side by side, fewer when the answers are long: a blank takes about
 # GRADING_CHAR_PT per character of its label and answer plus GRADING_CELL_PT (gaps, score box), in a table
@@ -29,15 +32,33 @@ QR_WIDTH_MM = 26
 GRADING_COLUMNS = 4
 GRADING_CHAR_PT, GRADING_CELL_PT, GRADING_WIDTH_PT = 3.8, 36, 510
 CLASS_FORMAT = "transformer-worksheets/class"
+CLASS_FORMAT_VERSION = 2  # 2: seeds from the class secret, none in class.json; open_seeds and url
 
 
 def student_seed(assignment_seed: int, student_id: str, reroll: int = 0) -> int:
-    """A student's sheet seed: SHA-256 of the assignment seed, the re-roll number and the id, nothing else.
+    """An open seed (open_seeds = true): SHA-256 of the assignment seed, the re-roll number and the id, nothing else.
 
-    So a sheet does not depend on the roster's order or on who else is in the class, and can be
-    rebuilt alone, later, byte for byte."""
+    Anyone who knows the assignment seed can rebuild every sheet of the class, so this is for handouts whose keys
+    may be rebuilt (and for class folders made before the class secret)."""
     text = f"{SEED_DERIVATION}\n{assignment_seed}\n{reroll}\n{student_id}"
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") & MAX_SEED
+
+
+def secret_seed(secret: bytes, assignment: Assignment, student_id: str, reroll: int = 0) -> int:
+    """A student's sheet seed: HMAC-SHA256 of the assignment's name and seed, the id and the re-roll number under
+    the class secret, as a 63-bit number. Nothing printed on a sheet gives it: rebuilding needs the class folder.
+
+    It does not depend on the roster's order or on who else is in the class: any student's sheet can be rebuilt
+    alone from the same folder, later, byte for byte."""
+    digest = keyed_digest(secret, SECRET_SEED_DERIVATION, assignment.name, assignment.seed, student_id, reroll)
+    return int.from_bytes(digest[:8], "big") & MAX_SEED
+
+
+def sheet_seed(assignment: Assignment, student: Student, secret: bytes) -> int:
+    """The seed of the student's sheet: from the class secret, or the open derivation when the assignment asks."""
+    if assignment.open_seeds:
+        return student_seed(assignment.seed, student.id, student.reroll)
+    return secret_seed(secret, assignment, student.id, student.reroll)
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,9 @@ class StudentHeader:
     qr_width: str
     key: bool
     author: str  # the PDF's author: the course, or empty
+    access_code: str  # what the student types on the web page (or what the QR code's link carries)
+    url: Tex  # the class's web page, printed (empty without a url)
+    seed: str  # open seeds only: the sheet's seed, printed so anyone can rebuild it (else empty)
 
 
 @dataclass(frozen=True)
@@ -62,9 +86,10 @@ class StudentSheet:
     """One student's documents, rendered: the worksheet and key .tex, the JSON key, and what the class needs."""
 
     student: Student
-    seed: int
+    seed: int  # in memory only: no file the build writes holds it, but the student's key JSON
     variant: str
     qr_text: str
+    access_code: str
     worksheet: str
     key: str
     json: str
@@ -81,11 +106,21 @@ def course_line(assignment: Assignment) -> Tex:
     return Tex(r"\enspace\textbullet\enspace ".join(prose_tex(t) for t in (assignment.course, assignment.date) if t))
 
 
-def student_sheet(assignment: Assignment, student: Student) -> StudentSheet:
-    """Generate and render one student's sheet, key and JSON key (depends on nothing but these two)."""
-    seed = student_seed(assignment.seed, student.id, student.reroll)
+def url_tex(url: str) -> Tex:
+    """A web address in typewriter type that may break after '/', '.' or '-' (and nowhere else)."""
+    return Tex(r"\texttt{" + "".join(escape_tex(ch) + (r"\allowbreak{}" if ch in "/.-" else "") for ch in url) + "}")
+
+
+def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> StudentSheet:
+    """Generate and render one student's sheet, key and JSON key (depends on nothing but these and the secret)."""
+    seed = sheet_seed(assignment, student, secret)
     sheet = build(assignment.sheet_spec(seed))
-    qr_text = payload(assignment.name, seed, sheet.variant, assignment.problems)
+    code = access_code(secret, assignment.name, student.id)
+    link = student_link(assignment.url, code) if assignment.url else ""
+    if assignment.open_seeds:
+        qr_text = payload(assignment.name, student.id, sheet.variant, link, seed, assignment.problems)
+    else:
+        qr_text = payload(assignment.name, student.id, sheet.variant, link)
     ident = user_text_tex(student.id)
     total = sum(assignment.points)
     common = {
@@ -94,6 +129,8 @@ def student_sheet(assignment: Assignment, student: Student) -> StudentSheet:
         "point_labels": tuple(_points_label(p) for p in assignment.points),
         "total_label": f"Total: {total} point{'' if total == 1 else 's'}",
         "qr": qr_tex(qr_text, QR_WIDTH_MM), "qr_width": f"{QR_WIDTH_MM}mm", "author": assignment.course,
+        "access_code": code, "url": url_tex(assignment.url) if assignment.url else Tex(""),
+        "seed": str(seed) if assignment.open_seeds else "",
     }
     title = prose_tex(assignment.title)
     worksheet = render_worksheet(sheet, StudentHeader(head_left=Tex(title), key=False, **common))
@@ -103,9 +140,9 @@ def student_sheet(assignment: Assignment, student: Student) -> StudentSheet:
                           "date": assignment.date, "seed": assignment.seed}
     data["student"] = {"id": student.id, "name": student.name, "reroll": student.reroll}
     data["points"] = list(assignment.points)
-    data["qr"] = qr_text
     return StudentSheet(
-        student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, worksheet=worksheet, key=key,
+        student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, access_code=code, worksheet=worksheet,
+        key=key,
         json=json.dumps(data, indent=2, ensure_ascii=False) + "\n",
         grading=grading_table(sheet, assignment.points),
         givens=tuple(json.dumps(p["given"], sort_keys=True) for p in data["problems"]),
@@ -232,19 +269,22 @@ def shared_numbers(sheets: list[StudentSheet]) -> list[tuple[int, list[str]]]:
 
 
 def manifest(assignment: Assignment, sheets: list[StudentSheet]) -> str:
-    """The class at a glance, for machines: the assignment, and every student's seed, variant and files."""
+    """The class at a glance, for machines: the assignment, and every student's variant and files.
+
+    No seeds and no access codes: the server and `class` recompute them from the class secret."""
     data = {
         "format": CLASS_FORMAT,
-        "format_version": 1,
+        "format_version": CLASS_FORMAT_VERSION,
         "generator_version": __version__,
         "assignment": {
             "name": assignment.name, "title": assignment.title, "course": assignment.course, "date": assignment.date,
             "seed": assignment.seed, "paper": assignment.paper, "calculator": assignment.calculator,
             "problems": [spec_text(p) for p in assignment.problems], "points": list(assignment.points),
+            "open_seeds": assignment.open_seeds, "url": assignment.url,
         },
         "students": [
-            {"id": s.student.id, "name": s.student.name, "reroll": s.student.reroll, "seed": s.seed,
-             "variant": s.variant, "stem": s.student.stem}
+            {"id": s.student.id, "name": s.student.name, "reroll": s.student.reroll, "variant": s.variant,
+             "stem": s.student.stem}
             for s in sheets
         ],
     }

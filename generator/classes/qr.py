@@ -28,35 +28,54 @@ def spec_text(spec: ProblemSpec) -> str:
     return spec.type + (":" + ",".join(options) if options else "")
 
 
-def payload(assignment: str, seed: int, variant: str, problems: tuple[ProblemSpec, ...]) -> str:
-    """The text in the QR code: enough to rebuild the key with `transformer-worksheets sheet` from the paper alone."""
-    return "\n".join([
-        f"{HEADER} {__version__}",
-        f"assignment {assignment}",
-        f"seed {seed}",
-        f"variant {variant}",
-        "problems " + " ".join(spec_text(p) for p in problems),
-    ])
+def student_link(url: str, code: str) -> str:
+    """The address that signs the student in and opens their page: the class's url + /s/ + their access code."""
+    return f"{url.rstrip('/')}/s/{code}"
+
+
+def payload(assignment: str, student_id: str, variant: str, link: str = "", seed: int | None = None,
+            problems: tuple[ProblemSpec, ...] = ()) -> str:
+    """The text in a sheet's QR code: nothing from which its numbers (and so its key) can be rebuilt.
+
+    With a link (the assignment has a url) the code holds the link alone, so a phone's camera opens the student's
+    page. Otherwise it names the sheet: the generator version, the assignment, the student and the variant code.
+    The seed and the problems are added only for an assignment with open seeds, whose keys anyone may rebuild."""
+    if link:
+        return link
+    lines = [f"{HEADER} {__version__}", f"assignment {assignment}", f"student {student_id}", f"variant {variant}"]
+    if seed is not None:
+        lines += [f"seed {seed}", "problems " + " ".join(spec_text(p) for p in problems)]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
 class Payload:
-    """A QR code's text read back."""
+    """A QR code's text read back: a link (with the access code in it), or the sheet's names."""
 
-    version: str
-    assignment: str
-    seed: int
-    variant: str
-    problems: tuple[str, ...]  # as -p takes them
+    version: str = ""
+    assignment: str = ""
+    student: str = ""
+    variant: str = ""
+    link: str = ""
+    code: str = ""  # the access code in the link
+    seed: int | None = None  # open seeds only
+    problems: tuple[str, ...] = ()  # as -p takes them; open seeds only
 
 
 def read_payload(text: str) -> Payload:
     """Parse the text of a sheet's QR code (ValueError when it is not one)."""
-    fields = dict(line.partition(" ")[::2] for line in text.strip().splitlines())
-    if set(fields) != {HEADER, "assignment", "seed", "variant", "problems"}:
+    if text.startswith(("http://", "https://")):
+        base, marker, code = text.rpartition("/s/")
+        if not marker or not base or not code:
+            raise ValueError("a link, but not to a student's page")
+        return Payload(link=text, code=code)
+    fields = dict(line.partition(" ")[::2] for line in text.strip().split("\n"))
+    names = {HEADER, "assignment", "student", "variant"}
+    if set(fields) not in (names, names | {"seed", "problems"}):
         raise ValueError("not a transformer-worksheets QR code")
-    return Payload(fields[HEADER], fields["assignment"], int(fields["seed"]), fields["variant"],
-                   tuple(fields["problems"].split()))
+    seed = int(fields["seed"]) if "seed" in fields else None
+    return Payload(fields[HEADER], fields["assignment"], fields["student"], fields["variant"], seed=seed,
+                   problems=tuple(fields.get("problems", "").split()))
 
 
 def matrix(text: str) -> tuple[tuple[bool, ...], ...]:
