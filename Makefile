@@ -18,7 +18,7 @@ SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
 ASSIGNMENT ?= examples/assignment.toml
 ROSTER ?= examples/roster.csv
 
-.PHONY: all python tex test bench bench-class bench-marking class clean
+.PHONY: all python tex web-assets test-services test bench bench-class bench-marking class serve clean
 # Generated .tex/.json are worth keeping between runs (make would delete them as intermediates).
 .SECONDARY:
 
@@ -57,6 +57,18 @@ else \
 fi
 endef
 
+# The web page's math renderer (KaTeX, served by the app itself: no CDN) from Debian's packages.
+KATEX_FILE := /usr/share/javascript/katex/katex.min.js
+web-assets:
+	@[ -f $(KATEX_FILE) ] || $(call apt_install,libjs-katex)
+
+# What the web tests start themselves: Debian's chromium (driven by playwright, never a downloaded browser) and a
+# throwaway PostgreSQL server (initdb, pg_ctl).
+test-services:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
+
 # One generator run writes the sheet, the key and the JSON key together.
 worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCES)
 	$(PY) -m generator sheet --preset $* --seed $(SEED) --name $*
@@ -64,7 +76,7 @@ worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCE
 %.pdf: %.tex | tex $(STAMP)
 	$(PY) -m generator pdf $<
 
-test: $(TEST_STAMP) tex
+test: $(TEST_STAMP) tex web-assets test-services
 	$(PY) -m pytest -q
 
 bench: $(STAMP) tex
@@ -81,6 +93,11 @@ bench-marking: $(STAMP)
 # Every student of ROSTER gets their own variant of ASSIGNMENT, in classes/<assignment name>/ (unchanged files are kept).
 class: $(STAMP) tex
 	$(PY) -m generator class $(ASSIGNMENT) $(ROSTER) --pdf
+
+# Students type their answers on a web page: CLASS is a class folder (make class writes classes/<name>).
+CLASS ?= classes/week3
+serve: $(STAMP) web-assets
+	$(PY) -m generator serve $(CLASS)
 
 clean:
 	rm -rf build classes worksheets/*.tex worksheets/*.pdf answer_keys/*.tex answer_keys/*.pdf answer_keys/*.json

@@ -1,0 +1,97 @@
+"""The marker behind the page: how an input was read, a student's blanks marked, the class's reports."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from generator.documents.render import number_tex
+from generator.marking.answers import AnswerError, parse_answer
+from generator.marking.markkey import BlankKey, SheetKey
+from generator.marking.marker import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT, UNANSWERED, UNREADABLE, UNREDUCED,
+                                      WRONG, Cell, StudentMark, mark_student)
+from generator.marking.markrun import Run
+from generator.marking.reports import details_csv, expected_text, marks_csv, summary_text
+
+# What the student sees for each verdict (practice mode, or exam mode once marks are released).
+VERDICT_WORDS = {RIGHT: "right", UNREDUCED: "right, but not in lowest terms", FOLLOW_THROUGH: "follow-through",
+                 WRONG: "wrong", UNANSWERED: "not answered", MISSING: "not answered", UNREADABLE: "cannot be read",
+                 DUPLICATED: "cannot be read"}
+
+
+def reading(blank: BlankKey | None, text: str) -> dict:
+    """How the marker's own parser reads one input: {"ok": True, "tex": …} or {"ok": False, "reason": …}.
+
+    Only the student's own text is described: nothing here depends on the key's value.
+    """
+    if not text.strip():
+        return {"ok": True, "empty": True}
+    if blank is not None and blank.kind == "choice":
+        chosen = blank.choice_of(text)
+        if chosen is None:
+            return {"ok": False, "reason": "not one of the choices"}
+        return {"ok": True, "text": blank.labels[blank.choices.index(chosen)] if blank.labels else chosen}
+    try:
+        parsed = parse_answer(text)
+    except AnswerError as error:
+        return {"ok": False, "reason": str(error)}
+    return {"ok": True, "tex": number_tex(parsed.value), "form": parsed.form}
+
+
+def mark(key: SheetKey, answers: dict[str, str], student_id: str, name: str = "") -> StudentMark:
+    """The student's blanks marked from what they typed (a blank with nothing typed is 'not answered')."""
+    cells = {blank.label: Cell(answers.get(blank.label, ""), file="web") for blank in key.blanks}
+    return mark_student(key, cells, student_id, name)
+
+
+def verdicts(student: StudentMark) -> dict[str, dict]:
+    """Each blank's verdict for the student's page: the word, the points and the named mistake, never the key's value."""
+    result = {}
+    for m in student.marks:
+        result[m.blank.label] = {"status": m.status, "words": VERDICT_WORDS.get(m.status, m.status),
+                                 "points": _points(m.points), "out_of": _points(m.blank.points),
+                                 "note": _safe_note(m.note, m.blank)}
+    return result
+
+
+def _safe_note(note: str, blank: BlankKey) -> str:
+    """The marker's note, unless it would name the key's value (a note never should; this is the guard)."""
+    if not note:
+        return ""
+    values = {blank.text, blank.table_value} - {""}
+    return "" if any(v in note for v in values) else note
+
+
+def _points(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def class_run(students: list[StudentMark]) -> Run:
+    """A marking run over the page's students, for the same reports `transformer-worksheets mark` writes."""
+    return Run(students=students)
+
+
+def reports(students: list[StudentMark], title: str) -> dict[str, str]:
+    """marks.csv, details.csv and the summary of the class's current answers."""
+    run = class_run(students)
+    return {"marks.csv": marks_csv(run), "details.csv": details_csv(run), "summary.txt": summary_text(run, title)}
+
+
+def most_missed(students: list[StudentMark], limit: int = 10) -> list[dict]:
+    """The blanks most often wrong or not answered, each with its most common named mistake."""
+    by_blank: dict[str, dict] = {}
+    for student in students:
+        for m in student.marks:
+            entry = by_blank.setdefault(m.blank.label, {"label": m.blank.label, "wrong": 0, "missing": 0, "notes": {}})
+            if m.status == WRONG:
+                entry["wrong"] += 1
+                if m.note:
+                    entry["notes"][m.note] = entry["notes"].get(m.note, 0) + 1
+            elif m.status in (UNANSWERED, MISSING, UNREADABLE, DUPLICATED):
+                entry["missing"] += 1
+    missed = [e for e in by_blank.values() if e["wrong"] or e["missing"]]
+    missed.sort(key=lambda e: (-e["wrong"], -e["missing"], e["label"]))
+    for entry in missed:
+        notes = sorted(entry.pop("notes").items(), key=lambda item: -item[1])
+        entry["mistake"] = f"{notes[0][0]} ({notes[0][1]})" if notes else ""
+    return missed[:limit]
+

@@ -1,0 +1,172 @@
+"""The real server (uvicorn in its own process) and a real browser (Debian's chromium): saves survive SIGKILL,
+answers typed in the page are read, saved and kept across reloads and dropped connections.
+
+Slow for web tests (about 20 s): each starts a server process and waits for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from generator.cli import main
+from generator.web.codes import access_code, class_secret
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples"
+TOKEN = "server-test-token"
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def built_class(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("serverclass") / "week3"
+    assert main(["class", str(EXAMPLE / "assignment.toml"), str(EXAMPLE / "roster.csv"), "--out", str(folder)]) == 0
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`transformer-worksheets serve` in a child process, on a free port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port, self.process = folder, _free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "generator", "serve", str(self.folder), "--port", str(self.port),
+             "--teacher-token", TOKEN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.process.kill()
+        raise AssertionError(f"server did not start: {self.process.stdout.read()}")
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def server(built_class, tmp_path):
+    folder = tmp_path / "week3"
+    shutil.copytree(built_class, folder)
+    running = Server(folder).start()
+    yield running
+    running.stop()
+
+
+def _signed_in(server: Server, student: str = "s001") -> tuple[httpx.Client, str, str]:
+    client = httpx.Client(base_url=server.url, follow_redirects=True, timeout=10)
+    page = client.get(f"/s/{access_code(class_secret(server.folder), 'week3', student)}")
+    assert page.status_code == 200
+    return client, page.text, re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
+
+
+def test_no_acknowledged_save_is_lost_when_the_server_is_killed(server):
+    client, html, csrf = _signed_in(server)
+    labels = sorted(set(re.findall(r'<input type="text"[^>]*data-label="([^"]+)"', html)))[:8]
+    acknowledged: dict[str, int] = {}
+    sent: dict[str, int] = {}
+    stop = threading.Event()
+
+    def writer(label: str) -> None:
+        own = httpx.Client(base_url=server.url, cookies=client.cookies, timeout=5)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            sent[label] = n
+            try:
+                response = own.post("/api/answers", json={"answers": {label: str(n)}}, headers={"X-CSRF-Token": csrf})
+            except httpx.HTTPError:
+                return
+            if response.status_code == 200:
+                acknowledged[label] = n
+
+    threads = [threading.Thread(target=writer, args=(label,)) for label in labels]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert sum(acknowledged.values()) > 20, acknowledged  # the load really ran
+    server.start()
+    _, page, _ = _signed_in(server)
+    for label in labels:
+        stored = re.search(r'data-label="' + re.escape(label) + r'"[^>]*value="(\d*)"', page)
+        value = int(stored[1]) if stored and stored[1] else 0
+        # The last acknowledged save is there, or a later one that reached the disk as the server died.
+        assert acknowledged.get(label, 0) <= value <= sent.get(label, 0), (label, acknowledged.get(label), value)
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Debian's chromium is not installed ({CHROMIUM}); `make test` installs it")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+def test_a_student_types_sees_how_it_was_read_and_keeps_it_across_reloads_and_lost_connections(server, browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 1400})
+    page = context.new_page()
+    page.goto(f"{server.url}/s/{access_code(class_secret(server.folder), 'week3', 's001')}")
+    assert page.locator(".katex").count() > 10  # the statements' math is typeset
+    assert page.locator(".katex-error").count() == 0
+    cells = page.locator("input.cell")
+    cells.nth(0).fill("\u22123/4")
+    cells.nth(1).fill("2x")
+    page.wait_for_function("document.getElementById('save-status').dataset.kind === 'saved'", timeout=3000)
+    assert "read as" in page.locator('.reading[data-for="1a C[0,0]"]').inner_text()
+    assert "cannot be read" in page.locator('.reading[data-for="1a C[0,1]"]').inner_text()
+    page.screenshot(path=str(server.folder / "page.png"))
+    page.reload()
+    assert page.locator('input[data-label="1a C[0,0]"]').input_value() == "\u22123/4"
+    # Offline: the answer waits in the browser, the page says so, and it is sent when the connection is back.
+    context.set_offline(True)
+    page.locator('input[data-label="1a C[1,0]"]').fill("5")
+    page.wait_for_function("document.getElementById('save-status').dataset.kind === 'error'", timeout=5000)
+    context.set_offline(False)
+    page.wait_for_function("document.getElementById('save-status').dataset.kind === 'saved'", timeout=15000)
+    client, html, _ = _signed_in(server)
+    assert re.search(r'data-label="1a C\[1,0\]"[^>]*value="5"', html)
+    # Check marks every blank, with the words on the page.
+    page.click("#check")
+    page.wait_for_function("document.getElementById('score').textContent.startsWith('Score')", timeout=5000)
+    assert page.locator(".verdict .v-wrong, .verdict .v-right").count() >= 2
+    context.close()
