@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,14 +13,15 @@ import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from generator.marking.answerfile import parse_answers
 from generator.web import marks
 from generator.web.classdata import ClassFolder
-from generator.web.codes import class_secret, find_student
-from generator.web.db import default_url, open_database
+from generator.web.codes import ClassSecretError, class_secret, find_student
+from generator.web.db import DatabaseError, default_url, open_database
 from generator.web.security import (CSRF_FIELD, CSRF_HEADER, SIGN_IN_FAILURES, SIGN_IN_WINDOW_S, BodyLimit,
                                     client_address, csrf_ok, csrf_token)
 from generator.web.statement_html import STATEMENT_CSS, sheet_view
@@ -51,9 +53,21 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
     if not KATEX_DIR.joinpath("katex.min.js").exists():
         raise WebError(f"KaTeX is not installed ({KATEX_DIR}); run `make` (or apt-get install libjs-katex)")
     classdata = ClassFolder(folder)
-    store = Store(open_database(database_url or default_url(folder)))
-    store.ensure_students([(s.id, s.name) for s in classdata.students.values()])
-    secret = class_secret(folder)
+    try:
+        secret = class_secret(folder)
+    except ClassSecretError as error:
+        raise WebError(str(error)) from error
+    url = database_url or default_url(folder)
+    try:
+        store = Store(open_database(url))
+        store.ensure_students([(s.id, s.name) for s in classdata.students.values()])
+    except DatabaseError as error:
+        raise WebError(str(error)) from error
+    except SQLAlchemyError as error:  # the file or server is there, but cannot be written (or reached)
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        raise WebError(f"{_shown(url)}: the database cannot be opened for writing ({reason}); accepted: a writable "
+                       "SQLite file (the class folder's answers.sqlite3 by default) or a PostgreSQL database the user "
+                       "may create tables in") from error
     token = teacher_token or ""
     env = _templates()
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -141,7 +155,8 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
             shown = marks.verdicts(marks.mark(key, answers, student))
         return page("sheet.html.j2", request, student=classdata.students[student], problems=sheet_view(
             classdata.sheet(student)), answers=answers, readings=readings, state=state, verdicts=shown,
-            submitted=store.student(student)["submitted_at"] is not None, closed=past_deadline(state),
+            submitted=store.student(student)["submitted_at"] is not None,
+            closed=state["mode"] == EXAM and (past_deadline(state) or bool(state["released_at"])),
             choices={b.label: list(zip(b.choices, b.labels or b.choices)) for b in key.blanks if b.kind == "choice"})
 
     @app.post("/api/answers")
@@ -170,6 +185,8 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         exam = state["mode"] == EXAM
         if exam and past_deadline(state):
             return _json_error(409, "the deadline has passed; answers are no longer saved")
+        if exam and state["released_at"]:
+            return _json_error(409, "the marks have been released: the exam is closed and answers are no longer saved")
         try:
             saved = store.save_answers(student, answers, refuse_if_submitted=exam)
         except AlreadySubmitted:
@@ -344,6 +361,11 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
 
 
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _shown(url: str) -> str:
+    """A database URL as messages print it: any password hidden."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", str(url))
 
 
 def _forbidden(reason: str) -> PlainTextResponse:

@@ -262,3 +262,27 @@ def test_a_teacher_imports_an_answers_csv(app, folder):
                         files={"file": ("answers.csv", text.encode(), "text/csv")})
     assert page.status_code == 200 and "2 answers of 1 students imported" in page.text
     assert "s002" in teacher.get("/teacher").text
+
+
+def test_serve_refuses_bad_input_in_one_line(folder, tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "no-such-class")]) == 2
+    assert "not a class folder" in capsys.readouterr().err
+    assert main(["serve", str(folder), "--database", "mysql://x/y"]) == 2
+    assert "not supported; accepted:" in capsys.readouterr().err
+    (folder / "answers.sqlite3").mkdir()  # a database that cannot be opened for writing
+    assert main(["serve", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot open the database" in err
+    (folder / "secret.key").unlink()
+    assert main(["serve", str(folder), "--database", f"sqlite:///{tmp_path / 'x.sqlite3'}"]) == 2
+    assert "no class secret" in capsys.readouterr().err
+
+
+def test_released_exam_marks_close_the_exam(app, folder):
+    teacher, tcsrf = _teacher(app)
+    teacher.post("/teacher/settings", data={"mode": "exam", "deadline": "", "csrf_token": tcsrf})
+    teacher.post("/teacher/release", data={"csrf_token": tcsrf})
+    client, html, csrf = _student(app, folder)
+    refused = client.post("/api/answers", json={"answers": {"1a C[0,0]": "1"}}, headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 409 and "released" in refused.json()["error"]
+    assert "This exam is closed" in html

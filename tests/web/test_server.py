@@ -170,3 +170,52 @@ def test_a_student_types_sees_how_it_was_read_and_keeps_it_across_reloads_and_lo
     page.wait_for_function("document.getElementById('score').textContent.startsWith('Score')", timeout=5000)
     assert page.locator(".verdict .v-wrong, .verdict .v-right").count() >= 2
     context.close()
+
+
+def _transpose_slip(folder: Path) -> dict[str, str]:
+    """Problem 2 answered with Kᵀ left untransposed (a named mistake) and S = Q·(that Kᵀ) (follow-through)."""
+    import json
+    import sympy
+    key = json.loads((folder / "students" / "s001-key.json").read_text())
+    given = key["problems"][1]["given"]
+    q, k = (sympy.Matrix(sympy.sympify(given[name])) for name in ("Q", "K"))
+    s = q * k
+    return {f"2a KT[{i},{j}]": str(k[i, j]) for i in range(2) for j in range(2)} | {
+        f"2b S[{i},{j}]": str(s[i, j]) for i in range(2) for j in range(2)}
+
+
+def _type(page, answers: dict[str, str]) -> None:
+    for label, text in answers.items():
+        page.locator(f'input[data-label="{label}"]').fill(text)
+    page.wait_for_function("document.getElementById('save-status').dataset.kind === 'saved'", timeout=5000)
+
+
+def test_a_slip_carried_forward_gets_follow_through_and_the_named_mistake_in_practice(server, browser):
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(f"{server.url}/s/{access_code(class_secret(server.folder), 'week3', 's001')}")
+    _type(page, _transpose_slip(server.folder))
+    assert "read as" in page.locator('.reading[data-for="2b S[0,0]"]').inner_text()
+    page.click("#check")
+    page.wait_for_function("document.getElementById('score').textContent.startsWith('Score')", timeout=5000)
+    assert "the result is transposed" in page.locator('.verdict[data-for="2a KT[0,1]"]').inner_text()
+    assert page.locator('.verdict[data-for="2b S[0,0]"]').inner_text().startswith("follow-through")
+    page.locator("#problem-2").screenshot(path=str(server.folder / "practice.png"))
+
+
+def test_in_an_exam_the_page_shows_nothing_until_the_marks_are_released(server, browser):
+    teacher = httpx.Client(base_url=server.url, follow_redirects=True, timeout=10)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', teacher.get("/teacher").text)[1]
+    page_html = teacher.post("/teacher/signin", data={"token": TOKEN, "csrf_token": csrf}).text
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page_html)[1]
+    teacher.post("/teacher/settings", data={"mode": "exam", "deadline": "", "csrf_token": csrf})
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    page.goto(f"{server.url}/s/{access_code(class_secret(server.folder), 'week3', 's001')}")
+    assert page.locator("#check").count() == 0
+    _type(page, _transpose_slip(server.folder))
+    page.reload()
+    assert page.locator(".verdict span").count() == 0
+    teacher.post("/teacher/release", data={"csrf_token": csrf})
+    page.reload()
+    assert "the result is transposed" in page.locator('.verdict[data-for="2a KT[0,1]"]').inner_text()
+    assert page.locator('.verdict[data-for="2b S[0,0]"]').inner_text().startswith("follow-through")
+    assert page.locator("input.cell").first.is_disabled()  # released: the exam is closed
