@@ -10,10 +10,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from generator.core.registry import problem_types
 from generator.marking import exactnum as xn
 from generator.marking import floatnum as fl
 from generator.marking import mistakes
-from generator.marking.followthrough import _is_index_fact, apply, choose, valid_choice_recipes, valid_recipes
+from generator.marking.followthrough import (_is_index_fact, apply, choice_recipes_for, choose, valid_choice_recipes,
+                                             valid_recipes)
 from generator.marking.intervalnum import Intervals, interval, low_high
 from generator.marking.marker import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
 from generator.marking.markkey import key_from_data
@@ -282,6 +284,36 @@ def test_an_angle_class_follows_from_the_students_own_dot_product():
     answers[q["a.b"].blanks[(0, 0)].label] = _fraction(2 * dot)
     answers[angle.label] = by_sign[-1 if dot > 0 else 1]
     assert _marks(key, answers)[angle.label].status == WRONG
+
+
+def test_the_likeliest_wrong_token_follows_from_the_students_own_new_logits():
+    """example2: a wrong z' whose largest entry but the target's is another wrong token: that token follows (the
+    choices are the wrong tokens only); another does not, nor does a wrong choice from the key's own z'."""
+    key = _key("example2", 1)
+    problem = key.problems[0]
+    q = problem.quantities
+    target = int(q["target_index"].values[0][0])
+    choice = next(b for b in key.blanks if b.name == "likeliest_wrong")
+    assert choice.choices == tuple(v for j, v in enumerate("ABCD") if j != target)
+    z_new = list(q["z_new"].values[0])
+    other = next(c for c in choice.choices if c != choice.text)
+    j = "ABCD".index(other)
+    z_new[j] = max(z_new) + 1  # the slip lifts another wrong token above every logit, the target's too
+    answers = _perfect(key)
+    _set_row(answers, q["z_new"], z_new)
+    answers[choice.label] = other
+    mark = _marks(key, answers)[choice.label]
+    assert (mark.status, mark.note) == (FOLLOW_THROUGH, "follows from your z_new")
+    answers[choice.label] = next(c for c in choice.choices if c not in (other, choice.text))
+    assert _marks(key, answers)[choice.label].status == WRONG
+    answers = _perfect(key)
+    answers[choice.label] = other
+    assert _marks(key, answers)[choice.label].status == WRONG
+    # The recipe is found for every option set, and it is the only one (no constant choice, no other row).
+    for options in problem_types()["example2"].option_sets():
+        spec_key = ("example2", tuple(sorted(options.items())), ())
+        recipes = choice_recipes_for(spec_key)["likeliest_wrong"]
+        assert [r.describe() for r in recipes] == ["argmax_except(z_new, target_index)"], options
 
 
 def _set_row(answers, quantity, row):

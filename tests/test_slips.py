@@ -168,6 +168,26 @@ def test_the_forward_pass_shows_every_slip(type_name):
             assert dw_v not in (_mul(_t(x), _t(dv)), _mul(x, dv), _mul(dv, _t(x)), _t(dw_v))
 
 
+def test_example2_likeliest_wrong_token_is_drawn_both_ways():
+    """One SGD step always raises the target's probability, so example2 asks which wrong token is now the likeliest:
+    each wrong logit falls by η‖c‖²·p̃_j, so the prediction before the step falls at least as far as any other
+    and may or may not keep its place. Over 1,000 seeds both happen in at least 20% of each option set's draws, with no tie for the answer."""
+    cases, per_set = Counter(), Counter()
+    for options, p in _problems("example2"):
+        z, z_new = (_rows(p.answer(n))[0] for n in ("z", "z_new"))
+        target = int(p.facts["target_index"])
+        wrong = [j for j in range(4) if j != target]
+        best = max(wrong, key=lambda j: z_new[j])
+        assert [z_new[j] for j in wrong].count(z_new[best]) == 1, (options, z_new)
+        choice = p.answer("likeliest_wrong")
+        assert choice.value == "ABCD"[best] and choice.keys == tuple("ABCD"[j] for j in wrong)
+        stays = best == z.index(max(z))  # the prediction before the step (never the target) kept its place
+        key = tuple(sorted(options.items()))
+        cases[(key, stays)] += 1
+        per_set[key] += 1
+    assert all(cases[(key, stays)] >= per_set[key] / 5 for key in per_set for stays in (True, False)), cases
+
+
 def test_the_given_weights_sentence_is_true():
     """The Given box names the set the weights come from, and no longer calls them 'the fractions nearest to a'."""
     for _, p in _problems("example1", 20):

@@ -365,11 +365,12 @@ def valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
 # ----- choices ------------------------------------------------------------------------------------------------
 
 # A choice follows from a number printed before it: the largest entry of a row (the predicted token is the argmax of
-# the probabilities or the logits) or the sign of one value (acute, right or obtuse from a dot product). The choices
-# are taken in their printed order: position j for the argmax; for a sign, three choices ordered by sign (+, 0, −:
-# constants (1,), or −, 0, +: (−1,)). A choice names one of a few options, so one draw is weak evidence: a recipe
-# must give the key's choice, and no other, on the reference variants and on the extra draws too.
-CHOICE_OPS = ("argmax", "sign")
+# the probabilities or the logits), the largest entry but the one at a target (the likeliest wrong token: the row
+# without that entry holds one entry per choice) or the sign of one value (acute, right or obtuse from a dot
+# product). The choices are taken in their printed order: position j for the argmax; for a sign, three choices
+# ordered by sign (+, 0, −: constants (1,), or −, 0, +: (−1,)). A choice names one of a few options, so one draw is
+# weak evidence: a recipe must give the key's choice, and no other, on the reference variants and on the extra draws.
+CHOICE_OPS = ("argmax", "argmax_except", "sign")
 
 
 def choose(recipe: Recipe, values: dict, choices: tuple[str, ...], B=xn) -> set[str]:
@@ -377,7 +378,18 @@ def choose(recipe: Recipe, values: dict, choices: tuple[str, ...], B=xn) -> set[
     value = take(values, recipe.inputs[0], recipe.forms[0], B)
     if recipe.op == "argmax":
         return {choices[j] for j in B.maxima(value)}
+    if recipe.op == "argmax_except":
+        return {choices[j] for j in B.maxima(_without(value, values[recipe.inputs[1]], B))}
     return {choices[1 - int(recipe.constants[0]) * s] for s in B.signs(value)}
+
+
+def _without(row, index, B=xn):
+    """A row without the entry at a (target) index."""
+    (skip,) = B.indices(index)
+    cols = B.shape(row)[1]
+    if skip >= cols:
+        raise IndexError("the index lies beyond the row")
+    return B.hstack([B.columns(row, start, stop) for start, stop in ((0, skip), (skip + 1, cols)) if start < stop])
 
 
 @cache
@@ -401,12 +413,14 @@ def choice_recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
             continue
         quantities = samples[0].quantities
         pool = [quantities[n] for n in earlier if n in varying and not _is_index_fact(quantities[n])]
-        kept = [r for r in _choice_candidates(blank, pool)
-                if all(_chooses(r, v, blank.choices, k) for v, k in zip(values, keys))]
+        indices = [quantities[n] for n in earlier if _is_index_fact(quantities[n])]
+        # Each draw's own choices: which tokens are offered can change with the draw (every token but the target).
+        kept = [r for r in _choice_candidates(blank, pool, indices)
+                if all(_chooses(r, v, _choices_of(s, name), k) for s, v, k in zip(samples, values, keys))]
         if kept:
             extra = extra or reference_samples(spec_key, EXTRA_SEEDS)
             kept = [r for r in kept
-                    if all(_chooses(r, _values_of(s), blank.choices, _choice_key(s, name)) for s in extra)]
+                    if all(_chooses(r, _values_of(s), _choices_of(s, name), _choice_key(s, name)) for s in extra)]
         if kept:
             found[name] = tuple(kept[:MAX_RECIPES])
     return found
@@ -445,14 +459,24 @@ def _choice_key(sample: ProblemKey, name: str) -> str | None:
     return next((b.text for b in sample.blanks if b.kind == "choice" and b.name == name), None)
 
 
-def _choice_candidates(blank, pool: list[Quantity]):
-    """The argmax of each row with one entry per choice; the sign of each number, for three choices."""
+def _choices_of(sample: ProblemKey, name: str) -> tuple[str, ...]:
+    return next((b.choices for b in sample.blanks if b.kind == "choice" and b.name == name), ())
+
+
+def _choice_candidates(blank, pool: list[Quantity], indices: list[Quantity] = ()):
+    """The argmax of each row with one entry per choice, or one more and an index to leave out; the sign of each
+    number, for three choices."""
     count = len(blank.choices)
+    single = [i for i in indices if xn.shape(i.values) == (1, 1)]
     for q in pool:
         rows, cols = xn.shape(q.values)
         if cols == count > 1:
             for form in [""] if rows == 1 else [f"row{i}" for i in range(rows)]:
                 yield Recipe("argmax", (q.name,), (form,))
+        if cols == count + 1 and count > 1:
+            for form in [""] if rows == 1 else [f"row{i}" for i in range(rows)]:
+                for index in single:
+                    yield Recipe("argmax_except", (q.name, index.name), (form, ""))
         if (rows, cols) == (1, 1) and count == 3:
             for orientation in (Fraction(1), Fraction(-1)):
                 yield Recipe("sign", (q.name,), ("",), constants=(orientation,))

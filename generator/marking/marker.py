@@ -219,7 +219,7 @@ def _follow_choices(problem: ProblemKey, marks: list[BlankMark], own: dict, own_
                     or _agrees(take(own, name, form), take(key_values, name, form)):
                 continue
             # An argmax of a row of equal values is any position; a sign of 0 is a class of its own.
-            if recipe.op == "argmax" and xn.is_trivial(take(own, name, form)):
+            if recipe.op in ("argmax", "argmax_except") and xn.is_trivial(take(own, name, form)):
                 continue
             try:
                 options = _bounds(recipe.inputs, own_rounded, radii,

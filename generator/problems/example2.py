@@ -6,14 +6,14 @@ import itertools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from typing import Callable
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.forward import (EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_log, table_log_ratio, table_softmax,
-                       table_softmax_line)
+from generator.core.forward import (EXP_TABLE_KS, PLACES, decimal_softmax, ln_table_tex, table_log, table_log_ratio,
+                                   table_softmax)
 from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from generator.core.readings import Reading, format_places
 from generator.core.registry import Option
@@ -42,11 +42,15 @@ def predicts_target(problem: Problem) -> bool:
     return problem.answer("next").value == problem.facts["target"]
 
 
-def _visible_rise(problem: Problem) -> bool:
-    """Do the target's 4-place probabilities show the rise, before as the table gives it (what the key prints)?"""
-    target = int(problem.facts["target_index"])
-    z_new = [Fraction(int(v.p), int(v.q)) for v in problem.answer("z_new")]
-    return rise_is_visible(problem.reading("p")[0][target], probability_after(z_new, target))
+def _new_logits(problem: Problem) -> list[Fraction]:
+    return [Fraction(int(v.p), int(v.q)) for v in problem.answer("z_new")]
+
+
+def _wrong_tie(problem: Problem) -> bool:
+    """Do two wrong tokens share the largest new logit (the question would have two answers)?"""
+    z_new, target = _new_logits(problem), int(problem.facts["target_index"])
+    top = max(v for j, v in enumerate(z_new) if j != target)
+    return sum(1 for j, v in enumerate(z_new) if j != target and v == top) > 1
 
 
 CONTRACT = Contract(
@@ -57,7 +61,9 @@ CONTRACT = Contract(
     forbidden={
         **FORWARD_FORBIDDEN,
         "the model already predicts the target": predicts_target,
-        "the target's rise is invisible at 4 places": lambda p: not _visible_rise(p),
+        "two wrong tokens tie for the most likely after the step": _wrong_tie,
+        "the most likely wrong token's lead is invisible at 4 places":
+            lambda p: likeliest_wrong(_new_logits(p), int(p.facts["target_index"])) is None,
         "a simple probability is 0": lambda p: any(v == 0 for v in p.facts["given_p"]),
     },
 )
@@ -90,18 +96,36 @@ CALCULATOR_SLACK = Fraction(1, 10**25)
 
 def probability_after(z_new: list[Fraction], j: int) -> Reading:
     """p'_j after the update: the table route where every z' − max z' is printed, else the calculator's value."""
+    return _probabilities_after(tuple(z_new))[j]
+
+
+@lru_cache(maxsize=4096)
+def _probabilities_after(z_new: tuple[Fraction, ...]) -> tuple[Reading, ...]:
     # The updated logits are mostly fractions, and the e^k table prints only whole k.
     top = max(z_new)
     shift = tuple(v - top for v in z_new)
     if all(t.denominator == 1 and t in EXP_TABLE_KS for t in shift):
-        return table_probability(tuple(int(t) for t in shift), j)
-    value = Fraction(decimal_softmax(tuple(z_new))[j])
-    return Reading(value, value - CALCULATOR_SLACK, value + CALCULATOR_SLACK)
+        return tuple(table_probability(tuple(int(t) for t in shift), j) for j in range(len(z_new)))
+    values = (Fraction(v) for v in decimal_softmax(z_new))
+    return tuple(Reading(v, v - CALCULATOR_SLACK, v + CALCULATOR_SLACK) for v in values)
 
 
 def rise_is_visible(before: Reading, after: Reading) -> bool:
     """Is every 4-place value a reading of the sheet allows for p after above every one it allows before?"""
     return before.rounded().high < after.rounded().low
+
+
+def likeliest_wrong(z_new: list[Fraction], target: int) -> int | None:
+    """The wrong token with the largest new probability, when the 4-place values the key prints show it for every
+    reading (each above every other wrong token's by more than a unit); None for a tie or a near-tie."""
+    wrong = [j for j in range(len(z_new)) if j != target]
+    top = max(wrong, key=lambda j: z_new[j])
+    if any(z_new[j] == z_new[top] for j in wrong if j != top):
+        return None  # a tie: no reading can tell the two apart
+    mine = probability_after(z_new, top).rounded()
+    if all(probability_after(z_new, j).rounded().high < mine.low for j in wrong if j != top):
+        return top
+    return None
 
 
 @cache
@@ -120,27 +144,50 @@ def sgd_on_output(z: list[int], c: list[int], target: int, eta: Fraction, p_give
 
 # A further chain's demand on the backward pass: called with dL/dz, W_out and the plain model (example1.plain_model).
 BackwardTest = Callable[[list[Fraction], list[list[int]], dict], bool]
+# What the chain's key shows of the step's effect, visible at 4 places: called with z, z' and the target.
+StepTest = Callable[[list[int], list[Fraction], int], bool]
 
 
-def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = None):
-    """The demands on Example 1's logits for a clean, visible training step towards `target`."""
-    def accept(z: list[int], c: list[int], w_out: list[list[int]], model: dict) -> bool:
+def target_rise_visible(z: list[int], z_new: list[Fraction], target: int) -> bool:
+    """The target's probability before (the table route of the probabilities part) and after show the rise."""
+    before = table_probability(tuple(v - max(z) for v in z), target)
+    return rise_is_visible(before, probability_after(z_new, target))
+
+
+def likeliest_wrong_visible(z: list[int], z_new: list[Fraction], target: int) -> bool:
+    """Example 2's question has one answer, and the key's 4-place probabilities show it."""
+    return likeliest_wrong(z_new, target) is not None
+
+
+def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = None,
+                    visible: StepTest = target_rise_visible):
+    """The demands on Example 1's logits for a clean training step towards `target` whose effect `visible` shows."""
+    steps: dict[tuple, list[Fraction] | None] = {}  # (z, c) → dL/dz of a clean, visible step, else None
+
+    def clean_step(z: list[int], c: list[int]) -> list[Fraction] | None:
         if max(z) == z[target] or 0 in c:
             # The model must not already predict the target (there is something to learn), and a zero in the
             # context would make a whole row of dL/dW_out zero.
-            return False
+            return None
         p_given = simple_probabilities(z)
         if p_given is None:
-            return False
+            return None
         dz, z_new = sgd_on_output(z, c, target, eta, p_given)
         if any(v.denominator > UPDATE_DENOMINATOR or abs(v) > 10 for v in z_new):
-            return False
+            return None
         # The update needs fractions no finer than 1/24: η·c_i·dz_j for every entry.
         if any((eta * ci * d).denominator > UPDATE_DENOMINATOR for ci in c for d in dz):
-            return False
-        # Before as the sheet works it (the table route of the probabilities part), after as printed in the key.
-        before = table_probability(tuple(v - max(z) for v in z), target)
-        return rise_is_visible(before, probability_after(z_new, target)) and (extra is None or extra(dz, w_out, model))
+            return None
+        return dz if visible(z, z_new, target) else None
+
+    def accept(z: list[int], c: list[int], w_out: list[list[int]], model: dict) -> bool:
+        # Only the further chain's test looks at W_out: the rest is decided once per logit row (several column
+        # choices are tried for each).
+        key = (tuple(z), tuple(c))
+        if key not in steps:
+            steps[key] = clean_step(z, c)
+        dz = steps[key]
+        return dz is not None and (extra is None or extra(dz, w_out, model))
     return accept
 
 
@@ -156,11 +203,12 @@ class Training:
     dz: ImmutableMatrix
 
 
-def draw_training(rng: Rng, options: dict[str, str], extra: BackwardTest | None = None) -> Training:
+def draw_training(rng: Rng, options: dict[str, str], extra: BackwardTest | None = None,
+                  visible: StepTest = target_rise_visible) -> Training:
     """Draw a target first, then Example 1's model with logits that allow a clean step towards it."""
     target = rng.below(len(VOCABULARY))
     eta = Fraction(options["lr"]) if "lr" in options else Fraction(1, 2)
-    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra), usable_shifts())
+    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra, visible), usable_shifts())
     p_given = ImmutableMatrix([simple_probabilities([int(v) for v in forward.z])])
     y = ImmutableMatrix([[1 if j == target else 0 for j in range(len(VOCABULARY))]])
     return Training(forward, target, Rational(eta.numerator, eta.denominator), p_given, y, p_given - y)
@@ -233,46 +281,104 @@ def sgd_update_step(symbol: str, name: str, before: ImmutableMatrix, grad: Immut
     return step, result
 
 
-def _rise_step(tr: Training, exponents: list[Rational], p_before: sympy.Expr, p_after: sympy.Expr) -> Step:
-    """Why the target's probability rose, with its 4-place values before (the table route printed for p) and after."""
-    name = VOCABULARY[tr.target]
+def _q(x: Fraction) -> sympy.Rational:
+    return Rational(x.numerator, x.denominator)
+
+
+def _tt(j: int) -> str:
+    return f"\\texttt{{{VOCABULARY[j]}}}"
+
+
+def likeliest_wrong_steps(tr: Training, z_new: list[Fraction], answer: Quantity) -> tuple[Step, ...]:
+    """Why the wrong token with the largest new probability is the one it is: each wrong logit fell by η‖c‖²·p̃_j,
+    so the likeliest wrong token before the step (the prediction) fell at least as far as any other; whether it
+    fell further than its lead decides, in words chosen from the numbers. Then every wrong token's 4-place
+    probability before and after, and which of them rose, where one visibly did."""
     z = [int(v) for v in tr.forward.z]
-    before = table_probability(tuple(v - max(z) for v in z), tr.target).rounded().route
-    after_symbol = f"p'_{{\\text{{{name}}}}}"
-    if all(t.is_integer and t in EXP_TABLE_KS for t in exponents):
-        how, after = "from the table too", table_softmax_line(after_symbol, exponents, tr.target, p_after)
+    t = tr.target
+    p_given = [Fraction(int(v.p), int(v.q)) for v in tr.p_given]
+    norm = sum(int(v) ** 2 for v in tr.forward.c)
+    k = Fraction(int(tr.eta.p), int(tr.eta.q)) * norm
+    wrong = [j for j in range(len(VOCABULARY)) if j != t]
+    fall = {j: k * p_given[j] for j in wrong}
+    if any(z[j] - fall[j] != z_new[j] for j in wrong):
+        raise ValueError("the new logits are not z − η‖c‖²·p̃ at the wrong tokens")
+    factor = "" if k == 1 else f"{number_tex(_q(k))} \\cdot "  # η‖c‖² = 1 multiplies nothing
+    lines = tuple(Tex(f"z'_{{\\text{{{VOCABULARY[j]}}}}} = {number_tex(_q(Fraction(z[j])))} - {factor}"
+                      f"{number_tex(_q(p_given[j]))} = {number_tex(_q(z_new[j]))}") for j in wrong)
+    scaled = r"\tilde p_j" if k == 1 else f"{number_tex(_q(k))}\\,\\tilde p_j"
+    fell = Step(text=Tex(f"Every wrong logit fell by $\\eta\\,\\lVert c\\rVert^2\\,\\tilde p_j = {scaled}$, in proportion to "
+                         r"the token's probability $\tilde p_j$."),
+                formula=Tex(r"z'_j = z_j - \eta\,\lVert c\rVert^2\,\tilde p_j \quad (j \ne \text{target})"),
+                lines=lines)
+
+    m = z.index(max(z))  # the prediction before the step: one clear maximum, never the target
+    best = likeliest_wrong(z_new, t)
+    if best is None or VOCABULARY[best] != answer.value.value:
+        raise ValueError("the key's choice is not the wrong token whose new probability is visibly the largest")
+    others = [j for j in wrong if j != m]
+    ties = [j for j in others if fall[j] == fall[m]]
+    how_far = (f"fell the furthest, by ${number_tex(_q(fall[m]))}$" if not ties else
+               f"fell as far as {' and '.join(_tt(j) for j in ties)}, by ${number_tex(_q(fall[m]))}$")
+    if best == m:
+        runner = max(others, key=lambda j: z_new[j])  # the closest to it after the step
+        lead, extra = Fraction(z[m] - z[runner]), fall[m] - fall[runner]
+        if not lead > extra >= 0:
+            raise ValueError("the prediction stayed ahead without its lead exceeding its extra fall")
+        why = (f"{_tt(m)}, the likeliest wrong token before the step, {how_far}; but it started "
+               f"${number_tex(_q(lead))}$ ahead of {_tt(runner)}, the closest wrong token after the step, "
+               + (f"more than the ${number_tex(_q(extra))}$ it fell beyond {_tt(runner)}" if extra else
+                  f"and {_tt(runner)} fell just as far")
+               + f", so {_tt(m)} still has the largest new logit of the wrong tokens")
     else:
-        powers = " + ".join(f"e^{{{number_tex(t)}}}" for t in exponents)
-        how = "with a calculator, since the new logits are fractions the table does not print"
-        after = Tex(f"{after_symbol} = \\frac{{e^{{{number_tex(exponents[tr.target])}}}}}{{{powers}}} "
-                    f"\\approx {decimal_tex(p_after, PLACES)}")
-    # rise_is_visible keeps the two 4-place probabilities more than a unit apart, so the exact losses differ by
-    # more than a unit too (|d ln p| > |dp| below 1) and their 4-place values print in the same order.
-    return Step(text=Tex(f"It rose: the logit of {name} went up and every other logit went down, so "
-                         f"$e^{{z_{{\\text{{{name}}}}}}}$ gained on the sum. At 4 places "
-                         f"(before: the table's value above; after: {how}):"),
-                lines=(Tex(f"p_{{\\text{{{name}}}}} \\approx {format_places(before)} \\text{{ before}}"),
-                       Tex(after + r" \text{ after}"),
-                       Tex(f"L' = -\\ln {after_symbol} \\approx {decimal_tex(-sympy.log(p_after), PLACES)}"
-                           f" < {decimal_tex(-sympy.log(p_before), PLACES)} \\approx -\\ln p_{{\\text{{{name}}}}}"
-                           r" \text{ (the losses from the exact probabilities)}")))
+        lead, extra = Fraction(z[m] - z[best]), fall[m] - fall[best]
+        if not 0 < lead < extra:
+            raise ValueError("a wrong token overtook the prediction without the prediction falling further than its lead")
+        why = (f"{_tt(m)}, the likeliest wrong token before the step, {how_far}; {_tt(best)} fell only "
+               f"${number_tex(_q(fall[best]))}$. {_tt(m)} started only ${number_tex(_q(lead))}$ ahead of {_tt(best)}, "
+               f"less than the ${number_tex(_q(extra))}$ more that it fell, so {_tt(best)} overtook it and now has the "
+               "largest new logit of the wrong tokens")
+    top = max(z_new)
+    whole = all((v - top).denominator == 1 and v - top in EXP_TABLE_KS for v in z_new)
+    how = ("from the table too" if whole else
+           "with a calculator, since the new logits are fractions the table does not print")
+    shift = tuple(v - max(z) for v in z)
+    compare = tuple(Tex(f"p_{{\\text{{{VOCABULARY[j]}}}}} \\approx {format_places(table_probability(shift, j).rounded().route)}"
+                        f" \\;\\to\\; p'_{{\\text{{{VOCABULARY[j]}}}}} \\approx "
+                        f"{format_places(probability_after(z_new, j).rounded().route)}") for j in wrong)
+    decide = Step(text=Tex(why + "; softmax keeps the order of the logits, so it is the likeliest. "
+                           f"Before (the table's values above) and after ({how}), at 4 places:"),
+                  lines=compare, result=answer)
+    # A wrong token whose logit fell can still gain probability, where the sum Σ e^{z_i} shrank by more: said only
+    # where the 4-place values show the rise for every reading.
+    risen = [j for j in wrong if rise_is_visible(table_probability(shift, j), probability_after(z_new, j))]
+    if not risen:
+        return fell, decide
+    names = " and ".join(_tt(j) for j in risen)
+    one = len(risen) == 1
+    note = Step(text=Tex(f"The logit{'' if one else 's'} of {names} fell too, yet {'its' if one else 'their'} "
+                         f"probabilit{'y' if one else 'ies'} rose: $e^{{z_j}}$ shrank less, in proportion, than the sum "
+                         r"$\sum_i e^{z_i}$ it is divided by."))
+    return fell, decide, note
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Example 1's forward pass, then one SGD step on W_out towards a target the model does not yet predict."""
-    tr = draw_training(rng, options)
+    tr = draw_training(rng, options, visible=likeliest_wrong_visible)
     f = tr.forward
     name = VOCABULARY[tr.target]
     gradient_part, dw_q = output_gradient_part(tr)
     update, w_new_q = sgd_update_step(r"W_{\text{out}}", "W_out_new", f.w_out, dw_q.value, tr.eta)
     z_new = f.c * w_new_q.value
     z_new_q = Quantity("z_new", Tex("z'"), z_new)
-    top = max(z_new)
-    exponents = [v - top for v in z_new]
-    p_after = sympy.exp(exponents[tr.target]) / sympy.Add(*(sympy.exp(e) for e in exponents))
-    p_before = f.p[tr.target]
     norm = (f.c * f.c.T)[0, 0]
-    rose = Quantity("rose", Tex(r"p_{\text{target}}"), Choice("rose", (("rose", "rose"), ("same", "stayed the same"), ("fell", "fell"))))
+    new_logits = [Fraction(int(v.p), int(v.q)) for v in z_new]
+    wrong = [v for j, v in enumerate(VOCABULARY) if j != tr.target]
+    best = likeliest_wrong(new_logits, tr.target)
+    if best is None:
+        raise ValueError("draw_training let through a step whose likeliest wrong token is not clear at 4 places")
+    likeliest = Quantity("likeliest_wrong", Tex(r"\text{likeliest wrong token}"),
+                         Choice(VOCABULARY[best], tuple((v, v) for v in wrong)))
     parts = list(f.parts) + loss_parts(tr) + [
         gradient_part,
         Part(Tex(f"Update the output weights with one step of gradient descent, learning rate $\\eta = {number_tex(tr.eta)}$."),
@@ -284,11 +390,11 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                            checks=(Tex(f"z' - z = -\\eta\\,\\lVert c\\rVert^2\\,\\frac{{\\partial L}}{{\\partial z}} "
                                        f"= -{number_tex(tr.eta)} \\cdot {number_tex(norm)} \\cdot \\frac{{\\partial L}}{{\\partial z}}"
                                        f": \\text{{the logit of {name} rose, every other fell.}}"),)),)),
-        Part(Tex(f"Did the model's probability for the target \\texttt{{{name}}} rise, stay the same or fall? Why?"),
-             (rose,),
-             (_rise_step(tr, exponents, p_before, p_after),)),
+        Part(Tex(f"After the step, which wrong token (any token but the target \\texttt{{{name}}}) does the model find "
+                 "the most likely? Why?"),
+             (likeliest,),
+             likeliest_wrong_steps(tr, new_logits, likeliest)),
     ]
     facts = dict(f.facts)
-    facts.update({"target": name, "target_index": Rational(tr.target), "eta": tr.eta, "given_p": tr.p_given,
-                  "p_target_before": p_before, "p_target_after": p_after})
+    facts.update({"target": name, "target_index": Rational(tr.target), "eta": tr.eta, "given_p": tr.p_given})
     return Problem.draft(given=f.given, parts=parts, facts=facts, needs_calculator=True)
