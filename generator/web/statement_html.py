@@ -144,7 +144,7 @@ table.tex-table tr.tex-hline-below > td { border-bottom: 1px solid currentColor;
 _KATEX_MATH = frozenset("""
     alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau
     upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega
-    frac tfrac dfrac sqrt sum prod ln log exp min max det
+    frac tfrac dfrac sqrt sum prod ln log exp min max det sin cos tan
     hat tilde bar overline vec
     text mathrm mathbf mathsf mathit texttt textbf textit operatorname
     cdot times div pm mp circ odot approx le ge leq geq ne neq lt gt mid to leftarrow rightarrow infty

@@ -305,3 +305,15 @@ def test_katex_reads_every_statement(browser, tmp_path):
         assert not [m for m in messages if "alert" in m or "error" in m.lower()]
     finally:
         page.close()
+
+
+def test_a_rotation_by_a_3_4_5_angle_converts():
+    """linear_map names such an angle by its cos and sin (\\cos\\theta = 3/5): the page must show it too."""
+    for seed in range(1, 60):
+        sheet = _sheet("linear_map", problem_types()["linear_map"].resolve({"difficulty": "medium"}), seed)
+        if "\\cos" in str(sheet.problems[0].facts.get("description", "")):
+            break
+    else:
+        pytest.skip("no seed drew a 3-4-5 angle")
+    _check_sheet(sheet)
+    assert "\\cos\\theta" in str(sheet_view(sheet)[0].statement_html)
