@@ -18,7 +18,7 @@ SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
 ASSIGNMENT ?= examples/assignment.toml
 ROSTER ?= examples/roster.csv
 
-.PHONY: all python tex web-assets test-services test bench bench-class bench-marking class serve clean
+.PHONY: all python tex web-assets test-services test bench bench-class bench-marking bench-web class serve clean
 # Generated .tex/.json are worth keeping between runs (make would delete them as intermediates).
 .SECONDARY:
 
@@ -79,7 +79,7 @@ worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCE
 test: $(TEST_STAMP) tex web-assets test-services
 	$(PY) -m pytest -q
 
-bench: $(STAMP) tex
+bench: $(STAMP) tex web-assets
 	$(PY) -m generator.bench
 
 # Only the class-set figures (300 students, the example assignment).
@@ -89,6 +89,11 @@ bench-class: $(STAMP) tex
 # Only the marking figures (300 students, about 60 blanks each, with follow-through).
 bench-marking: $(STAMP)
 	$(PY) -m generator.bench marking
+
+# Only the web page's figures: the real server on loopback, 300 students saving about 60 answers each, then Check.
+# BENCH_WEB_PROFILE=1 also prints where the server's CPU time went (cProfile in every thread).
+bench-web: $(STAMP) web-assets
+	$(PY) -m generator.bench web
 
 # Every student of ROSTER gets their own variant of ASSIGNMENT, in classes/<assignment name>/ (unchanged files are kept).
 class: $(STAMP) tex

@@ -1,4 +1,5 @@
-"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet, a class set, and marking."""
+"""`make bench`: generation time per problem type, render time and TeX time for a 10-problem sheet, a class set, marking,
+and the web page under a class (the real server, 300 students saving and checking at once)."""
 
 from __future__ import annotations
 
@@ -295,7 +296,398 @@ def _bench_answers(key, student_id: str, kind: int, apply, valid_recipes) -> lis
     return [[student_id, key.variant, label, text] for label, text in answers.items()]
 
 
+WEB_PROBLEMS = ("matmul:shape=2x2,difficulty=medium", "transpose", "dot_product", "matmul_gradient:difficulty=easy",
+                "inverse", "linear_map", "matmul_gradient", "matmul")  # the example assignment and four more: 59 blanks
+WEB_CONNECTIONS = 64  # requests in flight at once, from different students
+WEB_SAVE_P99_TARGET_MS = 50.0
+WEB_CHECK_P99_TARGET_MS = 300.0
+# Before the burst, each student's first boxes are saved at a class's pace (one save every 3 s per student, spread
+# out): the latency a student sees while the class types, for comparison with the burst's.
+WEB_PACE = 100.0  # saves per second
+WEB_PACED_BOXES = 3
+WEB_SLIP_EVERY = 6  # every 6th blank is first saved with a slip, then saved again with the final text
+WEB_PROFILE_VARIABLE = "BENCH_WEB_PROFILE"  # BENCH_WEB_PROFILE=1: print where the server's CPU time went
+
+
+def bench_web() -> None:
+    """The web page under a class: CLASS_SIZE students sign in, save every blank (one request per blank, as the page
+    does while a student types) with WEB_CONNECTIONS requests in flight, then press Check once each; the real server
+    (uvicorn, SQLite in the class folder) in its own process on loopback. Every save must be acknowledged and be in
+    the database afterwards with its last text."""
+    import asyncio
+
+    from generator.classes.assignment import parse_assignment
+    from generator.classes.classbuild import Summary, generate, write_class
+    from generator.classes.roster import Student
+
+    assignment = parse_assignment({"name": "webbench", "title": "Web benchmark", "seed": 6, "calculator": "none",
+                                   "problems": [{"type": spec.split(":")[0], "points": 4, **(
+                                       {"options": dict(kv.split("=") for kv in spec.split(":")[1].split(","))}
+                                       if ":" in spec else {})} for spec in WEB_PROBLEMS]}, Path("webbench.toml"))
+    roster = tuple(Student(f"s{i:03d}", f"{_NAMES[i % len(_NAMES)]} {i}", 0, i + 1) for i in range(1, CLASS_SIZE + 1))
+    profile = os.environ.get(WEB_PROFILE_VARIABLE, "")
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp) / "webbench"
+        write_class(assignment, generate(assignment, roster, BENCH_SECRET, workers=os.cpu_count() or 1), folder,
+                    BENCH_SECRET, pdf=False, summary=Summary())
+        server = _WebServer(folder, Path(temp) / "profile.txt" if profile else None).start()
+        try:
+            result = asyncio.run(_web_load(server.url, folder, [s.id for s in roster]))
+        finally:
+            server_cpu, server_mb = server.cpu_seconds(), server.peak_mb()
+            server.stop()
+        stored = _stored_answers(folder)
+        report = Path(temp) / "profile.txt"
+        profile_text = report.read_text() if profile and report.exists() else ""
+    _report_web(result, stored, server_cpu, server_mb)
+    if profile:
+        print(profile_text)
+
+
+class _WebServer:
+    """`transformer-worksheets serve` in a child process on a free loopback port (with cProfile in every thread when
+    profile names a file to write its report to)."""
+
+    def __init__(self, folder: Path, profile: Path | None) -> None:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.folder, self.profile, self.process = folder, profile, None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "_WebServer":
+        import subprocess
+        import urllib.error
+        import urllib.request
+
+        if self.profile:
+            command = [sys.executable, "-c", "import sys; from generator.bench import _profiled_serve; "
+                       "_profiled_serve(*sys.argv[1:])", str(self.folder), str(self.port), str(self.profile)]
+        else:
+            command = [sys.executable, "-m", "generator", "serve", str(self.folder), "--port", str(self.port),
+                       "--teacher-token", "bench-teacher-token"]
+        self.log = open(self.folder.parent / "server.log", "w+", encoding="utf-8")  # a pipe could fill and block it
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.process.kill()
+        self.process.wait()
+        raise RuntimeError(f"the server did not start: {self.output()[-2000:]}")
+
+    def peak_mb(self) -> float:
+        """The server process's peak resident memory so far."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+        if self.process.returncode not in (0, -15) or "Traceback" in self.output():
+            print(f"  the server exited with {self.process.returncode}: {self.output()[-3000:]}")
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+
+class _Connections:
+    """Keep-alive HTTP/1.1 connections to the server, at most size at once: a client of a few lines, so that the load
+    generator takes little of the CPU the server needs (httpx took more CPU per request than the server itself)."""
+
+    def __init__(self, url: str, size: int) -> None:
+        import asyncio
+
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.idle: asyncio.Queue = asyncio.Queue()
+        for _ in range(size):
+            self.idle.put_nowait(None)  # opened on first use
+
+    async def request(self, method: str, path: str, cookie: str = "", headers: dict[str, str] | None = None,
+                      body: bytes = b"") -> tuple[int, dict[str, str], bytes, float]:
+        """(status, headers with lower-case names, body, milliseconds from sending to the last byte received)."""
+        import asyncio
+
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        lines += [f"Cookie: tw_session={cookie}"] if cookie else []
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        connection = await self.idle.get()
+        try:
+            for attempt in (1, 2):
+                reused = connection is not None
+                if connection is None:
+                    connection = await asyncio.open_connection(self.host, self.port)
+                reader, writer = connection
+                start = time.perf_counter()
+                writer.write(message)
+                try:
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+                    break
+                except asyncio.IncompleteReadError as error:
+                    # uvicorn closes a connection idle for 5 s: sent again on a new one, as browsers do.
+                    writer.close()
+                    connection = None
+                    if error.partial or not reused or attempt == 2:
+                        raise
+            status_line, *header_lines = head.decode("latin-1").split("\r\n")
+            received: dict[str, str] = {}
+            for line in header_lines:
+                if ":" in line:
+                    name, value = line.split(":", 1)
+                    name = name.strip().lower()
+                    if name == "set-cookie" and not value.strip().startswith("tw_session="):
+                        continue
+                    received[name] = value.strip()
+            if "content-length" not in received:
+                raise RuntimeError(f"a response without Content-Length: {status_line}")
+            content = await asyncio.wait_for(reader.readexactly(int(received["content-length"])), 60)
+            elapsed = (time.perf_counter() - start) * 1000
+            if received.get("connection", "").lower() == "close":
+                writer.close()
+                connection = None
+            return int(status_line.split()[1]), received, content, elapsed
+        except BaseException:
+            if connection is not None:
+                connection[1].close()
+            connection = None
+            raise
+        finally:
+            self.idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        while not self.idle.empty():
+            connection = self.idle.get_nowait()
+            if connection is not None:
+                connection[1].close()
+
+
+async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
+    """Sign in every student, save every blank, Check once each; the timings and what was sent."""
+    import asyncio
+    import html
+    import json
+    import re
+
+    from generator.marking.markkey import load_key
+    from generator.web.codes import access_code, class_secret
+
+    secret = class_secret(folder)
+    manifest = json.loads((folder / "class.json").read_text())
+    stems = {entry["id"]: entry["stem"] for entry in manifest["students"]}
+    pool = _Connections(url, WEB_CONNECTIONS)
+    cookies: dict[str, str] = {}
+    csrf: dict[str, str] = {}
+    plan: dict[str, list[tuple[str, str]]] = {}
+    failures: list[str] = []
+    save_ms: list[float] = []
+    paced_ms: list[float] = []
+    check_ms: list[float] = []
+    checked: dict[str, int] = {}
+
+    async def sign_in(student: str) -> None:
+        status, headers, _, _ = await pool.request("GET", f"/s/{access_code(secret, 'webbench', student)}")
+        cookie = re.match(r"tw_session=([^;]*)", headers.get("set-cookie", ""))
+        if status != 303 or headers.get("location") != "/sheet" or not cookie:
+            failures.append(f"{student}: sign-in answered {status} {headers.get('location')}")
+            return
+        cookies[student] = cookie[1]
+        status, headers, body, _ = await pool.request("GET", "/sheet", cookies[student])
+        page = body.decode()
+        cookie = re.match(r"tw_session=([^;]*)", headers.get("set-cookie", ""))
+        if cookie:  # the session now holds the page's CSRF token
+            cookies[student] = cookie[1]
+        if status != 200:
+            failures.append(f"{student}: the sheet answered {status}")
+            return
+        csrf[student] = re.search(r'name="csrf-token" content="([^"]+)"', page)[1]
+        labels = [html.unescape(label) for label in dict.fromkeys(
+            re.findall(r'<input type="(?:text|radio)"[^>]*data-label="([^"]+)"', page))]
+        key = load_key(folder / "students" / f"{stems[student]}-key.json")
+        texts = {b.label: (b.choices[0] if b.kind == "choice" and b.choices else b.text) for b in key.blanks}
+        if sorted(labels) != sorted(texts):
+            failures.append(f"{student}: the page's boxes are not the key's blanks")
+        # What the student types: the key's text for two boxes in three, "0" in the third; every WEB_SLIP_EVERY-th
+        # box first gets a slip (a digit too many), then its final text.
+        final = {label: texts[label] if n % 3 else "0" for n, label in enumerate(labels)}
+        slipped = set(labels[::WEB_SLIP_EVERY])
+        plan[student] = [save for label in labels for save in (
+            ((label, final[label] + "1"), (label, final[label])) if label in slipped else ((label, final[label]),))]
+
+    async def save_one(student: str, label: str, text: str, latencies: list[float]) -> None:
+        body = json.dumps({"answers": {label: text}}).encode()
+        try:
+            status, _, content, ms = await pool.request(
+                "POST", "/api/answers", cookies[student], {"Content-Type": "application/json",
+                                                           "X-CSRF-Token": csrf[student]}, body)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError) as error:
+            failures.append(f"{student} {label}: {error!r}")
+            return
+        latencies.append(ms)
+        if status != 200 or "saved_at" not in json.loads(content):
+            failures.append(f"{student} {label}: save answered {status} {content[:200]!r}")
+
+    async def save_paced(n: int, student: str, begin: float) -> None:
+        # The student's first WEB_PACED_BOXES boxes, at the class's pace: one save every 1/WEB_PACE s, in turn.
+        for box, (label, text) in enumerate(plan.get(student, ())[:WEB_PACED_BOXES]):
+            await asyncio.sleep(max(0.0, begin + (box * len(plan) + n) / WEB_PACE - time.perf_counter()))
+            await save_one(student, label, text, paced_ms)
+
+    async def save_all(student: str) -> None:
+        # One box at a time, each save answered before the next is sent (the page keeps one save in flight).
+        for label, text in plan.get(student, ())[WEB_PACED_BOXES:]:
+            await save_one(student, label, text, save_ms)
+
+    async def check(student: str) -> None:
+        try:
+            status, _, content, ms = await pool.request("POST", "/api/check", cookies[student],
+                                                        {"X-CSRF-Token": csrf[student]})
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError) as error:
+            failures.append(f"{student}: check {error!r}")
+            return
+        check_ms.append(ms)
+        if status != 200:
+            failures.append(f"{student}: check answered {status} {content[:200]!r}")
+        else:
+            checked[student] = sum(1 for v in json.loads(content)["verdicts"].values() if v["status"] == "right")
+
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    cpu = time.process_time()
+    await asyncio.gather(*(sign_in(s) for s in students))
+    paced = time.perf_counter()
+    await asyncio.gather(*(save_paced(n, s, paced) for n, s in enumerate(plan)))
+    burst, burst_cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(save_all(s) for s in plan))
+    saved, saved_cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(check(s) for s in plan))
+    done = time.perf_counter()
+    await pool.close()
+    return {"plan": plan, "failures": failures, "save_ms": save_ms, "paced_ms": paced_ms, "check_ms": check_ms,
+            "right": checked, "load": load, "sign_in_s": paced - started, "save_s": saved - burst,
+            "check_s": done - saved, "client_cpu_s": time.process_time() - cpu,
+            "client_save_cpu_s": saved_cpu - burst_cpu}
+
+
+def _stored_answers(folder: Path) -> dict[str, dict[str, str]]:
+    """Every saved answer in the class folder's database, read after the server stopped."""
+    import sqlite3
+
+    connection = sqlite3.connect(folder / "answers.sqlite3")
+    try:
+        stored: dict[str, dict[str, str]] = {}
+        for student, label, text in connection.execute("SELECT student_id, label, text FROM answers"):
+            stored.setdefault(student, {})[label] = text
+        return stored
+    finally:
+        connection.close()
+
+
+def _report_web(result: dict, stored: dict[str, dict[str, str]], server_cpu: float, server_mb: float) -> None:
+    plan, saves, checks = result["plan"], result["save_ms"], result["check_ms"]
+    expected = {student: dict(sends) for student, sends in plan.items()}
+    wrong = sum(1 for student, answers in expected.items() for label, text in answers.items()
+                if stored.get(student, {}).get(label) != text)
+    extra = sum(len(set(stored.get(student, {})) - set(answers)) for student, answers in expected.items())
+    blanks = sum(map(len, expected.values()))
+    print(f"web page: {len(plan)} students x {blanks // max(1, len(plan))} blanks; the real server (uvicorn, SQLite "
+          f"with synchronous=FULL) on loopback; the load generator (asyncio, keep-alive connections) shares the "
+          f"{os.cpu_count()} cores with it (load average before: {result['load']:.1f})")
+    print(f"  sign-in: {len(plan)} students in {result['sign_in_s']:.2f} s (the code's link, then the sheet page)")
+    paced = result["paced_ms"]
+    if paced:
+        print(f"  saves at a class's pace: {len(paced)} at {WEB_PACE:g}/s ({WEB_PACED_BOXES} boxes a student): latency "
+              f"p50 {_percentile(paced, 0.5):.1f} ms, p99 {_percentile(paced, 0.99):.1f} ms, max {max(paced):.1f} ms")
+    throughput = len(saves) / result["save_s"] if result["save_s"] else 0.0
+    print(f"  saves all at once: {len(saves)} (one request per box, every {WEB_SLIP_EVERY}th box twice), "
+          f"{WEB_CONNECTIONS} in flight: {result['save_s']:.2f} s, {throughput:.0f} saves/s")
+    for label, samples, target in (("save", saves, WEB_SAVE_P99_TARGET_MS), ("check", checks, WEB_CHECK_P99_TARGET_MS)):
+        if samples:
+            p99 = _percentile(samples, 0.99)
+            print(f"    {label:<6} latency p50 {_percentile(samples, 0.5):7.1f} ms, p99 {p99:7.1f} ms, max "
+                  f"{max(samples):7.1f} ms (target p99 < {target:g} ms)  {'ok' if p99 < target else 'SLOW'}")
+    print(f"  Check: {len(checks)} (each student once, {WEB_CONNECTIONS} in flight) in {result['check_s']:.2f} s, "
+          f"{len(checks) / max(result['check_s'], 1e-9):.0f}/s ({sum(result['right'].values())} blanks marked right)")
+    print(f"  CPU: server {server_cpu:.1f} s, load generator {result['client_cpu_s']:.1f} s "
+          f"({result['client_save_cpu_s']:.1f} s of it while saving all at once); server peak memory "
+          f"{server_mb:.0f} MB")
+    verdict = "ok" if not result["failures"] and not wrong and not extra else "LOST"
+    print(f"  read back from the database: {blanks - wrong} of {blanks} answers with their last text "
+          f"({len(paced) + len(saves)} saves acknowledged), {len(result['failures'])} requests failed, {extra} "
+          f"unexpected answers  {verdict}")
+    for failure in result["failures"][:5]:
+        print(f"    {failure}")
+
+
+def _profiled_serve(folder: str, port: str, report: str) -> None:
+    """The server with cProfile in every thread (the event loop's and the pool's that run the endpoints), timed by
+    each thread's own CPU clock, so time spent waiting (for a lock, the disk, the GIL) is left out; at exit the
+    merged figures, most first, are written to report."""
+    import cProfile
+    import io
+    import pstats
+    import signal
+    import threading
+
+    from generator.web.serve import serve
+
+    profiles: list[cProfile.Profile] = []
+    bootstrap = threading.Thread._bootstrap_inner
+
+    def profiled(thread) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        profiles.append(profile)
+        profile.enable()
+        try:
+            bootstrap(thread)
+        finally:
+            profile.disable()
+
+    threading.Thread._bootstrap_inner = profiled
+    main = cProfile.Profile(time.thread_time)
+    profiles.append(main)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    main.enable()
+    try:
+        serve(Path(folder), "127.0.0.1", int(port), None, "bench-teacher-token")
+    except KeyboardInterrupt:  # uvicorn raises the SIGTERM it caught again once it has shut down
+        pass
+    finally:
+        main.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(*profiles, stream=out)
+        out.write(f"server profile: CPU seconds by function, every thread ({len(profiles)}), cProfile's own cost "
+                  "included\n")
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(45)
+        Path(report).write_text(out.getvalue())
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["web"]:
+        bench_web()
+        sys.exit(0)
     if sys.argv[1:] == ["marking"]:
         bench_marking()
         bench_discovery()
@@ -308,3 +700,4 @@ if __name__ == "__main__":
     bench_generation()
     bench_documents()
     bench_presets()
+    bench_web()

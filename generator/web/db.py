@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from typing import TypeVar
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,6 +32,8 @@ ACCEPTED = (f"accepted: sqlite:///PATH (a file in an existing folder; the defaul
 BUSY_TIMEOUT_MS = 5000
 # pg_advisory_xact_lock's key while migrating: any constant; this is "tw-web" in ASCII.
 ADVISORY_KEY = 0x74772D776562
+
+T = TypeVar("T")
 
 # One lock per SQLite file for every Database of this process (see Database.write).
 _file_locks: dict[str, threading.Lock] = {}
@@ -60,6 +63,9 @@ class Database:
         writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
         self._write_sessions: sessionmaker[Session] = sessionmaker(writer, expire_on_commit=False)
         self._write_lock = _file_lock(url.database) if self.is_sqlite else None
+        self._queued: list[_Queued] = []  # write_shared's work waiting for the next group
+        self._writing = False  # a group is being written
+        self._group_turn = threading.Condition()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -67,6 +73,72 @@ class Database:
         with self._write_lock or nullcontext():
             with self._write_sessions.begin() as session:
                 yield session
+
+    def write_shared(self, work: Callable[[Session], T]) -> T:
+        """work(session) in a write transaction that, on SQLite, may also hold other threads' work: one commit (one
+        sync of the WAL) for all of it. Returns work's result only once that transaction is committed, so what it
+        wrote is on disk as surely as with write(); raises what work raised, with nothing of it kept.
+
+        Group commit: each thread queues its work; while a group is being written the others wait, and when it is
+        done, those whose work was in it return and one of the rest takes everything queued meanwhile as the next
+        group: it runs each piece in order under the file's write lock and commits once. When one piece of work
+        raises, the transaction is rolled back, that work gets its exception and the rest are run again without it
+        (each sees the writes of those before it, as in one transaction each). A database error fails the whole
+        group: none of it was committed. work must write only through the session it is given, use Core statements
+        (no ORM objects: they would outlive a rollback) and may be run more than once.
+        PostgreSQL runs each in its own transaction (its commits are grouped by the server; one transaction over
+        several students' rows would hold all their row locks)."""
+        if self._write_lock is None:
+            with self.write() as session:
+                return work(session)
+        item = _Queued(work)
+        with self._group_turn:
+            self._queued.append(item)
+            while self._writing and not item.done:
+                self._group_turn.wait()
+            lead = not item.done
+            if lead:
+                self._writing = True
+                group, self._queued = self._queued, []
+        if lead:
+            try:
+                with self._write_lock:
+                    self._run_group(group)
+            finally:
+                with self._group_turn:
+                    self._writing = False
+                    self._group_turn.notify_all()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def _run_group(self, group: list[_Queued]) -> None:
+        """Run and commit a group of queued work (the file's write lock held); every item ends done."""
+        pending = list(group)
+        try:
+            while pending:
+                failed: _Queued | None = None
+                try:
+                    with self._write_sessions.begin() as session:
+                        for item in pending:
+                            try:
+                                item.result = item.work(session)
+                            except SQLAlchemyError:
+                                raise  # the database itself: the whole group fails below
+                            except Exception as error:
+                                item.error, failed = error, item
+                                raise _WorkFailed() from error
+                except _WorkFailed:
+                    pending.remove(failed)
+                    failed.done = True
+                    continue
+                for item in pending:
+                    item.done = True
+                return
+        except BaseException as error:
+            for item in pending:
+                item.result, item.error, item.done = None, error, True
+            raise
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -81,6 +153,19 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+class _Queued:
+    """One piece of write_shared's work, its result or exception, and whether it is done (committed or failed)."""
+
+    __slots__ = ("work", "result", "error", "done")
+
+    def __init__(self, work: Callable[[Session], object]) -> None:
+        self.work, self.result, self.error, self.done = work, None, None, False
+
+
+class _WorkFailed(Exception):
+    """One queued piece of work raised: its group's transaction is rolled back and run again without it."""
 
 
 def default_url(folder: Path | str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 
 from generator.documents.render import number_tex
 from generator.marking.answers import AnswerError, parse_answer
+from generator.marking.followthrough import choice_recipes_for, recipes_for
 from generator.marking.markkey import BlankKey, SheetKey
 from generator.marking.marker import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT, UNANSWERED, UNREADABLE, UNREDUCED,
                                       WRONG, Cell, StudentMark, mark_student)
@@ -37,8 +39,29 @@ def reading(blank: BlankKey | None, text: str) -> dict:
     return {"ok": True, "tex": number_tex(parsed.value), "form": parsed.form}
 
 
+# The follow-through recipes of each problem spec are found once per process (a fraction of a second each, cached by
+# the marker). The first Checks of a class come together: without this lock every thread of the pool found the same
+# recipes at once, each as slowly as all of them shared the one interpreter (seconds, under make bench-web).
+_RECIPES_LOCK = threading.Lock()
+_RECIPES_FOUND: set[tuple] = set()
+
+
+def find_recipes(key: SheetKey) -> None:
+    """Find the follow-through recipes of the key's problems, one thread at a time; the others wait for them."""
+    for problem in key.problems:
+        if problem.spec_key in _RECIPES_FOUND:
+            continue
+        with _RECIPES_LOCK:
+            if problem.spec_key not in _RECIPES_FOUND:
+                recipes_for(problem.spec_key)
+                if any(blank.kind == "choice" for blank in problem.blanks):
+                    choice_recipes_for(problem.spec_key)
+                _RECIPES_FOUND.add(problem.spec_key)
+
+
 def mark(key: SheetKey, answers: dict[str, str], student_id: str, name: str = "") -> StudentMark:
     """The student's blanks marked from what they typed (a blank with nothing typed is 'not answered')."""
+    find_recipes(key)
     cells = {blank.label: Cell(answers.get(blank.label, ""), file="web") for blank in key.blanks}
     return mark_student(key, cells, student_id, name)
 
