@@ -184,6 +184,16 @@ def _transpose_slip(folder: Path) -> dict[str, str]:
         f"2b S[{i},{j}]": str(s[i, j]) for i in range(2) for j in range(2)}
 
 
+def _carried(folder: Path) -> str:
+    """An entry of S that the slip changes (where Q·K and Q·Kᵀ differ): it earns follow-through, not 'right'."""
+    import json
+    import sympy
+    given = json.loads((folder / "students" / "s001-key.json").read_text())["problems"][1]["given"]
+    q, k = (sympy.Matrix(sympy.sympify(given[name])) for name in ("Q", "K"))
+    i, j = next((i, j) for i in range(2) for j in range(2) if (q * k)[i, j] != (q * k.T)[i, j])
+    return f"2b S[{i},{j}]"
+
+
 def _type(page, answers: dict[str, str]) -> None:
     for label, text in answers.items():
         page.locator(f'input[data-label="{label}"]').fill(text)
@@ -198,7 +208,7 @@ def test_a_slip_carried_forward_gets_follow_through_and_the_named_mistake_in_pra
     page.click("#check")
     page.wait_for_function("document.getElementById('score').textContent.startsWith('Score')", timeout=5000)
     assert "the result is transposed" in page.locator('.verdict[data-for="2a KT[0,1]"]').inner_text()
-    assert page.locator('.verdict[data-for="2b S[0,0]"]').inner_text().startswith("follow-through")
+    assert page.locator(f'.verdict[data-for="{_carried(server.folder)}"]').inner_text().startswith("follow-through")
     page.locator("#problem-2").screenshot(path=str(server.folder / "practice.png"))
 
 
@@ -217,5 +227,5 @@ def test_in_an_exam_the_page_shows_nothing_until_the_marks_are_released(server, 
     teacher.post("/teacher/release", data={"csrf_token": csrf})
     page.reload()
     assert "the result is transposed" in page.locator('.verdict[data-for="2a KT[0,1]"]').inner_text()
-    assert page.locator('.verdict[data-for="2b S[0,0]"]').inner_text().startswith("follow-through")
+    assert page.locator(f'.verdict[data-for="{_carried(server.folder)}"]').inner_text().startswith("follow-through")
     assert page.locator("input.cell").first.is_disabled()  # released: the exam is closed
