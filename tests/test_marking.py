@@ -9,7 +9,8 @@ import pytest
 
 from generator.marking import exactnum as xn
 from generator.marking import mistakes
-from generator.marking.followthrough import recipes_for, unexplained, valid_recipes
+from generator.marking.followthrough import (REFERENCE_SEEDS, choice_recipes_for, confirming_seeds, recipes_for,
+                                             reference_samples, unexplained, valid_choice_recipes, valid_recipes)
 from generator.marking.marker import FOLLOW_THROUGH, RIGHT, UNREDUCED, WRONG, Cell, Policy, mark_student
 from generator.marking.markkey import key_from_data, part_decimals
 from generator.core.registry import problem_types
@@ -691,7 +692,7 @@ def test_follow_through_for_the_last_token_and_an_inverse():
 # Answers worked from the givens alone: no earlier answer of the student's can be carried into them, so they need no
 # follow-through recipe, and the catalogue leaves their steps out.
 WORKED_FROM_GIVENS = {
-    "dot_product": {"a.c", "a.d"},
+    "dot_product": {"a.d"},
     "embedding_grad": {"dE"},  # the table E itself is not printed, only the ids and ∂X
     "example4": {"p0"},  # the softmax of all-zero logits
     "ffn": {"h"}, "ffn_gelu": {"h"}, "output_logits": {"z"},  # x·W + b from printed x, W and b
@@ -718,6 +719,34 @@ def test_every_answer_built_on_earlier_answers_has_follow_through(spec):
     assert missing <= WORKED_FROM_GIVENS.get(name, set()) | KNOWN_GAPS.get(name, set()), spec
     if ":" not in spec:  # the lists stay true: a step the catalogue learns comes off them
         assert missing == WORKED_FROM_GIVENS.get(name, set()) | KNOWN_GAPS.get(name, set()), spec
+
+
+# Seeds no recipe is looked for on: the references are 101, 202 and 303, the confirming draws 404 … 1515.
+FRESH_SEEDS = (11, 22)
+GIVEN_PARTS = ["example3:given=ad", "tiny_transformer:given=a-c"]
+
+
+@pytest.mark.parametrize("type_name", sorted(problem_types()))
+def test_every_recipe_holds_on_fresh_draws(type_name):
+    """A recipe is a step, not a coincidence of the draws it was found on: on draws of every option set that no recipe
+    was looked for on, each one still reproduces the key (a recipe that does not was true only by chance, and on a
+    variant where the chance repeats it credits a wrong value worked from the student's own: training_step's
+    L = −½·Qᵀ·ℓ while ℓ₀ = ℓ₁). Every option set of every type: about a minute in all, most of it finding the
+    recipes (which the other marking tests then reuse)."""
+    specs = [(type_name, tuple(sorted(options.items())), ()) for options in problem_types()[type_name].option_sets()]
+    specs += [_spec_key(spec) for spec in GIVEN_PARTS if spec.split(":")[0] == type_name]
+    spurious = []
+    for spec_key in specs:
+        assert not set(FRESH_SEEDS) & (set(REFERENCE_SEEDS) | set(confirming_seeds(spec_key)))
+        recipes, choices = recipes_for(spec_key), choice_recipes_for(spec_key)
+        for sample in reference_samples(spec_key, FRESH_SEEDS):
+            kept = {name: {(r.op, r.inputs, r.forms) for r in rs} for name, rs in valid_recipes(sample).items()}
+            kept_choices = valid_choice_recipes(sample)
+            spurious += [(dict(spec_key[1]), name, r.describe()) for name, rs in recipes.items() for r in rs
+                         if (r.op, r.inputs, r.forms) not in kept.get(name, ())]
+            spurious += [(dict(spec_key[1]), name, r.describe()) for name, rs in choices.items() for r in rs
+                         if r not in kept_choices.get(name, ())]
+    assert not spurious, spurious
 
 
 def test_parts_given_with_their_values_feed_follow_through():
@@ -774,6 +803,60 @@ def test_a_part_the_same_in_every_reference_is_no_input():
         for recipe in recipes:
             assert not any(form in ("rl", "rlT") and name_ == "sigma" for name_, form in zip(recipe.inputs, recipe.forms)), \
                 (name, recipe.describe())
+
+
+def _first_seed(spec: str, wanted, seeds=range(1, 200)):
+    """The first seed whose key has the property wanted(quantities): a variant with the draw's coincidence."""
+    for seed in seeds:
+        key = _key(spec, seed)
+        if wanted(key.problems[0].quantities):
+            return key
+    pytest.skip(f"no seed of {spec} has the coincidence")
+
+
+def test_no_follow_through_from_a_coincidence_of_the_draws():
+    """training_step with update=b_1: ℓ₀ = ℓ₁ = ln 6 in most draws (both targets at 1/6), so relations that hold only
+    then (L = −½·Qᵀ·ℓ when Q = (−3, 1)ᵀ; m̂ = db₁ + ℓᵀ·drᵀ when dr's rows sum to 0) must not become recipes: a
+    student's wrong value that equals one of them, worked from their own wrong ℓ or dr, is wrong. A slip in ℓ
+    carried into L the right way (the mean of their own ℓ) does follow through."""
+    spec = "training_step:update=b_1,forward=given"
+
+    def equal_losses(q):
+        return xn.same(q["L_pos"].values[0][0], q["L_pos"].values[1][0])
+
+    key = _first_seed(spec, lambda q: equal_losses(q) and [r[0] for r in q["Q"].values] == [-3, 1])
+    q = key.problems[0].quantities
+    losses = [row[0] for row in q["L_pos"].values]
+    assert xn.same(losses[0], xn.log(Fraction(6)))
+    own = [xn.log(Fraction(12)), losses[1]]  # a slip in ℓ₀: ln 12 for ln 6
+    answers = _perfect(key)
+    _set(answers, q["L_pos"], ((own[0],), (own[1],)))
+    mean = (own[0] + own[1]) / 2
+    answers[q["L_exact"].blanks[(0, 0)].label] = "(ln(12) + ln(6))/2"
+    answers[q["L"].blanks[(0, 0)].label] = xn.CTX.nstr(mean, 12)
+    marks, _ = _mark(key, answers)
+    assert marks[q["L_pos"].blanks[(0, 0)].label].status == WRONG
+    for name in ("L_exact", "L"):
+        assert marks[q[name].blanks[(0, 0)].label].status == FOLLOW_THROUGH, name
+    # −½·Qᵀ·ℓ is the mean only while ℓ₀ = ℓ₁: from the student's own ℓ it is another number, and it earns nothing
+    # (each blank in turn, the other one right from their ℓ: L to 4 places may follow from their own L exact).
+    coincidence = -(Fraction(-3) * own[0] + own[1]) / 2
+    assert not xn.same(coincidence, mean)
+    for name, text in (("L_exact", "(3*ln(12) - ln(6))/2"), ("L", xn.CTX.nstr(coincidence, 12))):
+        wrong = {**answers, q[name].blanks[(0, 0)].label: text}
+        marks, _ = _mark(key, wrong)
+        assert marks[q[name].blanks[(0, 0)].label].status == WRONG, name
+
+    # m̂ = db₁ (the first Adam step) whatever the student's dr; ℓᵀ·drᵀ is 0 only for the key's dr.
+    key = _first_seed(spec, lambda q: equal_losses(q) and all(sum(row) == 0 for row in q["dr"].values))
+    q = key.problems[0].quantities
+    dr = _off_by(q["dr"].values, Fraction(1))
+    added = [sum(l[0] * x for l, x in zip(q["L_pos"].values, row)) for row in dr]  # ℓᵀ·drᵀ from their dr
+    answers = _perfect(key)
+    _set(answers, q["dr"], dr)
+    answers[q["mhat_b_1"].blanks[(0, 0)].label] = xn.CTX.nstr(q["db_1"].values[0][0] + added[0], 12)
+    marks, _ = _mark(key, answers)
+    assert marks[q["mhat_b_1"].blanks[(0, 0)].label].status == WRONG
 
 
 def test_a_blank_entry_in_a_row_of_iterates_does_not_stop_the_rest():

@@ -8,8 +8,12 @@ sums, the causal mask, row means, variances and standard deviations, LayerNorm, 
 token ids and targets (embedding rows, one-hot rows, a target's probability and loss, ∂E), a 2×2 determinant and
 inverse, and composites: the Adam update, LayerNorm's backward pieces, per-head columns, clipping) over the
 quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A recipe is
-kept only when it reproduces the generator's exact values on three reference variants of the same problem spec
-with the same constants, so a coincidence of one draw is never a recipe. Candidates are screened in floats first
+kept only when it reproduces the generator's exact values on at least seven draws of the same problem spec (three
+reference variants and four or more further draws) with the same constants, so a coincidence of the draws is never
+a recipe: a relation that holds only while two losses are equal or a product happens to be 0 fails on a draw where
+they are not. It also needs evidence that each part of it does work (_inert), more equations than fitted constants,
+and no other recipe of the answer may do with fewer of its inputs. An answer counts as drawn when it changes in any
+draw (a loss that is ln 6 in the three references still gets its recipe). Candidates are screened in floats first
 (floatnum) and only survivors are checked exactly. A student's later blank then earns follow-through credit when
 the recipe, applied to the student's own earlier values, gives what the student wrote. A choice follows the same
 way from a number printed before it (the argmax of a row, the sign of a value).
@@ -29,9 +33,16 @@ from generator.marking.markkey import ProblemKey, Quantity, key_from_data
 from generator.documents.sheet import ProblemSpec, SheetSpec, build, key_data
 
 REFERENCE_SEEDS = (101, 202, 303)
-# Drawn only when a recipe rests on a part of an answer that the three references happen to share (a column of V
-# that is (4, −2) in all three): the step counts when the part changes in these draws and the recipe still holds.
+# Further draws every recipe must hold on too. Degenerate draws are common (both targets at 1/6, so ℓ₀ = ℓ₁; a
+# product of printed values that is 0): three draws can share one, and a relation that holds only there (L = −½·Qᵀ·ℓ,
+# m̂ = db₁ + ℓᵀ·drᵀ) would credit a student's wrong value worked from their own ℓ or dr. A relation that is no step
+# fails on some draw: every recipe of every type and option set holds on fresh draws (tests/test_marking.py).
 EXTRA_SEEDS = (404, 505, 606, 707)
+# A spec with few answer entries per draw (a determinant, a limit, three probabilities) draws from small sets, so a
+# coincidence can last through seven draws (det < 0 in all seven: |det| = −det); its draws take a millisecond. Such a
+# spec draws more of these until its draws hold EVIDENCE_ENTRIES answer entries; a chain's seven hold hundreds.
+MORE_SEEDS = (808, 909, 1010, 1111, 1212, 1313, 1414, 1515)
+EVIDENCE_ENTRIES = 120
 MAX_RECIPES = 12  # per answer: enough for the few honest alternatives (S from Q·Kᵀ or from Q and K)
 MAX_HEADS = 3  # separate per-head weight matrices tried in every order: 3 heads from 6 answers is already 120
 SCALED_OPS = ("scale", "product", "hadamard", "hadamard_row", "colsum_hadamard", "total", "colsum", "reciprocal",
@@ -266,9 +277,19 @@ def reference_samples(spec_key: tuple, seeds: tuple[int, ...] = REFERENCE_SEEDS)
 
 
 @cache
+def confirming_seeds(spec_key: tuple) -> tuple[int, ...]:
+    """The draws a recipe must hold on besides the references: EXTRA_SEEDS, and MORE_SEEDS for a small spec."""
+    first = reference_samples(spec_key)[0]
+    per_draw = sum(len(list(xn.entries(q.values))) for q in first.quantities.values() if q.source == "answer")
+    wanted = -(-EVIDENCE_ENTRIES // max(per_draw, 1)) - len(REFERENCE_SEEDS) - len(EXTRA_SEEDS)
+    return EXTRA_SEEDS + MORE_SEEDS[:max(wanted, 0)]
+
+
+@cache
 def recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
-    """Every answer's recipes for one problem spec (type, options, given parts), from the reference variants."""
-    return discover(list(reference_samples(spec_key)), lambda: list(reference_samples(spec_key, EXTRA_SEEDS)))
+    """Every answer's recipes for one problem spec (type, options, given parts), from the reference variants and the
+    confirming draws."""
+    return discover(list(reference_samples(spec_key)), list(reference_samples(spec_key, confirming_seeds(spec_key))))
 
 
 def unexplained(spec_key: tuple) -> list[str]:
@@ -277,7 +298,8 @@ def unexplained(spec_key: tuple) -> list[str]:
     Answers worked from the givens alone need none (no earlier answer of the student's can be carried into them);
     any other is a step the catalogue lacks."""
     samples = reference_samples(spec_key)
-    varying = _varying([_values_of(s) for s in samples])
+    varying = _varying([_values_of(s) for s in samples],
+                       [_values_of(s) for s in reference_samples(spec_key, confirming_seeds(spec_key))])
     found = recipes_for(spec_key)
     return [name for name, q in samples[0].quantities.items()
             if q.source == "answer" and name in varying and name not in found]
@@ -292,30 +314,30 @@ def _common(values: list[dict]) -> list[str]:
     return [name for name in values[0] if all(name in v for v in values)]
 
 
-def _varying(values: list[dict]) -> set[str]:
-    """The names whose value changes between samples (any matrix counts: its entries are drawn)."""
+def _varying(values: list[dict], more: list[dict] = ()) -> set[str]:
+    """The names (common to values) whose value changes between samples, the further ones (more) where they have it
+    too (any matrix counts: its entries are drawn)."""
     return {n for n in _common(values)
-            if xn.shape(values[0][n]) != (1, 1) or any(not matches(v[n], values[0][n]) for v in values)}
+            if xn.shape(values[0][n]) != (1, 1)
+            or any(n in v and not matches(v[n], values[0][n]) for v in chain(values, more))}
 
 
-def discover(samples: list[ProblemKey], extra=lambda: []) -> dict[str, tuple[Recipe, ...]]:
+def discover(samples: list[ProblemKey], confirming: list[ProblemKey] = ()) -> dict[str, tuple[Recipe, ...]]:
     """Recipes that hold on every sample (the same problem spec drawn with different numbers).
 
-    extra() gives more samples, drawn only if a recipe's evidence needs them (see _inert)."""
+    Candidates are proposed from the samples; a recipe must also hold on every confirming draw (a relation that only a
+    coincidence of the samples makes true fails on one of them)."""
     first = samples[0]
     values = [_values_of(s) for s in samples]
-    more: list[dict] = []
-
-    def extra_values() -> list[dict]:
-        if not more:
-            more.extend(_values_of(s) for s in extra())
-        return more
-
     names = _common(values)
-    # A number that is the same in every sample is a constant of the spec (d_k, η): it folds into a recipe's constants.
-    varying = _varying(values)
+    # A draw is evidence for every quantity (every spec's draws have the same quantities; one that did not is left out).
+    more = [v for v in map(_values_of, confirming) if all(n in v for n in names)]
+    # A number that is the same in every draw is a constant of the spec (d_k, η): it folds into a recipe's constants.
+    varying = _varying(values, more)
+    evidence = values + more
     # Float copies screen the candidates: only the few that pass there are checked exactly (see floatnum).
-    floats = [{n: fl.array(v[n]) for n in names if v[n]} for v in values]
+    floats = [{n: fl.array(v[n]) for n in names if v[n]} for v in evidence]
+    references = floats[:len(values)]
     found: dict[str, tuple[Recipe, ...]] = {}
     with np.errstate(all="ignore"):
         for name in names:
@@ -329,17 +351,47 @@ def discover(samples: list[ProblemKey], extra=lambda: []) -> dict[str, tuple[Rec
             candidates: list[Recipe] = []
             # A sum over several paths is looked for last, and only when no simpler step explains the answer.
             paths = _path_candidates(quantity, pool, floats[0], wanted=lambda: not candidates)
-            for recipe in chain(_candidates(quantity, pool, floats[0], indices), paths):
-                if not _screen(recipe, name, floats):
+            for recipe in chain(_candidates(quantity, pool, references, indices), paths):
+                # The references first: most candidates fail there, and a paired op's fit grows with the samples.
+                if not _screen(recipe, name, references) or not _screen(recipe, name, floats):
                     continue
-                fitted = _fit(recipe, name, values, extra_values)
+                fitted = _fit(recipe, name, evidence)
                 if fitted is not None and fitted not in candidates:
                     candidates.append(fitted)
                     if len(candidates) >= MAX_RECIPES:
                         break
+            candidates = [r for r in candidates if not _outdone(r, candidates, found)]
             if candidates:
                 found[name] = tuple(candidates)
     return found
+
+
+def _outdone(recipe: Recipe, others: list[Recipe], found: dict[str, tuple[Recipe, ...]]) -> bool:
+    """Another recipe of the answer needs only some of this one's inputs, and the rest are not worked from those.
+
+    Both hold on every draw, so they agree there: the other inputs never changed the value (Σ dU ⊙ û over a ReLU,
+    û = ±1 for two columns, is Σ dU while dU is 0 wherever û = −1; ¼·ℓᵀ·σ is the mean loss while σ = (2, 2)ᵀ in
+    every draw). Inputs worked from the other recipe's (μ and σ from x) are another route to the same step:
+    LayerNorm from the student's own μ and σ stays beside LayerNorm from x."""
+    inputs = set(recipe.inputs)
+    for other in others:
+        base = set(other.inputs)
+        if base < inputs and not all(_worked_from(extra, base, found, set()) for extra in inputs - base):
+            return True
+    return False
+
+
+def _worked_from(name: str, base: set[str], found: dict[str, tuple[Recipe, ...]], seen: set[str]) -> bool:
+    """Whether a recipe of name, or of a quantity it is worked from (and so on back), takes one of base."""
+    for recipe in found.get(name, ()):
+        for source in recipe.inputs:
+            if source in base:
+                return True
+            if source not in seen:
+                seen.add(source)
+                if _worked_from(source, base, found, seen):
+                    return True
+    return False
 
 
 def _is_index_fact(quantity: Quantity) -> bool:
@@ -397,7 +449,7 @@ def choice_recipes_for(spec_key: tuple) -> dict[str, tuple[Recipe, ...]]:
     """Every choice's recipes for one problem spec, from the reference variants and the extra draws."""
     samples = reference_samples(spec_key)
     values = [_values_of(s) for s in samples]
-    varying = _varying(values)
+    varying = _varying(values, [_values_of(s) for s in reference_samples(spec_key, EXTRA_SEEDS)])
     found: dict[str, tuple[Recipe, ...]] = {}
     for name, (blank, earlier) in _choice_blanks(samples[0]).items():
         keys = [_choice_key(s, name) for s in samples]
@@ -549,11 +601,14 @@ def _zeroed_like(target: xn.Matrix) -> bool:
             and not all(xn.is_zero(target[i][j]) for i in range(rows) for j in range(i + 1)))
 
 
-def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.ndarray], indices: list[Quantity]):
+def _candidates(target: Quantity, pool: list[Quantity], samples: list[dict[str, np.ndarray]], indices: list[Quantity]):
     """Every recipe whose shapes fit the target, simplest first; constants are fitted afterwards.
 
-    values are the first sample's floats. Recipes with a row added (affine maps, LayerNorm's β) are proposed only
-    when those values leave exactly a row of the pool over: a pool of forty quantities would otherwise give thousands."""
+    samples are the reference samples' floats, values the first one's. Recipes with a row added (affine maps,
+    LayerNorm's β) are proposed only when those values leave exactly a row of the pool over: a pool of forty
+    quantities would otherwise give thousands. Products and sums a·X + b·Y are proposed only when one constant (or
+    pair) could fit every sample: one number per sample fits any product or pair of the first sample alone."""
+    values = samples[0]
     shape = xn.shape(target.values)
     goal = values[target.name]
     masked = _masked_like(target.values)
@@ -602,6 +657,9 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
         fitting = _proportional(goal, group)
         # Through masked weights the gradient is 0 above the diagonal: compare the rest.
         zero_fitting = _proportional(goal, np.tril(group)) if zeroed else np.zeros(len(group), bool)
+        if len(samples) > 1 and (fitting.any() or zero_fitting.any()):
+            fitting, zero_fitting = _proportional_everywhere(target.name, (a.name, fa), partners, samples,
+                                                             fitting, zero_fitting)
         for (b, fb), left, fits, fits_zeroed in zip(partners, group, fitting, zero_fitting):
             products.append(((a.name, b.name), (fa, fb)))
             lefts.append(left)
@@ -613,10 +671,12 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
     for a, b in pairs(same, repeat=2):
         if a.order <= b.order:
             yield Recipe("hadamard", (a.name, b.name), ("", ""), masked=masked)
-    for a, b in pairs(same, repeat=2):
+    spans = _spans(target.name, same, samples)
+    for (i, a), (j, b) in pairs(enumerate(same), repeat=2):
         if a.name != b.name:
-            yield Recipe("combine", (a.name, b.name), ("", ""))
-            yield Recipe("combine", (a.name, b.name), ("", "sq"))
+            for k, form in enumerate(("", "sq")):
+                if spans[k][i, j]:
+                    yield Recipe("combine", (a.name, b.name), ("", form))
             yield Recipe("relu_back", (a.name, b.name), ("", ""))
     # Through a softmax: ∂s = a ⊙ (∂a − Σ ∂a ⊙ a), with a one head's block of the stacked weights too.
     weights = [(q, f) for q in finite for f in _forms(q) if (f == "" or f.startswith("b")) and _shape(q, f) == shape]
@@ -661,6 +721,63 @@ def _candidates(target: Quantity, pool: list[Quantity], values: dict[str, np.nda
                     if b != g.name:
                         inputs = (x.name,) + (pair or ()) + (g.name, b)
                         yield Recipe("layernorm", inputs, (form,) + ("",) * (len(inputs) - 1))
+
+
+def _proportional_everywhere(target: str, left: tuple[str, str], partners: list, samples: list[dict[str, np.ndarray]],
+                             fitting: np.ndarray, zero_fitting: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The products that fit the first sample (fitting, zero_fitting) kept where one constant fits every sample."""
+    chosen = np.flatnonzero(fitting | zero_fitting)
+    try:
+        goals, groups = [], []
+        for values in samples:
+            a = take(values, left[0], left[1], fl)
+            goals.append(values[target])
+            rights = [take(values, partners[i][0].name, partners[i][1], fl) for i in chosen]
+            groups.append(np.matmul(a, np.stack(rights)))
+    except (KeyError, IndexError, ValueError):
+        return fitting, zero_fitting  # a sample without these quantities: the first sample's verdict stands
+
+    def everywhere(parts) -> np.ndarray:
+        goal = np.concatenate([g.ravel() for g in goals])[None, :]
+        group = np.concatenate([p.reshape(len(chosen), -1) for p in parts], axis=1)[:, None, :]
+        return _proportional(goal, group)
+
+    fitting, zero_fitting = fitting.copy(), zero_fitting.copy()
+    fitting[chosen] &= everywhere(groups)
+    if zero_fitting.any():
+        zero_fitting[chosen] &= everywhere([np.tril(g) for g in groups])
+    return fitting, zero_fitting
+
+
+def _spans(target: str, same: list[Quantity], samples: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair (i, j) of same, for Y = same[j] and for Y = same[j]²: could target = a·same[i] + b·Y with a, b ≠ 0 on
+    every sample? A loose float test (normal equations, every sample's entries in one vector) that only spares the
+    screen the pairs that clearly cannot (the screen's least squares decides the rest)."""
+    count = len(same)
+    try:
+        goal = np.concatenate([values[target].ravel() for values in samples])
+        xs = np.stack([np.concatenate([values[q.name].ravel() for values in samples]) for q in same]) if same \
+            else np.zeros((0, len(goal)))
+    except (KeyError, ValueError):
+        return np.ones((count, count), bool), np.ones((count, count), bool)  # unsure: every pair is screened
+    usable = np.isfinite(xs).all(axis=1) & bool(np.isfinite(goal).all())
+    xs = np.where(np.isfinite(xs), xs, 0.0)
+    goal = np.where(np.isfinite(goal), goal, 0.0)
+    tolerance = 1e-6 * (1.0 + np.abs(goal))
+    result = []
+    for ys in (xs, xs * xs):
+        gxx, gyy, gxy = (xs * xs).sum(axis=1), (ys * ys).sum(axis=1), xs @ ys.T
+        hx, hy = xs @ goal, ys @ goal
+        det = gxx[:, None] * gyy[None, :] - gxy * gxy
+        independent = np.abs(det) > 1e-12 * gxx[:, None] * gyy[None, :]
+        safe = np.where(independent, det, 1.0)
+        a = (hx[:, None] * gyy[None, :] - hy[None, :] * gxy) / safe
+        b = (hy[None, :] * gxx[:, None] - hx[:, None] * gxy) / safe
+        rest = goal[None, None, :] - a[:, :, None] * xs[:, None, :] - b[:, :, None] * ys[None, :, :]
+        fits = (np.abs(rest) <= tolerance).all(axis=2)
+        result.append(fits & independent & (np.abs(a) > fl.ATOL) & (np.abs(b) > fl.ATOL)
+                      & usable[:, None] & usable[None, :])
+    return result[0], result[1]
 
 
 def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Quantity], rows_1xd: list[Quantity],
@@ -955,11 +1072,14 @@ def _screen(recipe: Recipe, name: str, samples: list[dict[str, np.ndarray]]) -> 
         if recipe.op in SCALED_OPS:
             first = None
             for values in samples:
-                c = fl.ratio(*_compared(recipe, values, name, fl))
+                target, value = _compared(recipe, values, name, fl)
+                if _both_zero(target, value, fl):
+                    continue  # 0 = c·0 for every c: no say in c (a dot product of perpendicular vectors)
+                c = fl.ratio(target, value)
                 if c is None or (first is not None and not np.isclose(c, first, rtol=fl.RTOL, atol=fl.ATOL)):
                     return False
                 first = c if first is None else first
-            return True
+            return first is not None
         return all(fl.matches(values[name], apply(recipe, values, fl)) for values in samples)
     except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
         return False
@@ -983,7 +1103,7 @@ def _solve_floats(recipe: Recipe, name: str, samples, nonzero: bool = True) -> t
     return float(solution[0]), float(solution[1])
 
 
-def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=lambda: []) -> Recipe | None:
+def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]]) -> Recipe | None:
     """The recipe with its constants, when it reproduces the target on every sample; else None."""
     try:
         if recipe.op == "recurrence":  # a row of iterates in every sample, each with its own α and β
@@ -992,32 +1112,31 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=l
                 else None
         if recipe.op in PAIRED:
             constants = _solve_combination(recipe, name, samples)
-            if constants is None:
+            if constants is None or _equations(recipe, name, samples) <= 2:
                 return None
             fitted = replace(recipe, constants=constants)
         elif recipe.op in SCALED_OPS:
             ratios = []
             for values in samples:
-                c = xn.ratio(*_compared(recipe, values, name))
+                target, value = _compared(recipe, values, name)
+                if _both_zero(target, value):
+                    continue
+                c = xn.ratio(target, value)
                 if c is None:
                     return None
                 ratios.append(c)
-            if any(not xn.same(c, ratios[0]) for c in ratios):
+            if not ratios or any(not xn.same(c, ratios[0]) for c in ratios):
                 return None
             if any(f.startswith("c") for f in recipe.forms) and ratios[0] != 1:
                 return None  # one head's column scaled by a fitted constant: a coincidence, not a step
+            if _equations(recipe, name, samples) <= 1:
+                return None
             fitted = replace(recipe, constants=(_snap(ratios[0]),))
         else:
             fitted = recipe
-        if _inert(fitted, name, samples, extra):
+        if _inert(fitted, name, samples):
             return None
         if all(matches(values[name], apply(fitted, values)) for values in samples):
-            if recipe.op == "combine" and xn.shape(samples[0][name]) == (1, 1):
-                # Two constants fitted to three numbers leave one number as evidence: small drawn scalars
-                # (a ∈ {1, 2, 4}, η) meet such a line by chance, so the extra draws must meet it too.
-                more = [values for values in extra() if name in values and all(n in values for n in recipe.inputs)]
-                if not all(matches(values[name], apply(fitted, values)) for values in more):
-                    return None
             return fitted
     except (xn.Undefined, IndexError, ValueError, ZeroDivisionError):
         return None
@@ -1028,14 +1147,16 @@ def _fit(recipe: Recipe, name: str, samples: list[dict[str, xn.Matrix]], extra=l
 _PART_FORMS = ("rl", "c", "b")
 
 
-def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]], extra=lambda: []) -> bool:
+def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]]) -> bool:
     """The recipe holds on every sample only because an input never did its work there: no evidence of the step.
 
     |x|, ReLU and its mask on values never negative are the identity (they would credit a sign a student dropped);
     a ReLU backward whose mask never cuts a non-zero entry never used its mask; a part of an answer (its last row,
     a column, one head's block) that is the same in every sample acts as a constant, so the answer it came from
-    was never tested (σ's last entry 1 everywhere would credit a wrong σ), unless extra samples (extra()) change
-    the part and the recipe holds on them."""
+    was never tested (σ's last entry 1 everywhere would credit a wrong σ); inputs that are all one value everywhere
+    (or 0) in every sample show nothing of the step (p = z/Σz fits as well as softmax(z) for equal z); a term of a
+    sum (x·W + b, a gradient over paths) that is 0 in every sample was never added (L = L_exact + r[:,0]ᵀ·r[:,1]
+    where the columns are orthogonal would credit a wrong L from a wrong r)."""
     op, inputs = recipe.op, recipe.inputs
 
     def entries(name):
@@ -1056,11 +1177,27 @@ def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]], ext
         if form.startswith(_PART_FORMS):
             parts = [take(values, name, form) for values in samples]
             if all(matches(part, parts[0]) for part in parts[1:]):
-                more = [values for values in extra() if name in values and target in values]
-                if not any(not matches(take(values, name, form), parts[0]) for values in more) \
-                        or not all(_holds(recipe, values, target) for values in more):
-                    return True
+                return True
+    others = [name for name in inputs if name != target]
+    if others and all(xn.is_trivial(values[name]) for name in others for values in samples):
+        return True  # one value everywhere in every sample: any normalisation of equal scores is uniform
+    if op in ("affine", "paths"):
+        terms = [_terms(recipe, values) for values in samples]
+        if any(all(xn.is_zero(x) for sample in terms for x in xn.entries(sample[k])) for k in range(len(terms[0]))):
+            return True  # a term that is 0 in every sample: any product that vanishes there would fit as well
     return False
+
+
+def _terms(recipe: Recipe, values: dict) -> list:
+    """The summed terms of an affine map (x·W, then each row or matrix added) or of a sum over paths."""
+    ins = [take(values, n, f) for n, f in zip(recipe.inputs, recipe.forms)]
+    if recipe.op == "affine":
+        return [xn.matmul(ins[0], ins[1])] + ins[2:]
+    terms, at = [], 0
+    for size in recipe.groups:
+        terms.append(xn.matmul(ins[at], ins[at + 1]) if size == 2 else ins[at])
+        at += size
+    return terms
 
 
 def _compared(recipe: Recipe, values: dict, name: str, B=xn) -> tuple:
@@ -1072,6 +1209,33 @@ def _compared(recipe: Recipe, values: dict, name: str, B=xn) -> tuple:
     if recipe.masked:
         value, target = B.lower_part(value), B.lower_part(target)
     return target, value
+
+
+def _both_zero(target, value, B=xn) -> bool:
+    """The target and the recipe's value are 0 everywhere: the sample fits c·value for every constant c."""
+    if B is xn:
+        return all(xn.is_zero(x) for x in chain(xn.entries(target), xn.entries(value)))
+    return bool(np.all(np.abs(target) <= fl.ATOL) and np.all(np.abs(value) <= fl.ATOL))
+
+
+def _equations(recipe: Recipe, name: str, samples) -> int:
+    """How many different equations the samples give for the recipe's constants: its value and the target, entry by
+    entry (x, y and the target for a·X + b·Y), counted once however many draws repeat them and never where all are 0.
+
+    Constants fitted to as many equations as they have meet them whatever the step: a ∈ {1, 2} and g₀² ∈ {1, 4} in
+    every draw fit 7a/2 − 3g₀²/2 to the limit, so a recipe needs one more equation than constants."""
+    rows = set()
+    for values in samples:
+        if recipe.op in PAIRED:
+            x, y = paired(recipe, values)
+            columns = (xn.entries(x), xn.entries(y), xn.entries(values[name]))
+        else:
+            target, value = _compared(recipe, values, name)
+            columns = (xn.entries(value), xn.entries(target))
+        for row in zip(*columns):
+            if not all(xn.is_zero(v) for v in row):
+                rows.add(tuple(xn.CTX.nstr(xn.to_mpf(v), 25) for v in row))
+    return len(rows)
 
 
 def _solve_combination(recipe: Recipe, name: str, samples, nonzero: bool = True) -> tuple | None:
