@@ -109,6 +109,15 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         student = request.session.get("student")
         return student if student in classdata.students else None
 
+    def api_student(request: Request) -> str | JSONResponse:
+        """The signed-in student of an API call sent with the page's token, or the error to answer with."""
+        student = student_of(request)
+        if student is None:
+            return _json_error(401, "not signed in; open the page with your code again")
+        if not csrf_ok(request, request.headers.get(CSRF_HEADER)):
+            return _json_error(403, "the page expired; reload it (your saved answers stay)")
+        return student
+
     def throttled(request: Request) -> bool:
         since = _now() - timedelta(seconds=SIGN_IN_WINDOW_S)
         return store.recent_failures(client_address(request), since) >= SIGN_IN_FAILURES
@@ -160,7 +169,7 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         state = settings()
         answers = store.answers(student)
         key = classdata.key(student)
-        blanks = {b.label: b for b in key.blanks}
+        blanks = classdata.blanks(student)
         readings = {label: marks.reading(blanks.get(label), text) for label, text in answers.items()}
         shown = None
         if state["mode"] == EXAM and state["released_at"]:
@@ -168,16 +177,13 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         return page("sheet.html.j2", request, student=classdata.students[student], problems=sheet_view(
             classdata.sheet(student)), answers=answers, readings=readings, state=state, verdicts=shown,
             submitted=store.student(student)["submitted_at"] is not None,
-            closed=state["mode"] == EXAM and (past_deadline(state) or bool(state["released_at"])),
-            choices={b.label: list(zip(b.choices, b.labels or b.choices)) for b in key.blanks if b.kind == "choice"})
+            closed=state["mode"] == EXAM and (past_deadline(state) or bool(state["released_at"])))
 
     @app.post("/api/answers")
     async def save(request: Request):
-        student = student_of(request)
-        if student is None:
-            return _json_error(401, "not signed in; open the page with your code again")
-        if not csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            return _json_error(403, "the page expired; reload it (your saved answers stay)")
+        student = api_student(request)
+        if isinstance(student, JSONResponse):
+            return student
         try:
             body = await request.json()
             answers = body["answers"]
@@ -205,18 +211,16 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
             return _json_error(409, "you have submitted; your teacher can reopen your sheet")
         except ValueError as error:
             return _json_error(400, str(error))
-        blanks = {b.label: b for b in classdata.key(student).blanks}
+        blanks = classdata.blanks(student)
         return JSONResponse({"saved_at": saved["saved_at"],
                              "readings": {label: marks.reading(blanks[label], text) for label, text in answers.items()}},
                             headers=_NO_STORE)
 
     @app.post("/api/check")
     async def check(request: Request):
-        student = student_of(request)
-        if student is None:
-            return _json_error(401, "not signed in; open the page with your code again")
-        if not csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            return _json_error(403, "the page expired; reload it (your saved answers stay)")
+        student = api_student(request)
+        if isinstance(student, JSONResponse):
+            return student
         return await run_in_threadpool(check_for, student)
 
     def check_for(student: str) -> JSONResponse:
@@ -226,16 +230,14 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         marked = marks.mark(classdata.key(student), answers, student)
         result = marks.verdicts(marked)
         store.add_attempt(student, answers, result)
-        return JSONResponse({"verdicts": result, "score": marks._points(marked.score),
-                             "out_of": marks._points(marked.out_of)}, headers=_NO_STORE)
+        return JSONResponse({"verdicts": result, "score": marks.points_text(marked.score),
+                             "out_of": marks.points_text(marked.out_of)}, headers=_NO_STORE)
 
     @app.post("/api/submit")
     async def submit(request: Request):
-        student = student_of(request)
-        if student is None:
-            return _json_error(401, "not signed in; open the page with your code again")
-        if not csrf_ok(request, request.headers.get(CSRF_HEADER)):
-            return _json_error(403, "the page expired; reload it (your saved answers stay)")
+        student = api_student(request)
+        if isinstance(student, JSONResponse):
+            return student
         await run_in_threadpool(store.submit, student)
         return JSONResponse({"submitted": True}, headers=_NO_STORE)
 
@@ -253,7 +255,7 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
                   for s in overview if s["answers"]]
         return page("teacher.html.j2", request, state=settings(), students=overview,
                     missed=marks.most_missed(marked), marked={m.student_id: m for m in marked},
-                    points=marks._points)
+                    points=marks.points_text)
 
     @app.post("/teacher/signin")
     async def teacher_signin(request: Request):
@@ -326,7 +328,7 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         marked = marks.mark(classdata.key(student), answers, student)
         return page("teacher_student.html.j2", request, student=classdata.students[student], marked=marked,
                     answers=answers, attempts=store.attempts(student), info=store.student(student),
-                    expected=marks.expected_text, points=marks._points)
+                    expected=marks.expected_text, points=marks.points_text)
 
     def report(request: Request, name: str) -> Response:
         if not is_teacher(request):

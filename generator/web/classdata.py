@@ -44,6 +44,7 @@ class ClassFolder:
             s["id"]: ClassStudent(s["id"], s.get("name", ""), s["variant"], s["stem"]) for s in manifest["students"]}
         self._key_data = lru_cache(maxsize=None)(self._read_key_data)
         self._sheet = lru_cache(maxsize=64)(self._build_sheet)
+        self._blanks = lru_cache(maxsize=None)(self._read_blanks)
 
     def _read_key_data(self, student_id: str) -> dict:
         """The student's JSON key as written in the folder (teacher-side: never sent to a browser)."""
@@ -74,9 +75,16 @@ class ClassFolder:
         """The student's sheet (statements, givens, blanks), as printed on their paper."""
         return self._sheet(student_id)
 
-    def labels(self, student_id: str) -> set[str]:
+    def blanks(self, student_id: str) -> dict:
+        """The student's blanks by label (read once per student: every save looks its labels up here)."""
+        return self._blanks(student_id)
+
+    def _read_blanks(self, student_id: str) -> dict:
+        return {blank.label: blank for blank in self.key(student_id).blanks}
+
+    def labels(self, student_id: str):
         """Every blank label of the student's sheet: the only labels their answers may use."""
-        return {blank.label for blank in self.key(student_id).blanks}
+        return self.blanks(student_id).keys()
 
     def key_values(self, student_id: str) -> list[str]:
         """Every value of the student's key as the key writes it (tests scan responses for these)."""

@@ -71,7 +71,7 @@ def verdicts(student: StudentMark) -> dict[str, dict]:
     result = {}
     for m in student.marks:
         result[m.blank.label] = {"status": m.status, "words": VERDICT_WORDS.get(m.status, m.status),
-                                 "points": _points(m.points), "out_of": _points(m.blank.points),
+                                 "points": points_text(m.points), "out_of": points_text(m.blank.points),
                                  "note": _safe_note(m.note, m.blank)}
     return result
 
@@ -84,18 +84,14 @@ def _safe_note(note: str, blank: BlankKey) -> str:
     return "" if any(v in note for v in values) else note
 
 
-def _points(value: Fraction) -> str:
+def points_text(value: Fraction) -> str:
+    """Points as the page prints them: 3/8, 1."""
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
-
-
-def class_run(students: list[StudentMark]) -> Run:
-    """A marking run over the page's students, for the same reports `transformer-worksheets mark` writes."""
-    return Run(students=students)
 
 
 def reports(students: list[StudentMark], title: str) -> dict[str, str]:
     """marks.csv, details.csv and the summary of the class's current answers."""
-    run = class_run(students)
+    run = Run(students=students)
     return {"marks.csv": marks_csv(run), "details.csv": details_csv(run), "summary.txt": summary_text(run, title)}
 
 
