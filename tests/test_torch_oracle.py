@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from generator.core.registry import make_problem, problem_types
 from generator.documents.render import decimal_tex
 
+from . import oracles
 from .conftest import as_float, blanks_by_name, key_json
 
 SEEDS = range(60)
@@ -499,6 +500,7 @@ ORACLES = {f.__name__: f for f in (training_step, example1, example2, example3, 
                                    relu_backward, residual_backward, embedding_grad, grad_clip, adam_step, output_backward, softmax_backward,
                                    lr_experiment, gradient_check, batch_average, gelu_backward, embedding, qkv_projection, attention_scores, softmax, attention_output,
                                    multi_head, layernorm, layernorm_backward, ffn, ffn_gelu, cross_entropy)}
+ORACLES.update(oracles.collected())  # newer types keep their oracle in tests/oracles/<type>.py
 
 
 def _specs(kind) -> list[str]:
