@@ -38,9 +38,11 @@ def folder(built_class, tmp_path) -> Path:
     return copy
 
 
-@pytest.fixture
-def app(folder):
-    return create_app(folder, teacher_token=TOKEN)
+@pytest.fixture(params=("sqlite", "postgresql"))
+def app(request, folder):
+    """The app on the class folder's own SQLite file, and on a new database of the tests' PostgreSQL server."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    return create_app(folder, database_url=url, teacher_token=TOKEN)
 
 
 def _client(app) -> TestClient:

@@ -46,8 +46,9 @@ def _free_port() -> int:
 class Server:
     """`transformer-worksheets serve` in a child process, on a free port."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, database_url: str | None = None) -> None:
         self.folder, self.port, self.process = folder, _free_port(), None
+        self.database = ["--database", database_url] if database_url else []
 
     @property
     def url(self) -> str:
@@ -56,7 +57,7 @@ class Server:
     def start(self) -> "Server":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "generator", "serve", str(self.folder), "--port", str(self.port),
-             "--teacher-token", TOKEN], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--teacher-token", TOKEN, *self.database], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -93,7 +94,19 @@ def _signed_in(server: Server, student: str = "s001") -> tuple[httpx.Client, str
     return client, page.text, re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
 
 
-def test_no_acknowledged_save_is_lost_when_the_server_is_killed(server):
+@pytest.fixture(params=("sqlite", "postgresql"))
+def server_on_each_database(request, built_class, tmp_path):
+    """The server on the class folder's SQLite file, and on a new database of the tests' PostgreSQL server."""
+    folder = tmp_path / "week3"
+    shutil.copytree(built_class, folder)
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    running = Server(folder, url).start()
+    yield running
+    running.stop()
+
+
+def test_no_acknowledged_save_is_lost_when_the_server_is_killed(server_on_each_database):
+    server = server_on_each_database
     client, html, csrf = _signed_in(server)
     labels = sorted(set(re.findall(r'<input type="text"[^>]*data-label="([^"]+)"', html)))[:8]
     acknowledged: dict[str, int] = {}
