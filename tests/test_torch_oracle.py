@@ -149,9 +149,19 @@ def sgd_step(given, facts, options):
 
 
 def relu_backward(given, facts, options):
+    """Autograd through torch.relu; with at_zero=yes the one 0 entry's gradient is read from autograd too (ReLU'(0) = 0)."""
     h = t(given["h"]).requires_grad_(True)
     torch.relu(h).backward(t(given["dr"]))
-    return {"mask": (h > 0).double(), "dh": h.grad}
+    out = {"mask": (h > 0).double(), "dh": h.grad}
+    zeros = (h == 0).nonzero().tolist()
+    if options.get("at_zero") == "yes":
+        assert len(zeros) == 1, zeros
+        (i, j), = zeros
+        assert t(given["dr"])[i, j] != 0, "a blocked 0 gradient would show nothing"
+        out.update({"dh_zero": h.grad[i, j], "why_zero": "subgradient"})
+    else:
+        assert not zeros, zeros
+    return out
 
 
 def residual_backward(given, facts, options):
