@@ -25,7 +25,7 @@ from generator.web.db import DatabaseError, default_url, open_database
 from generator.web.security import (CSRF_FIELD, CSRF_HEADER, SIGN_IN_FAILURES, SIGN_IN_WINDOW_S, BodyLimit,
                                     client_address, csrf_ok, csrf_token)
 from generator.web.statement_html import STATEMENT_CSS, sheet_view
-from generator.web.store import AlreadySubmitted, Store
+from generator.web.store import SavingClosed, Store
 
 HERE = Path(__file__).parent
 KATEX_DIR = Path("/usr/share/javascript/katex")  # Debian's libjs-katex: the page's math, served by the app itself
@@ -104,6 +104,18 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
 
     def past_deadline(state: dict) -> bool:
         return bool(state["deadline"]) and _now() >= datetime.fromisoformat(state["deadline"])
+
+    def exam_closed(state: dict, submitted_at: datetime | None) -> str | None:
+        """Why an exam takes no more saves now (None in practice, or while the exam is open)."""
+        if state["mode"] != EXAM:
+            return None
+        if past_deadline(state):
+            return "the deadline has passed; answers are no longer saved"
+        if state["released_at"]:
+            return "the marks have been released: the exam is closed and answers are no longer saved"
+        if submitted_at is not None:
+            return "you have submitted; your teacher can reopen your sheet"
+        return None
 
     def student_of(request: Request) -> str | None:
         student = request.session.get("student")
@@ -199,16 +211,11 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         unknown = [label for label in answers if label not in allowed]
         if unknown:
             return _json_error(400, f"no blank labelled {unknown[0][:40]!r} on your sheet")
-        state = settings()
-        exam = state["mode"] == EXAM
-        if exam and past_deadline(state):
-            return _json_error(409, "the deadline has passed; answers are no longer saved")
-        if exam and state["released_at"]:
-            return _json_error(409, "the marks have been released: the exam is closed and answers are no longer saved")
         try:
-            saved = store.save_answers(student, answers, refuse_if_submitted=exam)
-        except AlreadySubmitted:
-            return _json_error(409, "you have submitted; your teacher can reopen your sheet")
+            # The exam's rules are read in the save's own transaction: a release or deadline set meanwhile holds.
+            saved = store.save_answers(student, answers, closed_by=exam_closed)
+        except SavingClosed as closed:
+            return _json_error(409, str(closed))
         except ValueError as error:
             return _json_error(400, str(error))
         blanks = classdata.blanks(student)

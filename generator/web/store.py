@@ -49,6 +49,10 @@ class AlreadySubmitted(RuntimeError):
     """A save refused because the student has submitted (save_answers with refuse_if_submitted=True)."""
 
 
+class SavingClosed(RuntimeError):
+    """A save refused by save_answers' closed_by rule, read in the save's own transaction; the message says why."""
+
+
 class Record:
     """A dataclass whose fields read as attributes or as items: row.id or row["id"], row.get("id")."""
 
@@ -170,12 +174,15 @@ class Store:
 
     # Answers.
 
-    def save_answers(self, student_id: str, answers: Mapping[str, str], *, refuse_if_submitted: bool = False) -> dict:
+    def save_answers(self, student_id: str, answers: Mapping[str, str], *, refuse_if_submitted: bool = False,
+                     closed_by: Callable[[dict[str, str], datetime | None], str | None] | None = None) -> dict:
         """Store the typed answers (an upsert per label): a changed text gets revision + 1 and a new saved_at, the
         same text again changes nothing. Returns {"saved_at": ISO text (UTC) of this acknowledgement, "revisions":
         {label: revision after it} for every label sent, "changed": [labels whose text changed]}, JSON-ready.
         ValueError for more than MAX_LABELS labels or an answer over MAX_TEXT characters; AlreadySubmitted if asked
-        to refuse a student who has submitted."""
+        to refuse a student who has submitted. closed_by(settings, submitted_at), when given, is asked inside the
+        save's transaction (so a release or a deadline set meanwhile cannot slip past it) and refuses the save with
+        SavingClosed(its reason) when it returns one."""
         checked = _check_answers(answers)
         _check_id(student_id)
         now = self.now()
@@ -188,6 +195,10 @@ class Store:
                 raise UnknownStudent(f"no student {student_id!r} in the database")
             if refuse_if_submitted and student.submitted_at is not None:
                 raise AlreadySubmitted(f"student {student_id!r} submitted at {student.submitted_at.isoformat()}")
+            if closed_by is not None:
+                reason = closed_by(_settings(session.execute(_SETTINGS).all()), student.submitted_at)
+                if reason:
+                    raise SavingClosed(reason)
             existing: dict[str, tuple[str, int]] = {}
             labels = list(checked)
             for start in range(0, len(labels), _CHUNK):
@@ -283,9 +294,7 @@ class Store:
     def settings(self) -> dict[str, str]:
         """{"mode": "practice" (unless set) or "exam", "deadline": ISO text or "", "released_at": ISO text or ""}."""
         with self.db.read() as session:
-            values = dict(session.execute(_SETTINGS).all())
-        return {"mode": values.get("mode") or DEFAULT_MODE, "deadline": values.get("deadline", ""),
-                "released_at": values.get("released_at", "")}
+            return _settings(session.execute(_SETTINGS).all())
 
     def set_settings(self, *, mode: str | None = None, deadline: str | datetime | None = None,
                      released_at: str | datetime | None = None) -> None:
@@ -412,3 +421,10 @@ def _iso(moment: str | datetime, what: str) -> str:
         raise ValueError(f"{what}: {str(moment)[:40]!r} has no UTC offset; accepted: an ISO date and time with an "
                          "offset (2026-03-02T17:00:00+01:00, or Z), an aware datetime, or empty")
     return moment.astimezone(timezone.utc).isoformat()
+
+
+def _settings(rows) -> dict[str, str]:
+    """The settings table's (key, value) rows, every setting present (its default when unset)."""
+    values = dict(rows)
+    return {"mode": values.get("mode") or DEFAULT_MODE, "deadline": values.get("deadline", ""),
+            "released_at": values.get("released_at", "")}

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from generator.web.db import (DatabaseError, alembic_config, current_revision, default_url, head_revision,
                               open_database, parse_url)
 from generator.web.models import Base
-from generator.web.store import MAX_LABELS, MAX_TEXT, AlreadySubmitted, Store, UnknownStudent
+from generator.web.store import MAX_LABELS, MAX_TEXT, AlreadySubmitted, SavingClosed, Store, UnknownStudent
 from tests.conftest import key_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +185,25 @@ def test_save_refused_after_submitting_when_asked(timed):
     assert timed.save_answers("s1", {"1a x": "2"})["revisions"] == {"1a x": 2}  # the default: the web layer decides
     timed.reopen("s1")
     assert timed.save_answers("s1", {"1a x": "3"}, refuse_if_submitted=True)["revisions"] == {"1a x": 3}
+
+
+def test_a_closing_rule_sees_the_settings_and_submission_inside_the_save(timed, clock):
+    seen = []
+
+    def closed_once_released(settings, submitted_at):
+        seen.append((settings, submitted_at))
+        return "released" if settings["released_at"] else ("submitted" if submitted_at else None)
+
+    assert timed.save_answers("s1", {"1a x": "1"}, closed_by=closed_once_released)["revisions"] == {"1a x": 1}
+    assert seen[-1] == ({"mode": "practice", "deadline": "", "released_at": ""}, None)
+    timed.submit("s1")
+    with pytest.raises(SavingClosed, match="submitted"):
+        timed.save_answers("s1", {"1a x": "2"}, closed_by=closed_once_released)
+    timed.set_settings(mode="exam", released_at=clock())
+    with pytest.raises(SavingClosed, match="released"):
+        timed.save_answers("s2", {"1a x": "2"}, closed_by=closed_once_released)
+    assert seen[-1][0]["mode"] == "exam" and seen[-1][0]["released_at"]
+    assert timed.answers("s1") == {"1a x": "1"} and timed.answers("s2") == {}  # nothing of a refused save is kept
 
 
 def test_every_label_of_a_real_key_round_trips(timed):
