@@ -260,7 +260,8 @@ def lr_experiment(given, facts, options):
     w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
     (0.5 * a * (w - c) ** 2).backward()
     out["g0"] = w.grad.item()
-    for name in ("eta1", "eta2"):
+    names = ("eta1", "eta2", "eta3", "eta4") if options.get("rates") == "4" else ("eta1", "eta2")
+    for name in names:
         w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.SGD([w], lr=as_float(facts[name]))
         trail = []
@@ -270,9 +271,19 @@ def lr_experiment(given, facts, options):
             optimizer.step()
             trail.append(w.item())
         out[f"w_{name}"] = torch.tensor([trail], dtype=torch.float64)
+        if options.get("rates") == "4":
+            # Read off the trail: farther than w₀ at the end diverges; a distance that changes sign converges by
+            # oscillating; otherwise it converges (η₃ = 1/a lands on c at once).
+            distances = [w0 - c] + [v - c for v in trail]
+            crosses = any(p * q < 0 for p, q in zip(distances, distances[1:]))
+            out[f"kind_{name}"] = ("diverges" if abs(distances[-1]) > abs(distances[0]) else
+                                   "oscillates" if crosses else "converges")
     runs = tuple(bool(abs(out[f"w_{name}"][0, -1] - c) > abs(w0 - c)) for name in ("eta1", "eta2"))
     out["diverges"] = {(True, False): "eta1", (False, True): "eta2", (True, True): "both", (False, False): "neither"}[runs]
     out["limit"] = 2 / a
+    if options.get("rates") == "4":
+        assert abs(as_float(facts["eta3"]) - 1 / a) < 1e-12 and out["w_eta3"][0, 0] == c, "eta_3 = 1/a lands on c in one step"
+        assert 2 / a < as_float(facts["eta4"]) < 3 / a, "eta_4 is just past 2/a"
     return out
 
 
