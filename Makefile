@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 SEED ?= 1
 PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example5 example6 tiny-transformer backward-steps training-step
-# Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use.
-TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils
-TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm
-STY_FILES := lmodern.sty fancyhdr.sty geometry.sty amsmath.sty xcolor.sty
+# Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use; LuaLaTeX (luaotfload),
+# fontconfig and the Noto fonts set a class's names in other scripts (docs/class-sets.md).
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils \
+  texlive-luatex fontconfig fonts-noto-core fonts-noto-cjk
+TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm lualatex fc-list
+STY_FILES := lmodern.sty fancyhdr.sty geometry.sty amsmath.sty xcolor.sty luaotfload.sty
+FONT_FILES := /usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc
 SOURCES := pyproject.toml $(shell find generator -name '*.py' -o -name '*.j2' 2>/dev/null)
 SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
 
@@ -40,11 +43,12 @@ $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-# pdflatex, latexmk and the LaTeX packages: installed from Debian's packages when missing.
+# pdflatex, latexmk, the LaTeX packages, LuaLaTeX and the fonts: installed from Debian's packages when missing.
 tex:
 	@missing=""; \
 	for tool in $(TEX_FILES); do command -v $$tool >/dev/null || missing=1; done; \
 	for sty in $(STY_FILES); do [ -n "$$(kpsewhich $$sty 2>/dev/null)" ] || missing=1; done; \
+	for font in $(FONT_FILES); do [ -f $$font ] || missing=1; done; \
 	if [ -n "$$missing" ]; then $(call apt_install,$(TEX_PACKAGES)); fi
 
 # Installs Debian packages as root, or says the exact command to run.

@@ -15,7 +15,9 @@ from tqdm import tqdm
 
 from generator.classes.assignment import Assignment
 from generator.classes.classpdf import compile_class_documents, split_pages
-from generator.classes.classset import StudentSheet, class_document, grading_document, manifest, shared_numbers, student_sheet
+from generator.classes.classset import (StudentSheet, class_document, grading_document, manifest, printed_names,
+                                        shared_numbers, student_sheet)
+from generator.classes.names import NAMES_DIMS, NAMES_PDF, NAMES_TEX, compile_names, names_document
 from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_secret, write_secret
 from generator.documents.pdf import compile_pdf
 from generator.files import atomic_write
@@ -38,6 +40,7 @@ class Summary:
     pdfs_unchanged: int = 0
     shared: list[tuple[int, list[str]]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    name_warnings: list[str] = field(default_factory=list)  # names with characters no installed font has
 
 
 PARALLEL_FROM = 40  # smaller classes are done before worker processes would have started
@@ -144,10 +147,21 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         }
         for name, text in documents.items():
             _write_if_changed(out / name, text)
+        names = names_document(printed_names(sheets))
+        if names.count:
+            _write_if_changed(out / NAMES_TEX, names.tex)
+        else:  # every name prints with pdflatex: no names document
+            for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
+                (out / stale_name).unlink(missing_ok=True)
         _write_if_changed(out / MANIFEST, manifest(assignment, sheets))
     except OSError as error:
         raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
     summary.shared = shared_numbers(sheets)
+    for name, codes in names.missing.items():
+        line = (f"warning: the name {name!r} has {', '.join(f'U+{code:04X}' for code in codes)}, which no installed "
+                "font has; printed as the code point in a box")
+        summary.name_warnings.append(line)
+        print(line, file=sys.stderr)
     if pdf:
         _build_pdfs(sheets, out, progress, summary)
     return summary
@@ -190,6 +204,12 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
     stale = [name for name, targets in wanted.items()
              if not (out / name).with_suffix(".pdf").exists() or not all(t.exists() for t in targets)]
     start = time.perf_counter()
+    # The names pdflatex cannot print are set first (names.pdf, names.dims): the class documents place them.
+    if (out / NAMES_TEX).exists() and (stale or not (out / NAMES_PDF).exists()):
+        if not (out / NAMES_PDF).exists() or not (out / NAMES_DIMS).exists():
+            compile_names(out)
+        summary.seconds["names (LuaLaTeX)"] = time.perf_counter() - start
+        start = time.perf_counter()
     compiled = compile_class_documents([out / name for name in stale])
     summary.seconds["TeX"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -14,6 +14,7 @@ from generator import __version__
 from generator.classes.assignment import Assignment
 from generator.core.problem import Choice, Quantity, Tex
 from generator.classes.qr import payload, qr_tex, spec_text, student_link
+from generator.classes.names import name_tex
 from generator.classes.secret import keyed_digest
 from generator.core.readings import answer_interval, answer_reading, format_places
 from generator.documents.render import (accepted_places, decimal_tex, entry_tex, environment, escape_tex, number_tex, pdf_string,
@@ -111,6 +112,18 @@ def url_tex(url: str) -> Tex:
     return Tex(r"\texttt{" + "".join(escape_tex(ch) + (r"\allowbreak{}" if ch in "/.-" else "") for ch in url) + "}")
 
 
+def printed_name(name: str, style: str) -> Tex:
+    """A student's name as the class documents print it (style "sheet" or "grading"): by pdflatex where it prints
+    the name exactly, else the page LuaLaTeX set it on (names.py), with pdflatex's boxed ? as the fallback."""
+    text = typographic_quotes(name)
+    return name_tex(text, style, user_text_tex(text))
+
+
+def printed_names(sheets: Iterable["StudentSheet"]) -> list[tuple[str, str]]:
+    """Every (style, name as printed) the class documents show, for names.tex."""
+    return [(style, typographic_quotes(s.student.name)) for s in sheets for style in ("sheet", "grading")]
+
+
 def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> StudentSheet:
     """Generate and render one student's sheet, key and JSON key (depends on nothing but these and the secret)."""
     seed = sheet_seed(assignment, student, secret)
@@ -124,7 +137,7 @@ def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> St
     ident = user_text_tex(student.id)
     total = sum(assignment.points)
     common = {
-        "name": user_text_tex(typographic_quotes(student.name)), "id": ident, "course_line": course_line(assignment),
+        "name": printed_name(student.name, "sheet"), "id": ident, "course_line": course_line(assignment),
         "head_right": Tex(f"ID {ident}\\quad Variant \\texttt{{{sheet.variant}}}"),
         "point_labels": tuple(_points_label(p) for p in assignment.points),
         "total_label": f"Total: {total} point{'' if total == 1 else 's'}",
@@ -244,7 +257,7 @@ def grading_document(assignment: Assignment, sheets: Iterable[StudentSheet]) -> 
     """One compact block per variant: the student, the variant code, the total, and every blank's answer."""
     total = sum(assignment.points)
     variants = [
-        {"name": user_text_tex(typographic_quotes(s.student.name)), "id": user_text_tex(s.student.id),
+        {"name": printed_name(s.student.name, "grading"), "id": user_text_tex(s.student.id),
          "variant": s.variant, "problems": s.grading}
         for s in sheets
     ]
