@@ -33,6 +33,7 @@ WEIGHTS = (-2, -1, 0, 1, 2)
 BIASES = (-2, -1, 1, 2)
 PRE_LIMIT = 6  # |Z| at most: H and every gradient stay small
 GRADIENT_LIMIT = 16  # every gradient entry at most
+SECOND_TRIES = 8  # second layers (W₂, dY) tried per clean first layer before a new first layer is drawn
 
 
 def _residual(p: Problem) -> bool:
@@ -69,16 +70,18 @@ CONTRACT = Contract(
         "ReLU blocks everything": lambda p: all(v < 0 for v in _pre(p)),
         "a zeroed entry had no gradient to lose": lambda p: all(
             g == 0 for g, z in zip(p.answer("dH"), _pre(p)) if z < 0),
+        # Multiplying by H instead of the mask, or skipping W₂ᵀ (dY for dH where d_ff = 2), must give another dZ.
+        "dH ⊙ H gives the same dZ (every kept Z is 1)": lambda p: p.answer("dH").multiply_elementwise(p.answer("H")) == p.answer("dZ"),
+        "dH equals dY (a forgotten W₂ᵀ would not show)": lambda p: p.answer("dH") == p.given_value("dY"),
         "ReLU of the gradient gives the same ∂L/∂Z": lambda p: p.answer("dH").applyfunc(lambda g: max(g, 0)) == p.answer("dZ"),
         # With two tokens, each unit passes at least one of them: a unit cut everywhere only adds zero rows and columns.
         "a hidden unit is cut for every one of 2 tokens": lambda p: _pre(p).rows > 1 and any(
-            all(v < 0 for v in _pre(p).col(j)) for j in range(_pre(p).cols)),
+            all(v < 0 for v in column) for column in zip(*_pre(p).tolist())),
         "b₁ is all zeros (forgetting it would not show)": lambda p: all_zero(p.given_value("b1")),
         "a gradient is all zeros": lambda p: any(all_zero(p.answer(n)) for n in ("dW2", "dH", "dZ", "dW1", "db1", "dX")),
         "dX_ffn equals dY (the skip's gradient looks like the branch's)": lambda p: _dx_branch(p) == p.given_value("dY"),
-        "W₁ or W₂ has a zero row or column (an idle unit)": lambda p: any(
-            any(all_zero(m.row(i)) for i in range(m.rows)) or any(all_zero(m.col(j)) for j in range(m.cols))
-            for m in (p.given_value("W1"), p.given_value("W2"))),
+        "W₁ or W₂ has a zero row or column (an idle unit)": lambda p: not all(
+            _nonzero_lines(_ints(p.given_value(name))) for name in ("W1", "W2")),
         "a square gradient is symmetric (a transposed answer looks right)": lambda p: any(
             symmetric(p.answer(n)) for n in ("dW2", "dW1")),
         **_slip_rule("Z = X·W₁ + b₁", lambda p: (p.given_value("X"), p.given_value("W1"), _pre(p))),
@@ -96,22 +99,47 @@ def _nonzero_lines(m: list[list[int]]) -> bool:
     return all(any(row) for row in m) and all(any(col) for col in zip(*m))
 
 
-def _search(rng: Rng, n: int, dff: int, residual: bool) -> dict | None:
-    """One draw in plain ints; None when any forbidden case (or a bound) is met."""
+def _first_layer(rng: Rng, n: int, dff: int) -> tuple | None:
+    """X, W₁ and b₁ (each bias picked among those that leave no Z at 0 and every Z within ±6); None if unclean."""
     x = [[rng.choice(NONZERO) for _ in range(D_MODEL)] for _ in range(n)]
     w1 = [[rng.choice(WEIGHTS) for _ in range(dff)] for _ in range(D_MODEL)]
-    b1 = [rng.choice(BIASES) for _ in range(dff)]
     if not _nonzero_lines(w1):
         return None
-    z = [[v + b for v, b in zip(row, b1)] for row in plain_product(x, w1)]
+    xw = plain_product(x, w1)
+    b1 = []
+    for column in zip(*xw):
+        fits = [b for b in BIASES if all(v + b != 0 and abs(v + b) <= PRE_LIMIT for v in column)]
+        if not fits:
+            return None
+        b1.append(rng.choice(fits))
+    z = [[v + b for v, b in zip(row, b1)] for row in xw]
     flat = [v for row in z for v in row]
-    if 0 in flat or all(v > 0 for v in flat) or all(v < 0 for v in flat) or max(map(abs, flat)) > PRE_LIMIT:
+    if all(v > 0 for v in flat) or all(v < 0 for v in flat):
         return None
     if n > 1 and any(all(v < 0 for v in col) for col in zip(*z)):
-        return None
-    h = [[max(v, 0) for v in row] for row in z]
+        return None  # a unit cut for every token
     if plain_slip_hidden(x, w1, z):
         return None
+    return x, w1, b1, z
+
+
+def _search(rng: Rng, n: int, dff: int, residual: bool) -> dict | None:
+    """One draw in plain ints; None when any forbidden case (or a bound) is met."""
+    first = _first_layer(rng, n, dff)
+    if first is None:
+        return None
+    x, w1, b1, z = first
+    h = [[max(v, 0) for v in row] for row in z]
+    for _ in range(SECOND_TRIES):
+        found = _second_layer(rng, x, w1, b1, z, h, residual)
+        if found is not None:
+            return found
+    return None
+
+
+def _second_layer(rng: Rng, x, w1, b1, z, h, residual: bool) -> dict | None:
+    """W₂ and dY for a clean first layer, and every gradient; None when any forbidden case (or a bound) is met."""
+    dff, n = len(b1), len(x)
     w2 = [[rng.choice(WEIGHTS) for _ in range(D_MODEL)] for _ in range(dff)]
     dy = [[rng.choice(NONZERO) for _ in range(D_MODEL)] for _ in range(n)]
     if not _nonzero_lines(w2):
@@ -121,7 +149,9 @@ def _search(rng: Rng, n: int, dff: int, residual: bool) -> dict | None:
     dz = [[g if v > 0 else 0 for g, v in zip(grow, zrow)] for grow, zrow in zip(dh, z)]
     if all(g == 0 for grow, zrow in zip(dh, z) for g, v in zip(grow, zrow) if v < 0):
         return None  # the mask cut nothing that carried a gradient
-    if dz == [[max(g, 0) for g in row] for row in dh]:
+    if dz == [[max(g, 0) for g in row] for row in dh] or dh == dy:
+        return None
+    if dz == [[g * v for g, v in zip(grow, hrow)] for grow, hrow in zip(dh, h)]:
         return None
     dw1, db1 = plain_product(t(x), dz), [sum(col) for col in zip(*dz)]
     branch = plain_product(dz, t(w1))
