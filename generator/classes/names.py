@@ -364,7 +364,11 @@ def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str], str], missin
                     fonts[request] = f"\\namefont{prefix}{_letters(len(fonts))}"
                 out.append(fonts[request] + " ")
                 current = request
-            out.extend(f'\\char"{ord(ch):X}\\relax ' for ch in chars)
+            # A joiner or selector the font has goes to the shaper (ZWJ and ZWNJ shape Devanagari and Arabic); one it
+            # lacks would print as a gap, and is left out (the /ActualText keeps it).
+            out.extend(f'\\char"{ord(ch):X}\\relax ' for ch in chars
+                       if not _ignorable(ch) or (piece_font is not None and piece_font.covers(ord(ch))
+                                                 and unicodedata.category(ch) != "Cc"))
     out.append("}" * depth)
     if parts:
         out.append(r"\emc ")
@@ -402,7 +406,10 @@ def names_document(names: list[tuple[str, str]]) -> NameSet:
         bodies.append(rf"\setname{{{key}}}{{{style}}}{{{_utf16_hex(name)}}}{{{'TRT' if rtl else 'TLT'}}}{{{body}}}")
     for style, used in per_style.items():
         for (font, script), command in used.items():
-            font_lines.append(rf"\font{command}={{{font.spec(script)}}} at {STYLES[style].size}")
+            # Noto Serif's Greek and Cyrillic beside Latin Modern: a little smaller, its x-height being larger.
+            scale = 0.9 if font.family in ("Noto Serif", "Noto Sans") else 1.0
+            size = float(STYLES[style].size.removesuffix("pt")) * scale
+            font_lines.append(rf"\font{command}={{{font.spec(script)}}} at {size:.3f}pt")
     tex = _DOCUMENT.replace("%FONTS%", "\n".join(font_lines)).replace("%NAMES%", "\n".join(bodies))
     for style, spec in STYLES.items():
         tex = tex.replace(f"%{style.upper()}%", f"{{{spec.size}}}{{{spec.max_width}}}{{{'b' if spec.bold else 'r'}}}")
