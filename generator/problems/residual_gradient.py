@@ -175,8 +175,8 @@ def _count_part(a, t, count_q: Quantity) -> Part:
                 (count_q,),
                 (Step(text=Tex(r"After $n$ layers the gradient is $g\,a^n$: find the first $n$ with $a^n$ below the threshold."),
                       formula=Tex(r"\frac{g_0}{g} = a^n"), lines=tuple(powers), result=count_q,
-                      checks=(Tex(f"\\text{{With skip paths the factor is }} (1 + a)^n = \\left({number_tex(1 + a)}\\right)^n "
-                                  r"\ge 1\text{: it never falls below the threshold, however deep.}"),)),))
+                      checks=(Tex(f"\\text{{With skip paths: }} (1 + a)^n = \\left({number_tex(1 + a)}\\right)^n \\ge 1,"),
+                              Tex(r"\text{so the residual network's gradient never falls below the threshold, however deep.}"))),))
 
 
 def _why_part(why_q: Quantity) -> Part:
