@@ -18,8 +18,8 @@ from generator.classes.roster import load_roster
 
 from .test_classset import EXAMPLE
 
-pytestmark = pytest.mark.skipif(shutil.which("lualatex") is None or shutil.which("pdflatex") is None,
-                                reason="needs pdflatex and lualatex (make tex)")
+pytestmark = pytest.mark.skipif(shutil.which("luatex") is None or shutil.which("pdflatex") is None,
+                                reason="needs pdflatex and luatex (make tex)")
 
 AVOCADO = "\U0001F951"  # an emoji no font of Debian's Noto core, Noto CJK or DejaVu has
 PAYLOAD = r"\input{/etc/passwd} ^^5c $ % \immediate\write18{touch pwned} \openout1=owned.tex"
@@ -104,7 +104,7 @@ def test_names_run_nothing_and_read_or_write_no_other_file(built, tmp_path):
     # Compiled again with -recorder: every file each engine opened, read or written.
     work = tmp_path / "class"
     shutil.copytree(out, work)
-    for engine, document in (("lualatex", "names.tex"), ("pdflatex", "worksheets.tex"), ("pdflatex", "grading.tex")):
+    for engine, document in (("luatex", "names.tex"), ("pdflatex", "worksheets.tex"), ("pdflatex", "grading.tex")):
         subprocess.run([engine, "-recorder", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", document],
                        cwd=work, check=True, capture_output=True)
         fls = (work / document).with_suffix(".fls").read_text()

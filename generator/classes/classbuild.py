@@ -208,7 +208,7 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
     if (out / NAMES_TEX).exists() and (stale or not (out / NAMES_PDF).exists()):
         if not (out / NAMES_PDF).exists() or not (out / NAMES_DIMS).exists():
             compile_names(out)
-        summary.seconds["names (LuaLaTeX)"] = time.perf_counter() - start
+        summary.seconds["names (LuaTeX)"] = time.perf_counter() - start
         start = time.perf_counter()
     compiled = compile_class_documents([out / name for name in stale])
     summary.seconds["TeX"] = time.perf_counter() - start

@@ -1,16 +1,18 @@
-"""Students' names in any script: set once by LuaLaTeX, placed into the pdflatex class documents as images.
+"""Students' names in any script: set once by LuaTeX, placed into the pdflatex class documents as images.
 
 pdflatex (T1, Latin Modern) prints Latin-1 and most of Latin Extended-A exactly; such a name stays on that fast
-path. Every other name (Vietnamese, Greek, Cyrillic, Arabic, Hebrew, Devanagari, CJK, combining marks, ...) is set
-by one small LuaLaTeX document, names.tex: one page per name and style, the page cropped to the name's box, with
-HarfBuzz shaping, Latin Modern and the Noto fonts chosen per character cluster (here, from fontconfig's lists),
-right-to-left runs in \\textdir TRT, and an /ActualText span with the name as written, so that text extraction
-gives it back exactly. LuaLaTeX also writes names.dims: each name's page and depth, which the pdflatex documents
-read to place the page on the baseline (\\pdfximage). A character no installed font has prints as its code point
-in a box, and the build warns.
+path. Every other name (Vietnamese, Greek, Cyrillic, Arabic, Hebrew, Devanagari, CJK, combining marks, joiners,
+emoji ...) is set by one small plain-LuaTeX document (luaotfload), names.tex: one page per name and style, the page
+cropped to the name's box. Each word is in the first font that has all of it (Latin Modern, then Noto Serif and
+the Noto families of each script, from fontconfig's lists of what each font covers), shaped by HarfBuzz;
+right-to-left runs (a simplified Unicode bidi algorithm) are set in \\textdir TRT by luaotfload's own shaper.
+Every run of one direction is an /ActualText span holding the name's characters, so that pdftotext gives the name
+back as written. LuaTeX also writes names.dims: each name's page and depth, which the pdflatex documents read to
+place the page on the baseline (\\pdfximage). A character no installed font has prints as its code point in a
+box, and the build warns.
 
 Names never reach TeX as source: names.tex holds every character as \\char"XXXX (ASCII hex), the ActualText as a
-hex string, and the keys are hex digests; lualatex runs with -no-shell-escape.
+hex string, and the keys are hex digests; luatex runs with -no-shell-escape.
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from generator.documents.render import printable_in_tex
 
 NAMES_TEX = "names.tex"
 NAMES_PDF, NAMES_DIMS = "names.pdf", "names.dims"
-LUALATEX_FLAGS = ("-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape")
+# Plain LuaTeX with luaotfload: the document needs nothing of LaTeX, and LaTeX's start-up would double the time.
+LUATEX_FLAGS = ("-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape")
 
 # Characters pdflatex prints (T1, lmodern) that pdftotext does not give back as typed (measured: a character
 # built from an accent and a letter comes back as two, or not at all; superscript digits as digits): their
-# names go to LuaLaTeX. Every other character printable_in_tex allows comes back exactly.
+# names go to LuaTeX. Every other character printable_in_tex allows comes back exactly.
 _PDFLATEX_INEXACT = frozenset(
     "\xad²³¹ĀāĈĉĊċĐĒēĔĕĖėĜĝĠġĢģĤĥĦħĨĩĪīĬĭĮįĴĵĶķĸĻļĿŀŅņŉŌōŎŏŖŗŜŝŦŧŨũŪūŬŭŲųŴŵŶŷſ")
 
@@ -45,7 +48,7 @@ _PDFLATEX_INEXACT = frozenset(
 @dataclass(frozen=True)
 class Style:
     """How a name prints in one kind of document: the size and weight of its text, and the widest it may be
-    before LuaLaTeX breaks it into lines (the room the header and the grading sheet leave it on A4)."""
+    before LuaTeX breaks it into lines (the room the header and the grading sheet leave it on A4)."""
 
     size: str
     bold: bool
@@ -71,7 +74,7 @@ def name_key(style: str, name: str) -> str:
 
 
 def name_tex(name: str, style: str, fallback: Tex) -> Tex:
-    """The name as the class documents print it: pdflatex's own text where that is exact, else the LuaLaTeX page
+    """The name as the class documents print it: pdflatex's own text where that is exact, else the LuaTeX page
     (\\classname, see student_header.tex.j2), or `fallback` where names.dims lacks it (names.pdf not built)."""
     if pdflatex_prints(name):
         return fallback
@@ -253,7 +256,7 @@ def levels(parts: list[str]) -> list[int]:
     return result
 
 
-# ----- the LuaLaTeX document -----------------------------------------------------------------------------------
+# ----- the LuaTeX document -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class NameSet:
@@ -419,7 +422,8 @@ def names_document(names: list[tuple[str, str]]) -> NameSet:
 # One page per name: the name's box (a single line, or lines of at most the style's width with the first line's
 # height above the baseline) shipped on a page of its own size; names.dims gets \classnamedef{key}{page}{depth}.
 # The ActualText span (BDC ... EMC) makes text extraction give the name as written, whatever the glyphs.
-_DOCUMENT = r"""\documentclass{article}
+_DOCUMENT = r"""\outputmode=1
+\input luaotfload.sty
 \pdfvariable compresslevel=9
 \pdfvariable objcompresslevel=2
 \pdfvariable suppressoptionalinfo 1023
@@ -454,25 +458,25 @@ _DOCUMENT = r"""\documentclass{article}
       \hyphenpenalty=10000 \pretolerance=-1 \tolerance=9999
       \noindent#5\par}%
   \fi
+  \ifdim\wd0<1pt \wd0=1pt \fi % a name of joiners alone: still a page to place
   \pagewidth=\wd0 \pageheight=\dimexpr\ht0+\dp0\relax
   \global\advance\namepage by 1
   \immediate\write\namedims{\string\classnamedef{#1}{\the\namepage}{\the\dp0}}%
   \shipout\vbox{\box0}}
-\begin{document}
 %NAMES%
 \immediate\closeout\namedims
-\end{document}
+\end
 """
 
 
 def compile_names(out: Path) -> None:
-    """lualatex on out/names.tex: names.pdf and names.dims beside it (replaced together; on an error neither)."""
+    """LuaTeX on out/names.tex: names.pdf and names.dims beside it (replaced together; on an error neither)."""
     tex = out / NAMES_TEX
-    if shutil.which("lualatex") is None:
-        raise TexError("lualatex is not installed; run `make` (or apt-get install texlive-luatex fonts-noto-core "
-                       "fonts-noto-cjk)")
+    if shutil.which("luatex") is None:
+        raise TexError("luatex is not installed; run `make` (or apt-get install texlive-luatex fontconfig "
+                       "fonts-noto-core fonts-noto-cjk)")
     with tempfile.TemporaryDirectory(prefix="class-names-") as build:
-        result = subprocess.run(["lualatex", *LUALATEX_FLAGS, f"-output-directory={build}", tex.name], cwd=out,
+        result = subprocess.run(["luatex", *LUATEX_FLAGS, f"-output-directory={build}", tex.name], cwd=out,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, **REPRODUCIBLE})
         built, dims = Path(build) / "names.pdf", Path(build) / "names.dims"
