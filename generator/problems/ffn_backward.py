@@ -53,10 +53,15 @@ def _ints(m: ImmutableMatrix) -> list[list[int]]:
     return [[int(v) for v in row] for row in m.tolist()]
 
 
+def _ints_t(m: ImmutableMatrix) -> list[list[int]]:
+    """The transpose of a whole-number matrix as plain ints."""
+    return plain_transpose(_ints(m))
+
+
 def _slip_rule(label: str, factors) -> dict:
-    """slips.product_rule on plain ints (plain_slip_hidden is hidden_product_slips without sympy's arithmetic)."""
-    return {f"a slip in {label} (transpose, order) gives the same answer":
-            lambda p: plain_slip_hidden(*(_ints(m) for m in factors(p)))}
+    """slips.product_rule on plain ints (plain_slip_hidden is hidden_product_slips without sympy's arithmetic):
+    factors(p) gives (A, B) or (A, B, answer) as plain rows."""
+    return {f"a slip in {label} (transpose, order) gives the same answer": lambda p: plain_slip_hidden(*factors(p))}
 
 
 CONTRACT = Contract(
@@ -84,12 +89,12 @@ CONTRACT = Contract(
             _nonzero_lines(_ints(p.given_value(name))) for name in ("W1", "W2")),
         "a square gradient is symmetric (a transposed answer looks right)": lambda p: any(
             symmetric(p.answer(n)) for n in ("dW2", "dW1")),
-        **_slip_rule("Z = X·W₁ + b₁", lambda p: (p.given_value("X"), p.given_value("W1"), _pre(p))),
-        **_slip_rule("dW₂ = Hᵀ·dY", lambda p: (p.answer("H").T, p.given_value("dY"))),
-        **_slip_rule("dH = dY·W₂ᵀ", lambda p: (p.given_value("dY"), p.given_value("W2").T)),
-        **_slip_rule("dW₁ = Xᵀ·dZ", lambda p: (p.given_value("X").T, p.answer("dZ"))),
-        **_slip_rule("dZ·W₁ᵀ (dX, or the FFN's share of it)", lambda p: (p.answer("dZ"), p.given_value("W1").T)),
-        **_slip_rule("dX = dY + dZ·W₁ᵀ", lambda p: (p.answer("dZ"), p.given_value("W1").T, p.answer("dX"))),
+        **_slip_rule("Z = X·W₁ + b₁", lambda p: (_ints(p.given_value("X")), _ints(p.given_value("W1")), _ints(_pre(p)))),
+        **_slip_rule("dW₂ = Hᵀ·dY", lambda p: (_ints_t(p.answer("H")), _ints(p.given_value("dY")))),
+        **_slip_rule("dH = dY·W₂ᵀ", lambda p: (_ints(p.given_value("dY")), _ints_t(p.given_value("W2")))),
+        **_slip_rule("dW₁ = Xᵀ·dZ", lambda p: (_ints_t(p.given_value("X")), _ints(p.answer("dZ")))),
+        **_slip_rule("dZ·W₁ᵀ (dX, or the FFN's share of it)", lambda p: (_ints(p.answer("dZ")), _ints_t(p.given_value("W1")))),
+        **_slip_rule("dX = dY + dZ·W₁ᵀ", lambda p: (_ints(p.answer("dZ")), _ints_t(p.given_value("W1")), _ints(p.answer("dX")))),
     },
 )
 
