@@ -127,8 +127,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     seen_drop_step = Step(text=Tex("Only full batches are used: the batches times their size, every epoch."),
                           formula=Tex(r"E \cdot \left\lfloor \frac{N}{B} \right\rfloor \cdot B"),
                           lines=(Tex(f"{e} \\cdot {drop} \\cdot {b} = {e * drop * b}"),), result=seen_drop,
-                          checks=(Tex(f"E \\cdot N - {e * drop * b} = {e * n} - {e * drop * b} = {e * n - e * drop * b} = {e} \\cdot {rest}"
-                                      r"\text{: the samples skipped in all, } E \text{ times the dropped batch.}"),))
+                          checks=(Tex(f"E N - {e * drop * b} = {e * n - e * drop * b} = {e} \\cdot {rest}"
+                                      r"\text{: } E \text{ times the dropped batch.}"),))
     parts: list[Part] = []
     if mode == "no":
         parts.append(Part(Tex(r"How many batches does one epoch have, and how many samples are in the last one?"),
