@@ -24,7 +24,8 @@ TOPS = (2, 3, 4, 5, 6)  # ∂L/∂h_L: never 1, where r·(1 + a) and r + a (the 
 DEEP_FACTORS = tuple(Fraction(v) for v in ("1/2", "1/3", "1/4", "2/5"))
 THRESHOLDS = tuple(Fraction(1, 10**k) for k in (1, 2, 3))
 COUNTS = tuple(str(n) for n in range(2, 11))  # the choices offered for the layer count
-MARGIN = Fraction(11, 10)  # the count is no near miss: a^(n−1) ≥ 1.1·t and a^n ≤ t/1.1
+MARGIN = Fraction(11, 10)
+POWER_DENOMINATOR = 3000  # the key lists a¹ … aⁿ: (2/5)⁸ = 256/390625 is no number to meet by hand  # the count is no near miss: a^(n−1) ≥ 1.1·t and a^n ≤ t/1.1
 JACOBIAN_ENTRIES = tuple(Fraction(v) for v in ("-1/2", "-1/4", "0", "1/4", "1/2"))
 NONZERO = (-2, -1, 1, 2)
 WHY = (
@@ -52,6 +53,14 @@ def _count(a: Fraction, t: Fraction) -> int:
     return n
 
 
+def _large_powers(a: Fraction, t: Fraction) -> bool:
+    return (a ** _count(a, t)).denominator > POWER_DENOMINATOR
+
+
+def _deep(p: Problem) -> tuple[Fraction, Fraction]:
+    return tuple(Fraction(int(p.facts[k].p), int(p.facts[k].q)) for k in ("deep_a", "t"))
+
+
 def _near_miss(a: Fraction, t: Fraction) -> bool:
     n = _count(a, t)
     return a ** (n - 1) < MARGIN * t or a ** n * MARGIN > t
@@ -65,8 +74,8 @@ CONTRACT = Contract(
         # Two equal factors would let a product taken from the wrong end (layer 1 first) give the same running values.
         "two layers have the same factor": lambda p: len(set(_factors(p))) < _layers(p),
         "the top gradient is 1 (r + a would equal r·(1 + a))": lambda p: p.given_value("g") == 1,
-        "the layer count is a near miss": lambda p: _near_miss(Fraction(int(p.facts["deep_a"].p), int(p.facts["deep_a"].q)),
-                                                             Fraction(int(p.facts["t"].p), int(p.facts["t"].q))),
+        "the layer count is a near miss": lambda p: _near_miss(*_deep(p)),
+        "a power aⁿ the key lists has a denominator over 3000": lambda p: _large_powers(*_deep(p)),
         "J is symmetric (a transposed J looks right)": lambda p: symmetric(p.given_value("J")),
         "J has a zero row or column": lambda p: any(all(v == 0 for v in p.given_value("J").row(i)) for i in range(2))
         or any(all(v == 0 for v in p.given_value("J").col(j)) for j in range(2)),
@@ -100,7 +109,7 @@ def _draw_chain(rng: Rng, layers: int) -> tuple[int, list[Fraction]]:
 def _draw_deep(rng: Rng) -> tuple[Fraction, Fraction]:
     while True:
         a, t = rng.choice(DEEP_FACTORS), rng.choice(THRESHOLDS)
-        if not _near_miss(a, t) and str(_count(a, t)) in COUNTS:
+        if not _near_miss(a, t) and not _large_powers(a, t) and str(_count(a, t)) in COUNTS:
             return a, t
 
 
