@@ -22,7 +22,6 @@ SIGMOID_KS = (2, 3, 4)
 TANH_KS = (2, 3)
 UPSTREAM = (-3, -2, -1, 1, 2, 3)
 
-SIG, TANH = r"\sigma", r"\tanh"
 
 
 def _uses(problem: Problem, function: str) -> bool:
@@ -92,9 +91,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         # affine function of σ's there, so ∂L/∂h through tanh would follow from g and ∂L/∂h through σ, a relation
         # that is no step.
         g_t = ImmutableMatrix([[rng.choice(UPSTREAM) for _ in range(n)]])
-        up_s, up_t = r"a_{\sigma}", r"a_{\tanh}"
+        up_s, up_t = r"a_{\sigma}", r"a_{\operatorname{tanh}}"
         given = [Quantity("h", Tex("h"), h), Quantity("g", Tex(r"\frac{\partial L}{\partial a_{\sigma}}"), g),
-                 Quantity("g_t", Tex(r"\frac{\partial L}{\partial a_{\tanh}}"), g_t)]
+                 Quantity("g_t", Tex(r"\frac{\partial L}{\partial a_{\operatorname{tanh}}}"), g_t)]
     facts = {"h_tex": Tex(_row_tex(h_tex)), "function": function, "relu": options["relu"]}
 
     values, slopes, backs = [], [], []
@@ -103,7 +102,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         s_slope = [v * (1 - v) for v in s]
         s_q = Quantity("s", Tex(r"\sigma(h)"), ImmutableMatrix([s]))
         ss_q = Quantity("s_slope", Tex(r"\sigma'(h)"), ImmutableMatrix([s_slope]))
-        dh_q = Quantity("dh_s", Tex(r"\frac{\partial L}{\partial h}\Big|_{\sigma}"), g.multiply_elementwise(ss_q.value))
+        dh_q = Quantity("dh_s", Tex(r"\frac{\partial L}{\partial h}\ (\sigma)"), g.multiply_elementwise(ss_q.value))
         s_lines = tuple(
             Tex(f"\\sigma({ht}) = \\frac{{1}}{{1 + e^{{{'-' if sign > 0 else ''}\\ln {k}}}}} = "
                 f"\\frac{{1}}{{1 + {number_tex(Rational(1, k) if sign > 0 else Rational(k))}}} = {number_tex(v)}")
@@ -125,28 +124,28 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     if function in ("tanh", "both"):
         t = [sign * Rational(k * k - 1, k * k + 1) for sign, k in drawn]
         t_slope = [1 - v * v for v in t]
-        t_q = Quantity("t", Tex(r"\tanh(h)"), ImmutableMatrix([t]))
-        ts_q = Quantity("t_slope", Tex(r"\tanh'(h)"), ImmutableMatrix([t_slope]))
-        dh_q = Quantity("dh_t", Tex(r"\frac{\partial L}{\partial h}\Big|_{\tanh}"), g_t.multiply_elementwise(ts_q.value))
+        t_q = Quantity("t", Tex(r"\operatorname{tanh}(h)"), ImmutableMatrix([t]))
+        ts_q = Quantity("t_slope", Tex(r"\operatorname{tanh}'(h)"), ImmutableMatrix([t_slope]))
+        dh_q = Quantity("dh_t", Tex(r"\frac{\partial L}{\partial h}\ (\operatorname{tanh})"), g_t.multiply_elementwise(ts_q.value))
         t_lines = tuple(
-            Tex(f"\\tanh({ht}) = \\frac{{{number_tex(_e(sign, k))} - {number_tex(1 / _e(sign, k))}}}"
+            Tex(f"\\operatorname{{tanh}}({ht}) = \\frac{{{number_tex(_e(sign, k))} - {number_tex(1 / _e(sign, k))}}}"
                 f"{{{number_tex(_e(sign, k))} + {number_tex(1 / _e(sign, k))}}} = {number_tex(v)}")
             for ht, (sign, k), v in zip(h_tex, drawn, t))
-        ts_lines = tuple(Tex(f"\\tanh'({ht}) = 1 - \\left({number_tex(v)}\\right)^2 = 1 - {number_tex(v * v)} = {number_tex(d)}")
+        ts_lines = tuple(Tex(f"\\operatorname{{tanh}}'({ht}) = 1 - \\left({number_tex(v)}\\right)^2 = 1 - {number_tex(v * v)} = {number_tex(d)}")
                          for ht, v, d in zip(h_tex, t, t_slope))
         values.append((t_q, Step(
-            text=Tex(r"Write $\tanh$ with $e^{x}$ and $e^{-x}$: at $x = \pm\ln k$ these are $k$ and $1/k$."),
-            formula=Tex(r"\tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}"), lines=t_lines, result=t_q,
-            checks=(Tex(r"\tanh(-x) = -\tanh(x)\text{, and every value lies between } -1 \text{ and } 1."),))))
+            text=Tex(r"Write $\operatorname{tanh}$ with $e^{x}$ and $e^{-x}$: at $x = \pm\ln k$ these are $k$ and $1/k$."),
+            formula=Tex(r"\operatorname{tanh}(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}"), lines=t_lines, result=t_q,
+            checks=(Tex(r"\operatorname{tanh}(-x) = -\operatorname{tanh}(x)\text{, and every value lies between } -1 \text{ and } 1."),))))
         slopes.append((ts_q, Step(
-            text=Tex(r"The slope of $\tanh$ is one minus its value \emph{squared}."),
-            formula=Tex(r"\tanh'(x) = 1 - \tanh^2(x)"), lines=ts_lines, result=ts_q,
-            checks=(Tex(r"0 < \tanh'(x) \le 1\text{, and } \tanh'(-x) = \tanh'(x)."),))))
-        backs.append((dh_q, _back_step(r"\tanh", g_t, t_slope, dh_q, up_t)))
+            text=Tex(r"The slope of $\operatorname{tanh}$ is one minus its value \emph{squared}."),
+            formula=Tex(r"\operatorname{tanh}'(x) = 1 - \operatorname{tanh}^2(x)"), lines=ts_lines, result=ts_q,
+            checks=(Tex(r"0 < \operatorname{tanh}'(x) \le 1\text{, and } \operatorname{tanh}'(-x) = \operatorname{tanh}'(x)."),))))
+        backs.append((dh_q, _back_step(r"\operatorname{tanh}", g_t, t_slope, dh_q, up_t)))
 
     both = len(values) == 2
-    names = r"$\sigma(h)$ and $\tanh(h)$" if both else f"${values[0][0].symbol}$"
-    slope_names = r"$\sigma'(h)$ and $\tanh'(h)$" if both else f"${slopes[0][0].symbol}$"
+    names = r"$\sigma(h)$ and $\operatorname{tanh}(h)$" if both else f"${values[0][0].symbol}$"
+    slope_names = r"$\sigma'(h)$ and $\operatorname{tanh}'(h)$" if both else f"${slopes[0][0].symbol}$"
     parts = [
         Part(Tex(f"Compute {names} entry by entry, as fractions."),
              tuple(q for q, _ in values), tuple(step for _, step in values)),
@@ -160,7 +159,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     if options["relu"] == "yes":
         mask = ImmutableMatrix([[Rational(1) if sign > 0 else Rational(0) for sign, _ in drawn]])
         mask_q = Quantity("r_slope", Tex(r"\operatorname{ReLU}'(h)"), mask)
-        dr_q = Quantity("dh_r", Tex(r"\frac{\partial L}{\partial h}\Big|_{\operatorname{ReLU}}"), g.multiply_elementwise(mask))
+        dr_q = Quantity("dh_r", Tex(r"\frac{\partial L}{\partial h}\ (\operatorname{ReLU})"), g.multiply_elementwise(mask))
         parts.append(Part(
             Tex(r"For comparison, with $a = \operatorname{ReLU}(h)$ instead: compute the slope $\operatorname{ReLU}'(h)$ and "
                 r"$\partial L/\partial h$ for the same upstream gradient" + (r" $\partial L/\partial a_{\sigma}$." if both else ".")),
