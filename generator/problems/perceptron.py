@@ -23,13 +23,14 @@ CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))
 LABELS = {"and": lambda a, c: int(a and c), "or": lambda a, c: int(a or c)}
 
 
-def _run(w: tuple, b, points, labels, eta, *, sign: int = 1, bias: bool = True) -> list[tuple]:
+def _run(w: tuple, b, points, labels, eta, *, sign: int = 1, bias: bool = True, ties: bool = False) -> list[tuple]:
     """Each step's (z, ŷ, w after, b after) in plain numbers; sign=−1 is the update's sign slip, bias=False the
-    forgotten bias (never added to z, never updated). None once a score is exactly 0 (the convention decides)."""
+    forgotten bias (never added to z, never updated). None once a score is exactly 0, unless ties: then the stated
+    convention decides (ŷ = 0), as for a slip that lands on 0."""
     rows = []
     for x, y in zip(points, labels):
         z = w[0] * x[0] + w[1] * x[1] + (b if bias else 0)
-        if z == 0:
+        if z == 0 and not ties:
             return None
         yhat = 1 if z > 0 else 0
         step = sign * eta * (y - yhat)
@@ -58,9 +59,7 @@ def _inputs(p: Problem):
 def _slip_hidden(p: Problem, **slip) -> bool:
     """A slip's table matches the key's in any entry a student writes (score, prediction, weights or bias)."""
     w0, b0, points, labels, eta = _inputs(p)
-    slipped = _run(w0, b0, points, labels, eta, **slip)
-    if slipped is None:
-        return False  # the slip lands on a score of 0: it shows as soon as the convention is applied
+    slipped = _run(w0, b0, points, labels, eta, **slip, ties=True)
     right = _table(p)
     return right[-1][2] == slipped[-1][2] or right[-1][3] == slipped[-1][3]
 
@@ -75,9 +74,7 @@ def _bias_slip_hidden(p: Problem) -> bool:
     if p.options["steps"] == "1":
         return p.given_value("b") == 0
     w0, b0, points, labels, eta = _inputs(p)
-    slipped = _run(w0, b0, points, labels, eta, bias=False)
-    if slipped is None:
-        return False
+    slipped = _run(w0, b0, points, labels, eta, bias=False, ties=True)
     right = _table(p)
     return [r[1] for r in right] == [s[1] for s in slipped]
 
@@ -126,7 +123,8 @@ def _single_draws() -> tuple:
 @cache
 def _pass_draws(eta_text: str, data: str) -> tuple:
     """(order, w₀, b₀) for the four-step pass, checked in plain fractions as the contract checks them: no score of 0,
-    two or three updates, and neither the sign slip nor the forgotten bias hidden (100 to 250 draws per setting)."""
+    two or three updates, and neither the sign slip nor the forgotten bias hidden, a slip's score of 0 read by the
+    stated convention."""
     eta = Fraction(eta_text)
     found = []
     for order in permutations(range(4)):
@@ -137,11 +135,11 @@ def _pass_draws(eta_text: str, data: str) -> tuple:
                 rows = _run(w, Fraction(b), points, labels, eta)
                 if rows is None or sum(r[1] != y for r, y in zip(rows, labels)) not in (2, 3):
                     continue
-                slipped = _run(w, Fraction(b), points, labels, eta, sign=-1)
-                if slipped is not None and (slipped[-1][2] == rows[-1][2] or slipped[-1][3] == rows[-1][3]):
+                slipped = _run(w, Fraction(b), points, labels, eta, sign=-1, ties=True)
+                if slipped[-1][2] == rows[-1][2] or slipped[-1][3] == rows[-1][3]:
                     continue
-                unbiased = _run(w, Fraction(b), points, labels, eta, bias=False)
-                if unbiased is not None and [r[1] for r in unbiased] == [r[1] for r in rows]:
+                unbiased = _run(w, Fraction(b), points, labels, eta, bias=False, ties=True)
+                if [r[1] for r in unbiased] == [r[1] for r in rows]:
                     continue
                 found.append((order, w, b))
     return tuple(found)

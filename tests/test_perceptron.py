@@ -1,0 +1,69 @@
+"""perceptron: the rule replayed in plain fractions; an update always happens and no classic slip gives the key."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from generator.core.registry import make_problem, problem_types
+from generator.documents.sheet import problem_seed
+
+SEEDS = 1000
+
+
+def _problems():
+    sets = problem_types()["perceptron"].option_sets()
+    for seed in range(SEEDS):
+        options = sets[seed % len(sets)]
+        yield options, make_problem("perceptron", options, problem_seed(seed, 1, "perceptron"))
+
+
+def _f(v) -> Fraction:
+    return Fraction(int(v.p), int(v.q))
+
+
+def _replay(w, b, points, labels, eta, sign=1, bias=True):
+    rows = []
+    for x, y in zip(points, labels):
+        z = w[0] * x[0] + w[1] * x[1] + (b if bias else 0)
+        yhat = int(z > 0)
+        step = sign * eta * (y - yhat)
+        w = [w[0] + step * x[0], w[1] + step * x[1]]
+        b = b + step if bias else b
+        rows.append((z, yhat, w, b))
+    return rows
+
+
+def test_the_rule_replayed_and_its_slips_show():
+    for options, p in _problems():
+        eta = Fraction(options["eta"])
+        w, b = [_f(v) for v in p.given_value("w")], _f(p.given_value("b"))
+        if options["steps"] == "1":
+            points, labels = [[_f(v) for v in p.given_value("x")]], [_f(p.given_value("y"))]
+            key = [(_f(p.answer("z")), _f(p.answer("yhat")), [_f(v) for v in p.answer("w_new")], _f(p.answer("b_new")))]
+        else:
+            points = [[_f(v) for v in row] for row in p.given_value("X").tolist()]
+            labels = [_f(v) for v in p.given_value("y")]
+            key = [(_f(r[0]), _f(r[1]), [_f(r[2]), _f(r[3])], _f(r[4])) for r in p.answer("table").tolist()]
+        rows = _replay(w, b, points, labels, eta)
+        assert rows == key, options
+        assert all(z != 0 for z, *_ in rows), options  # the convention at 0 is stated, never needed
+        updates = sum(yhat != y for (_, yhat, _, _), y in zip(rows, labels))
+        assert updates >= 1 and (options["steps"] == "1" or updates in (2, 3)), options
+        slipped = _replay(w, b, points, labels, eta, sign=-1)
+        assert slipped[-1][2] != rows[-1][2] and slipped[-1][3] != rows[-1][3], options
+        if options["steps"] == "1":
+            assert all(v != 0 for v in points[0]) and b != 0
+            x = points[0]
+            assert _f(p.answer("z_new")) == rows[0][2][0] * x[0] + rows[0][2][1] * x[1] + rows[0][3]
+        else:
+            unbiased = [r[1] for r in _replay(w, b, points, labels, eta, bias=False)]
+            assert unbiased != [r[1] for r in rows], options
+
+
+def test_the_prediction_does_not_follow_from_the_sign_of_b():
+    """b is never drawn to flip the prediction every time: then ŷ would be 1 exactly when b > 0."""
+    cases = set()
+    for options, p in _problems():
+        if options["steps"] == "1":
+            cases.add((_f(p.given_value("b")) > 0, int(p.answer("yhat"))))
+    assert cases == {(True, 0), (True, 1), (False, 0), (False, 1)}
