@@ -125,20 +125,22 @@ def _pass_draws(eta_text: str, data: str) -> tuple:
     """(order, w₀, b₀) for the four-step pass, checked in plain fractions as the contract checks them: no score of 0,
     two or three updates, and neither the sign slip nor the forgotten bias hidden, a slip's score of 0 read by the
     stated convention."""
-    eta = Fraction(eta_text)
+    # Worked in whole numbers: w, b and every step scaled by 1/η (a factor that changes no sign and no equality).
+    scale = int(1 / Fraction(eta_text))
     found = []
     for order in permutations(range(4)):
         points = [CORNERS[i] for i in order]
         labels = [LABELS[data](*pt) for pt in points]
         for w in product((-1, 0, 1), repeat=2):
             for b in (-2, -1, 1, 2):
-                rows = _run(w, Fraction(b), points, labels, eta)
+                ws, bs = (scale * w[0], scale * w[1]), scale * b
+                rows = _run(ws, bs, points, labels, 1)
                 if rows is None or sum(r[1] != y for r, y in zip(rows, labels)) not in (2, 3):
                     continue
-                slipped = _run(w, Fraction(b), points, labels, eta, sign=-1, ties=True)
+                slipped = _run(ws, bs, points, labels, 1, sign=-1, ties=True)
                 if slipped[-1][2] == rows[-1][2] or slipped[-1][3] == rows[-1][3]:
                     continue
-                unbiased = _run(w, Fraction(b), points, labels, eta, bias=False, ties=True)
+                unbiased = _run(ws, bs, points, labels, 1, bias=False, ties=True)
                 if [r[1] for r in unbiased] == [r[1] for r in rows]:
                     continue
                 found.append((order, w, b))
