@@ -10,7 +10,7 @@ PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example
 # fontconfig and the Noto fonts set a class's names in other scripts (docs/class-sets.md).
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils \
   texlive-luatex fontconfig fonts-noto-core fonts-noto-cjk
-TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm lualatex fc-list
+TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm luahbtex fc-list
 STY_FILES := lmodern.sty fancyhdr.sty geometry.sty amsmath.sty xcolor.sty luaotfload.sty
 FONT_FILES := /usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc
 SOURCES := pyproject.toml $(shell find generator -name '*.py' -o -name '*.j2' 2>/dev/null)

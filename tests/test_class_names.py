@@ -18,8 +18,8 @@ from generator.classes.roster import load_roster
 
 from .test_classset import EXAMPLE
 
-pytestmark = pytest.mark.skipif(shutil.which("luatex") is None or shutil.which("pdflatex") is None,
-                                reason="needs pdflatex and luatex (make tex)")
+pytestmark = pytest.mark.skipif(shutil.which("luahbtex") is None or shutil.which("pdflatex") is None,
+                                reason="needs pdflatex and luahbtex (make tex)")
 
 AVOCADO = "\U0001F951"  # an emoji no font of Debian's Noto core, Noto CJK or DejaVu has
 PAYLOAD = r"\input{/etc/passwd} ^^5c $ % \immediate\write18{touch pwned} \openout1=owned.tex"
@@ -104,7 +104,7 @@ def test_names_run_nothing_and_read_or_write_no_other_file(built, tmp_path):
     # Compiled again with -recorder: every file each engine opened, read or written.
     work = tmp_path / "class"
     shutil.copytree(out, work)
-    for engine, document in (("luatex", "names.tex"), ("pdflatex", "worksheets.tex"), ("pdflatex", "grading.tex")):
+    for engine, document in (("luahbtex", "names.tex"), ("pdflatex", "worksheets.tex"), ("pdflatex", "grading.tex")):
         subprocess.run([engine, "-recorder", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", document],
                        cwd=work, check=True, capture_output=True)
         fls = (work / document).with_suffix(".fls").read_text()
@@ -125,3 +125,14 @@ def test_a_character_no_font_has_prints_its_code_point_and_warns(built):
     # Printed as its code point in a box (pdftotext reads the name; the glyphs are the box's "U+1F951").
     names = subprocess.run(["pdftotext", "-raw", str(out / "names.pdf"), "-"], capture_output=True, text=True).stdout
     assert f"Smile {AVOCADO} Face" in names
+
+
+def test_only_rebuilds_a_student_whose_new_name_needs_luatex(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns1,Ann\ns2,Ирина Петрова\n", encoding="utf-8")
+    command = [sys.executable, "-m", "generator", "class", str(EXAMPLE), str(roster), "--out", str(tmp_path / "c"), "--pdf"]
+    subprocess.run(command, check=True, capture_output=True)
+    roster.write_text("id,name\ns1,山田 はなこ\ns2,Ирина Петрова\n", encoding="utf-8")
+    subprocess.run([*command, "--only", "s1"], check=True, capture_output=True)
+    assert "Name: 山田 はなこ" in _pdf_text(tmp_path / "c" / "students" / "s1.pdf", 1, 1)
+    assert "Name: Ирина Петрова" in _pdf_text(tmp_path / "c" / "students" / "s2.pdf", 1, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -17,7 +18,8 @@ from generator.classes.assignment import Assignment
 from generator.classes.classpdf import compile_class_documents, split_pages
 from generator.classes.classset import (StudentSheet, class_document, grading_document, manifest, printed_names,
                                         shared_numbers, student_sheet)
-from generator.classes.names import NAMES_DIMS, NAMES_PDF, NAMES_TEX, compile_names, names_document
+from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, compile_names, name_key, names_document,
+                                     pdflatex_prints)
 from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_secret, write_secret
 from generator.documents.pdf import compile_pdf
 from generator.files import atomic_write
@@ -147,7 +149,7 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         }
         for name, text in documents.items():
             _write_if_changed(out / name, text)
-        names = names_document(printed_names(sheets))
+        names = names_document(printed_names(s.student.name for s in sheets))
         if names.count:
             _write_if_changed(out / NAMES_TEX, names.tex)
         else:  # every name prints with pdflatex: no names document
@@ -181,6 +183,7 @@ def write_only(sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
         raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
     if pdf:
         start = time.perf_counter()
+        _names_for_only(sheets, out)
         for s in sheets:
             for tex in (out / STUDENTS_DIR / f"{s.student.stem}.tex", out / STUDENTS_DIR / f"{s.student.stem}-key.tex"):
                 if tex.with_suffix(".pdf").exists():
@@ -190,6 +193,26 @@ def write_only(sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
                     summary.pdfs_written += 1
         summary.seconds["TeX"] = time.perf_counter() - start
     return summary
+
+
+def _names_for_only(sheets: list[StudentSheet], out: Path) -> None:
+    """Before `--only --pdf` compiles some students alone: names.pdf set again (with every name class.json lists)
+    when one of theirs needs LuaTeX and names.dims lacks it (a new name), so that it prints as written."""
+    wanted = [name_key(style, name) for style, name in printed_names(s.student.name for s in sheets)
+              if not pdflatex_prints(name)]
+    try:
+        dims = (out / NAMES_DIMS).read_text(encoding="ascii")
+    except OSError:
+        dims = ""
+    if all("{" + key + "}" in dims for key in wanted):
+        return
+    try:
+        listed = [entry["name"] for entry in json.loads((out / MANIFEST).read_text(encoding="utf-8"))["students"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = []
+    names = names_document(printed_names([*listed, *(s.student.name for s in sheets)]))
+    _write_if_changed(out / NAMES_TEX, names.tex)
+    compile_names(out)
 
 
 def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: Summary) -> None:

@@ -119,9 +119,9 @@ def printed_name(name: str, style: str) -> Tex:
     return name_tex(text, style, user_text_tex(text))
 
 
-def printed_names(sheets: Iterable["StudentSheet"]) -> list[tuple[str, str]]:
-    """Every (style, name as printed) the class documents show, for names.tex."""
-    return [(style, typographic_quotes(s.student.name)) for s in sheets for style in ("sheet", "grading")]
+def printed_names(names: Iterable[str]) -> list[tuple[str, str]]:
+    """Every (style, name as printed) the class documents show for these roster names, for names.tex."""
+    return [(style, typographic_quotes(name)) for name in names for style in ("sheet", "grading")]
 
 
 def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> StudentSheet:

@@ -12,7 +12,7 @@ place the page on the baseline (\\pdfximage). A character no installed font has 
 box, and the build warns.
 
 Names never reach TeX as source: names.tex holds every character as \\char"XXXX (ASCII hex), the ActualText as a
-hex string, and the keys are hex digests; luatex runs with -no-shell-escape.
+hex string, and the keys are hex digests; luahbtex runs with -no-shell-escape.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from generator.documents.render import printable_in_tex
 
 NAMES_TEX = "names.tex"
 NAMES_PDF, NAMES_DIMS = "names.pdf", "names.dims"
-# Plain LuaTeX with luaotfload: the document needs nothing of LaTeX, and LaTeX's start-up would double the time.
+# Plain LuaTeX with HarfBuzz (luahbtex; `luatex` has no HarfBuzz) and luaotfload: the document needs nothing of
+# LaTeX, whose start-up would double the time.
 LUATEX_FLAGS = ("-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "-no-shell-escape")
 
 # Characters pdflatex prints (T1, lmodern) that pdftotext does not give back as typed (measured: a character
@@ -472,11 +473,11 @@ _DOCUMENT = r"""\outputmode=1
 def compile_names(out: Path) -> None:
     """LuaTeX on out/names.tex: names.pdf and names.dims beside it (replaced together; on an error neither)."""
     tex = out / NAMES_TEX
-    if shutil.which("luatex") is None:
-        raise TexError("luatex is not installed; run `make` (or apt-get install texlive-luatex fontconfig "
+    if shutil.which("luahbtex") is None:
+        raise TexError("luahbtex is not installed; run `make` (or apt-get install texlive-luatex fontconfig "
                        "fonts-noto-core fonts-noto-cjk)")
     with tempfile.TemporaryDirectory(prefix="class-names-") as build:
-        result = subprocess.run(["luatex", *LUATEX_FLAGS, f"-output-directory={build}", tex.name], cwd=out,
+        result = subprocess.run(["luahbtex", *LUATEX_FLAGS, f"-output-directory={build}", tex.name], cwd=out,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env={**os.environ, **REPRODUCIBLE})
         built, dims = Path(build) / "names.pdf", Path(build) / "names.dims"
