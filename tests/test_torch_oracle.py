@@ -487,7 +487,17 @@ def training_step(given, facts, options):
     o = torch.cat(heads_out, dim=1)
     h1 = y + o @ w["W_O"]
     u = h1 @ w["W_1"] + w["b_1"]
-    r = torch.relu(u)
+    if options.get("activation") == "gelu":
+        # The sheet's GELU: value pinned to the Given r̃ and slope to s̃ (½ at 0, ReLU's 1 or 0 where |u| ≥ 3), each an
+        # honest rounding of F.gelu (erf) and its autograd slope, within the stated 0.005 and 0.012.
+        u_probe = u.detach().clone().requires_grad_(True)
+        F.gelu(u_probe).sum().backward()
+        slope, r_given = u_probe.grad, torch.relu(u.detach())  # the chain's r̃: ReLU's value, checked against F.gelu
+        s_given = torch.round(slope * 2) / 2
+        assert torch.all((F.gelu(u.detach()) - r_given).abs() <= 0.005) and torch.all((slope - s_given).abs() <= 0.012)
+        r = r_given + s_given * (u - u.detach())
+    else:
+        r = torch.relu(u)
     h2 = h1 + r @ w["W_2"] + w["b_2"]
     z = h2 @ w["W_out"]
     z_pinned = z + (t(facts["given_p_rows"]).log() - z).detach()

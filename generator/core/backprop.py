@@ -44,7 +44,8 @@ def tiny_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction
                   clean: Callable[[Rows], bool] | None = None) -> dict[str, Rows] | None:
     """Every gradient, named as the sheet's blanks, from dL/dz = scale·(p̃ − onehot) back to E and P.
 
-    `model` holds the forward values (tiny_transformer.draw_front's keys plus Q, K, xhat, sigma, H2, W_2, b_2, W_out);
+    `model` holds the forward values (tiny_transformer.draw_front's keys plus Q, K, xhat, sigma, H2, W_2, b_2, W_out;
+    with GELU also "slopes", the Given slope of each pre-activation);
     attention uses the Given weights, as the sheet does. Masked entries of dÃ are 0: the mask holds those weights at 0.
     With `clean`, None as soon as one gradient fails it.
     """
@@ -62,7 +63,10 @@ def _backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g:
     g["dW_2"] = plain_product(plain_transpose(model["r"]), g["dH2"])
     g["db_2"] = _column_sums(g["dH2"])
     g["dr"] = plain_product(g["dH2"], plain_transpose(model["W_2"]))
-    g["du"] = [[d if pre > 0 else Fraction(0) for d, pre in zip(drow, urow)] for drow, urow in zip(g["dr"], model["u"])]
+    if "slopes" in model:  # GELU: each entry's Given slope s̃ (tiny_transformer.GELU_SLOPE)
+        g["du"] = [[d * s for d, s in zip(drow, srow)] for drow, srow in zip(g["dr"], model["slopes"])]
+    else:
+        g["du"] = [[d if pre > 0 else Fraction(0) for d, pre in zip(drow, urow)] for drow, urow in zip(g["dr"], model["u"])]
     g["dW_1"] = plain_product(plain_transpose(model["H1"]), g["du"])
     g["db_1"] = _column_sums(g["du"])
     g["dH1"] = _add(g["dH2"], plain_product(g["du"], plain_transpose(model["W_1"])))

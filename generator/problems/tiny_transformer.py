@@ -20,6 +20,8 @@ from generator.core.forward import (
     decimal_softmax,
     exp_table_tex,
     hidden_biases,
+    phi_table_tex,
+    phi_tables,
     layernorm_output_step,
     layernorm_stats_step,
     ln_table_tex,
@@ -308,11 +310,13 @@ def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tupl
     return found
 
 
-def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None, fit_positions: bool = True) -> dict:
+def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None, fit_positions: bool = True,
+               activation: str = "relu") -> dict:
     """The model up to the feed-forward layer's ReLU, in plain ints and Fractions; raises Restart when a step is not clean.
 
     Each stage retries locally (ATTEMPTS times) before giving up, so a restart of the whole model is rare.
-    Shared with the training step, which draws its own output layer.
+    Shared with the training step, which draws its own output layer. activation="gelu" (the training step's option)
+    draws pre-activations on GELU_PRE and adds each entry's Given slope ("slopes"); r is then the Given r̃.
     """
     e, ids, pos, x, patterns = _embeddings(rng, n, chosen, fit_positions)
     while True:
@@ -330,11 +334,16 @@ def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None, fi
     # Whole by construction (_value_columns): plain ints from here on.
     o = [[int(sum(a * b for a, b in zip(drawn[h][3][i], _column(v, h)[: i + 1]))) for h in range(heads)] for i in range(n)]
     w_o, h1 = first_clean(rng, lambda: _residual(rng, y, o, heads))
-    w1, b1, u = first_clean(rng, lambda: _hidden(rng, h1))
-    r = [[max(val, 0) for val in row] for row in u]
+    if activation == "gelu":
+        w1, b1, u = first_clean(rng, lambda: _hidden_gelu(rng, h1))
+        extra = {"slopes": [[GELU_SLOPE[val] for val in row] for row in u]}
+    else:
+        w1, b1, u = first_clean(rng, lambda: _hidden(rng, h1))
+        extra = {}
+    r = [[max(val, 0) for val in row] for row in u]  # GELU's Given r̃ is ReLU's value too (see GELU_PRE)
     return {"E": e, "ids": ids, "P": pos, "x": x, "gamma": gamma, "beta": beta, "W_Q": w_q, "W_K": w_k, "W_V": w_v,
             "weights": [d[3] for d in drawn], "W_O": w_o, "W_1": w1, "b_1": b1, "patterns": patterns, "y": y, "v": v,
-            "o": o, "H1": h1, "u": u, "r": r}
+            "o": o, "H1": h1, "u": u, "r": r, **extra}
 
 
 def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
@@ -393,6 +402,74 @@ def _hidden(rng: Rng, h1):
     return w1, b1, u
 
 
+# GELU in a chain (the training step's activation=gelu): GELU(x) = x·Φ(x) is exact only at 0 (value 0, slope Φ(0) = ½).
+# Every pre-activation is 0 or at least 3 away from it, where GELU is within 0.005 of ReLU's value and its slope
+# Φ(u) + u·φ(u) within 0.012 of ReLU's: the sheet gives those simple values (r̃, s̃) for the rest of the chain, as it
+# gives Ã and p̃, so every later number stays a small fraction. (At ±1 or ±2 the slopes are near 13/12 and −1/12:
+# twelfths would follow every gradient back to the embeddings.)
+GELU_PRE = (-4, -3, 0, 3, 4)
+GELU_SLOPE = {-4: Fraction(0), -3: Fraction(0), 0: Fraction(1, 2), 3: Fraction(1), 4: Fraction(1)}
+GELU_VALUE_TOLERANCE, GELU_SLOPE_TOLERANCE = Fraction(1, 200), Fraction(3, 250)  # 0.005 and 0.012, checked in the tests
+
+
+GELU_TABLE = tuple(Rational(k) for k in range(-4, 5))  # the printed Φ, φ grid: the same on every variant
+
+
+def gelu_value_lines(u: ImmutableMatrix) -> tuple[Tex, ...]:
+    """GELU(u) = u·Φ(u) from the printed table for each pre-activation value, and the Given r̃ the chain uses."""
+    cdf, _ = phi_tables(GELU_TABLE)
+    lines = []
+    for v in sorted(set(u)):
+        if v == 0:
+            lines.append(Tex(r"\operatorname{GELU}(0) = 0 \cdot \Phi(0) = 0 \quad \text{(exact)}"))
+        else:
+            product_ = format_places(Fraction(int(v)) * cdf(v).route)
+            lines.append(Tex(f"\\operatorname{{GELU}}({number_tex(v)}) = {factor_tex(v)} \\cdot \\Phi({number_tex(v)}) \\approx "
+                             f"{factor_tex(v)} \\cdot {format_places(cdf(v).route)} = {product_} \\approx "
+                             f"{number_tex(max(v, 0))} = \\tilde r"))
+    return tuple(lines)
+
+
+def gelu_slope_lines(u: ImmutableMatrix) -> tuple[Tex, ...]:
+    """GELU'(u) = Φ(u) + u·φ(u) from the printed table for each pre-activation value, and the slope s̃ the chain uses."""
+    cdf, pdf = phi_tables(GELU_TABLE)
+    lines = []
+    for v in sorted(set(u)):
+        slope = GELU_SLOPE[int(v)]
+        route = cdf(v).route + Fraction(int(v)) * pdf(v).route
+        tail = (r" = \tfrac{1}{2} \quad \text{(exact)}" if v == 0
+                else f" \\approx {number_tex(Rational(slope.numerator, slope.denominator))} = \\tilde s")
+        lines.append(Tex(f"\\operatorname{{GELU}}'({number_tex(v)}) = \\Phi({number_tex(v)}) + {factor_tex(v)} \\cdot "
+                         f"\\varphi({number_tex(v)}) \\approx {format_places(cdf(v).route)} + {factor_tex(v)} \\cdot "
+                         f"{format_places(pdf(v).route)} = {format_places(route)}" + tail))
+    return tuple(lines)
+
+
+GELU_VALUES_GIVEN = Tex(
+    r"GELU$(x) = x\,\Phi(x)$ is exactly 0 at $x = 0$; where $|x| \ge 3$ it is within 0.005 of ReLU$(x)$ (see the table), "
+    r"and the chain uses that simple value $\tilde r = \operatorname{ReLU}(x)$ there, as if exact. ")
+
+
+def _hidden_gelu(rng: Rng, h1):
+    """W₁ and b₁ whose pre-activations all lie on GELU_PRE: at least one 0 (GELU's exact slope ½) and one kept."""
+    w1 = _columns(rng, D_MODEL, D_FF)
+    xw = plain_product(h1, w1)
+    b1 = []
+    for column in zip(*xw):
+        fits = [b for b in range(-6, 7) if all(v + b in GELU_PRE for v in column)]
+        if not fits:
+            return None
+        b1.append(rng.choice(fits))
+    u = [[a + b for a, b in zip(row, b1)] for row in xw]
+    flat = [val for row in u for val in row]
+    if 0 not in flat or not any(val > 0 for val in flat) or not any(b1) or plain_slip_hidden(h1, w1, u):
+        return None
+    r = [[max(val, 0) for val in row] for row in u]
+    if len(r) == len(r[0]) and r == [list(c) for c in zip(*r)]:
+        return None
+    return w1, b1, u
+
+
 def _output(rng: Rng, h1, r, targets):
     """W₂, b₂ and W_out: logits within the e^k table, each target's probability near a simple fraction."""
     w2 = [list(rng.choice(unit_columns(D_MODEL))) for _ in range(D_FF)]
@@ -447,7 +524,7 @@ def _softmax_lines(symbol: str, scores: ImmutableMatrix, weights: ImmutableMatri
     return [table_softmax_line(entry_label(symbol, row, j), exponents, j, weights[row, j]) for j in range(len(visible))]
 
 
-def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
+def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "relu") -> Problem:
     """Every part, step and answer, exactly, from one clean draw."""
     e, pos, w_q, w_k, w_v = matrix(d["E"]), matrix(d["P"]), matrix(d["W_Q"]), matrix(d["W_K"]), matrix(d["W_V"])
     gamma, beta, w_o, w1, b1 = matrix([d["gamma"]]), matrix([d["beta"]]), matrix(d["W_O"]), matrix(d["W_1"]), matrix([d["b_1"]])
@@ -546,10 +623,21 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool) -> Problem:
         Part(Tex(r"Feed-forward: compute $u = H_1\,W_1 + b_1$ and $r = \operatorname{ReLU}(u)$."), (q_u, q_r),
              (affine_step(Tex(r"Row $i$ of $H_1$ times column $j$ of $W_1$, plus $b_1[j]$."), h1, w1, b1,
                           Tex(r"u = H_1\,W_1 + b_1"), q_u),
-              relu_step(u, q_r, pre_symbol="u"))),
-        Part(Tex(r"Feed-forward output and residual: compute $H_2 = H_1 + r\,W_2 + b_2$."), (q_h2,),
-             (affine_step(Tex(r"Row $i$ of $r$ times column $j$ of $W_2$, plus $b_2[j]$."), r, w2, b2,
-                          Tex(r"f = r\,W_2 + b_2"), quantity("f", "f", f)),
+              relu_step(u, q_r, pre_symbol="u"))) if activation != "gelu" else
+        Part(Tex(r"Feed-forward: compute $u = H_1\,W_1 + b_1$ and the GELU's output $\tilde r$ as the chain uses it: "
+                 r"$\operatorname{GELU}(u) = u\,\Phi(u)$ where it is exact, and the Given simple value elsewhere."),
+             (q_u, quantity("r", r"\tilde r", r)),
+             (affine_step(Tex(r"Row $i$ of $H_1$ times column $j$ of $W_1$, plus $b_1[j]$."), h1, w1, b1,
+                          Tex(r"u = H_1\,W_1 + b_1"), q_u),
+              Step(text=Tex(r"GELU of each pre-activation from the table: exact at 0, within 0.005 of ReLU at $|u| \ge 3$."),
+                   formula=Tex(r"\operatorname{GELU}(x) = x\,\Phi(x)"), lines=gelu_value_lines(u),
+                   result=quantity("r", r"\tilde r", r))),
+             given=Tex(GELU_VALUES_GIVEN + r"The table: \[" + phi_table_tex(GELU_TABLE) + r"\]")),
+        Part(Tex(r"Feed-forward output and residual: compute $H_2 = H_1 + r\,W_2 + b_2$."
+                 if activation != "gelu" else r"Feed-forward output and residual: compute $H_2 = H_1 + \tilde r\,W_2 + b_2$."), (q_h2,),
+             (affine_step(Tex(r"Row $i$ of $r$ times column $j$ of $W_2$, plus $b_2[j]$."
+                              if activation != "gelu" else r"Row $i$ of $\tilde r$ times column $j$ of $W_2$, plus $b_2[j]$."), r, w2, b2,
+                          Tex(r"f = r\,W_2 + b_2" if activation != "gelu" else r"f = \tilde r\,W_2 + b_2"), quantity("f", "f", f)),
               add_step(Tex("Add the feed-forward layer's input back."), h1, f, Tex(r"H_2 = H_1 + f"), q_h2))),
         Part(Tex(r"Logits: compute $z = H_2\,W_{\text{out}}$ (row $i$: position $i$'s score for each vocabulary token)."),
              (q_z,),

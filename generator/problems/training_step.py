@@ -20,7 +20,9 @@ from generator.core.slips import plain_slip_hidden, product_rule
 from generator.core.worked import entry_label, product_step, shape_text
 from generator.problems.example2 import simple_probabilities, usable_shifts
 from generator.problems.layernorm_backward import divided_line, products_mean_line
-from generator.problems.tiny_transformer import LOSS_PARTS, VOCABULARY, Restart, draw_front, forward_problem, loss_parts, unit_columns
+from generator.problems.tiny_transformer import (GELU_SLOPE, GELU_TABLE, LOSS_PARTS, VOCABULARY, Restart,
+                                                 draw_front, forward_problem, gelu_slope_lines, loss_parts, unit_columns)
+from generator.core.forward import phi_table_tex
 
 TITLE = "One complete training step of a tiny transformer"
 CHAINED = True
@@ -39,6 +41,9 @@ OPTIONS = [
            "given: the forward pass's values are printed; compute: the student works it out first, as in tiny_transformer"),
     Option("update", ("W_O+gamma", "beta+b_2", "b_1"), "W_O+gamma",
            f"the tensors AdamW updates, joined by +, from {', '.join(UPDATABLE)}", free=True),
+    Option("activation", ("relu", "gelu"), "relu",
+           "the feed-forward layer's activation; gelu: GELU(x) = x·Φ(x) with a printed Φ, φ table, pre-activations 0 "
+           "(exact: slope ½) or at least 3 from 0 (simple values and slopes given, within 0.005 and 0.012)"),
 ]
 # AdamW as torch.optim.AdamW(lr=1/10, betas=(0.9, 0.999), weight_decay=1/10, eps=0): at step 1 the bias correction
 # undoes (1 − β) exactly, so m̂ = g, v̂ = g², √v̂ = |g| and the decay multiplies θ by 99/100.
@@ -60,6 +65,10 @@ PARAMETERS = ("E", "P", "gamma", "beta", "W_Q", "W_K", "W_V", "W_O", "W_1", "b_1
 
 def _updated(options: dict[str, str]) -> list[str]:
     return options["update"].split("+")
+
+
+def _gelu(options: dict[str, str]) -> bool:
+    return options.get("activation") == "gelu"
 
 
 def _all_gradients_move(p: Problem) -> bool:
@@ -84,6 +93,9 @@ CONTRACT = Contract(
         # once in 1,000 draws): such a draw is made again rather than printed out of bounds.
         "a worked value is out of the contract's bounds": lambda p: bool(CONTRACT.violations(p)),
         "an entry of dO is 0 (that row of dÃ and dS would be all 0)": lambda p: 0 in p.answer("dO"),
+        # GELU: at u = 0 the slope is exactly ½, the one place GELU's derivative differs from ReLU's on the sheet.
+        "GELU: no pre-activation is 0, or the one there gets no gradient": lambda p: _gelu(p.options) and not any(
+            pre == 0 and d != 0 for pre, d in zip(_forward(p, "u"), p.answer("dr"))),
         **{name: rule for label, factors in (
             ("dW_out = H₂ᵀ·dz", lambda p: (_forward(p, "H2").T, p.answer("dz"))),
             ("dH₂ = dz·W_outᵀ", lambda p: (p.answer("dz"), p.given_value("W_out").T)),
@@ -169,6 +181,9 @@ def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict 
         return None
     if _backward_slip_hidden(model, grads):
         return None
+    if "slopes" in model and not any(pre == 0 and d != 0 for u_row, d_row in zip(model["u"], grads["dr"])
+                                     for pre, d in zip(u_row, d_row)):
+        return None  # GELU's exact slope ½ at u = 0 must meet a gradient
     if any(v == 0 for row in grads["dO"] for v in row):
         return None  # a head output with no gradient: that row of dÃ, and its scores' gradient, would be all 0
     return {**model, "grads": grads}
@@ -207,12 +222,12 @@ def _small_fractions(scale: Fraction):
     return test
 
 
-def _draw(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updated: list[str]) -> dict:
+def _draw(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updated: list[str], activation: str = "relu") -> dict:
     """The forward model (tiny_transformer's front), then an output layer that keeps the whole backward pass clean."""
     while True:
         try:
             # X, P and σ are chosen last (_with_sigmas): the front need not fit P to them.
-            model = _forward_extras(draw_front(rng, N_TOKENS, heads, chosen, fit_positions=False))
+            model = _forward_extras(draw_front(rng, N_TOKENS, heads, chosen, fit_positions=False, activation=activation))
         except Restart:
             continue
         if "b_1" in updated and any(all(v < 0 for v in column) for column in zip(*model["u"])):
@@ -259,7 +274,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     chosen = None if options["input"] == "random" else [VOCABULARY.index(c) for c in options["input"]]
     mean = options["reduction"] == "mean"
     scale = Fraction(1, N_TOKENS) if mean else Fraction(1)
-    d = _draw(rng, int(options["heads"]), chosen, scale, _updated(options))
+    d = _draw(rng, int(options["heads"]), chosen, scale, _updated(options), options.get("activation", "relu"))
     return _problem(d, options, scale)
 
 
@@ -288,22 +303,25 @@ def _shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
     return Tex(f"\\text{{Its shape }} {shape_text(gradient)} \\text{{ is the shape of }} {symbol}\\text{{.}}")
 
 
-def _forward_given(m: dict, heads: int) -> Tex:
+def _forward_given(m: dict, heads: int, gelu: bool = False) -> Tex:
     """The forward pass's values, for the sheet that starts at the loss."""
     weights = r" \quad ".join(f"\\tilde A{_head_suffix(h, heads)} = {matrix_tex(m['A'][h])}" for h in range(heads))
+    r_symbol = r"\tilde r" if gelu else "r"
     # Short lines: display math cannot wrap, and a variant with wider numbers (or two heads) must still fit.
     lines = [
         f"X = {matrix_tex(m['X'])} \\quad \\sigma = {matrix_tex(m['sigma'])} \\quad \\hat X = \\frac{{X - \\mu}}{{\\sigma}} = "
         f"{matrix_tex(m['xhat'])}",
         f"Y = {matrix_tex(m['Y'])} \\quad Q = {matrix_tex(m['Q'])} \\quad K = {matrix_tex(m['K'])} \\quad V = {matrix_tex(m['V'])}",
         f"{weights} \\quad O = {matrix_tex(m['O'])}",
-        f"H_1 = {matrix_tex(m['H1'])} \\quad u = {matrix_tex(m['u'])} \\quad r = {matrix_tex(m['r'])}",
+        f"H_1 = {matrix_tex(m['H1'])} \\quad u = {matrix_tex(m['u'])} \\quad {r_symbol} = {matrix_tex(m['r'])}",
         f"H_2 = {matrix_tex(m['H2'])} \\quad z = {matrix_tex(m['z'])}",
         f"\\tilde p = {matrix_tex(m['p'])}",
     ]
     return Tex("The forward pass gave these values (attention used the simple weights $\\tilde A$, each within 0.05 of the "
                "true weight; $\\tilde p$ is within 0.05 of softmax of each row of $z$, and the backward pass uses it as if "
-               "exact):" + "".join(f"\\[ {line} \\]" for line in lines))
+               "exact):" + "".join(f"\\[ {line} \\]" for line in lines)
+               + ("" if not gelu else r" GELU$(u) = u\,\Phi(u)$ is exactly 0 at $u = 0$ and within 0.005 of ReLU$(u)$ where "
+                  r"$|u| \ge 3$: the forward pass used $\tilde r = \operatorname{ReLU}(u)$ as its output."))
 
 
 def _head_suffix(h: int, heads: int) -> str:
@@ -339,7 +357,7 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         p_target, mean, r"\ell_i = -\ln \tilde p[i, t_i]",
         [f"-\\ln \\tilde p[{i},{t}] = -\\ln {number_tex(Rational(p.numerator, p.denominator))}"
          for i, (t, p) in enumerate(zip(targets, p_target))],
-        given=Tex(_forward_given(m, heads) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
+        given=Tex(_forward_given(m, heads, _gelu(options)) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
         if options["forward"] == "given" else loss_given, aside=" ($t_i$ its target)") + [
         # dz joins the output layer's part, as du joins the first layer's: the sheet keeps to 26 parts, a to z, with
         # forward=compute (the loss took a second part, for L to 4 places).
@@ -368,6 +386,7 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
               _sum_rows_step(Tex(r"$b_2$ is added to every row, so its gradient adds up the rows of $dH_2$."), g["dH2"], "dH_2", q["db_2"]),
               product_step(Tex(r"Row $i$ of $dH_2$ dotted with row $j$ of $W_2$."), g["dH2"], w["W_2"].T,
                            Tex(r"dr = dH_2\,W_2^{\mathsf T}"), q["dr"], expand="row"))),
+        _gelu_layer_part(g, m, q) if _gelu(options) else
         Part(Tex(r"Through the ReLU and the first layer ($r = \operatorname{ReLU}(u)$, $u = H_1 W_1 + b_1$): compute "
                  r"$du$, $dW_1 = H_1^{\mathsf T} du$ and $db_1$."),
              (q["du"], q["dW_1"], q["db_1"]),
@@ -396,7 +415,7 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         _adamw_part(g, w, options),
     ]
     if options["forward"] == "compute":
-        parts = _forward_parts(d, n, heads, mean) + parts
+        parts = _forward_parts(d, n, heads, mean, options.get("activation", "relu")) + parts
     given = [_q(name, symbol, w[name]) for name, symbol in (
         ("E", "E"), ("P", "P"), ("gamma", r"\gamma"), ("beta", r"\beta"), ("W_Q", "W_Q"), ("W_K", "W_K"), ("W_V", "W_V"),
         ("W_O", "W_O"), ("W_1", "W_1"), ("b_1", "b_1"), ("W_2", "W_2"), ("b_2", "b_2"), ("W_out", r"W_{\text{out}}"))]
@@ -414,6 +433,10 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         "reduction": "mean" if mean else "sum",
         "updated": Tex(", ".join(f"${PARAMETER_SYMBOLS[name]}$" for name in _updated(options))),
     }
+    if _gelu(options):
+        facts["activation"] = Tex(r"\operatorname{GELU}")  # the statement's FFN (ReLU unless this fact is there)
+        # The slopes du = dr ⊙ s uses (½ at u = 0, the Given s̃ elsewhere): the rule is printed; the matrix is for marking.
+        facts["slopes"] = m["u"].applyfunc(lambda v: Rational(GELU_SLOPE[int(v)].numerator, GELU_SLOPE[int(v)].denominator))
     if options["forward"] == "compute":
         facts["e_table"] = exp_table_tex()
     else:
@@ -426,13 +449,36 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
     return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True, key_facts=hyperparameters)
 
 
-def _forward_parts(d: dict, n: int, heads: int, mean: bool) -> list[Part]:
+def _forward_parts(d: dict, n: int, heads: int, mean: bool, activation: str = "relu") -> list[Part]:
     """tiny_transformer's forward parts for this model, up to the target probabilities (the loss parts are ours: the
     Given box prints full rows of p̃)."""
     targets = d["ids"][1:n + 1]
     drawn = {**d, "p_given": [d["p_rows"][i][t] for i, t in enumerate(targets)],
              "p_true": [decimal_softmax(tuple(d["z"][i]))[t] for i, t in enumerate(targets)]}
-    return list(forward_problem(drawn, n, heads, mean).parts[:-LOSS_PARTS])
+    return list(forward_problem(drawn, n, heads, mean, activation).parts[:-LOSS_PARTS])
+
+
+def _gelu_layer_part(g: dict, m: dict, q: dict) -> Part:
+    """GELU's backward: du = dr ⊙ s, the slope exactly ½ at u = 0 and the Given s̃ (ReLU's 1 or 0) where |u| ≥ 3."""
+    n, cols = m["u"].shape
+    slopes = m["u"].applyfunc(lambda v: Rational(GELU_SLOPE[int(v)].numerator, GELU_SLOPE[int(v)].denominator))
+    if g["dr"].multiply_elementwise(slopes) != g["du"]:
+        raise ValueError("du is not dr times the slopes")
+    lines = gelu_slope_lines(m["u"]) + tuple(
+        Tex(f"du[{i},{j}] = {factor_tex(slopes[i, j])} \\cdot {factor_tex(g['dr'][i, j])} = {number_tex(g['du'][i, j])}"
+            f" \\quad (u[{i},{j}] = {number_tex(m['u'][i, j])})") for i in range(n) for j in range(cols))
+    return Part(Tex(r"Through the GELU and the first layer ($r = \operatorname{GELU}(u) = u\,\Phi(u)$, $u = H_1 W_1 + b_1$): compute "
+                    r"$du = dr \odot s$, with $s$ the slope $\operatorname{GELU}'(u) = \Phi(u) + u\,\varphi(u)$ (exact at $u = 0$; "
+                    r"where $|u| \ge 3$ use $\tilde s = 1$ for $u > 0$ and $\tilde s = 0$ for $u < 0$), then "
+                    r"$dW_1 = H_1^{\mathsf T} du$ and $db_1$."),
+                (q["du"], q["dW_1"], q["db_1"]),
+                (Step(text=Tex(r"Each entry's slope from the table: at $u = 0$ it is exactly $\Phi(0) = \tfrac12$ (where ReLU has no "
+                               r"derivative); where $|u| \ge 3$ it is within 0.012 of ReLU's 1 or 0."),
+                      formula=Tex(r"du[i,j] = dr[i,j]\,\operatorname{GELU}'(u[i,j])"), lines=lines, result=q["du"]),
+                 product_step(Tex(r"Column $i$ of $H_1$ dotted with column $j$ of $du$."), m["H1"].T, g["du"], Tex(r"dW_1 = H_1^{\mathsf T} du"),
+                              q["dW_1"], expand="row", checks=(_shape_check(g["dW_1"], "W_1"),)),
+                 _sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"])),
+                given=Tex(r"GELU$'(x) = \Phi(x) + x\,\varphi(x)$, with this table: \[" + phi_table_tex(GELU_TABLE) + r"\]"))
 
 
 def _relu_line(pre, value, i: int, j: int) -> Tex:
