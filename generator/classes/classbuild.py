@@ -18,7 +18,8 @@ from generator.classes.assignment import Assignment
 from generator.classes.classpdf import compile_class_documents, split_pages
 from generator.classes.classset import (StudentSheet, class_document, grading_document, manifest, printed_names,
                                         shared_numbers, student_sheet)
-from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, compile_names, name_key, names_document,
+from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, NamesRun, compile_names, name_key,
+                                     names_document,
                                      pdflatex_prints)
 from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_secret, write_secret
 from generator.documents.pdf import compile_pdf
@@ -139,8 +140,18 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
     The class secret the sheets were made with is written first (mode 0600), once: later builds read it."""
     summary = summary or Summary()
     summary.students = len(sheets)
+    names_run = None
     try:
         _keep_secret(out, secret)
+        # The names LuaTeX sets (names.py) first: with --pdf it runs while the other files are written.
+        names = names_document(printed_names(s.student.name for s in sheets))
+        if names.count:
+            _write_if_changed(out / NAMES_TEX, names.tex)
+            if pdf and not ((out / NAMES_PDF).exists() and (out / NAMES_DIMS).exists()):
+                names_run = NamesRun(out)
+        else:  # every name prints with pdflatex: no names document
+            for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
+                (out / stale_name).unlink(missing_ok=True)
         _write_students(sheets, out, summary)
         documents = {
             WORKSHEETS: class_document(s.worksheet for s in sheets),
@@ -149,15 +160,13 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         }
         for name, text in documents.items():
             _write_if_changed(out / name, text)
-        names = names_document(printed_names(s.student.name for s in sheets))
-        if names.count:
-            _write_if_changed(out / NAMES_TEX, names.tex)
-        else:  # every name prints with pdflatex: no names document
-            for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
-                (out / stale_name).unlink(missing_ok=True)
         _write_if_changed(out / MANIFEST, manifest(assignment, sheets))
-    except OSError as error:
-        raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
+    except BaseException as error:
+        if names_run is not None:
+            names_run.cancel()
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
+        raise
     summary.shared = shared_numbers(sheets)
     for name, codes in names.missing.items():
         line = (f"warning: the name {name!r} has {', '.join(f'U+{code:04X}' for code in codes)}, which no installed "
@@ -165,7 +174,11 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         summary.name_warnings.append(line)
         print(line, file=sys.stderr)
     if pdf:
-        _build_pdfs(sheets, out, progress, summary)
+        try:
+            _build_pdfs(sheets, out, progress, summary, names_run)
+        finally:
+            if names_run is not None:
+                names_run.cancel()
     return summary
 
 
@@ -215,7 +228,8 @@ def _names_for_only(sheets: list[StudentSheet], out: Path) -> None:
     compile_names(out)
 
 
-def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: Summary) -> None:
+def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: Summary,
+                names_run: NamesRun | None = None) -> None:
     """Compile the class documents that changed (side by side), then cut out the students' PDFs that are missing."""
     folder = out / STUDENTS_DIR
     wanted = {  # class document → each student's PDF cut from it
@@ -228,10 +242,9 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
              if not (out / name).with_suffix(".pdf").exists() or not all(t.exists() for t in targets)]
     start = time.perf_counter()
     # The names pdflatex cannot print are set first (names.pdf, names.dims): the class documents place them.
-    if (out / NAMES_TEX).exists() and (stale or not (out / NAMES_PDF).exists()):
-        if not (out / NAMES_PDF).exists() or not (out / NAMES_DIMS).exists():
-            compile_names(out)
-        summary.seconds["names (LuaTeX)"] = time.perf_counter() - start
+    if names_run is not None:
+        names_run.finish()
+        summary.seconds["names (LuaTeX, waited)"] = time.perf_counter() - start
         start = time.perf_counter()
     compiled = compile_class_documents([out / name for name in stale])
     summary.seconds["TeX"] = time.perf_counter() - start

@@ -470,23 +470,45 @@ _DOCUMENT = r"""\outputmode=1
 """
 
 
+class NamesRun:
+    """LuaTeX setting out/names.tex, started in the background (the class's other files are written meanwhile);
+    finish() waits and puts names.pdf and names.dims beside it (replaced together; on an error neither)."""
+
+    def __init__(self, out: Path):
+        if shutil.which("luahbtex") is None:
+            raise TexError("luahbtex is not installed; run `make` (or apt-get install texlive-luatex fontconfig "
+                           "fonts-noto-core fonts-noto-cjk)")
+        self.out = out
+        self.build = Path(tempfile.mkdtemp(prefix="class-names-"))
+        self.process = subprocess.Popen(["luahbtex", *LUATEX_FLAGS, f"-output-directory={self.build}", NAMES_TEX],
+                                        cwd=out, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, env={**os.environ, **REPRODUCIBLE})
+
+    def finish(self) -> None:
+        try:
+            returncode = self.process.wait()
+            built, dims = self.build / NAMES_PDF, self.build / NAMES_DIMS
+            if returncode != 0 or not built.exists() or not dims.exists():
+                log = self.build / "names.log"
+                for name in (NAMES_PDF, NAMES_DIMS):
+                    (self.out / name).unlink(missing_ok=True)
+                raise TexError(first_tex_error(log.read_text(errors="replace") if log.exists() else "",
+                                               self.out / NAMES_TEX))
+            for source, target in ((dims, self.out / NAMES_DIMS), (built, self.out / NAMES_PDF)):
+                partial = target.with_name(f".{target.name}.part")
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the run if it still runs (the build failed elsewhere) and remove its folder."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.build, ignore_errors=True)
+
+
 def compile_names(out: Path) -> None:
-    """LuaTeX on out/names.tex: names.pdf and names.dims beside it (replaced together; on an error neither)."""
-    tex = out / NAMES_TEX
-    if shutil.which("luahbtex") is None:
-        raise TexError("luahbtex is not installed; run `make` (or apt-get install texlive-luatex fontconfig "
-                       "fonts-noto-core fonts-noto-cjk)")
-    with tempfile.TemporaryDirectory(prefix="class-names-") as build:
-        result = subprocess.run(["luahbtex", *LUATEX_FLAGS, f"-output-directory={build}", tex.name], cwd=out,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, **REPRODUCIBLE})
-        built, dims = Path(build) / "names.pdf", Path(build) / "names.dims"
-        if result.returncode != 0 or not built.exists():
-            log = Path(build) / "names.log"
-            for name in (NAMES_PDF, NAMES_DIMS):
-                (out / name).unlink(missing_ok=True)
-            raise TexError(first_tex_error(log.read_text(errors="replace") if log.exists() else "", tex))
-        for source, target in ((dims, out / NAMES_DIMS), (built, out / NAMES_PDF)):
-            partial = target.with_name(f".{target.name}.part")
-            shutil.copyfile(source, partial)
-            os.replace(partial, target)
+    """LuaTeX on out/names.tex, waited for: names.pdf and names.dims beside it."""
+    NamesRun(out).finish()
