@@ -374,6 +374,27 @@ def example3(given, facts, options):
                 "dS": s.grad, "dR": raw.grad, "dq": q.grad[1:2], "dK": k.grad,
                 "dW_Q": w["W_Q"].grad, "dW_K": w["W_K"].grad, "dW_V": w["W_V"].grad})
     assert not q.grad[0].any(), "row 0 of Q reaches no loss"
+    if options.get("update") == "sgd":
+        # One step of torch.optim.SGD on all four matrices with those gradients, then the forward pass again in
+        # full precision (no pinning, no rounding): the key's exact values are the exact model after the step.
+        torch.optim.SGD(list(w.values()), lr=as_float(facts["eta"])).step()
+        new = {n: p.detach() for n, p in w.items()}
+        q1, k1, v1 = x[1:2] @ new["W_Q"], x @ new["W_K"], x @ new["W_V"]
+        s1 = q1 @ k1.T / math.sqrt(int(options["d_k"]))
+        a1 = torch.softmax(s1, dim=-1)
+        c1 = a1 @ v1
+        z1 = c1 @ new["W_out"]
+        target = int(facts["target_index"])
+        loss1 = F.cross_entropy(z1, torch.tensor([target]))
+        out.update({"W_Q_new": new["W_Q"], "W_K_new": new["W_K"], "W_V_new": new["W_V"], "W_out_new": new["W_out"],
+                    "q_new": q1, "K_new": k1, "V_new": v1, "S_new": s1, "a_new": a1, "c_new": c1, "z_new": z1,
+                    "p_new": torch.softmax(z1, dim=-1)[0, target], "L_new": loss1.item()})
+        # The sheet's loss before the step is −ln p̃_target; the true loss before (exact weights a) falls or rises alike.
+        before = -math.log(as_float(facts["given_p"][0][target]))
+        z0 = torch.softmax(q @ k.T / math.sqrt(int(options["d_k"])), dim=-1)[1:2].detach() @ v.detach() @ t(given["W_out"])
+        true_before = F.cross_entropy(z0, torch.tensor([target])).item()
+        assert (loss1.item() < before) == (loss1.item() < true_before)
+        out["loss_down"] = "yes" if loss1.item() < before else "no"
     return out
 
 

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import math
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
-from sympy import Rational
+import sympy
+from sympy import ImmutableMatrix, Rational
 
-from generator.core.forward import plain_product, plain_transpose
-from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
+from generator.core.forward import decimal_softmax, plain_product, plain_transpose, table_log_ratio
+from generator.core.problem import Bounds, Choice, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
+from generator.core.readings import Reading, format_places, ratio_of_sum
 from generator.core.registry import Option
-from generator.documents.render import matrix_tex
+from generator.documents.render import factor_tex, matrix_tex, number_tex
 from generator.core.rng import Rng
 from generator.core.slips import product_rule
 from generator.core.worked import dot_expansion, product_step, transpose_step
 from generator.problems.example1 import FORWARD_FORBIDDEN, VOCABULARY, plain_model
-from generator.problems.example2 import draw_training, loss_parts, output_gradient_part, predicts_target
+from generator.problems.example2 import draw_training, loss_parts, output_gradient_part, predicts_target, sgd_update_step
 
 TITLE = "Example 3: full backpropagation"
 CHAINED = True
-OPTIONS = [Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2")]
+OPTIONS = [Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),
+           Option("update", ("none", "sgd"), "none",
+                  "sgd: then one step of gradient descent on W_Q, W_K, W_V and W_out (eta = 1/2 or 1/4, chosen so the new "
+                  "weights stay in fortieths), the forward pass again, the new loss to 4 places, and whether it went down")]
 BACKWARD_DENOMINATOR = 40  # every gradient on the sheet is a fraction no finer than 1/40
 
 
 CONTRACT = Contract(
     given=Bounds(4, 12, Rational(4)),
-    intermediate=Bounds(250, 40, Rational(20)),
-    answer=Bounds(250, 40, Rational(20)),
+    # update=sgd's new scores S' = q'K'ᵀ/√d_k are in eightieths where √d_k = 2 halves fortieths; all else is in fortieths.
+    intermediate=Bounds(250, 80, Rational(20)),
+    answer=Bounds(250, 80, Rational(20)),
     rational_only=False,
     forbidden={
         **FORWARD_FORBIDDEN,
@@ -39,6 +47,7 @@ CONTRACT = Contract(
         **product_rule("dã = dc·Vᵀ", lambda p: (p.answer("dc"), p.answer("V").T)),
         **product_rule("dW_K = Xᵀ·dK", lambda p: (p.answer("X").T, p.answer("dK"))),
         **product_rule("dW_V = Xᵀ·dV", lambda p: (p.answer("X").T, p.answer("dV"))),
+        "the new loss and the loss before can print alike at 4 places (update=sgd)": lambda p: loss_change_hidden(p),
     },
 )
 
@@ -65,30 +74,36 @@ def backward_values(dz: list[Fraction], w_out: list[list[int]], model: dict, roo
 def clean_backward(root: int):
     """The demand on a draw: every gradient small and in fractions no finer than 1/40, and attention learns."""
     def accept(dz, w_out, model) -> bool:
-        values = backward_values(dz, w_out, model, root)
-        entries = [e for rows in values.values() for row in rows for e in row]
-        if any(e.denominator > BACKWARD_DENOMINATOR or abs(e) > 12 or abs(e.numerator) > 240 for e in entries):
-            return False
-        if not any(values["dS"][0]) or not all(any(e for row in values[n] for e in row) for n in ("dW_Q", "dW_K", "dW_V")):
-            return False
-        # ḡ = 0 hides a dropped ḡ in dS; a slip in dW_V = Xᵀ·dV or dV = ãᵀ·dc must show (see the contract).
-        x, dv, dw_v = model["x"], values["dV"], values["dW_V"]
-        xt = plain_transpose(x)
-        return (values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
-                and dw_v not in (plain_product(xt, plain_transpose(dv)), plain_product(x, dv), plain_product(dv, xt),
-                                 plain_transpose(dw_v)))
+        return backward_is_clean(backward_values(dz, w_out, model, root), model)
     return accept
+
+
+def backward_is_clean(values: dict, model: dict) -> bool:
+    """clean_backward's demands on the gradients of one draw."""
+    entries = [e for rows in values.values() for row in rows for e in row]
+    if any(e.denominator > BACKWARD_DENOMINATOR or abs(e) > 12 or abs(e.numerator) > 240 for e in entries):
+        return False
+    if not any(values["dS"][0]) or not all(any(e for row in values[n] for e in row) for n in ("dW_Q", "dW_K", "dW_V")):
+        return False
+    # ḡ = 0 hides a dropped ḡ in dS; a slip in dW_V = Xᵀ·dV or dV = ãᵀ·dc must show (see the contract).
+    x, dv, dw_v = model["x"], values["dV"], values["dW_V"]
+    xt = plain_transpose(x)
+    return (values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
+            and dw_v not in (plain_product(xt, plain_transpose(dv)), plain_product(x, dv), plain_product(dv, xt),
+                             plain_transpose(dw_v)))
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Example 2's model and target, then dL/dz back to every weight matrix (from the Given ã and p̃)."""
     root = {"1": 1, "4": 2}[options["d_k"]]
-    tr = draw_training(rng, options, clean_backward(root))
+    sgd = options.get("update") == "sgd"
+    tr = draw_training(rng, options, clean_update(root) if sgd else clean_backward(root))
     f = tr.forward
     plain_dz = [Fraction(int(d.p), int(d.q)) for d in tr.dz]
     plain_w = [[int(f.w_out[i, j]) for j in range(f.w_out.cols)] for i in range(f.w_out.rows)]
-    values = {name: matrix(rows) for name, rows in
-              backward_values(plain_dz, plain_w, plain_model(f.x, f.q, f.k, f.v, f.given_weights), root).items()}
+    model = plain_model(f.x, f.q, f.k, f.v, f.given_weights)
+    plain_values = backward_values(plain_dz, plain_w, model, root)
+    values = {name: matrix(rows) for name, rows in plain_values.items()}
     a = f.given_weights
     q_last, x_last = f.q[1:2, :], f.x[1:2, :]
 
@@ -99,7 +114,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     dq, dk = quantity("dq", "dq"), quantity("dK", "dK")
     dw_q, dw_k, dw_v = quantity("dW_Q", "dW_Q"), quantity("dW_K", "dW_K"), quantity("dW_V", "dW_V")
     gbar = values["gbar"][0, 0]
-    gradient_part, _ = output_gradient_part(tr)
+    gradient_part, dw_out_q = output_gradient_part(tr)
     shape_check = lambda w, name: Tex(f"\\text{{The shape of }} d{name} \\text{{ is the shape of }} {name}\\text{{: }} ({w.rows}\\times {w.cols}).")  # noqa: E731
     parts = list(f.parts) + loss_parts(tr) + [
         gradient_part,
@@ -141,4 +156,300 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     facts = dict(f.facts)
     facts.update({"target": VOCABULARY[tr.target], "target_index": Rational(tr.target), "given_p": tr.p_given,
                   "root": Rational(root)})
+    if sgd:
+        found = update_rate(plain_values, _plain(dw_out_q.value), plain_dz, plain_w, model, root)
+        if found is None:
+            raise ValueError("clean_update let through a step with no clean learning rate")
+        more = update_parts(tr, values, dw_out_q.value, root, _q(found[0]))
+        eta = _q(found[0])
+        parts += more
+        facts["eta"] = eta
     return Problem.draft(given=f.given, parts=parts, facts=facts, needs_calculator=True)
+
+
+# ---- update=sgd: one step of gradient descent on all four weight matrices, the forward pass again, the new loss ----
+
+# The largest of these that keeps the step, the new weights and the new scores clean is used.
+UPDATE_RATES = (Fraction(1, 2),)
+UPDATE_STEP = Fraction(2)  # no weight moves further than this in one step
+NEW_DENOMINATOR = 40  # the new weights, queries, keys and values: fractions no finer than 1/40
+SCORE_DENOMINATOR = 80  # the new scores: no finer than 1/80
+MAX_LOGIT = 12  # |c'| and |z'| stay within this (the contract's bound is 20)
+LOSS_SCREEN = 0.002
+MAX_NEW_LOSS = 3.0  # p'_target above e^−3 ≈ 0.05: its 4 places (and their logarithm) keep several digits  # the float screen's margin: the change in the loss (and its direction) is no rounding artefact
+DIGITS = 40  # the calculator route's working precision, far past the 4 places it is rounded to
+SLACK = Fraction(1, 10**30)
+# Three answers, one of them never the key's (the draw keeps L' and L apart at 4 places): a two-way choice is
+# matched by the argmax of some two-entry row in every reference draw by chance (the loss mostly falls).
+LOSS_CHOICES = (("yes", "yes, L' < L"), ("same", "L' = L at 4 places"), ("no", "no, L' > L"))
+
+
+def _decimal(x: Fraction) -> Decimal:
+    return Decimal(x.numerator) / Decimal(x.denominator)
+
+
+def _monotone(reading: Reading, function) -> Reading:
+    """An increasing function (exp, ln) of a reading: the calculator's value of the route, the ends taken outward."""
+    with localcontext() as context:
+        context.prec = DIGITS
+        route, low, high = (Fraction(function(_decimal(v))) for v in (reading.route, reading.low, reading.high))
+    return Reading(route, low - SLACK, high + SLACK, reading.entries)
+
+
+def exp_reading(reading: Reading) -> Reading:
+    return _monotone(reading, Decimal.exp)
+
+
+def ln_reading(reading: Reading) -> Reading:
+    if reading.low <= 0:
+        raise ArithmeticError("ln of an interval that reaches 0")
+    return _monotone(reading, Decimal.ln)
+
+
+def step_is_clean(eta: Fraction, grads: list[list[list[Fraction]]]) -> bool:
+    """Is the step η·g no finer than 1/40 and no larger than UPDATE_STEP in every entry?"""
+    return all((eta * g).denominator <= NEW_DENOMINATOR and abs(eta * g) <= UPDATE_STEP
+               for rows in grads for row in rows for g in row)
+
+
+def update_rate(values: dict, dw_out, dz, w_out, model: dict, root: int) -> tuple[Fraction, dict] | None:
+    """The largest learning rate whose step and new forward pass (q', K', V' in fortieths, S' in fortieths times
+    √d_k) are clean, with that forward pass; None if there is none."""
+    grads = [values["dW_Q"], values["dW_K"], values["dW_V"], dw_out]
+    for eta in UPDATE_RATES:
+        if not step_is_clean(eta, grads):
+            continue
+        new = new_forward(values, dz, w_out, model, root, eta)
+        # S' = q'K'ᵀ/√d_k, a product of fortieths: allowed eightieths.
+        if _clean([e for n in ("q", "K", "V") for row in new[n] for e in row]) and _clean(new["S"][0], SCORE_DENOMINATOR):
+            return eta, new
+    return None
+
+
+def _clean(values, denominator: int = NEW_DENOMINATOR) -> bool:
+    return all(v.denominator <= denominator and abs(v.numerator) <= 250 and abs(v) <= 20 for v in values)
+
+
+def new_forward(values: dict, dz: list[Fraction], w_out: list[list[int]], model: dict, root: int, eta: Fraction) -> dict:
+    """After W ← W − η·dW: q' = x₁W_Q', K' = XW_K', V' = XW_V', S' = q'K'ᵀ/√d_k and W_out', in plain Fractions
+    (worked from the old values: q' = q − η·x₁·dW_Q, and so on, so the weights themselves are not needed)."""
+    x, k, v, a = model["x"], model["k"], model["v"], model["weights"]
+    xt = plain_transpose(x)
+    c = [sum((a[r] * v[r][i] for r in range(len(a))), Fraction(0)) for i in range(len(v[0]))]
+    dw_out = [[ci * d for d in dz] for ci in c]
+    q_new = [[qm - eta * sum((x[-1][i] * values["dW_Q"][i][m] for i in range(len(xt))), Fraction(0))
+              for m, qm in enumerate(model["q"][-1])]]
+    k_new = [[k[r][m] - eta * e for m, e in enumerate(row)] for r, row in enumerate(plain_product(x, values["dW_K"]))]
+    v_new = [[v[r][n] - eta * e for n, e in enumerate(row)] for r, row in enumerate(plain_product(x, values["dW_V"]))]
+    s_new = [sum((qm * km for qm, km in zip(q_new[0], row)), Fraction(0)) / root for row in k_new]
+    w_out_new = [[w - eta * g for w, g in zip(rw, rg)] for rw, rg in zip(w_out, dw_out)]
+    return {"dW_out": dw_out, "q": q_new, "K": k_new, "V": v_new, "S": [s_new], "W_out": w_out_new}
+
+
+def _float_losses(new: dict, model: dict, w_out, target: int, root: int) -> tuple[float, float, float]:
+    """The loss after the step (exact weights a', no rounding), the true loss before it (exact a), in floats, and the
+    largest |c'| or |z'|."""
+    sizes = []
+
+    def loss(scores, v, w):
+        top = max(scores)
+        e = [math.exp(float(s - top)) for s in scores]
+        weights = [x / sum(e) for x in e]
+        c = [sum(weights[r] * float(v[r][i]) for r in range(len(v))) for i in range(len(v[0]))]
+        z = [sum(c[i] * float(w[i][j]) for i in range(len(c))) for j in range(len(w[0]))]
+        zmax = max(z)
+        sizes.extend(abs(e) for e in c + z)
+        return math.log(sum(math.exp(zj - zmax) for zj in z)) - (z[target] - zmax)
+    q, k = model["q"][-1], model["k"]
+    before = [Fraction(sum(a * b for a, b in zip(q, row)), root) for row in k]
+    after = loss(new["S"][0], new["V"], new["W_out"])
+    return after, loss(before, model["v"], w_out), max(sizes)
+
+
+def clean_update(root: int):
+    """clean_backward's demands, then a clean step: a learning rate that keeps the new weights in fortieths, a new
+    forward pass in fortieths up to the scores, and a change in the loss that the sheet's L and the true loss before
+    the step agree on (screened in floats; the 4 places are decided on the readings, see the contract)."""
+    def accept(dz, w_out, model) -> bool:
+        # W_out's step first: it needs no backward pass, and most draws fail it.
+        c = [sum((model["weights"][r] * model["v"][r][i] for r in range(2)), Fraction(0)) for i in range(2)]
+        dw_out = [[ci * d for d in dz] for ci in c]
+        if not any(step_is_clean(eta, [dw_out]) for eta in UPDATE_RATES):
+            return False
+        values = backward_values(dz, w_out, model, root)
+        if not backward_is_clean(values, model):
+            return False
+        found = update_rate(values, dw_out, dz, w_out, model, root)
+        if found is None:
+            return False
+        eta, new = found
+        if new["S"][0][0] == new["S"][0][1]:
+            return False  # a' = (½, ½) would make c' and z' fractions in thousandths
+        # c' and z' are linear in a'_0; an entry that does not move with it would be a fraction in thousandths.
+        slope = [a - b for a, b in zip(new["V"][0], new["V"][1])]
+        if 0 in slope or any(sum(slope[i] * new["W_out"][i][j] for i in range(2)) == 0 for j in range(len(dz))):
+            return False
+        target = next(j for j, d in enumerate(dz) if d < 0)
+        after, true_before, size = _float_losses(new, model, w_out, target, root)
+        sheet_before = math.log(1 / float(dz[target] + 1))
+        return (after < MAX_NEW_LOSS and size <= MAX_LOGIT and abs(after - sheet_before) > LOSS_SCREEN and abs(after - true_before) > LOSS_SCREEN
+                and (after < sheet_before) == (after < true_before))
+    return accept
+
+
+def loss_change_hidden(problem: Problem) -> bool:
+    """update=sgd: do some 4-place values of L and L' the sheet's readings allow overlap (the choice would be open)?"""
+    if problem.options.get("update") != "sgd":
+        return False
+    before, after = problem.reading("L").rounded(), problem.reading("L_new").rounded()
+    return not (after.high < before.low or after.low > before.high)
+
+
+def _exp(argument: sympy.Expr) -> sympy.Expr:
+    """e^x left unevaluated (sympy's evaluation asks assumptions of nested forms: about 100 ms a problem); e^0 = 1."""
+    return sympy.Integer(1) if argument == 0 else sympy.exp(argument, evaluate=False)
+
+
+def _q(x: Fraction) -> Rational:
+    return Rational(x.numerator, x.denominator)
+
+
+def _plain(m: ImmutableMatrix) -> list[list[Fraction]]:
+    return [[Fraction(int(v.p), int(v.q)) for v in m.row(i)] for i in range(m.rows)]
+
+
+def _places(reading: Reading) -> str:
+    return format_places(reading.rounded().route)
+
+
+def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rational) -> list[Part]:
+    """The step W' = W − η·dW on all four matrices, the forward pass again from the new weights (exact up to the
+    scores, then 4 places with a calculator, each step from the 4-place values before it), the new loss and whether
+    it went down."""
+    f = tr.forward
+    grads = {"W_Q": values["dW_Q"], "W_K": values["dW_K"], "W_V": values["dW_V"], "W_out": dw_out}
+    symbols = {"W_Q": "W_Q", "W_K": "W_K", "W_V": "W_V", "W_out": r"W_{\text{out}}"}
+    before = {"W_Q": f.w_q, "W_K": f.w_k, "W_V": f.w_v, "W_out": f.w_out}
+    updates = {n: sgd_update_step(symbols[n], f"{n}_new", before[n], grads[n], eta) for n in before}
+    new_w = {n: result.value for n, (_, result) in updates.items()}
+    x_last = f.x[1:2, :]
+    q_new = Quantity("q_new", Tex("q'"), x_last * new_w["W_Q"])
+    k_new = Quantity("K_new", Tex("K'"), f.x * new_w["W_K"])
+    v_new = Quantity("V_new", Tex("V'"), f.x * new_w["W_V"])
+    raw = q_new.value * k_new.value.T
+    s_exact = raw / root
+    t = tr.target
+    # The calculator route from the exact scores S': a', c', z', p'_t and L', each from the 4-place values before it.
+    e_s = [exp_reading(Reading.exactly(s)) for s in s_exact]
+    a_read = [ratio_of_sum(e_s, j) for j in range(2)]
+    v_plain, w_plain = _plain(v_new.value), _plain(new_w["W_out"])
+    c_read = [a_read[0].rounded() * v_plain[0][i] + a_read[1].rounded() * v_plain[1][i] for i in range(2)]
+    z_read = [c_read[0].rounded() * w_plain[0][j] + c_read[1].rounded() * w_plain[1][j] for j in range(len(VOCABULARY))]
+    e_z = [exp_reading(r.rounded()) for r in z_read]
+    p_read = ratio_of_sum(e_z, t)
+    l_read = -ln_reading(p_read.rounded())
+    # Exact values: with α = a'_0 = 1/(1 + e^{S'_1 − S'_0}), c' and z' are linear in α (short exact forms).
+    alpha = 1 / (1 + _exp(s_exact[1] - s_exact[0]))
+    a_exact = ImmutableMatrix([[alpha, 1 - alpha]])
+    base = [v_new.value[1, i] for i in range(2)]
+    slope = [v_new.value[0, i] - v_new.value[1, i] for i in range(2)]
+    c_exact = ImmutableMatrix([[base[i] + slope[i] * alpha for i in range(2)]])
+    cz = [sum(base[i] * new_w["W_out"][i, j] for i in range(2)) for j in range(len(VOCABULARY))]
+    dz_ = [sum(slope[i] * new_w["W_out"][i, j] for i in range(2)) for j in range(len(VOCABULARY))]
+    z_exact = ImmutableMatrix([[cz[j] + dz_[j] * alpha for j in range(len(VOCABULARY))]])
+    others = sympy.Add(*(_exp((cz[j] - cz[t]) + (dz_[j] - dz_[t]) * alpha)
+                         for j in range(len(VOCABULARY)) if j != t))
+    p_exact = 1 / (1 + others)
+    l_exact = sympy.log(1 + others, evaluate=False)
+    s_q = Quantity("S_new", Tex("S'"), s_exact)
+    a_q = Quantity("a_new", Tex("a'"), a_exact, reading=(tuple(a_read),))
+    c_q = Quantity("c_new", Tex("c'"), c_exact, reading=(tuple(c_read),))
+    z_q = Quantity("z_new", Tex("z'"), z_exact, reading=(tuple(z_read),))
+    name = VOCABULARY[t]
+    p_q = Quantity("p_new", Tex(f"p'_{{\\text{{{name}}}}}"), p_exact, reading=p_read)
+    l_q = Quantity("L_new", Tex("L'"), l_exact, reading=l_read)
+    loss_before = tr_loss_reading(tr)
+    down = l_read.rounded().high < loss_before.rounded().low
+    down_q = Quantity("loss_down", Tex(r"\text{lower loss}"), Choice("yes" if down else "no", LOSS_CHOICES))
+    parts = [
+        Part(Tex(f"Update all four weight matrices with one step of gradient descent, $\\eta = {number_tex(eta)}$: "
+                 r"$W' = W - \eta\,dW$ for $W_Q$, $W_K$, $W_V$ and $W_{\text{out}}$."),
+             tuple(result for _, result in updates.values()), tuple(step for step, _ in updates.values())),
+        Part(Tex(r"Forward again with the new weights: compute $q' = x_1 W_Q'$, $K' = X\,W_K'$, $V' = X\,W_V'$ and the "
+                 r"last token's new scores $S' = q'\,K'^{\mathsf T}/\sqrt{d_k}$."),
+             (q_new, k_new, v_new, s_q),
+             (product_step(Tex(r"The last row of $X$ times column $m$ of $W_Q'$."), x_last, new_w["W_Q"], Tex(r"q' = x_1 W_Q'"), q_new),
+              product_step(Tex(r"Row $i$ of $X$ times column $m$ of $W_K'$."), f.x, new_w["W_K"], Tex(r"K' = X\,W_K'"), k_new),
+              product_step(Tex(r"Row $i$ of $X$ times column $n$ of $W_V'$."), f.x, new_w["W_V"], Tex(r"V' = X\,W_V'"), v_new),
+              Step(text=Tex(r"$q'$ dotted with each row of $K'$, divided by $\sqrt{d_k}$."),
+                   formula=Tex(r"S'_j = q' \cdot K'_j / \sqrt{d_k}"),
+                   lines=tuple(Tex(f"S'_{j} = {number_tex(raw[j])}" + (f" / {root}" if root != 1 else "")
+                                   + f" = {number_tex(s_exact[j])}") for j in range(2)),
+                   result=s_q))),
+        Part(Tex(r"Compute the last token's new attention weights $a' = \operatorname{softmax}(S')$ to 4 decimal places "
+                 r"(with a calculator's $e^x$)."),
+             (a_q,),
+             (Step(text=Tex(r"The softmax of the two new scores."),
+                   formula=Tex(r"a'_j = \frac{e^{S'_j}}{e^{S'_0} + e^{S'_1}}"),
+                   lines=tuple(Tex(f"a'_{j} = \\frac{{e^{{{number_tex(s_exact[j])}}}}}{{e^{{{number_tex(s_exact[0])}}} + "
+                                   f"e^{{{number_tex(s_exact[1])}}}}} \\approx {_places(a_read[j])}") for j in range(2)),
+                   result=a_q, checks=(Tex(r"a'_0 + a'_1 = 1"),)),),
+             decimals=True),
+        Part(Tex(r"From your 4-place $a'$, compute the new context $c' = a'\,V'$ and logits $z' = c'\,W_{\text{out}}'$, "
+                 r"each to 4 decimal places."),
+             (c_q, z_q),
+             (Step(text=Tex(r"A weighted average of the new value rows."), formula=Tex(r"c' = a'_0 V'_0 + a'_1 V'_1"),
+                   lines=tuple(Tex(f"c'_{i} = {_places(a_read[0])} \\cdot {factor_tex(v_new.value[0, i])} + "
+                                   f"{_places(a_read[1])} \\cdot {factor_tex(v_new.value[1, i])} \\approx {_places(c_read[i])}")
+                               for i in range(2)),
+                   result=c_q),
+              Step(text=Tex(r"$c'$ (4 places) times column $j$ of $W_{\text{out}}'$."), formula=Tex(r"z' = c'\,W_{\text{out}}'"),
+                   lines=tuple(Tex(f"z'_{j} = {_places(c_read[0])} \\cdot {factor_tex(new_w['W_out'][0, j])} + "
+                                   f"{_places(c_read[1])} \\cdot {factor_tex(new_w['W_out'][1, j])} \\approx {_places(z_read[j])}")
+                               for j in range(len(VOCABULARY))),
+                   result=z_q)),
+             decimals=True),
+        Part(Tex(f"From your 4-place $z'$, compute the new probability of the target, $p'_{{\\text{{{name}}}}}$, and the new "
+                 r"loss $L' = -\ln p'_{\text{target}}$, each to 4 decimal places."),
+             (p_q, l_q),
+             (Step(text=Tex(r"Softmax of the 4-place logits at the target, $e^x$ from the calculator."),
+                   formula=Tex(r"p'_{\text{target}} = \frac{e^{z'_{\text{target}}}}{\sum_j e^{z'_j}}"),
+                   lines=(Tex(f"p'_{{\\text{{{name}}}}} = \\frac{{e^{{{_places(z_read[t])}}}}}{{"
+                              + " + ".join(f"e^{{{_places(r)}}}" for r in z_read) + f"}} \\approx {_places(p_read)}"),),
+                   result=p_q),
+              Step(text=Tex(r"The natural logarithm of the 4-place probability."), formula=Tex(r"L' = -\ln p'_{\text{target}}"),
+                   lines=(Tex(f"L' = -\\ln {_places(p_read)} \\approx {_places(l_read)}"),), result=l_q)),
+             decimals=True),
+        Part(Tex(r"Did the step lower the loss? Compare $L'$ with the loss $L$ before the step (to 4 places)."),
+             (down_q,),
+             (Step(text=Tex(("Yes" if down else "No") + f": $L' \\approx {_places(l_read)}$ is "
+                            + ("below" if down else "above") + f" $L \\approx {_places(loss_before)}$"
+                            + (". One step on all four matrices moved the weights against their gradients, and the target's "
+                               "probability rose." if down else
+                               ". The gradients were worked at the Given simple weights and probabilities, and a step this "
+                               "large overshoots: the loss is only guaranteed to fall for a small enough step.")
+                            + r" The true loss before the step (exact weights $a$, no simple values) agrees: "
+                            + f"$\\approx {true_loss_before(tr, root)}$."),
+                   result=down_q),)),
+    ]
+    return parts
+
+
+def tr_loss_reading(tr) -> Reading:
+    """The loss part's reading: L = ln b − ln a from the ln k table (as loss_parts works it)."""
+    pt = tr.p_given[tr.target]
+    return table_log_ratio(int(pt.q), int(pt.p))
+
+
+def true_loss_before(tr, root: int) -> str:
+    """−ln p_target with the exact weights a (not ã) and exact probabilities, to 4 places (Decimal, 40 digits)."""
+    f = tr.forward
+    scores = tuple(Fraction(int(sum(f.q[1, m] * f.k[j, m] for m in range(f.q.cols))), root) for j in range(2))
+    with localcontext() as context:
+        context.prec = DIGITS
+        weights = decimal_softmax(scores)
+        c = [sum(weights[r] * int(f.v[r, i]) for r in range(2)) for i in range(2)]
+        z = [sum(c[i] * int(f.w_out[i, j]) for i in range(2)) for j in range(len(VOCABULARY))]
+        top = max(z)
+        loss = sum((v - top).exp() for v in z).ln() - (z[tr.target] - top)
+        return format_places(Fraction(loss.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)))
