@@ -96,6 +96,11 @@ def test_only_names_pdflatex_cannot_print_exactly_go_to_lualatex(built):
     assert names_document([(s, n) for n in NAMES.values() for s in ("sheet", "grading")]).count == 2 * (len(NAMES) - 1)
     tex = (out / NAMES_TEX).read_text(encoding="ascii")  # names reach LuaLaTeX as \char"XXXX and hex strings only
     assert "passwd" not in tex and "write18" not in tex
+    # Shaping: HarfBuzz told Devanagari's script (its conjuncts and vowel signs); Arabic and Hebrew right to left by
+    # luaotfload's shaper with their scripts (HarfBuzz's glyphs come out reversed in \textdir TRT).
+    assert "NotoSerifDevanagari-Regular.ttf]:mode=harf;script=dev2" in tex
+    assert "NotoNaskhArabic-Regular.ttf]:mode=node;script=arab" in tex and "mode=node;script=hebr" in tex
+    assert r"{\textdir TRT " in tex
 
 
 def test_names_run_nothing_and_read_or_write_no_other_file(built, tmp_path):

@@ -97,16 +97,17 @@ class Font:
         i = bisect.bisect_right(self.ranges, (code, 0x110000)) - 1
         return i >= 0 and self.ranges[i][0] <= code <= self.ranges[i][1]
 
-    def spec(self, script: str = "") -> str:
+    def spec(self, script: str = "", rtl: bool = False) -> str:
         """luaotfload's font request: a path lookup (no font database needed), the subfont of a collection.
 
         Left-to-right text is shaped by HarfBuzz (Devanagari's conjuncts, Vietnamese's stacked marks). In
         \\textdir TRT HarfBuzz's glyphs come out reversed, so right-to-left runs use luaotfload's own shaper (node
-        mode), which joins Arabic and places Hebrew marks, with the run's script."""
+        mode), which joins Arabic and places Hebrew marks, with the run's script. HarfBuzz gets the script of the
+        scripts it shapes by their own rules (Devanagari's conjuncts and vowel signs), which it is not told else."""
         sub = f"({self.index})" if self.file.endswith((".ttc", ".otc")) else ""
-        if script:
+        if rtl:
             return f"[{self.file}]{sub}:mode=node;script={script}"
-        return f"[{self.file}]{sub}:mode=harf"
+        return f"[{self.file}]{sub}:mode=harf" + (f";script={script}" if script else "")
 
 
 def _rank(family: str, file: str, cjk: str) -> int | None:
@@ -297,7 +298,25 @@ def _rtl_script(chars: str) -> str:
     return "dflt"
 
 
-def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str], str], missing: list[int], prefix: str) -> str:
+# Scripts HarfBuzz shapes by their own rules (its Indic and Southeast Asian shapers): their OpenType tags.
+_SHAPED_SCRIPTS = ((0x0900, 0x097F, "dev2"), (0x0980, 0x09FF, "bng2"), (0x0A00, 0x0A7F, "gur2"),
+                   (0x0A80, 0x0AFF, "gjr2"), (0x0B00, 0x0B7F, "ory2"), (0x0B80, 0x0BFF, "tml2"),
+                   (0x0C00, 0x0C7F, "tel2"), (0x0C80, 0x0CFF, "knd2"), (0x0D00, 0x0D7F, "mlm2"),
+                   (0x0D80, 0x0DFF, "sinh"), (0x0E00, 0x0E7F, "thai"), (0x0E80, 0x0EFF, "lao "),
+                   (0x0F00, 0x0FFF, "tibt"), (0x1000, 0x109F, "mym2"), (0x1780, 0x17FF, "khmr"),
+                   (0xA8E0, 0xA8FF, "dev2"), (0x1CD0, 0x1CFF, "dev2"))
+
+
+def _shaped_script(chars: str) -> str:
+    """The OpenType script tag of a left-to-right cluster HarfBuzz must be told the script of, else ''."""
+    code = ord(chars[0])
+    for lo, hi, tag in _SHAPED_SCRIPTS:
+        if lo <= code <= hi:
+            return tag.strip()
+    return ""
+
+
+def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str, bool], str], missing: list[int], prefix: str) -> str:
     """The name as TeX: each character \\char"XXXX in the font chosen for its cluster, direction groups, breaks."""
     chain = font_chain(bold, _cjk_face(text))
     parts = clusters(" ".join(text.split()))
@@ -362,7 +381,7 @@ def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str], str], missin
                         out.append(rf"\missingcp{{{ord(ch):04X}}}")
                 current = None
                 continue
-            request = (piece_font, _rtl_script(chars) if level == 1 else "")
+            request = (piece_font, *((_rtl_script(chars), True) if level == 1 else (_shaped_script(chars), False)))
             if piece_font is not None and request != current:
                 if request not in fonts:
                     fonts[request] = f"\\namefont{prefix}{_letters(len(fonts))}"
@@ -398,7 +417,7 @@ def names_document(names: list[tuple[str, str]]) -> NameSet:
     font_lines: list[str] = []
     bodies: list[str] = []
     missing: dict[str, tuple[int, ...]] = {}
-    per_style: dict[str, dict[tuple[Font, str], str]] = {style: {} for style in STYLES}
+    per_style: dict[str, dict[tuple[Font, str, bool], str]] = {style: {} for style in STYLES}
     for key, (style, name) in seen.items():
         spec = STYLES[style]
         lost: list[int] = []
@@ -409,11 +428,11 @@ def names_document(names: list[tuple[str, str]]) -> NameSet:
         rtl = next((k for k in map(_strong, name) if k in "RL"), "L") == "R"
         bodies.append(rf"\setname{{{key}}}{{{style}}}{{{_utf16_hex(name)}}}{{{'TRT' if rtl else 'TLT'}}}{{{body}}}")
     for style, used in per_style.items():
-        for (font, script), command in used.items():
+        for (font, script, rtl), command in used.items():
             # Noto Serif's Greek and Cyrillic beside Latin Modern: a little smaller, its x-height being larger.
             scale = 0.9 if font.family in ("Noto Serif", "Noto Sans") else 1.0
             size = float(STYLES[style].size.removesuffix("pt")) * scale
-            font_lines.append(rf"\font{command}={{{font.spec(script)}}} at {size:.3f}pt")
+            font_lines.append(rf"\font{command}={{{font.spec(script, rtl)}}} at {size:.3f}pt")
     tex = _DOCUMENT.replace("%FONTS%", "\n".join(font_lines)).replace("%NAMES%", "\n".join(bodies))
     for style, spec in STYLES.items():
         tex = tex.replace(f"%{style.upper()}%", f"{{{spec.size}}}{{{spec.max_width}}}{{{'b' if spec.bold else 'r'}}}")
