@@ -277,7 +277,9 @@ def clean_update(root: int):
         if not any(step_is_clean(eta, [dw_out]) for eta in UPDATE_RATES):
             return False
         values = backward_values(dz, w_out, model, root)
-        if not backward_is_clean(values, model):
+        # The step's test before backward_is_clean's slip checks: it is cheaper and refuses more draws.
+        grads = [values["dW_Q"], values["dW_K"], values["dW_V"], dw_out]
+        if not any(step_is_clean(eta, grads) for eta in UPDATE_RATES) or not backward_is_clean(values, model):
             return False
         found = update_rate(values, dw_out, dz, w_out, model, root)
         if found is None:
