@@ -154,6 +154,8 @@ def _font_list() -> tuple[tuple[str, int, str, int, int, int, tuple[tuple[int, i
         if len(parts) != 7:
             continue
         file, index, family, weight, slant, width, charset = parts
+        if not (family.startswith(("Noto", "DejaVu")) or "/lm/lmroman10-" in file):
+            continue  # never chosen (_rank): its characters need not be read
         try:
             if int(slant) != 0 or int(width) != 100 or not file.endswith((".ttf", ".otf", ".ttc", ".otc")):
                 continue
