@@ -371,6 +371,7 @@ def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rati
     p_q = Quantity("p_new", Tex(f"p'_{{\\text{{{name}}}}}"), p_exact, reading=p_read)
     l_q = Quantity("L_new", Tex("L'"), l_exact, reading=l_read)
     loss_before = tr_loss_reading(tr)
+    z_only = f.c * new_w["W_out"]  # Example 2's step: W_out alone
     down = l_read.rounded().high < loss_before.rounded().low
     down_q = Quantity("loss_down", Tex(r"\text{lower loss}"), Choice("yes" if down else "no", LOSS_CHOICES))
     parts = [
@@ -432,7 +433,11 @@ def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rati
                                "large overshoots: the loss is only guaranteed to fall for a small enough step.")
                             + r" The true loss before the step (exact weights $a$, no simple values) agrees: "
                             + f"$\\approx {true_loss_before(tr, root)}$."),
-                   result=down_q),)),
+                   result=down_q),
+              Step(text=Tex(r"For comparison, Example 2's step changes only $W_{\text{out}}$ (the same $\eta$; the context "
+                            r"$c = \tilde a\,V$ stays): its logits $z'' = c\,W_{\text{out}}'$ give the loss $L''$."),
+                   lines=(Tex(f"z'' = {matrix_tex(z_only)},\\quad L'' = -\\ln \\operatorname{{softmax}}(z'')_{{\\text{{{name}}}}} "
+                              f"\\approx {_logsumexp_loss(z_only, t)}"),)))),
     ]
     return parts
 
@@ -454,4 +459,14 @@ def true_loss_before(tr, root: int) -> str:
         z = [sum(c[i] * int(f.w_out[i, j]) for i in range(2)) for j in range(len(VOCABULARY))]
         top = max(z)
         loss = sum((v - top).exp() for v in z).ln() - (z[tr.target] - top)
+        return format_places(Fraction(loss.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)))
+
+
+def _logsumexp_loss(z: ImmutableMatrix, target: int) -> str:
+    """−ln softmax(z)[target] for rational logits, to 4 places (Decimal, 40 digits)."""
+    with localcontext() as context:
+        context.prec = DIGITS
+        values = [_decimal(Fraction(int(v.p), int(v.q))) for v in z]
+        top = max(values)
+        loss = sum((v - top).exp() for v in values).ln() - (values[target] - top)
         return format_places(Fraction(loss.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)))
