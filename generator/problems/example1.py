@@ -23,12 +23,26 @@ from generator.core.worked import product_step, shape_text
 
 TITLE = "Example 1: a minimal forward pass"
 CHAINED = True
+DATA_OPTION = Option("data", ("drawn", "book"), "drawn",
+                     "drawn: embeddings and input drawn; book: the book's embeddings A = [1,0], B = [0,1], "
+                     "C = [1,1], D = [0,0] and its input A B (the book gives no weights: they are drawn)")
 OPTIONS = [
     # √d_k must be whole on paper: 1 or 2.
     Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),
+    DATA_OPTION,
 ]
 VOCABULARY = ("A", "B", "C", "D")
 D_MODEL = 2
+# The book's own data ("Understanding Transformers: From First Principles to Mastery", chapter 3 and Examples
+# 1, 2 and 4): fixed embeddings, the input A B and the training target C. Its input gives X = I, so Q = W_Q,
+# K = W_K and V = W_V: the rules that keep X from hiding a transposed or swapped X, and the one against a zero
+# embedding (D = [0, 0], the book's origin, never an input here), do not apply to it.
+BOOK_EMBEDDINGS = ((1, 0), (0, 1), (1, 1), (0, 0))
+BOOK_INPUT = (0, 1)  # A B
+BOOK_TARGET = 2  # C
+BOOK_NOTE = Tex(r"The embeddings $E$ and the input are the book's own (\emph{Understanding Transformers}, chapter 3 and "
+                r"Example 1); the book prints no weights, so these are drawn to keep every step clean. With $X = I$ each "
+                r"projection simply reads off the rows of its weight matrix.")
 # The weights the chain restarts from: of these, the one nearest the true weight (the sheet says so, and
 # given_weights_are_nearest checks it).
 SIMPLE_WEIGHTS = [Rational(1, 4), Rational(1, 3), Rational(1, 2), Rational(2, 3), Rational(3, 4)]
@@ -52,10 +66,26 @@ def _x(p: Problem) -> ImmutableMatrix:
     return p.answer("X")
 
 
+def is_book(p: Problem) -> bool:
+    """Does the problem use the book's data (embeddings, input, target)?"""
+    return p.options.get("data") == "book"
+
+
+def book_data_used(p: Problem) -> bool:
+    """Are E and the input exactly the book's?"""
+    return (p.given_value("E") == ImmutableMatrix(BOOK_EMBEDDINGS)
+            and tuple(int(v) for v in p.facts["token_ids"]) == BOOK_INPUT)
+
+
+def drawn_only(rules: dict) -> dict:
+    """Rules that hold for drawn data only (the book's data breaks them by design, see BOOK_EMBEDDINGS)."""
+    return {name: (lambda p, test=test: not is_book(p) and test(p)) for name, test in rules.items()}
+
+
 # What every chain built on Example 1's forward pass forbids (examples 2 and 3 add these to their own rules).
 FORWARD_FORBIDDEN = {
     "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
-    "an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4)),
+    **drawn_only({"an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4))}),
     "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.reading("p")[0]),
     "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
     "Q, K or V has a zero row": lambda p: any(has_zero_row(p.answer(n)) for n in "QKV"),
@@ -63,9 +93,12 @@ FORWARD_FORBIDDEN = {
     "the two value rows are equal": lambda p: p.answer("V").row(0) == p.answer("V").row(1),
     "W_V is singular (the value rows are parallel)": lambda p: p.given_value("W_V").det() == 0,
     # Xᵀ·W = X·W for every W when X is symmetric: a transposed X would go unseen in Q, K and V.
-    **product_rule("Q = X·W_Q", lambda p: (_x(p), p.given_value("W_Q"))),
-    **product_rule("K = X·W_K", lambda p: (_x(p), p.given_value("W_K"))),
-    **product_rule("V = X·W_V", lambda p: (_x(p), p.given_value("W_V"))),
+    **drawn_only(product_rule("Q = X·W_Q", lambda p: (_x(p), p.given_value("W_Q")))),
+    **drawn_only(product_rule("K = X·W_K", lambda p: (_x(p), p.given_value("W_K")))),
+    **drawn_only(product_rule("V = X·W_V", lambda p: (_x(p), p.given_value("W_V")))),
+    # The book's X = I: V = W_V, and a symmetric W_V would hide Xᵀ·W_Vᵀ and a context ã·Vᵀ.
+    "the book's W_V is symmetric": lambda p: is_book(p) and p.given_value("W_V") == p.given_value("W_V").T,
+    "the book's data are not the book's": lambda p: is_book(p) and not book_data_used(p),
     # (Q·Kᵀ)ᵀ = K·Qᵀ: a symmetric S hides swapped queries and keys, and a softmax down the last column.
     **product_rule("Q·Kᵀ", lambda p: (p.answer("Q"), p.answer("K").T)),
     "the first row's softmax gives the last row's weights": lambda p: (
@@ -146,17 +179,22 @@ def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int):
     raise _Restart
 
 
-def _value_weights(rng: Rng, ax: ImmutableMatrix, x: list[list[int]]) -> ImmutableMatrix:
-    """W_V whose columns make the context ã·X·W_V whole numbers, invertible, and with no slip in V = X·W_V giving V."""
+def _value_weights(rng: Rng, ax: ImmutableMatrix, x: list[list[int]], book: bool = False) -> ImmutableMatrix:
+    """W_V whose columns make the context ã·X·W_V whole numbers, invertible, and with no slip in V = X·W_V giving V
+    (the book's X = I hides every slip of X by design: there W_V only must not be symmetric)."""
     f0, f1 = (Fraction(int(v.p), int(v.q)) for v in ax)
-    whole = [(a, b) for a in range(-2, 3) for b in range(-2, 3) if (a or b) and (f0 * a + f1 * b).denominator == 1]
+    # The book's X = I makes V = W_V and keeps the context small (‖c‖² of 2 or 5 with entries −2…2, too little for a
+    # step of η = 1/2 to ever move example2's prediction): its W_V takes entries −3…3.
+    span = range(-3, 4) if book else range(-2, 3)
+    whole = [(a, b) for a in span for b in span if (a or b) and (f0 * a + f1 * b).denominator == 1]
     if len(whole) < 2:
         raise _Restart
     for _ in range(ATTEMPTS):
         columns = [rng.choice(whole) for _ in range(D_MODEL)]
         w = [[col[i] for col in columns] for i in range(D_MODEL)]
         # Invertible: distinct, non-zero rows of X then give distinct, non-zero value rows.
-        if w[0][0] * w[1][1] != w[0][1] * w[1][0] and not _value_slip_hidden(x, w):
+        hidden = w == plain_transpose(w) if book else _value_slip_hidden(x, w)
+        if w[0][0] * w[1][1] != w[0][1] * w[1][0] and not hidden:
             return ImmutableMatrix(w)
     raise _Restart
 
@@ -236,37 +274,41 @@ class Forward:
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw the model so every step stays clean; the sheet is its forward pass."""
-    forward = draw_forward(rng, int(options["d_k"]))
+    forward = draw_forward(rng, int(options["d_k"]), book=options.get("data") == "book")
     return Problem.draft(given=forward.given, parts=forward.parts, facts=forward.facts, needs_calculator=True)
 
 
 def draw_forward(rng: Rng, dk: int, accept: LogitTest | None = None,
-                 shifts: tuple[tuple[int, ...], ...] = ()) -> Forward:
+                 shifts: tuple[tuple[int, ...], ...] = (), book: bool = False) -> Forward:
     """The forward pass, redrawing the whole model while a step cannot be clean (or `accept` refuses the logits).
 
     A demanding chain also lists `shifts`, every z − max z it can use: its output layer is built from them
-    instead of drawn at random and mostly refused.
+    instead of drawn at random and mostly refused. `book` fixes E and the input to the book's (the weights are drawn).
     """
     while True:
         try:
-            return _forward(rng, dk, accept, shifts)
+            return _forward(rng, dk, accept, shifts, book)
         except _Restart:
             continue
 
 
-def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[int, ...], ...]) -> Forward:
+def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[int, ...], ...],
+             book: bool = False) -> Forward:
     """One attempt at the whole chain."""
     root = {1: 1, 4: 2}[dk]
-    rows: list[tuple[int, int]] = []
-    while len(rows) < len(VOCABULARY):  # distinct, non-zero embeddings by construction
-        row = (rng.integer(-2, 2), rng.integer(-2, 2))
-        if any(row) and row not in rows:
-            rows.append(row)
-    e = ImmutableMatrix(rows)
-    ids = rng.shuffled(range(len(VOCABULARY)))[:2]
+    if book:
+        e, ids = ImmutableMatrix(BOOK_EMBEDDINGS), list(BOOK_INPUT)
+    else:
+        rows: list[tuple[int, int]] = []
+        while len(rows) < len(VOCABULARY):  # distinct, non-zero embeddings by construction
+            row = (rng.integer(-2, 2), rng.integer(-2, 2))
+            if any(row) and row not in rows:
+                rows.append(row)
+        e = ImmutableMatrix(rows)
+        ids = rng.shuffled(range(len(VOCABULARY)))[:2]
     x = ImmutableMatrix([list(e.row(t)) for t in ids])
     plain_x = [[int(v) for v in x.row(i)] for i in range(2)]
-    if plain_x[0][1] == plain_x[1][0]:
+    if plain_x[0][1] == plain_x[1][0] and not book:
         raise _Restart  # a symmetric X: Xᵀ·W = X·W for every W, so a transposed X would go unseen
     w_q, w_k = _last_row_scores(rng, plain_x, dk, root)
     q, k = x * w_q, x * w_k
@@ -276,7 +318,7 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
     first = _nearest_simple(decimal_softmax(tuple(int(v) for v in s.row(1)))[0])
     # 1 − w is in SIMPLE_WEIGHTS whenever w is, and |(1 − w) − a₁| = |w − a₀|: ã₁ is nearest to a₁ too.
     given_weights = ImmutableMatrix([[first, 1 - first]])
-    w_v = _value_weights(rng, given_weights * x, plain_x)
+    w_v = _value_weights(rng, given_weights * x, plain_x, book)
     v = x * w_v
     c = given_weights * v
     if accept is None:
@@ -348,6 +390,8 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
         "e_table": e_table,
         "shapes": Tex(f"W_Q, W_K: {shape_text(w_q)},\\ W_V: {shape_text(w_v)},\\ W_{{\\text{{out}}}}: {shape_text(w_out)}"),
     }
+    if book:
+        facts["book_note"] = BOOK_NOTE
     given = [Quantity("E", Tex("E"), e), Quantity("W_Q", Tex("W_Q"), w_q), Quantity("W_K", Tex("W_K"), w_k),
              Quantity("W_V", Tex("W_V"), w_v), Quantity("W_out", Tex(r"W_{\text{out}}"), w_out)]
     return Forward(x, w_q, w_k, w_v, w_out, q, k, v, given_weights, c, z, p, parts, given, facts)

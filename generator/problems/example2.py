@@ -20,7 +20,7 @@ from generator.core.registry import Option
 from generator.documents.render import decimal_tex, matrix_tex, number_tex
 from generator.core.rng import Rng
 from generator.core.worked import product_step, transpose_step
-from generator.problems.example1 import FORWARD_FORBIDDEN, VOCABULARY, Forward, draw_forward
+from generator.problems.example1 import BOOK_TARGET, DATA_OPTION, FORWARD_FORBIDDEN, VOCABULARY, Forward, draw_forward
 
 TITLE = "Example 2: a single training step"
 CHAINED = True
@@ -29,6 +29,7 @@ OPTIONS = [
     Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),
     Option("lr", LEARNING_RATES, "1/2",
            "learning rate η; 1/2 or 1 keep the updated weights in fractions no finer than 1/24"),
+    DATA_OPTION,  # book: also the book's task, A B → C
 ]
 # The simple probabilities p̃ the backward pass uses: denominators with ln in the printed table, each entry
 # within this distance of the true probability.
@@ -65,6 +66,7 @@ CONTRACT = Contract(
         "the most likely wrong token's lead is invisible at 4 places":
             lambda p: likeliest_wrong(_new_logits(p), int(p.facts["target_index"])) is None,
         "a simple probability is 0": lambda p: any(v == 0 for v in p.facts["given_p"]),
+        "the book's target is not C": lambda p: p.options.get("data") == "book" and p.facts["target"] != "C",
     },
 )
 
@@ -205,10 +207,12 @@ class Training:
 
 def draw_training(rng: Rng, options: dict[str, str], extra: BackwardTest | None = None,
                   visible: StepTest = target_rise_visible) -> Training:
-    """Draw a target first, then Example 1's model with logits that allow a clean step towards it."""
-    target = rng.below(len(VOCABULARY))
+    """Draw a target first (the book's task: A B → C), then Example 1's model with logits that allow a clean step
+    towards it."""
+    book = options.get("data") == "book"
+    target = BOOK_TARGET if book else rng.below(len(VOCABULARY))
     eta = Fraction(options["lr"]) if "lr" in options else Fraction(1, 2)
-    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra, visible), usable_shifts())
+    forward = draw_forward(rng, int(options["d_k"]), training_accept(target, eta, extra, visible), usable_shifts(), book)
     p_given = ImmutableMatrix([simple_probabilities([int(v) for v in forward.z])])
     y = ImmutableMatrix([[1 if j == target else 0 for j in range(len(VOCABULARY))]])
     return Training(forward, target, Rational(eta.numerator, eta.denominator), p_given, y, p_given - y)
@@ -364,7 +368,14 @@ def likeliest_wrong_steps(tr: Training, z_new: list[Fraction], answer: Quantity)
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Example 1's forward pass, then one SGD step on W_out towards a target the model does not yet predict."""
-    tr = draw_training(rng, options, visible=likeliest_wrong_visible)
+    visible: StepTest = likeliest_wrong_visible
+    if options.get("data") == "book":
+        # The book's fixed input leans one way (the prediction keeps its place in about 60% of draws at η = 1/2,
+        # 30% at η = 1): there the outcome is drawn first, evenly, so that neither answer can be guessed.
+        keeps = rng.below(2) == 0
+        visible = lambda z, z_new, t: (likeliest_wrong_visible(z, z_new, t)  # noqa: E731
+                                       and (likeliest_wrong(z_new, t) == z.index(max(z))) == keeps)
+    tr = draw_training(rng, options, visible=visible)
     f = tr.forward
     name = VOCABULARY[tr.target]
     gradient_part, dw_q = output_gradient_part(tr)

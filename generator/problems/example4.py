@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from functools import cache
 
 import sympy
 from sympy import ImmutableMatrix, Rational
@@ -16,17 +18,50 @@ from generator.core.registry import Option
 from generator.documents.render import matrix_tex, number_tex
 from generator.core.rng import Rng
 from generator.core.worked import product_step, transpose_step
-from generator.problems.example1 import VOCABULARY
+from generator.problems.example1 import BOOK_EMBEDDINGS, DATA_OPTION, VOCABULARY
 
 TITLE = "Example 4: several patterns"
 CHAINED = True
 OPTIONS = [
     Option("epochs", ("4", "6"), "6", "epochs of training shown in the key's loss table and plot"),
     Option("lr", ("1", "3"), "1", "learning rate η; with the mean over 3 examples these keep W_out in twelfths or quarters"),
+    DATA_OPTION,  # book: the book's three patterns A B → C, A A → D, B A → C and its embeddings
 ]
 BATCH = 3
 D_MODEL = 2
 DIGITS = 50  # the loss curve's working precision: far beyond the 4 places it prints (see _rounded)
+
+
+# The book's Example 4: three patterns over its embeddings (A = [1,0], B = [0,1]). The book prints no weights, so
+# the frozen attention is ours: the last token weighs the two tokens ã = (1/3, 2/3), and c_b = ã·X_b·W_V with a
+# drawn W_V whose value rows differ by multiples of 3 (so every context is whole). A A → D gives c = v_A whatever ã.
+BOOK_PATTERNS = (((0, 1), 2), ((0, 0), 3), ((1, 0), 2))  # (input token ids, target id)
+BOOK_WEIGHTS = (Fraction(1, 3), Fraction(2, 3))
+
+
+def _words(ids) -> str:
+    return " ".join(VOCABULARY[i] for i in ids)
+
+
+def book_contexts(w_v: list[list[int]]) -> list[list[Fraction]]:
+    """c_b = ã·X_b·W_V for the book's three input sequences."""
+    out = []
+    for ids, _ in BOOK_PATTERNS:
+        x = [BOOK_EMBEDDINGS[i] for i in ids]
+        mixed = [sum(a * row[k] for a, row in zip(BOOK_WEIGHTS, x)) for k in range(D_MODEL)]
+        out.append([sum(mixed[k] * w_v[k][j] for k in range(D_MODEL)) for j in range(D_MODEL)])
+    return out
+
+
+def _is_book(p: Problem) -> bool:
+    return p.options.get("data") == "book"
+
+
+def _book_data_used(p: Problem) -> bool:
+    """Targets, input sequences and contexts exactly the book's patterns through ã and the printed W_V."""
+    contexts = book_contexts(p.facts["W_V"].tolist())
+    return ([int(t) for t in p.facts["targets"]] == [t for _, t in BOOK_PATTERNS]
+            and p.given_value("C").tolist() == [[Rational(v.numerator, v.denominator) for v in row] for row in contexts])
 
 
 def _loss_falls(problem: Problem) -> bool:
@@ -47,6 +82,9 @@ CONTRACT = Contract(
         # After one epoch, a sequence whose context points elsewhere need not predict its target yet.
         "every sequence predicts its target (copied from the statement, the answers would be right)": lambda p: [
             p.answer(f"next{b}").value for b in range(BATCH)] == p.facts["targets_text"].split(", "),
+        "a context is the negative of another": lambda p: any(
+            p.given_value("C").row(a) == -p.given_value("C").row(b) for a in range(BATCH) for b in range(BATCH)),
+        "the book's patterns are not the book's": lambda p: _is_book(p) and not _book_data_used(p),
     },
 )
 
@@ -117,6 +155,43 @@ def _draw(rng: Rng) -> tuple[list[list[int]], list[int]]:
             return rows, targets
 
 
+@cache
+def _book_value_weights() -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Every W_V (entries −2…2) whose value rows differ by multiples of 3, not equal: whole, distinct contexts."""
+    columns = [(a, b) for a in range(-2, 3) for b in range(-2, 3) if (a - b) % 3 == 0]
+    found = []
+    for c0, c1 in itertools.product(columns, repeat=D_MODEL):
+        w_v = ((c0[0], c1[0]), (c0[1], c1[1]))
+        if w_v[0] != w_v[1]:
+            found.append(w_v)
+    return tuple(found)
+
+
+def _draw_book(rng: Rng) -> tuple[list[list[int]], list[int], tuple]:
+    """The book's patterns: a W_V with non-zero, distinct contexts, no context the negative of another."""
+    while True:
+        w_v = rng.choice(_book_value_weights())
+        rows = [[int(v) for v in row] for row in book_contexts([list(r) for r in w_v])]
+        if all(any(r) for r in rows) and len({tuple(r) for r in rows}) == BATCH and not any(
+                [-v for v in r] in rows for r in rows):
+            return rows, [t for _, t in BOOK_PATTERNS], w_v
+
+
+def book_facts(w_v) -> dict:
+    """What the statement prints of the book's patterns: the sequences, ã, W_V and how they give C."""
+    w = ImmutableMatrix([list(r) for r in w_v])
+    a = ImmutableMatrix([[Rational(v.numerator, v.denominator) for v in BOOK_WEIGHTS]])
+    patterns = ",\\ ".join(f"\\texttt{{{_words(ids)}}} \\to \\texttt{{{VOCABULARY[t]}}}" for ids, t in BOOK_PATTERNS)
+    note = Tex(r"The batch is the book's Example 4 (\emph{Understanding Transformers}): the patterns $" + patterns
+               + r"$, with the book's embeddings $A = [1, 0]$ and $B = [0, 1]$. The book prints no weights: here the "
+               r"frozen attention lets the last token weigh the sequence's two tokens by $\tilde a$, and $W_V$ is drawn "
+               r"so that every context $c_b = \tilde a\,X_b\,W_V$ (row $b$ of $C$) is whole:")
+    display = Tex(r"\tilde a = " + matrix_tex(a) + r" \qquad W_V = " + matrix_tex(w)
+                  + r" \qquad X_0 = \begin{bmatrix} \texttt{A} \\ \texttt{B} \end{bmatrix},\ X_1 = \begin{bmatrix} \texttt{A} \\ \texttt{A} \end{bmatrix},\ "
+                  r"X_2 = \begin{bmatrix} \texttt{B} \\ \texttt{A} \end{bmatrix}")
+    return {"W_V": w, "book_note": note, "book_display": display}  # ã only in the text: the givens stay whole
+
+
 def loss_plot(losses: list[str]) -> Tex:
     """The loss per epoch, drawn with LaTeX's own picture environment (no package needed)."""
     top = max(Decimal(v) for v in losses)
@@ -143,8 +218,13 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Contexts and targets of 3 sequences; W_out starts at 0, so epoch 1 is exact by hand and the key continues."""
     eta = Rational(options["lr"])
     epochs = int(options["epochs"])
+    book = options.get("data") == "book"
+    w_v = None
     while True:
-        rows, targets = _draw(rng)
+        if book:
+            rows, targets, w_v = _draw_book(rng)
+        else:
+            rows, targets = _draw(rng)
         # Epoch 1's logits in plain Fractions first: most draws are turned away here, before any sympy.
         plain_z1 = _first_epoch_logits(rows, targets, Fraction(int(eta.p), int(eta.q)))
         if any(row.count(max(row)) > 1 for row in plain_z1):
@@ -232,5 +312,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         "epochs": Rational(epochs),
         "ln_table": ln_table_tex(),
     }
+    if book:
+        facts.update(book_facts(w_v))
     key_facts = {"loss_curve": ImmutableMatrix([[Rational(v) for v in printed]])}  # the 4-place values the key prints
     return Problem.draft(given=[Quantity("C", Tex("C"), c)], parts=parts, facts=facts, key_facts=key_facts)
