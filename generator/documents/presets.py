@@ -67,6 +67,33 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
          "sgd_step:optimizer=momentum", "adam_step", "adam_step:optimizer=adamw", "lr_experiment",
          "gradient_check", "batch_average"),
     ),
+    # The book "Understanding Transformers: From First Principles to Mastery", in its chapter order: chapter 2's
+    # matrix core (products, a rotation, dot products, the transpose and Q·Kᵀ, the gradient rules of C = A·B),
+    # chapter 3's embedding lookup (2-d, no positions, as in the book), chapter 4 and Example 1's attention steps
+    # (projections, scaled scores, softmax, the weighted values), then its six examples, with the book's own
+    # embeddings, task A B → C and Example 4's three patterns where a type takes them (data=book).
+    "book": (
+        "Understanding Transformers, chapter by chapter",
+        "basic",
+        (
+            "matmul:shape=2x2",
+            "linear_map:kind=rotation",
+            "dot_product",
+            "transpose",
+            "matmul_gradient",
+            "embedding:tokens=2,d_model=2,positions=no",
+            "qkv_projection:tokens=2,d_model=2,d_k=2",
+            "attention_scores:tokens=2,d_k=4",
+            "softmax:form=table",
+            "attention_output:tokens=2",
+            "example1:data=book",
+            "example2:data=book",
+            "example3",
+            "example4:data=book",
+            "example5:tokens=2,d_ff=2",  # the book's "2×2 case": W₁ and W₂ both 2×2
+            "example6",
+        ),
+    ),
     "forward-steps": (
         "A transformer's forward pass, step by step",
         "basic",
