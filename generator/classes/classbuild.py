@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -15,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from generator.classes.assignment import Assignment
-from generator.classes.classpdf import compile_class_documents, split_pages
+from generator.classes.classpdf import ClassPdf, compile_class_documents, join_pdfs, split_pages
 from generator.classes.classset import (StudentSheet, class_document, grading_document, manifest, printed_names,
                                         shared_numbers, student_sheet)
 from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, NamesRun, compile_names, name_key,
@@ -30,6 +32,11 @@ from generator.documents.sheet import OutputError
 STUDENTS_DIR = "students"
 WORKSHEETS, KEYS, GRADING = "worksheets.tex", "keys.tex", "grading.tex"
 MANIFEST = "class.json"
+# With --pdf the class documents are compiled in chunks of this many students (out/chunks/NNN/worksheets.tex and
+# keys.tex, with a .json of each PDF's page map and the names.dims lines it used): after one name changed
+# only its chunks are compiled again; the class PDFs are joined from the chunks, the students' PDFs cut from them.
+CHUNKS_DIR = "chunks"
+CHUNK_STUDENTS = 40
 
 
 @dataclass
@@ -44,6 +51,7 @@ class Summary:
     shared: list[tuple[int, list[str]]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     name_warnings: list[str] = field(default_factory=list)  # names with characters no installed font has
+    chunks_compiled: int = 0  # chunks of the class documents compiled (the others were up to date)
 
 
 PARALLEL_FROM = 40  # smaller classes are done before worker processes would have started
@@ -160,6 +168,8 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         }
         for name, text in documents.items():
             _write_if_changed(out / name, text)
+        if not pdf and (out / CHUNKS_DIR).exists():  # chunks kept in step: none keeps a PDF of old pages
+            _write_chunks(sheets, out)
         _write_if_changed(out / MANIFEST, manifest(assignment, sheets))
     except BaseException as error:
         if names_run is not None:
@@ -228,40 +238,108 @@ def _names_for_only(sheets: list[StudentSheet], out: Path) -> None:
     compile_names(out)
 
 
+def _names_stamp(tex_text: str, dims: dict[str, str]) -> str:
+    """What a class document's PDF takes from names.dims: the lines of the names it places (their pages in
+    names.pdf and depths). A chunk whose .tex is unchanged is compiled again when these changed."""
+    keys = dict.fromkeys(re.findall(r"\\classname\{([0-9a-f]+)\}", tex_text))
+    return "".join(dims.get(key, f"{key} -\n") for key in keys)
+
+
+def _read_dims(out: Path) -> dict[str, str]:
+    try:
+        text = (out / NAMES_DIMS).read_text(encoding="ascii")
+    except OSError:
+        return {}
+    return {match.group(1): match.group(0) + "\n"
+            for match in re.finditer(r"^\\classnamedef\{([0-9a-f]+)\}.*$", text, re.MULTILINE)}
+
+
+def _write_chunks(sheets: list[StudentSheet], out: Path) -> list[Path]:
+    """The class documents in chunks of CHUNK_STUDENTS students, out/chunks/NNN/worksheets.tex and keys.tex, written
+    where they changed (a rewritten chunk loses its PDF); the folders of chunks a larger class had are removed."""
+    root = out / CHUNKS_DIR
+    folders = []
+    for number, start in enumerate(range(0, len(sheets), CHUNK_STUDENTS), start=1):
+        folder = root / f"{number:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part = sheets[start:start + CHUNK_STUDENTS]
+        _write_if_changed(folder / WORKSHEETS, class_document(s.worksheet for s in part))
+        _write_if_changed(folder / KEYS, class_document(s.key for s in part))
+        folders.append(folder)
+    for old in root.iterdir():
+        if old not in folders:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    return folders
+
+
+def _chunk_pdf(tex: Path, names: str) -> ClassPdf | None:
+    """The chunk's PDF compiled before, from what its .json remembers, if it is up to date: its .tex unchanged (a
+    rewritten .tex loses its PDF) and the same names.dims lines for its names."""
+    try:
+        data = json.loads(tex.with_suffix(".json").read_text(encoding="utf-8"))
+        if not tex.with_suffix(".pdf").exists() or data["names"] != names:
+            return None
+        return ClassPdf(tex.with_suffix(".pdf"), data["pages"], tuple(map(tuple, data["students"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: Summary,
                 names_run: NamesRun | None = None) -> None:
-    """Compile the class documents that changed (side by side), then cut out the students' PDFs that are missing."""
+    """Compile the chunks and the grading sheet that changed (side by side, a pdflatex per core), join the chunks
+    into the class PDFs where needed, then cut out the students' PDFs that are missing (from their chunk)."""
     folder = out / STUDENTS_DIR
-    wanted = {  # class document → each student's PDF cut from it
+    chunks = _write_chunks(sheets, out)
+    targets = {  # class document → each student's PDF, in roster order
         WORKSHEETS: [folder / f"{s.student.stem}.pdf" for s in sheets],
         KEYS: [folder / f"{s.student.stem}-key.pdf" for s in sheets],
-        GRADING: [],
     }
-    # A student's PDF is removed whenever its .tex changes, so one that exists is up to date.
-    stale = [name for name, targets in wanted.items()
-             if not (out / name).with_suffix(".pdf").exists() or not all(t.exists() for t in targets)]
     start = time.perf_counter()
     # The names pdflatex cannot print are set first (names.pdf, names.dims): the class documents place them.
     if names_run is not None:
         names_run.finish()
         summary.seconds["names (LuaTeX, waited)"] = time.perf_counter() - start
         start = time.perf_counter()
-    compiled = compile_class_documents([out / name for name in stale])
+    dims = _read_dims(out)
+    parts: dict[Path, ClassPdf | None] = {}
+    stamps: dict[Path, str] = {}
+    for chunk in chunks:
+        for name in (WORKSHEETS, KEYS):
+            tex = chunk / name
+            stamps[tex] = _names_stamp(tex.read_text(encoding="utf-8"), dims)
+            parts[tex] = _chunk_pdf(tex, stamps[tex])
+    # The grading sheet's PDF is removed whenever its .tex changes, so one that exists is up to date.
+    stale = [out / GRADING] if not (out / GRADING).with_suffix(".pdf").exists() else []
+    stale += [tex for tex, part in parts.items() if part is None]
+    compiled = compile_class_documents(stale, inputs=out)
+    for tex in stale[:]:
+        if tex in parts:
+            part = parts[tex] = compiled[tex]
+            record = {"pages": part.pages, "students": part.students, "names": stamps[tex]}
+            atomic_write(tex.with_suffix(".json"), (json.dumps(record) + "\n").encode("utf-8"))
     summary.seconds["TeX"] = time.perf_counter() - start
+    summary.chunks_compiled = sum(1 for tex in compiled if tex in parts)
     start = time.perf_counter()
-    bar = tqdm(total=sum(len(t) for t in wanted.values()), desc="PDFs", unit="", file=sys.stderr,
+    bar = tqdm(total=sum(len(t) for t in targets.values()), desc="PDFs", unit="", file=sys.stderr,
                disable=not progress, leave=False)
-    for name, targets in wanted.items():
-        result = compiled.get(out / name)
-        missing = {t: pages for t, pages in zip(targets, result.students if result else ()) if not t.exists()}
-        if missing:
-            split_pages(result.pdf, missing)
-        if result is not None:
-            summary.pages[result.pdf.name] = result.pages
-        summary.pdfs_written += len(missing)
-        summary.pdfs_unchanged += len(targets) - len(missing)
-        bar.update(len(targets))
+    for name, students in targets.items():
+        mine = [parts[chunk / name] for chunk in chunks]
+        whole = (out / name).with_suffix(".pdf")
+        if not whole.exists() or any(chunk / name in compiled for chunk in chunks):
+            summary.pages[whole.name] = join_pdfs(mine, whole).pages
+        written = 0
+        for number, part in enumerate(mine):
+            own = students[number * CHUNK_STUDENTS:(number + 1) * CHUNK_STUDENTS]
+            missing = {t: pages for t, pages in zip(own, part.students) if not t.exists()}
+            if missing:
+                split_pages(part.pdf, missing)
+            written += len(missing)
+            bar.update(len(own))
+        summary.pdfs_written += written
+        summary.pdfs_unchanged += len(students) - written
     bar.close()
+    if out / GRADING in compiled:
+        summary.pages[compiled[out / GRADING].pdf.name] = compiled[out / GRADING].pages
     summary.seconds["splitting"] = time.perf_counter() - start
 
 
@@ -290,3 +368,13 @@ def report(assignment: Assignment, out: Path, summary: Summary) -> list[str]:
     timing = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in summary.seconds.items())
     lines.append(f"  time: {timing}")
     return lines
+
+
+def build_class(assignment: Assignment, roster: tuple[Student, ...], out: Path, secret: bytes, pdf: bool,
+                progress: bool = False, summary: Summary | None = None) -> Summary:
+    """Generate every student's sheet, then write the class set into `out` (what `class` does)."""
+    summary = summary or Summary()
+    start = time.perf_counter()
+    sheets = generate(assignment, roster, secret, progress)
+    summary.seconds["generation + rendering"] = time.perf_counter() - start
+    return write_class(assignment, sheets, out, secret, pdf, progress, summary)

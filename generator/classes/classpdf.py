@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,26 +39,36 @@ def read_page_map(text: str) -> tuple[tuple[int, int], ...]:
     return tuple((starts[i], ends[i]) for i in range(1, len(starts) + 1))
 
 
-def compile_class_documents(tex_paths: list[Path]) -> dict[Path, ClassPdf]:
-    """Compile each .tex beside itself with one pdflatex run, all at once (the machine's cores share them).
+def compile_class_documents(tex_paths: list[Path], jobs: int | None = None,
+                            inputs: Path | None = None) -> dict[Path, ClassPdf]:
+    """Compile each .tex beside itself with one pdflatex run, `jobs` at a time (default: one per core), in order;
+    TeX looks for files in the document's folder, then in `inputs` (the class folder's names.dims for a chunk).
 
     On a TeX error no PDF of that document is left (not even an old one) and TexError names the first error."""
     if shutil.which("pdflatex") is None:
         raise TexError("pdflatex is not installed; run `make` (or apt-get install texlive-latex-recommended lmodern)")
+    jobs = max(1, jobs or os.cpu_count() or 1)
     results: dict[Path, ClassPdf] = {}
     with tempfile.TemporaryDirectory(prefix="class-tex-") as build_root:
         builds = [(tex, Path(build_root) / str(number)) for number, tex in enumerate(tex_paths)]
         for _, build_dir in builds:
             build_dir.mkdir()
         returncodes = {tex: 0 for tex in tex_paths}
+        env = {**os.environ, **REPRODUCIBLE}
+        if inputs is not None:  # the document's own folder first, then `inputs`, then TeX's own (the empty entry)
+            env["TEXINPUTS"] = os.pathsep.join([".", str(inputs.resolve()), ""])
         for extra in RUNS:
-            running = [(tex, subprocess.Popen(
-                ["pdflatex", *PDFLATEX_FLAGS, *extra, f"-output-directory={build_dir}", tex.name],
-                cwd=tex.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                env={**os.environ, **REPRODUCIBLE},
-            )) for tex, build_dir in builds if returncodes[tex] == 0]  # a document that failed is not run again
-            for tex, process in running:
-                returncodes[tex] = process.wait()
+            def run(tex: Path, build_dir: Path) -> None:
+                returncodes[tex] = subprocess.run(
+                    ["pdflatex", *PDFLATEX_FLAGS, *extra, f"-output-directory={build_dir}", f"./{tex.name}" if inputs else tex.name],
+                    cwd=tex.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=env).returncode
+
+            # A thread per core, each waiting on its pdflatex in turn: the first to finish starts the next.
+            with ThreadPoolExecutor(jobs) as pool:
+                for future in [pool.submit(run, tex, build_dir) for tex, build_dir in builds
+                               if returncodes[tex] == 0]:  # a document that failed is not run again
+                    future.result()
         errors = []
         for tex, build_dir in builds:
             built = build_dir / f"{tex.stem}.pdf"
@@ -77,6 +89,30 @@ def compile_class_documents(tex_paths: list[Path]) -> dict[Path, ClassPdf]:
         if errors:
             raise TexError(errors[0])
     return results
+
+
+def join_pdfs(parts: list[ClassPdf], target: Path) -> ClassPdf:
+    """One PDF of the parts' pages in order (atomically, reproducibly), each part after the first from an odd page:
+    a part with an odd page count is followed by a blank page of its last page's size, as \\studentstart would
+    have put there had the students been in one document. The page map is the parts' maps, shifted."""
+    students: list[tuple[int, int]] = []
+    with ExitStack() as stack:
+        whole = stack.enter_context(pikepdf.new())
+        for number, part in enumerate(parts):
+            source = stack.enter_context(pikepdf.open(part.pdf))  # open until saved: pages are copied on save
+            if number == 0:
+                whole.docinfo = whole.copy_foreign(source.docinfo)
+            offset = len(whole.pages)
+            whole.pages.extend(source.pages)
+            students.extend((first + offset, last + offset) for first, last in part.students)
+            if number < len(parts) - 1 and part.pages % 2:
+                box = [float(v) for v in source.pages[-1].mediabox]
+                whole.add_blank_page(page_size=(box[2] - box[0], box[3] - box[1]))
+        pages = len(whole.pages)
+        partial = target.with_name(f".{target.name}.part")
+        whole.save(partial, deterministic_id=True)
+    os.replace(partial, target)
+    return ClassPdf(target, pages, tuple(students))
 
 
 def split_pages(source: Path, ranges: dict[Path, tuple[int, int]]) -> None:
