@@ -709,7 +709,7 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "training_loop": {"steps_S"},  # q·(the student's batches per epoch) + j: no step with a whole count of epochs
     "perceptron": {"w_new"},  # w + η(y − ŷ)x with the student's own ŷ: no step with a label minus a prediction
 }
-CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:update=beta+b_2,input=BB,reduction=sum",
+CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:activation=gelu,forward=compute,heads=2", "training_step:update=beta+b_2,input=BB,reduction=sum",
                  "training_step:update=b_1", "tiny_transformer:heads=1,tokens=2", "attention_backward:tokens=3",
                  "example1:d_k=4", "example2:d_k=4", "example3:d_k=4", "example3:given=ad", "tiny_transformer:given=a-c"]
 
