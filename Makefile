@@ -80,8 +80,10 @@ worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCE
 %.pdf: %.tex | tex $(STAMP)
 	$(PY) -m generator pdf $<
 
+# The tests in as many processes as the machine has cores (pytest-xdist; TEST_WORKERS=0 runs them in this one).
+TEST_WORKERS ?= auto
 test: $(TEST_STAMP) tex web-assets test-services
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 bench: $(STAMP) tex web-assets
 	$(PY) -m generator.bench
