@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 import json
 import multiprocessing
 import os
@@ -10,6 +11,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +20,14 @@ from tqdm import tqdm
 
 from generator.classes.assignment import Assignment
 from generator.classes.classpdf import ClassPdf, compile_class_documents, join_pdfs, split_pages
-from generator.classes.classset import (StudentSheet, class_document, grading_document, manifest, printed_names,
-                                        shared_numbers, student_sheet)
+from generator.classes.classset import (Spool, StudentSheet, class_document, class_document_parts,
+                                        grading_document_parts, manifest, printed_names, shared_numbers, student_sheet)
 from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, NamesRun, compile_names, name_key,
                                      names_document,
                                      pdflatex_prints)
 from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_secret, write_secret
 from generator.documents.pdf import compile_pdf
-from generator.files import atomic_write
+from generator.files import atomic_write, temp_beside
 from generator.classes.roster import Student
 from generator.documents.sheet import OutputError
 
@@ -55,6 +57,7 @@ class Summary:
 
 
 PARALLEL_FROM = 40  # smaller classes are done before worker processes would have started
+SPOOL_FROM = 500  # from this many students the sheets' texts wait on disk (generate), not in memory
 
 
 def class_secret_for(out: Path, assignment: Assignment) -> bytes:
@@ -75,10 +78,12 @@ def class_secret_for(out: Path, assignment: Assignment) -> bytes:
 
 def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes, progress: bool = False,
              workers: int | None = None) -> list[StudentSheet]:
-    """Every student's sheet, key and JSON, rendered in memory (bad input fails here, before any file is written).
+    """Every student's sheet, key and JSON, rendered (bad input fails here, before any file is written).
 
     A large class is shared among the machine's cores; each sheet depends only on its student (and the class
-    secret), so the result is the same in any process, in roster order."""
+    secret), so the result is the same in any process, in roster order. From SPOOL_FROM students the texts go
+    to a temporary file as each sheet arrives (StudentSheet.spooled): what stays in memory is a few hundred
+    bytes a student (name, variant, grading rows), not the 100 KB of its .tex and JSON."""
     first = student_sheet(assignment, roster[0], secret)  # a spec that cannot be built fails before the progress bar
     rest = roster[1:]
     if workers is None:
@@ -93,9 +98,10 @@ def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes,
             results = (student_sheet(assignment, student, secret) for student in rest)
         bar = stack.enter_context(tqdm(total=len(roster), initial=1, desc="students", unit="", file=sys.stderr,
                                        disable=not progress, leave=False))
-        sheets = [first]
+        spool = Spool() if len(roster) >= SPOOL_FROM else None
+        sheets = [first.spooled(spool) if spool else first]
         for sheet in results:
-            sheets.append(sheet)
+            sheets.append(sheet.spooled(spool) if spool else sheet)
             bar.update()
     return sheets
 
@@ -111,6 +117,25 @@ def _write_if_changed(path: Path, text: str) -> bool:
     atomic_write(path, data)
     if path.suffix == ".tex":
         # A PDF beside a rewritten .tex no longer matches it; it is rebuilt or gone, never stale.
+        path.with_suffix(".pdf").unlink(missing_ok=True)
+    return True
+
+
+def _write_parts_if_changed(path: Path, parts: Iterable[str]) -> bool:
+    """_write_if_changed for text made in pieces: written to a temporary file beside path as it comes, which
+    replaces path unless path holds exactly the same bytes; True when written."""
+    handle, temp = temp_beside(path)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.writelines(parts)
+        if path.exists() and filecmp.cmp(temp, path, shallow=False):
+            Path(temp).unlink()
+            return False
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    if path.suffix == ".tex":
         path.with_suffix(".pdf").unlink(missing_ok=True)
     return True
 
@@ -161,13 +186,14 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
             for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
                 (out / stale_name).unlink(missing_ok=True)
         _write_students(sheets, out, summary)
+        # Written as they are made, a student at a time: a large class's documents are never whole in memory.
         documents = {
-            WORKSHEETS: class_document(s.worksheet for s in sheets),
-            KEYS: class_document(s.key for s in sheets),
-            GRADING: grading_document(assignment, sheets),
+            WORKSHEETS: class_document_parts(s.worksheet for s in sheets),
+            KEYS: class_document_parts(s.key for s in sheets),
+            GRADING: grading_document_parts(assignment, sheets),
         }
-        for name, text in documents.items():
-            _write_if_changed(out / name, text)
+        for name, parts in documents.items():
+            _write_parts_if_changed(out / name, parts)
         if not pdf and (out / CHUNKS_DIR).exists():  # chunks kept in step: none keeps a PDF of old pages
             _write_chunks(sheets, out)
         _write_if_changed(out / MANIFEST, manifest(assignment, sheets))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from sympy import ImmutableMatrix
@@ -82,20 +84,67 @@ class StudentHeader:
     seed: str  # open seeds only: the sheet's seed, printed so anyone can rebuild it (else empty)
 
 
+class Spool:
+    """Texts kept on disk instead of in memory (a large class's sheets): an unnamed temporary file, gone when
+    closed or when the process ends. put() gives a text's place, get() reads it back."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile()
+        self.end = 0
+
+    def put(self, text: str) -> tuple[int, int]:
+        data = text.encode("utf-8")
+        self.file.seek(self.end)
+        self.file.write(data)
+        place = (self.end, len(data))
+        self.end += len(data)
+        return place
+
+    def get(self, place: tuple[int, int]) -> str:
+        self.file.seek(place[0])
+        return self.file.read(place[1]).decode("utf-8")
+
+    def close(self) -> None:
+        self.file.close()
+
+
 @dataclass(frozen=True)
 class StudentSheet:
-    """One student's documents, rendered: the worksheet and key .tex, the JSON key, and what the class needs."""
+    """One student's documents, rendered: the worksheet and key .tex, the JSON key, and what the class needs.
+
+    The three texts are held as strings, or (spooled, `spool` set) as their places in a Spool on disk, read back
+    when asked for: a class of thousands keeps only the small parts in memory."""
 
     student: Student
     seed: int  # in memory only: no file the build writes holds it, but the student's key JSON
     variant: str
     qr_text: str
     access_code: str
-    worksheet: str
-    key: str
-    json: str
+    texts: tuple  # (worksheet, key, json): strings, or places in `spool`
     grading: tuple["GradingProblem", ...]
     givens: tuple[str, ...]  # each problem's given values, as canonical text (to find students who share numbers)
+    spool: Spool | None = field(default=None, compare=False, repr=False)
+
+    def _text(self, index: int) -> str:
+        return self.spool.get(self.texts[index]) if self.spool is not None else self.texts[index]
+
+    @property
+    def worksheet(self) -> str:
+        return self._text(0)
+
+    @property
+    def key(self) -> str:
+        return self._text(1)
+
+    @property
+    def json(self) -> str:
+        return self._text(2)
+
+    def spooled(self, spool: Spool) -> "StudentSheet":
+        """This sheet with its texts moved to `spool`."""
+        if self.spool is not None:
+            return self
+        return replace(self, texts=tuple(spool.put(text) for text in self.texts), spool=spool)
 
 
 def _points_label(points: int) -> str:
@@ -154,9 +203,8 @@ def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> St
     data["student"] = {"id": student.id, "name": student.name, "reroll": student.reroll}
     data["points"] = list(assignment.points)
     return StudentSheet(
-        student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, access_code=code, worksheet=worksheet,
-        key=key,
-        json=json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+        student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, access_code=code,
+        texts=(worksheet, key, json.dumps(data, indent=2, ensure_ascii=False) + "\n"),
         grading=grading_table(sheet, assignment.points),
         givens=tuple(json.dumps(p["given"], sort_keys=True) for p in data["problems"]),
     )
@@ -243,27 +291,44 @@ def split_document(text: str) -> tuple[str, str]:
 
 def class_document(documents: Iterable[str]) -> str:
     """Standalone student documents (one shared preamble) joined into one, each student from an odd page."""
-    preambles, bodies = set(), []
-    for text in documents:
-        preamble, body = split_document(text)
-        preambles.add(preamble)
-        bodies.append(Tex(body))
-    if len(preambles) != 1:
+    return "".join(class_document_parts(documents))
+
+
+def class_document_parts(documents: Iterable[str]) -> Iterator[str]:
+    """class_document in pieces, reading the documents one at a time as the pieces are taken (a large class's
+    document is written as it is made, never held whole)."""
+    documents = iter(documents)
+    first = next(documents, None)
+    if first is None:
         raise ValueError("the students' documents do not share one preamble")
-    return environment().get_template("class.tex.j2").render(preamble=Tex(preambles.pop()), bodies=bodies)
+    preamble = split_document(first)[0]
+
+    def bodies() -> Iterator[Tex]:
+        for text in itertools.chain([first], documents):
+            own, body = split_document(text)
+            if own != preamble:
+                raise ValueError("the students' documents do not share one preamble")
+            yield Tex(body)
+
+    return environment().get_template("class.tex.j2").generate(preamble=Tex(preamble), bodies=bodies())
 
 
 def grading_document(assignment: Assignment, sheets: Iterable[StudentSheet]) -> str:
     """One compact block per variant: the student, the variant code, the total, and every blank's answer."""
+    return "".join(grading_document_parts(assignment, sheets))
+
+
+def grading_document_parts(assignment: Assignment, sheets: Iterable[StudentSheet]) -> Iterator[str]:
+    """grading_document in pieces, made as they are taken."""
     total = sum(assignment.points)
-    variants = [
+    variants = (
         {"name": printed_name(s.student.name, "grading"), "id": user_text_tex(s.student.id),
          "variant": s.variant, "problems": s.grading}
         for s in sheets
-    ]
+    )
     pdf = {"title": pdf_string(typographic_quotes(assignment.title)),
            "author": pdf_string(typographic_quotes(assignment.course or DEFAULT_AUTHOR))}
-    return environment().get_template("grading.tex.j2").render(
+    return environment().get_template("grading.tex.j2").generate(
         title=prose_tex(assignment.title), course_line=course_line(assignment), paper=assignment.paper,
         variants=variants, total=total, pdf=pdf)
 
