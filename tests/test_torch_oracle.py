@@ -388,7 +388,7 @@ def example3(given, facts, options):
         loss1 = F.cross_entropy(z1, torch.tensor([target]))
         out.update({"W_Q_new": new["W_Q"], "W_K_new": new["W_K"], "W_V_new": new["W_V"], "W_out_new": new["W_out"],
                     "q_new": q1, "K_new": k1, "V_new": v1, "S_new": s1, "a_new": a1, "c_new": c1, "z_new": z1,
-                    "p_new": torch.softmax(z1, dim=-1)[0, target], "L_new": loss1.item()})
+                    "p_new": torch.softmax(z1, dim=-1)[0, target]})
         # The sheet's loss before the step is −ln p̃_target; the true loss before (exact weights a) falls or rises alike.
         before = -math.log(as_float(facts["given_p"][0][target]))
         z0 = torch.softmax(q @ k.T / math.sqrt(int(options["d_k"])), dim=-1)[1:2].detach() @ v.detach() @ t(given["W_out"])

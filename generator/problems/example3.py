@@ -299,11 +299,17 @@ def clean_update(root: int):
     return accept
 
 
+def new_loss_reading(p_new: Reading) -> Reading:
+    """L' = −ln p'_target from the 4-place p' (a calculator's ln): the key's reasoning, not a blank of its own (an
+    exact loss blank is one logarithm of a fraction on these sheets, and L' is the logarithm of a sum of powers of e)."""
+    return -ln_reading(p_new.rounded())
+
+
 def loss_change_hidden(problem: Problem) -> bool:
     """update=sgd: do some 4-place values of L and L' the sheet's readings allow overlap (the choice would be open)?"""
     if problem.options.get("update") != "sgd":
         return False
-    before, after = problem.reading("L").rounded(), problem.reading("L_new").rounded()
+    before, after = problem.reading("L").rounded(), new_loss_reading(problem.reading("p_new")).rounded()
     return not (after.high < before.low or after.low > before.high)
 
 
@@ -349,7 +355,7 @@ def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rati
     z_read = [c_read[0].rounded() * w_plain[0][j] + c_read[1].rounded() * w_plain[1][j] for j in range(len(VOCABULARY))]
     e_z = [exp_reading(r.rounded()) for r in z_read]
     p_read = ratio_of_sum(e_z, t)
-    l_read = -ln_reading(p_read.rounded())
+    l_read = new_loss_reading(p_read)
     # Exact values: with α = a'_0 = 1/(1 + e^{S'_1 − S'_0}), c' and z' are linear in α (short exact forms).
     alpha = 1 / (1 + _exp(s_exact[1] - s_exact[0]))
     a_exact = ImmutableMatrix([[alpha, 1 - alpha]])
@@ -362,14 +368,12 @@ def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rati
     others = sympy.Add(*(_exp((cz[j] - cz[t]) + (dz_[j] - dz_[t]) * alpha)
                          for j in range(len(VOCABULARY)) if j != t))
     p_exact = 1 / (1 + others)
-    l_exact = sympy.log(1 + others, evaluate=False)
     s_q = Quantity("S_new", Tex("S'"), s_exact)
     a_q = Quantity("a_new", Tex("a'"), a_exact, reading=(tuple(a_read),))
     c_q = Quantity("c_new", Tex("c'"), c_exact, reading=(tuple(c_read),))
     z_q = Quantity("z_new", Tex("z'"), z_exact, reading=(tuple(z_read),))
     name = VOCABULARY[t]
     p_q = Quantity("p_new", Tex(f"p'_{{\\text{{{name}}}}}"), p_exact, reading=p_read)
-    l_q = Quantity("L_new", Tex("L'"), l_exact, reading=l_read)
     loss_before = tr_loss_reading(tr)
     z_only = f.c * new_w["W_out"]  # Example 2's step: W_out alone
     down = l_read.rounded().high < loss_before.rounded().low
@@ -412,20 +416,22 @@ def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rati
                                for j in range(len(VOCABULARY))),
                    result=z_q)),
              decimals=True),
-        Part(Tex(f"From your 4-place $z'$, compute the new probability of the target, $p'_{{\\text{{{name}}}}}$, and the new "
-                 r"loss $L' = -\ln p'_{\text{target}}$, each to 4 decimal places."),
-             (p_q, l_q),
+        Part(Tex(f"From your 4-place $z'$, compute the new probability of the target, $p'_{{\\text{{{name}}}}}$, to 4 decimal "
+                 "places."),
+             (p_q,),
              (Step(text=Tex(r"Softmax of the 4-place logits at the target, $e^x$ from the calculator."),
                    formula=Tex(r"p'_{\text{target}} = \frac{e^{z'_{\text{target}}}}{\sum_j e^{z'_j}}"),
                    lines=(Tex(f"p'_{{\\text{{{name}}}}} = \\frac{{e^{{{_places(z_read[t])}}}}}{{"
                               + " + ".join(f"e^{{{_places(r)}}}" for r in z_read) + f"}} \\approx {_places(p_read)}"),),
-                   result=p_q),
-              Step(text=Tex(r"The natural logarithm of the 4-place probability."), formula=Tex(r"L' = -\ln p'_{\text{target}}"),
-                   lines=(Tex(f"L' = -\\ln {_places(p_read)} \\approx {_places(l_read)}"),), result=l_q)),
+                   result=p_q),),
              decimals=True),
-        Part(Tex(r"Did the step lower the loss? Compare $L'$ with the loss $L$ before the step (to 4 places)."),
+        Part(Tex(r"Did the step lower the loss? Compare the new loss $L' = -\ln p'_{\text{target}}$ with the loss $L$ "
+                 r"before the step (it falls exactly where the target's probability rises)."),
              (down_q,),
-             (Step(text=Tex(("Yes" if down else "No") + f": $L' \\approx {_places(l_read)}$ is "
+             (Step(text=Tex(r"The new loss from the 4-place probability, with a calculator's $\ln$."),
+                   formula=Tex(r"L' = -\ln p'_{\text{target}}"),
+                   lines=(Tex(f"L' = -\\ln {_places(p_read)} \\approx {_places(l_read)}"),)),
+              Step(text=Tex(("Yes" if down else "No") + f": $L' \\approx {_places(l_read)}$ is "
                             + ("below" if down else "above") + f" $L \\approx {_places(loss_before)}$"
                             + (". One step on all four matrices moved the weights against their gradients, and the target's "
                                "probability rose." if down else
