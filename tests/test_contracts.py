@@ -14,6 +14,7 @@ from .printed_tables import unprinted_lookups
 SEEDS_PER_TYPE = 1000
 
 
+@pytest.mark.slow  # 1,000 draws of every option set of a type: up to a minute for the chains
 @pytest.mark.parametrize("type_name", sorted(problem_types()))
 def test_contract_holds_over_1000_seeds(type_name):
     kind = problem_types()[type_name]

@@ -733,6 +733,7 @@ FRESH_SEEDS = (11, 22)
 GIVEN_PARTS = ["example3:given=ad", "tiny_transformer:given=a-c"]
 
 
+@pytest.mark.slow  # finds the follow-through recipes of every option set (optimizer_race:steps=5 alone about 90 s)
 @pytest.mark.parametrize("type_name", sorted(problem_types()))
 def test_every_recipe_holds_on_fresh_draws(type_name):
     """A recipe is a step, not a coincidence of the draws it was found on: on draws of every option set that no recipe

@@ -78,6 +78,7 @@ def test_shell_escape_is_off(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # pdflatex over every option set of every type
 def test_every_option_of_every_type_compiles(tmp_path):
     """One sheet with every option set of every type, for a few seeds: no draw can break TeX."""
     specs = [kind.name + ":" + ",".join(f"{k}={v}" for k, v in options.items())

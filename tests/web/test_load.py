@@ -21,6 +21,8 @@ import pytest
 from generator.cli import main
 from generator.web.codes import access_code, class_secret
 
+pytestmark = pytest.mark.slow  # a bounded load on the real server (about 10 s)
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples"
 STUDENTS = 30
 BOXES = 10  # each box saved twice: a slip first, then the final text

@@ -23,6 +23,8 @@ import pytest
 from generator.cli import main
 from generator.web.codes import access_code, class_secret
 
+pytestmark = pytest.mark.slow  # each test starts the real server in its own process; the browser tests start chromium
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples"
 TOKEN = "server-test-token"
 CHROMIUM = "/usr/bin/chromium"
