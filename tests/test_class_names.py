@@ -18,8 +18,9 @@ from generator.classes.roster import load_roster
 
 from .test_classset import EXAMPLE
 
-pytestmark = pytest.mark.skipif(shutil.which("luahbtex") is None or shutil.which("pdflatex") is None,
-                                reason="needs pdflatex and luahbtex (make tex)")
+pytestmark = [pytest.mark.slow,  # builds a class with PDFs, LuaTeX names included (about 35 s)
+              pytest.mark.skipif(shutil.which("luahbtex") is None or shutil.which("pdflatex") is None,
+                                 reason="needs pdflatex and luahbtex (make tex)")]
 
 AVOCADO = "\U0001F951"  # an emoji no font of Debian's Noto core, Noto CJK or DejaVu has
 PAYLOAD = r"\input{/etc/passwd} ^^5c $ % \immediate\write18{touch pwned} \openout1=owned.tex"
