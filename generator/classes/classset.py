@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -92,8 +93,8 @@ class Spool:
         self.file = tempfile.TemporaryFile()
         self.end = 0
 
-    def put(self, text: str) -> tuple[int, int]:
-        data = text.encode("utf-8")
+    def put(self, text: str | bytes) -> tuple[int, int]:
+        data = text.encode("utf-8") if isinstance(text, str) else text
         self.file.seek(self.end)
         self.file.write(data)
         place = (self.end, len(data))
@@ -101,8 +102,11 @@ class Spool:
         return place
 
     def get(self, place: tuple[int, int]) -> str:
+        return self.get_bytes(place).decode("utf-8")
+
+    def get_bytes(self, place: tuple[int, int]) -> bytes:
         self.file.seek(place[0])
-        return self.file.read(place[1]).decode("utf-8")
+        return self.file.read(place[1])
 
     def close(self) -> None:
         self.file.close()
@@ -112,8 +116,8 @@ class Spool:
 class StudentSheet:
     """One student's documents, rendered: the worksheet and key .tex, the JSON key, and what the class needs.
 
-    The three texts are held as strings, or (spooled, `spool` set) as their places in a Spool on disk, read back
-    when asked for: a class of thousands keeps only the small parts in memory."""
+    The three texts and the grading rows are held as they are, or (spooled, `spool` set) as their places in a
+    Spool on disk, read back when asked for: a class of thousands keeps only the small parts in memory."""
 
     student: Student
     seed: int  # in memory only: no file the build writes holds it, but the student's key JSON
@@ -121,7 +125,7 @@ class StudentSheet:
     qr_text: str
     access_code: str
     texts: tuple  # (worksheet, key, json): strings, or places in `spool`
-    grading: tuple["GradingProblem", ...]
+    grading_rows: tuple  # tuple[GradingProblem, ...], or (spooled) the place of its pickle in `spool`
     givens: tuple[str, ...]  # each problem's given values, as canonical text (to find students who share numbers)
     spool: Spool | None = field(default=None, compare=False, repr=False)
 
@@ -140,11 +144,19 @@ class StudentSheet:
     def json(self) -> str:
         return self._text(2)
 
+    @property
+    def grading(self) -> tuple["GradingProblem", ...]:
+        """Each problem's block on the grading sheet."""
+        if self.spool is None:
+            return self.grading_rows
+        return pickle.loads(self.spool.get_bytes(self.grading_rows))  # written by this process (spooled)
+
     def spooled(self, spool: Spool) -> "StudentSheet":
-        """This sheet with its texts moved to `spool`."""
+        """This sheet with its texts and grading rows moved to `spool`."""
         if self.spool is not None:
             return self
-        return replace(self, texts=tuple(spool.put(text) for text in self.texts), spool=spool)
+        return replace(self, texts=tuple(spool.put(text) for text in self.texts),
+                       grading_rows=spool.put(pickle.dumps(self.grading_rows)), spool=spool)
 
 
 def _points_label(points: int) -> str:
@@ -205,7 +217,7 @@ def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> St
     return StudentSheet(
         student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, access_code=code,
         texts=(worksheet, key, json.dumps(data, indent=2, ensure_ascii=False) + "\n"),
-        grading=grading_table(sheet, assignment.points),
+        grading_rows=grading_table(sheet, assignment.points),
         givens=tuple(json.dumps(p["given"], sort_keys=True) for p in data["problems"]),
     )
 
