@@ -58,6 +58,7 @@ class Summary:
 
 PARALLEL_FROM = 40  # smaller classes are done before worker processes would have started
 SPOOL_FROM = 500  # from this many students the sheets' texts wait on disk (generate), not in memory
+GENERATE_CHUNK = 16  # sheets a worker sends back at a time (about 50 KB each): what waits in memory is bounded
 
 
 def class_secret_for(out: Path, assignment: Assignment) -> bytes:
@@ -93,7 +94,7 @@ def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes,
             # fork: the workers start with the templates compiled and the problem types loaded.
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")))
             results = pool.map(student_sheet, [assignment] * len(rest), rest, [secret] * len(rest),
-                               chunksize=max(1, len(rest) // (8 * workers)))
+                               chunksize=max(1, min(GENERATE_CHUNK, len(rest) // (8 * workers))))
         else:
             results = (student_sheet(assignment, student, secret) for student in rest)
         bar = stack.enter_context(tqdm(total=len(roster), initial=1, desc="students", unit="", file=sys.stderr,
@@ -334,36 +335,58 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
             tex = chunk / name
             stamps[tex] = _names_stamp(tex.read_text(encoding="utf-8"), dims)
             parts[tex] = _chunk_pdf(tex, stamps[tex])
-    # The grading sheet's PDF is removed whenever its .tex changes, so one that exists is up to date.
+    # The grading sheet's PDF is removed whenever its .tex changes, so one that exists is up to date. The grading
+    # sheet first (the longest run), then the worksheets' chunks, then the keys': worksheets.pdf is joined and
+    # the students' PDFs are cut from each chunk as soon as it is compiled, while the others compile.
     stale = [out / GRADING] if not (out / GRADING).with_suffix(".pdf").exists() else []
-    stale += [tex for tex, part in parts.items() if part is None]
-    compiled = compile_class_documents(stale, inputs=out)
-    for tex in stale[:]:
-        if tex in parts:
-            part = parts[tex] = compiled[tex]
-            record = {"pages": part.pages, "students": part.students, "names": stamps[tex]}
-            atomic_write(tex.with_suffix(".json"), (json.dumps(record) + "\n").encode("utf-8"))
-    summary.seconds["TeX"] = time.perf_counter() - start
-    summary.chunks_compiled = sum(1 for tex in compiled if tex in parts)
-    start = time.perf_counter()
+    stale += [chunk / name for name in (WORKSHEETS, KEYS) for chunk in chunks if parts[chunk / name] is None]
+    place = {chunk / name: (name, number) for name in (WORKSHEETS, KEYS) for number, chunk in enumerate(chunks)}
+    waiting = {name: sum(1 for tex in stale if place.get(tex, ("",))[0] == name) for name in (WORKSHEETS, KEYS)}
+    cut: set[Path] = set()
     bar = tqdm(total=sum(len(t) for t in targets.values()), desc="PDFs", unit="", file=sys.stderr,
                disable=not progress, leave=False)
-    for name, students in targets.items():
-        mine = [parts[chunk / name] for chunk in chunks]
+
+    def cut_students(tex: Path) -> None:
+        name, number = place[tex]
+        own = targets[name][number * CHUNK_STUDENTS:(number + 1) * CHUNK_STUDENTS]
+        missing = {t: pages for t, pages in zip(own, parts[tex].students) if not t.exists()}
+        if missing:
+            split_pages(parts[tex].pdf, missing)
+        summary.pdfs_written += len(missing)
+        summary.pdfs_unchanged += len(own) - len(missing)
+        cut.add(tex)
+        bar.update(len(own))
+
+    def join(name: str) -> None:
         whole = (out / name).with_suffix(".pdf")
-        if not whole.exists() or any(chunk / name in compiled for chunk in chunks):
-            summary.pages[whole.name] = join_pdfs(mine, whole).pages
-        written = 0
-        for number, part in enumerate(mine):
-            own = students[number * CHUNK_STUDENTS:(number + 1) * CHUNK_STUDENTS]
-            missing = {t: pages for t, pages in zip(own, part.students) if not t.exists()}
-            if missing:
-                split_pages(part.pdf, missing)
-            written += len(missing)
-            bar.update(len(own))
-        summary.pdfs_written += written
-        summary.pdfs_unchanged += len(students) - written
+        summary.pages[whole.name] = join_pdfs([parts[chunk / name] for chunk in chunks], whole).pages
+
+    def compiled_one(result: ClassPdf) -> None:
+        tex = result.pdf.with_suffix(".tex")
+        if tex not in place:
+            return
+        parts[tex] = result
+        record = {"pages": result.pages, "students": result.students, "names": stamps[tex]}
+        atomic_write(tex.with_suffix(".json"), (json.dumps(record) + "\n").encode("utf-8"))
+        cut_students(tex)
+        name = place[tex][0]
+        waiting[name] -= 1
+        if waiting[name] == 0:
+            join(name)
+
+    compiled = compile_class_documents(stale, inputs=out, on_compiled=compiled_one)
+    summary.seconds["TeX"] = time.perf_counter() - start
+    summary.chunks_compiled = sum(1 for tex in compiled if tex in place)
+    start = time.perf_counter()
+    for name in (WORKSHEETS, KEYS):  # no chunk of it compiled: the students' PDFs that are missing, the class PDF
+        for chunk in chunks:
+            if chunk / name not in cut:
+                cut_students(chunk / name)
+        if not any(tex in compiled for tex in stale if place.get(tex, ("",))[0] == name):
+            if not (out / name).with_suffix(".pdf").exists():
+                join(name)
     bar.close()
+    summary.pages = {name: summary.pages[name] for name in ("worksheets.pdf", "keys.pdf") if name in summary.pages}
     if out / GRADING in compiled:
         summary.pages[compiled[out / GRADING].pdf.name] = compiled[out / GRADING].pages
     summary.seconds["splitting"] = time.perf_counter() - start

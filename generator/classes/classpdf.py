@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -39,10 +41,11 @@ def read_page_map(text: str) -> tuple[tuple[int, int], ...]:
     return tuple((starts[i], ends[i]) for i in range(1, len(starts) + 1))
 
 
-def compile_class_documents(tex_paths: list[Path], jobs: int | None = None,
-                            inputs: Path | None = None) -> dict[Path, ClassPdf]:
+def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inputs: Path | None = None,
+                            on_compiled: Callable[[ClassPdf], None] | None = None) -> dict[Path, ClassPdf]:
     """Compile each .tex beside itself with one pdflatex run, `jobs` at a time (default: one per core), in order;
     TeX looks for files in the document's folder, then in `inputs` (the class folder's names.dims for a chunk).
+    `on_compiled` is called with each PDF as soon as it is in place, one call at a time, while others compile.
 
     On a TeX error no PDF of that document is left (not even an old one) and TexError names the first error."""
     if shutil.which("pdflatex") is None:
@@ -57,27 +60,17 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None,
         env = {**os.environ, **REPRODUCIBLE}
         if inputs is not None:  # the document's own folder first, then `inputs`, then TeX's own (the empty entry)
             env["TEXINPUTS"] = os.pathsep.join([".", str(inputs.resolve()), ""])
-        for extra in RUNS:
-            def run(tex: Path, build_dir: Path) -> None:
-                returncodes[tex] = subprocess.run(
-                    ["pdflatex", *PDFLATEX_FLAGS, *extra, f"-output-directory={build_dir}", f"./{tex.name}" if inputs else tex.name],
-                    cwd=tex.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    env=env).returncode
+        errors: dict[Path, str] = {}
 
-            # A thread per core, each waiting on its pdflatex in turn: the first to finish starts the next.
-            with ThreadPoolExecutor(jobs) as pool:
-                for future in [pool.submit(run, tex, build_dir) for tex, build_dir in builds
-                               if returncodes[tex] == 0]:  # a document that failed is not run again
-                    future.result()
-        errors = []
-        for tex, build_dir in builds:
+        def finish(tex: Path, build_dir: Path) -> None:
+            """The document's PDF moved beside its .tex (or, on an error, none there), then `on_compiled`."""
             built = build_dir / f"{tex.stem}.pdf"
             target = tex.with_suffix(".pdf")
             if returncodes[tex] != 0 or not built.exists():
                 log = build_dir / f"{tex.stem}.log"
-                errors.append(first_tex_error(log.read_text(errors="replace") if log.exists() else "", tex))
+                errors[tex] = first_tex_error(log.read_text(errors="replace") if log.exists() else "", tex)
                 target.unlink(missing_ok=True)
-                continue
+                return
             page_map = build_dir / f"{tex.stem}.pages"  # only class documents write one
             students = read_page_map(page_map.read_text()) if page_map.exists() else ()
             with pikepdf.open(built) as document:
@@ -86,8 +79,28 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None,
             shutil.copyfile(built, partial)
             os.replace(partial, target)
             results[tex] = ClassPdf(target, pages, students)
+            if on_compiled is not None:
+                with lock:  # one at a time, while the other documents compile
+                    on_compiled(results[tex])
+
+        lock = threading.Lock()
+        for number, extra in enumerate(RUNS):
+            def run(tex: Path, build_dir: Path, extra: tuple[str, ...] = extra, last: bool = number == len(RUNS) - 1):
+                returncodes[tex] = subprocess.run(
+                    ["pdflatex", *PDFLATEX_FLAGS, *extra, f"-output-directory={build_dir}",
+                     f"./{tex.name}" if inputs else tex.name],
+                    cwd=tex.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                    env=env).returncode
+                if last or returncodes[tex] != 0:
+                    finish(tex, build_dir)
+
+            # A thread per core, each waiting on its pdflatex in turn: the first to finish starts the next.
+            with ThreadPoolExecutor(jobs) as pool:
+                for future in [pool.submit(run, tex, build_dir) for tex, build_dir in builds
+                               if returncodes[tex] == 0]:  # a document that failed is not run again
+                    future.result()
         if errors:
-            raise TexError(errors[0])
+            raise TexError(next(errors[tex] for tex in tex_paths if tex in errors))
     return results
 
 
