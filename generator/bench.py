@@ -206,8 +206,8 @@ def bench_class() -> None:
     for label, seconds, target in (
         ("generation + rendering", python, CLASS_PYTHON_TARGET_S),
         ("writing .tex/.json", writing, None),
-        ("TeX (chunks, grading)", tex, None),
-        ("class and student PDFs", split, None),
+        ("TeX, PDFs cut and joined", tex, None),  # cut from each chunk while the others compile
+        ("PDFs after TeX", split, None),
         ("total", total, CLASS_TOTAL_TARGET_S),
     ):
         verdict = _verdict(seconds, target) if target else ""
