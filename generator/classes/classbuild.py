@@ -10,8 +10,8 @@ import re
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +83,8 @@ def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes,
 
     A large class is shared among the machine's cores; each sheet depends only on its student (and the class
     secret), so the result is the same in any process, in roster order. From SPOOL_FROM students the texts go
-    to a temporary file as each sheet arrives (StudentSheet.spooled): what stays in memory is a few hundred
-    bytes a student (name, variant, grading rows), not the 100 KB of its .tex and JSON."""
+    to a temporary file as each sheet arrives (StudentSheet.spooled), their grading rows too: what stays in memory
+    is a few hundred bytes a student (id, name, variant, given values), not the 50 KB of its .tex and JSON."""
     first = student_sheet(assignment, roster[0], secret)  # a spec that cannot be built fails before the progress bar
     rest = roster[1:]
     if workers is None:
