@@ -106,3 +106,16 @@ def test_names_set_by_luatex_are_placed_in_every_chunk(tmp_path, small_chunks):
     summary = _build(assignment, (Student("s1", "Ἀριστοτέλης", 0, 1),) + roster[1:], out)
     assert summary.chunks_compiled == 4
     assert "Nguyễn" in "".join(_pdf_pages(out / "students" / "s4.pdf"))
+
+
+def test_the_same_class_in_another_folder_gives_the_same_pdfs(tmp_path, small_chunks):
+    # A name set by LuaTeX is placed from names.pdf, whose name pdfTeX records in the PDF: found by a path
+    # relative to the chunk, it is the same in every folder.
+    assignment = load_assignment(EXAMPLE)
+    roster = tuple(Student(f"s{i}", name, 0, i) for i, name in enumerate(("Ann", "Bo", "Ирина Петрова"), start=1))
+    folders = [tmp_path / "one", tmp_path / "deeper" / "two"]
+    for out in folders:
+        _build(assignment, roster, out)
+    pdfs = [{p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.pdf")} for out in folders]
+    assert "chunks/002/worksheets.pdf" in pdfs[0] and pdfs[0] == pdfs[1]
+    assert str(tmp_path).encode() not in pdfs[0]["chunks/002/worksheets.pdf"]

@@ -58,8 +58,15 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
             build_dir.mkdir()
         returncodes = {tex: 0 for tex in tex_paths}
         env = {**os.environ, **REPRODUCIBLE}
-        if inputs is not None:  # the document's own folder first, then `inputs`, then TeX's own (the empty entry)
-            env["TEXINPUTS"] = os.pathsep.join([".", str(inputs.resolve()), ""])
+
+        def env_for(tex: Path) -> dict[str, str]:
+            """The document's own folder first, then `inputs`, then TeX's own (the empty entry). `inputs` as a path
+            relative to the document: pdfTeX records an included PDF's name (names.pdf) in the PDF, and the same
+            class in another folder gives the same bytes."""
+            if inputs is None:
+                return env
+            relative = os.path.relpath(inputs.resolve(), tex.parent.resolve())
+            return {**env, "TEXINPUTS": os.pathsep.join([".", relative, ""])}
         errors: dict[Path, str] = {}
 
         def finish(tex: Path, build_dir: Path) -> None:
@@ -90,7 +97,7 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
                     ["pdflatex", *PDFLATEX_FLAGS, *extra, f"-output-directory={build_dir}",
                      f"./{tex.name}" if inputs else tex.name],
                     cwd=tex.parent, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    env=env).returncode
+                    env=env_for(tex)).returncode
                 if last or returncodes[tex] != 0:
                     finish(tex, build_dir)
 
