@@ -202,7 +202,7 @@ def test_a_student_reading_the_sheets_table_gets_follow_through():
 @pytest.mark.parametrize("spec", ["attention_backward:tokens=3", "example3", "training_step", "grad_clip",
                                   "layernorm_backward:rows=2", "adam_step:optimizer=adamw", "ffn_gelu", "gelu_backward",
                                   "softmax_backward", "inverse", "cross_entropy:positions=2", "lr_experiment",
-                                  "tiny_transformer:heads=2"])
+                                  "tiny_transformer:heads=2", "two_layer_network:update=sgd", "mse:outputs=2"])
 def test_every_recipe_on_intervals_holds_every_value_its_inputs_allow(spec):
     """Each input widened by ±1/1000; the exact recipe at random points of those boxes lies inside the interval."""
     problem = _key(spec, 4).problems[0]

@@ -233,6 +233,9 @@ def test_follow_through_down_a_chain():
     ("softmax_backward", "J", "jacobian"),
     ("gelu_backward", "slope", "gelu_slope"),
     ("multi_head", "H", "hstack"),
+    ("two_layer_network", "L", "sqerr"),  # ½(out − t)² from the student's own out
+    ("two_layer_network", "dh", "smul"),  # ∂L/∂out·W₂ᵀ
+    ("mse:outputs=2", "L", "sqerr"),  # the mean of the squared errors the student wrote
 ])
 def test_shared_steps_are_found_without_code_per_type(spec, name, op):
     key = _key(spec, 7)
@@ -702,6 +705,7 @@ WORKED_FROM_GIVENS = {
     "activations": {"s", "t"},  # σ(h) and tanh(h) of the printed h
     "training_loop": {"batches", "batches_drop", "last"},  # ⌈N/B⌉, ⌊N/B⌋ and N − ⌊N/B⌋·B from the printed N and B
     "perceptron": {"z"},  # w·x + b from the printed w, x and b
+    "two_layer_network": {"z"},  # x·W₁ + b₁ from the printed x, W₁ and b₁
 }
 # Answers that do build on earlier answers, with a step the catalogue lacks: no follow-through for them yet.
 KNOWN_GAPS: dict[str, set[str]] = {

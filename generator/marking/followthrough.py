@@ -4,11 +4,11 @@ No problem type declares its data flow. For every answer quantity the marker tri
 steps the generators share (products with either side transposed, one column, the last row or one head's block
 taken, scaling, sums a·X + b·Y, affine maps x·W + b, a gradient summed over several paths, ReLU, its mask and its
 backward, |x|, GELU and its slope, e^x and ln x, softmax of rows, its backward and its Jacobian, dividing by row
-sums, the causal mask, row means, variances and standard deviations, LayerNorm, totals and column sums, steps with
-token ids and targets (embedding rows, one-hot rows, a target's probability and loss, ∂E), a 2×2 determinant and
-inverse, and composites: the Adam update, LayerNorm's backward pieces, per-head columns, clipping) over the
-quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A recipe is
-kept only when it reproduces the generator's exact values on at least seven draws of the same problem spec (three
+sums, the causal mask, row means, variances and standard deviations, LayerNorm, totals and column sums, squared
+errors, steps with token ids and targets (embedding rows, one-hot rows, a target's probability and loss, ∂E), a 2×2
+determinant and inverse, and composites: the Adam update, LayerNorm's backward pieces, per-head columns, clipping)
+over the quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A
+recipe is kept only when it reproduces the generator's exact values on at least seven draws of the same problem spec (three
 reference variants and four or more further draws) with the same constants, so a coincidence of the draws is never
 a recipe: a relation that holds only while two losses are equal or a product happens to be 0 fails on a draw where
 they are not. It also needs evidence that each part of it does work (_inert), more equations than fitted constants,
@@ -16,7 +16,7 @@ and no other recipe of the answer may do with fewer of its inputs. An answer cou
 draw (a loss that is ln 6 in the three references still gets its recipe). Candidates are screened in floats first
 (floatnum) and only survivors are checked exactly. A student's later blank then earns follow-through credit when
 the recipe, applied to the student's own earlier values, gives what the student wrote. A choice follows the same
-way from a number printed before it (the argmax of a row, the sign of a value).
+way from a number printed before it (the argmax of a row, the sign of a value, the entry a ReLU cuts).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ EVIDENCE_ENTRIES = 120
 MAX_RECIPES = 12  # per answer: enough for the few honest alternatives (S from Q·Kᵀ or from Q and K)
 MAX_HEADS = 3  # separate per-head weight matrices tried in every order: 3 heads from 6 answers is already 120
 SCALED_OPS = ("scale", "product", "hadamard", "hadamard_row", "colsum_hadamard", "total", "colsum", "reciprocal",
-              "smul", "softmax_back", "minus_onehot", "log", "logpick", "nll")
+              "smul", "softmax_back", "minus_onehot", "log", "logpick", "nll", "sqerr")
 MAX_PATHS = 4  # a gradient summed over this many paths at most (Y feeds Q, K, V and the residual)
 
 
@@ -159,6 +159,9 @@ def core(recipe: Recipe, values: dict, B=xn):
         return B.column_sums(B.hadamard(ins[0], ins[1]))
     if op == "smul":  # a computed number times a matrix (clipping's s·g)
         return B.scale(ins[0][0][0], ins[1])
+    if op == "sqerr":  # Σ (X − Y)², or Σ X² of errors already taken (scaled by ½, 1/N or 1: a squared-error loss)
+        error = ins[0] if len(ins) == 1 else B.combine(Fraction(1), ins[0], Fraction(-1), ins[1])
+        return B.total(B.hadamard(error, error))
     if op == "norm":  # √(Σ a² + Σ b² …): one norm over several gradients
         squares = [B.total(B.hadamard(m, m)) for m in ins]
         summed = squares[0]
@@ -418,11 +421,12 @@ def valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
 
 # A choice follows from a number printed before it: the largest entry of a row (the predicted token is the argmax of
 # the probabilities or the logits), the largest entry but the one at a target (the likeliest wrong token: the row
-# without that entry holds one entry per choice) or the sign of one value (acute, right or obtuse from a dot
-# product). The choices are taken in their printed order: position j for the argmax; for a sign, three choices
-# ordered by sign (+, 0, −: constants (1,), or −, 0, +: (−1,)). A choice names one of a few options, so one draw is
+# without that entry holds one entry per choice), the sign of one value (acute, right or obtuse from a dot
+# product) or the entry of a row a ReLU cuts (≤ 0; the hidden unit whose gradients are 0). The choices are taken in
+# their printed order: position j for the argmax; for a sign, three choices ordered by sign (+, 0, −: constants (1,),
+# or −, 0, +: (−1,)); for a cut, "none" first, then one per entry. A choice names one of a few options, so one draw is
 # weak evidence: a recipe must give the key's choice, and no other, on the reference variants and on the extra draws.
-CHOICE_OPS = ("argmax", "argmax_except", "sign")
+CHOICE_OPS = ("argmax", "argmax_except", "sign", "cut")
 
 
 def choose(recipe: Recipe, values: dict, choices: tuple[str, ...], B=xn) -> set[str]:
@@ -432,7 +436,21 @@ def choose(recipe: Recipe, values: dict, choices: tuple[str, ...], B=xn) -> set[
         return {choices[j] for j in B.maxima(value)}
     if recipe.op == "argmax_except":
         return {choices[j] for j in B.maxima(_without(value, values[recipe.inputs[1]], B))}
+    if recipe.op == "cut":
+        return _cut(value, choices, B)
     return {choices[1 - int(recipe.constants[0]) * s] for s in B.signs(value)}
+
+
+def _cut(row, choices: tuple[str, ...], B=xn) -> set[str]:
+    """The one entry of a row a ReLU cuts (≤ 0), or the first choice (none) where it cuts nothing; with intervals every
+    reading that leaves at most one entry cut (an interval about 0 may or may not be cut)."""
+    rows, cols = B.shape(row)
+    if rows != 1 or len(choices) != cols + 1:
+        raise ValueError("a cut names one entry of one row, or none")
+    signs = [B.signs(B.columns(row, j, j + 1)) for j in range(cols)]
+    maybe = {j for j in range(cols) if signs[j] & {-1, 0}}
+    sure = {j for j in maybe if signs[j] <= {-1, 0}}
+    return ({choices[0]} if not sure else set()) | {choices[1 + j] for j in maybe if sure <= {j}}
 
 
 def _without(row, index, B=xn):
@@ -532,6 +550,8 @@ def _choice_candidates(blank, pool: list[Quantity], indices: list[Quantity] = ()
         if (rows, cols) == (1, 1) and count == 3:
             for orientation in (Fraction(1), Fraction(-1)):
                 yield Recipe("sign", (q.name,), ("",), constants=(orientation,))
+        if rows == 1 and cols == count - 1 > 1:
+            yield Recipe("cut", (q.name,), ("",))
 
 
 def _chooses(recipe: Recipe, values: dict, choices: tuple[str, ...], key: str | None) -> bool:
@@ -636,8 +656,13 @@ def _candidates(target: Quantity, pool: list[Quantity], samples: list[dict[str, 
                     yield Recipe(op, (q.name,), (form,))
         if shape == (1, 1) and q_rows * q_cols > 1:
             yield Recipe("total", (q.name,), ("",))
+            yield Recipe("sqerr", (q.name,), ("",))  # a sum of squared errors the student wrote out
         if rows == 1 and q_cols == cols and q_rows > 1:
             yield Recipe("colsum", (q.name,), ("",))
+    if shape == (1, 1):  # a squared error Σ (X − Y)² of an answer and what it should have been (½(out − t)²)
+        for a, b in combinations(finite, 2):
+            if xn.shape(a.values) == xn.shape(b.values) and "answer" in (a.source, b.source):
+                yield Recipe("sqerr", (a.name, b.name), ("", ""))
     products = []
     items = [(q, f, _shape(q, f)) for q in finite for f in _forms(q)]
     by_rows: dict[int, list] = {}
@@ -822,10 +847,11 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
     if cols > 1:
         yield from _head_candidates(target, finite, values)
     if (rows, cols) != (1, 1):
-        # A computed number times a matrix: clipping's s·g, or a one-token query times ∂s (∂k = ∂sᵀ·q).
+        # A computed number times a matrix: clipping's s·g, a one-token query times ∂s (∂k = ∂sᵀ·q), a gradient
+        # through a one-output layer (∂L/∂h = ∂L/∂out·W₂ᵀ).
         numbers = [(s, f) for s in finite if s.source == "answer" for f in _forms(s) if _shape(s, f) == (1, 1)]
         matrices = [(m, f) for m in finite for f in _forms(m) if _shape(m, f) == (rows, cols)
-                    and (f == "" or _computed(m))]
+                    and (f in ("", "T") or _computed(m))]
         for (s, fs), (m, fm) in pairs(numbers, matrices):
             if s.name != m.name:
                 yield Recipe("smul", (s.name, m.name), (fs, fm))

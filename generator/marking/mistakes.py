@@ -78,7 +78,7 @@ def _slipped_recipes(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator
             yield WRONG_SIGN, replace(recipe, constants=(-a, b))
     if recipe.op == "adam" and recipe.constants[1] < 0:  # θ(1 − ηλ) + η·m̂/√v̂: the step taken uphill
         yield WRONG_SIGN, replace(recipe, constants=(recipe.constants[0], -recipe.constants[1]))
-    if recipe.op in ("total", "colsum") and a is not None:
+    if recipe.op in ("total", "colsum", "sqerr") and a is not None:
         reduction = problem.options.get("reduction")
         n = len(list(xn.entries(problem.quantities[recipe.inputs[0]].values)))
         if reduction == "mean" and a * n == 1:
