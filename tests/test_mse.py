@@ -8,21 +8,11 @@ from fractions import Fraction
 
 import pytest
 
-from generator.core.registry import make_problem, problem_types
-from generator.documents.sheet import problem_seed
 from generator.marking import mistakes
 from generator.marking.marker import FOLLOW_THROUGH, RIGHT
 
 from .test_marking import _key, _mark, _note, _perfect, _set, _text
-
-SEEDS = 1000
-
-
-def _problems(seeds: int = SEEDS):
-    sets = problem_types()["mse"].option_sets()
-    for seed in range(seeds):
-        options = sets[seed % len(sets)]
-        yield options, make_problem("mse", options, problem_seed(seed, 1, "mse"))
+from .test_slips import _problems
 
 
 def _entries(m) -> list[Fraction]:
@@ -30,7 +20,7 @@ def _entries(m) -> list[Fraction]:
 
 
 def test_the_key_is_the_loss_worked_by_hand():
-    for options, p in _problems(200):
+    for options, p in _problems("mse", 200):
         y_hat, y = _entries(p.given_value("y_hat")), _entries(p.given_value("y"))
         n = len(y)
         assert n == int(options["examples"]) * int(options["outputs"])
@@ -44,7 +34,7 @@ def test_the_key_is_the_loss_worked_by_hand():
 
 
 def test_no_classic_slip_gives_a_right_answer():
-    for options, p in _problems():
+    for options, p in _problems("mse"):
         e = _entries(p.answer("e"))
         n = len(e)
         mean = options["reduction"] == "mean"

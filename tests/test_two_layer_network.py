@@ -7,20 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from fractions import Fraction
 
-from generator.core.registry import make_problem, problem_types
-from generator.documents.sheet import problem_seed
 from generator.marking.marker import FOLLOW_THROUGH, RIGHT, WRONG
 
 from .test_marking import _key, _mark, _perfect, _set, _statuses, _text
-
-SEEDS = 1000
-
-
-def _problems(seeds: int = SEEDS):
-    sets = problem_types()["two_layer_network"].option_sets()
-    for seed in range(seeds):
-        options = sets[seed % len(sets)]
-        yield options, make_problem("two_layer_network", options, problem_seed(seed, 1, "two_layer_network"))
+from .test_slips import _problems
 
 
 def _f(v) -> Fraction:
@@ -37,7 +27,7 @@ def _relu(row):
 
 def test_one_unit_is_cut_in_most_draws_none_in_some_and_never_a_zero():
     cases, per_set, units = Counter(), Counter(), Counter()
-    for options, p in _problems():
+    for options, p in _problems("two_layer_network"):
         z = _row(p.answer("z"))
         assert 0 not in z
         cut = [j for j, v in enumerate(z) if v < 0]
@@ -54,7 +44,7 @@ def test_one_unit_is_cut_in_most_draws_none_in_some_and_never_a_zero():
 
 
 def test_the_key_is_the_network_worked_by_hand():
-    for options, p in _problems(200):
+    for options, p in _problems("two_layer_network", 200):
         x, b1, w2 = (_row(p.given_value(n)) for n in ("x", "b1", "W2"))
         b2, t = (_f(p.given_value(n)) for n in ("b2", "t"))  # numbers, as the sheet prints them
         w1 = [_row(p.given_value("W1").row(i)) for i in range(len(x))]
@@ -75,7 +65,7 @@ def test_the_key_is_the_network_worked_by_hand():
 
 
 def test_every_classic_slip_shows():
-    for options, p in _problems():
+    for options, p in _problems("two_layer_network"):
         x, b1, w2 = (_row(p.given_value(n)) for n in ("x", "b1", "W2"))
         error, loss = _f(p.answer("dout")), _f(p.answer("L"))
         # The loss: the square or the ½ forgotten; the error's sign or the ½'s cancelling in ∂L/∂out.
@@ -97,7 +87,7 @@ def test_every_classic_slip_shows():
 def test_the_zero_gradients_are_the_cut_units():
     """Every zero entry of every gradient belongs to the cut unit: row j of ∂L/∂W₂, ∂L/∂z[0,j], column j of ∂L/∂W₁,
     ∂L/∂b₁[0,j]; ∂L/∂h[0,j] is not 0."""
-    for _, p in _problems(300):
+    for _, p in _problems("two_layer_network", 300):
         choice = p.answer("zero_unit").value
         zeros = {(name, j) for name in ("dW2", "dz", "db1") for j, v in enumerate(p.answer(name)) if v == 0}
         dw1 = p.answer("dW1")
