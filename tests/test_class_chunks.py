@@ -112,7 +112,8 @@ def test_the_same_class_in_another_folder_gives_the_same_pdfs(tmp_path, small_ch
     # A name set by LuaTeX is placed from names.pdf, whose name pdfTeX records in the PDF: found by a path
     # relative to the chunk, it is the same in every folder.
     assignment = load_assignment(EXAMPLE)
-    roster = tuple(Student(f"s{i}", name, 0, i) for i, name in enumerate(("Ann", "Bo", "Ирина Петрова"), start=1))
+    names = ("Ann", "Bo", "Ирина Петрова")
+    roster = tuple(Student(f"s{i}", name, 0, i) for i, name in enumerate(names, start=1))
     folders = [tmp_path / "one", tmp_path / "deeper" / "two"]
     for out in folders:
         _build(assignment, roster, out)

@@ -26,7 +26,8 @@ def test_a_spooled_class_keeps_no_texts_in_memory_and_writes_the_same_files(tmp_
     spooled = generate(assignment, roster, SECRET, workers=2)
     # By design: each sheet holds only the places of its texts in one spool file, no text.
     assert all(s.spool is spooled[0].spool is not None for s in spooled)
-    assert all(isinstance(place, tuple) and all(isinstance(n, int) for n in place) for s in spooled for place in s.texts)
+    assert all(isinstance(place, tuple) and all(isinstance(n, int) for n in place)
+               for s in spooled for place in s.texts)
     assert all(isinstance(s.grading_rows, tuple) and all(isinstance(n, int) for n in s.grading_rows) for s in spooled)
     assert [(s.worksheet, s.key, s.json, s.grading) for s in spooled] == \
         [(s.worksheet, s.key, s.json, s.grading) for s in in_memory]

@@ -60,13 +60,14 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
         env = {**os.environ, **REPRODUCIBLE}
 
         def env_for(tex: Path) -> dict[str, str]:
-            """The document's own folder first, then `inputs`, then TeX's own (the empty entry). `inputs` as a path
-            relative to the document: pdfTeX records an included PDF's name (names.pdf) in the PDF, and the same
-            class in another folder gives the same bytes."""
+            """The document's own folder first, then `inputs`, then what TEXINPUTS was (empty: TeX's own).
+
+            `inputs` as a path relative to the document: pdfTeX records an included PDF's name (names.pdf) in the
+            PDF, and the same class in another folder gives the same bytes."""
             if inputs is None:
                 return env
             relative = os.path.relpath(inputs.resolve(), tex.parent.resolve())
-            return {**env, "TEXINPUTS": os.pathsep.join([".", relative, ""])}
+            return {**env, "TEXINPUTS": os.pathsep.join([".", relative, env.get("TEXINPUTS", "")])}
         errors: dict[Path, str] = {}
 
         def finish(tex: Path, build_dir: Path) -> None:
