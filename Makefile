@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 SEED ?= 1
-PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example5 example6 tiny-transformer backward-steps training-step book
+PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example5 example6 tiny-transformer backward-steps training-step book fundamentals backward-blocks optimizer-race
 # Debian packages that give pdflatex, latexmk and the LaTeX packages the templates use; LuaLaTeX (luaotfload),
 # fontconfig and the Noto fonts set a class's names in other scripts (docs/class-sets.md).
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils \

@@ -67,6 +67,27 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
          "sgd_step:optimizer=momentum", "adam_step", "adam_step:optimizer=adamw", "lr_experiment",
          "gradient_check", "batch_average"),
     ),
+    # The chapter "Neural Network Fundamentals": the perceptron, activations and their slopes, squared error, a
+    # two-layer network with every gradient (Stage 10's Exercise 1), the training loop's counts.
+    "fundamentals": (
+        "Neural-network fundamentals",
+        "none",
+        ("perceptron", "perceptron:steps=4", "activations", "mse", "two_layer_network", "training_loop"),
+    ),
+    # Stage 10 beyond single steps: backward through a whole feed-forward block and through two heads, residual
+    # paths against vanishing gradients, ReLU at exactly 0, and the learning-rate experiment's named cases.
+    "backward-blocks": (
+        "Backward through whole blocks",
+        "none",
+        ("ffn_backward", "ffn_backward:residual=yes", "multi_head_backward", "residual_gradient",
+         "relu_backward:at_zero=yes", "lr_experiment:rates=4"),
+    ),
+    # Stage 10's Exercise 4 with a calculator: SGD, momentum and Adam over five steps of the same gradients.
+    "optimizer-race": (
+        "SGD, momentum and Adam: a race over five steps",
+        "basic",
+        ("optimizer_race:steps=5",),
+    ),
     # The book "Understanding Transformers: From First Principles to Mastery", in its chapter order: chapter 2's
     # matrix core (products, a rotation, dot products, the transpose and Q·Kᵀ, the gradient rules of C = A·B),
     # chapter 3's embedding lookup (2-d, no positions, as in the book), chapter 4 and Example 1's attention steps
