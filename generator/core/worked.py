@@ -6,6 +6,7 @@ import sympy
 from sympy import ImmutableMatrix
 
 from generator.core.problem import Expansion, Quantity, Step, Term, Tex
+from generator.documents.render import number_tex
 
 
 def shape_text(value: ImmutableMatrix) -> Tex:
@@ -94,3 +95,22 @@ def determinant_step(symbol: str, value: ImmutableMatrix, result: Quantity, chec
         result=result,
         checks=checks,
     )
+
+
+def sum_rows_step(text: Tex, m: ImmutableMatrix, symbol: str, result: Quantity) -> Step:
+    """A bias's (or β's) gradient: the column sums of the upstream gradient."""
+    value = ImmutableMatrix([[sum(m.col(j)) for j in range(m.cols)]])
+    if value != result.value:
+        raise ValueError(f"column sums for {result.name} do not match")
+    return Step(text=text, formula=Tex(f"{result.symbol}[j] = \\sum_i {symbol}[i,j]"),
+                shapes=Tex(f"{shape_text(m)} \\to {shape_text(value)}"),
+                expansions=tuple(Expansion(entry_label(result.symbol, 0, j), tuple(Term((m[i, j],)) for i in range(m.rows)),
+                                           value[0, j]) for j in range(m.cols)),
+                result=result,
+                checks=(Tex(f"\\textstyle\\sum_j {result.symbol}[j] = {number_tex(sum(value))} = \\text{{the sum of every entry of }} {symbol}."),
+                        Tex(f"\\text{{Its shape }} {shape_text(value)} \\text{{ is the shape of the parameter.}}")))
+
+
+def shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
+    """The check under a gradient: it has the shape of its parameter."""
+    return Tex(f"\\text{{Its shape }} {shape_text(gradient)} \\text{{ is the shape of }} {symbol}\\text{{.}}")

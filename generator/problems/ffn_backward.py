@@ -12,9 +12,8 @@ from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, St
 from generator.core.registry import Option
 from generator.core.rng import Rng
 from generator.core.slips import plain_slip_hidden, symmetric
-from generator.core.worked import product_step, shape_text
+from generator.core.worked import product_step, shape_check, shape_text, sum_rows_step
 from generator.documents.render import matrix_tex, number_tex
-from generator.problems.training_step import _shape_check, _sum_rows_step
 
 TITLE = "Backward through the feed-forward block"
 # GELU is not offered: its slope Φ(z) + z·φ(z) is irrational at every z ≠ 0, so ∂L/∂Z and everything after it
@@ -229,8 +228,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                  + r": compute $dW_2 = H^{\mathsf T} dY$, $db_2$ (the column sums of $dY$) and $dH = dY\,W_2^{\mathsf T}$."),
              (q["dW2"], q["db2"], q["dH"]),
              (product_step(Tex(r"Row $i$ of $H^{\mathsf T}$ (column $i$ of $H$) times column $j$ of $dY$."), h.T, dy,
-                           Tex(r"dW_2 = H^{\mathsf T} dY"), q["dW2"], expand="row", checks=(_shape_check(h.T * dy, "W_2"),)),
-              _sum_rows_step(Tex(r"$b_2$ is added to every token's row, so its gradient adds up the rows of $dY$ "
+                           Tex(r"dW_2 = H^{\mathsf T} dY"), q["dW2"], expand="row", checks=(shape_check(h.T * dy, "W_2"),)),
+              sum_rows_step(Tex(r"$b_2$ is added to every token's row, so its gradient adds up the rows of $dY$ "
                                  r"(the value of $b_2$ itself never enters a gradient)."), dy, "dY", q["db2"]),
               product_step(Tex(r"Row $i$ of $dY$ times column $j$ of $W_2^{\mathsf T}$ (row $j$ of $W_2$)."), dy, w2.T,
                            Tex(r"dH = dY\,W_2^{\mathsf T}"), q["dH"], expand="row",
@@ -243,8 +242,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         Part(Tex(r"The first layer: compute $dW_1 = X^{\mathsf T} dZ$ and $db_1$ (the column sums of $dZ$)."),
              (q["dW1"], q["db1"]),
              (product_step(Tex(r"Row $i$ of $X^{\mathsf T}$ (column $i$ of $X$) times column $j$ of $dZ$."), x.T, dz,
-                           Tex(r"dW_1 = X^{\mathsf T} dZ"), q["dW1"], expand="row", checks=(_shape_check(x.T * dz, "W_1"),)),
-              _sum_rows_step(Tex(r"$b_1$ is added to every token's row, so its gradient adds up the rows of $dZ$."),
+                           Tex(r"dW_1 = X^{\mathsf T} dZ"), q["dW1"], expand="row", checks=(shape_check(x.T * dz, "W_1"),)),
+              sum_rows_step(Tex(r"$b_1$ is added to every token's row, so its gradient adds up the rows of $dZ$."),
                              dz, "dZ", q["db1"]))),
         _input_part(x, w1, dy, dz, branch, residual),
     ]

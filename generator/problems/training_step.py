@@ -17,7 +17,7 @@ from generator.core.registry import Option, SpecError
 from generator.documents.render import factor_tex, labelled_table, matrix_tex, number_tex
 from generator.core.rng import Rng
 from generator.core.slips import plain_slip_hidden, product_rule
-from generator.core.worked import entry_label, product_step, shape_text
+from generator.core.worked import entry_label, product_step, shape_check, shape_text, sum_rows_step
 from generator.problems.example2 import simple_probabilities, usable_shifts
 from generator.problems.layernorm_backward import divided_line, products_mean_line
 from generator.problems.tiny_transformer import (GELU_SLOPE, GELU_TABLE, LOSS_PARTS, VOCABULARY, Restart,
@@ -285,24 +285,6 @@ def _q(name: str, symbol: str, value) -> Quantity:
     return Quantity(name, Tex(symbol), value)
 
 
-def _sum_rows_step(text: Tex, m: ImmutableMatrix, symbol: str, result: Quantity) -> Step:
-    """A bias's (or β's) gradient: the column sums of the upstream gradient."""
-    value = ImmutableMatrix([[sum(m.col(j)) for j in range(m.cols)]])
-    if value != result.value:
-        raise ValueError(f"column sums for {result.name} do not match")
-    return Step(text=text, formula=Tex(f"{result.symbol}[j] = \\sum_i {symbol}[i,j]"),
-                shapes=Tex(f"{shape_text(m)} \\to {shape_text(value)}"),
-                expansions=tuple(Expansion(entry_label(result.symbol, 0, j), tuple(Term((m[i, j],)) for i in range(m.rows)),
-                                           value[0, j]) for j in range(m.cols)),
-                result=result,
-                checks=(Tex(f"\\textstyle\\sum_j {result.symbol}[j] = {number_tex(sum(value))} = \\text{{the sum of every entry of }} {symbol}."),
-                        Tex(f"\\text{{Its shape }} {shape_text(value)} \\text{{ is the shape of the parameter.}}")))
-
-
-def _shape_check(gradient: ImmutableMatrix, symbol: str) -> Tex:
-    return Tex(f"\\text{{Its shape }} {shape_text(gradient)} \\text{{ is the shape of }} {symbol}\\text{{.}}")
-
-
 def _forward_given(m: dict, heads: int, gelu: bool = False) -> Tex:
     """The forward pass's values, for the sheet that starts at the loss."""
     weights = r" \quad ".join(f"\\tilde A{_head_suffix(h, heads)} = {matrix_tex(m['A'][h])}" for h in range(heads))
@@ -375,15 +357,15 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
                                 for i in range(n))),
               product_step(Tex(r"Column $i$ of $H_2$ dotted with column $j$ of $dz$."), m["H2"].T, g["dz"],
                            Tex(r"dW_{\text{out}} = H_2^{\mathsf T} dz"), q["dW_out"], expand="row",
-                           checks=(_shape_check(g["dW_out"], r"W_{\text{out}}"),)),
+                           checks=(shape_check(g["dW_out"], r"W_{\text{out}}"),)),
               product_step(Tex(r"Row $i$ of $dz$ dotted with row $j$ of $W_{\text{out}}$."), g["dz"], w["W_out"].T,
                            Tex(r"dH_2 = dz\,W_{\text{out}}^{\mathsf T}"), q["dH2"], expand="row"))),
         Part(Tex(r"Feed-forward output ($H_2 = H_1 + r\,W_2 + b_2$): compute $dW_2 = r^{\mathsf T} dH_2$, $db_2$ (the column sums of "
                  r"$dH_2$) and $dr = dH_2\,W_2^{\mathsf T}$."),
              (q["dW_2"], q["db_2"], q["dr"]),
              (product_step(Tex(r"Column $i$ of $r$ dotted with column $j$ of $dH_2$."), m["r"].T, g["dH2"],
-                           Tex(r"dW_2 = r^{\mathsf T} dH_2"), q["dW_2"], expand="row", checks=(_shape_check(g["dW_2"], "W_2"),)),
-              _sum_rows_step(Tex(r"$b_2$ is added to every row, so its gradient adds up the rows of $dH_2$."), g["dH2"], "dH_2", q["db_2"]),
+                           Tex(r"dW_2 = r^{\mathsf T} dH_2"), q["dW_2"], expand="row", checks=(shape_check(g["dW_2"], "W_2"),)),
+              sum_rows_step(Tex(r"$b_2$ is added to every row, so its gradient adds up the rows of $dH_2$."), g["dH2"], "dH_2", q["db_2"]),
               product_step(Tex(r"Row $i$ of $dH_2$ dotted with row $j$ of $W_2$."), g["dH2"], w["W_2"].T,
                            Tex(r"dr = dH_2\,W_2^{\mathsf T}"), q["dr"], expand="row"))),
         _gelu_layer_part(g, m, q) if _gelu(options) else
@@ -396,14 +378,14 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
                                for i in range(n) for j in range(m["u"].cols)),
                    result=q["du"]),
               product_step(Tex(r"Column $i$ of $H_1$ dotted with column $j$ of $du$."), m["H1"].T, g["du"], Tex(r"dW_1 = H_1^{\mathsf T} du"),
-                           q["dW_1"], expand="row", checks=(_shape_check(g["dW_1"], "W_1"),)),
-              _sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"]))),
+                           q["dW_1"], expand="row", checks=(shape_check(g["dW_1"], "W_1"),)),
+              sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"]))),
         _residual_part(g, w, q),
         Part(Tex(r"Attention's output projection ($H_1 = Y + O\,W_O$): compute $dW_O = O^{\mathsf T} dH_1$ and "
                  r"$dO = dH_1\,W_O^{\mathsf T}$."),
              (q["dW_O"], q["dO"]),
              (product_step(Tex(r"Column $i$ of $O$ dotted with column $j$ of $dH_1$."), m["O"].T, g["dH1"], Tex(r"dW_O = O^{\mathsf T} dH_1"),
-                           q["dW_O"], expand="row", checks=(_shape_check(g["dW_O"], "W_O"),)),
+                           q["dW_O"], expand="row", checks=(shape_check(g["dW_O"], "W_O"),)),
               product_step(Tex(r"Row $i$ of $dH_1$ dotted with row $j$ of $W_O$."), g["dH1"], w["W_O"].T, Tex(r"dO = dH_1\,W_O^{\mathsf T}"),
                            q["dO"]))),
         _head_output_part(g, m, q, heads),
@@ -476,8 +458,8 @@ def _gelu_layer_part(g: dict, m: dict, q: dict) -> Part:
                                r"derivative); where $|u| \ge 3$ it is within 0.012 of ReLU's 1 or 0."),
                       formula=Tex(r"du[i,j] = dr[i,j]\,\operatorname{GELU}'(u[i,j])"), lines=lines, result=q["du"]),
                  product_step(Tex(r"Column $i$ of $H_1$ dotted with column $j$ of $du$."), m["H1"].T, g["du"], Tex(r"dW_1 = H_1^{\mathsf T} du"),
-                              q["dW_1"], expand="row", checks=(_shape_check(g["dW_1"], "W_1"),)),
-                 _sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"])),
+                              q["dW_1"], expand="row", checks=(shape_check(g["dW_1"], "W_1"),)),
+                 sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"])),
                 given=Tex(r"GELU$'(x) = \Phi(x) + x\,\varphi(x)$, with this table: \[" + phi_table_tex(GELU_TABLE) + r"\]"))
 
 
@@ -527,7 +509,7 @@ def _head_output_part(g: dict, m: dict, q: dict, heads: int) -> Part:
             formula=Tex(f"dV[j,{h}] = \\sum_{{i \\ge j}} \\tilde A{s}[i,j]\\,dO[i,{h}]"),
             expansions=tuple(Expansion(entry_label("dV", j, h), tuple(Term((m["A"][h][i, j], g["dO"][i, h])) for i in range(j, n)),
                                        g["dV"][j, h]) for j in range(n))))
-    steps[-1] = replace(steps[-1], result=q["dV"], checks=(_shape_check(g["dV"], "V"),))
+    steps[-1] = replace(steps[-1], result=q["dV"], checks=(shape_check(g["dV"], "V"),))
     answers = tuple(q[f"dA{h + 1}"] for h in range(heads)) + (q["dV"],)
     return Part(Tex(r"Through each head's output $O[:,h] = \tilde A_{h+1}\,V[:,h]$: compute $d\tilde A = dO\,V^{\mathsf T}$ on the "
                     r"visible entries ($j \le i$; write 0 where masked) and $dV = \tilde A^{\mathsf T} dO$."
@@ -575,7 +557,7 @@ def _query_key_part(g: dict, m: dict, q: dict, heads: int) -> Part:
     suffix = "_{h+1}" if heads > 1 else ""
     weight_steps = tuple(product_step(Tex(f"Column $i$ of $Y$ dotted with column $h$ of $d{name}$."), m["Y"].T, g[f"d{name}"],
                                       Tex(f"dW_{name} = Y^{{\\mathsf T}} d{name}"), q[f"dW_{name}"], expand="first",
-                                      checks=(_shape_check(g[f"dW_{name}"], f"W_{name}"),)) for name in ("Q", "K", "V"))
+                                      checks=(shape_check(g[f"dW_{name}"], f"W_{name}"),)) for name in ("Q", "K", "V"))
     return Part(Tex(f"Through the scores $S{suffix} = Q[:,h]\\,K[:,h]^{{\\mathsf T}}$ (scale $1/\\sqrt{{d_{{\\text{{head}}}}}} = 1$): "
                     f"compute $dQ$ and $dK$ (column $h$ for head {'$h+1$' if heads > 1 else '1'}); then the projection weights' "
                     r"gradients $dW_Q = Y^{\mathsf T} dQ$, $dW_K = Y^{\mathsf T} dK$ and $dW_V = Y^{\mathsf T} dV$."),
@@ -620,8 +602,8 @@ def _layernorm_part(g: dict, m: dict, w: dict, q: dict) -> Part:
         formula=Tex(r"d\gamma[j] = \sum_i dY[i,j]\,\hat X[i,j]"),
         expansions=tuple(Expansion(entry_label(r"d\gamma", 0, j), tuple(Term((dy[i, j], xhat[i, j])) for i in range(n)), g["dgamma"][0, j])
                          for j in range(d_model)),
-        result=q["dgamma"], checks=(_shape_check(g["dgamma"], r"\gamma"),))
-    beta_step = _sum_rows_step(Tex(r"$\beta$ is added to every row, so its gradient adds up the rows of $dY$."), dy, "dY", q["dbeta"])
+        result=q["dgamma"], checks=(shape_check(g["dgamma"], r"\gamma"),))
+    beta_step = sum_rows_step(Tex(r"$\beta$ is added to every row, so its gradient adds up the rows of $dY$."), dy, "dY", q["dbeta"])
     dxhat_step = Step(text=Tex(r"$Y = \gamma \odot \hat X + \beta$: each column of $dY$ is multiplied by its $\gamma_j$."),
                       formula=Tex(r"d\hat X[i,j] = dY[i,j]\,\gamma_j"),
                       lines=tuple(Tex(f"d\\hat X[{i},:] = {matrix_tex(dy[i, :])} \\odot {matrix_tex(gamma)} = {matrix_tex(dxhat[i, :])}")
@@ -667,11 +649,11 @@ def _embedding_part(g: dict, q: dict, ids: list[int]) -> Part:
     return Part(Tex(r"The embeddings ($X = E[\text{tokens}] + P$): compute $dP$ and $dE$ (one row per vocabulary token A–D)."),
                 (q["dP"], q["dE"]),
                 (Step(text=Tex(r"Row $i$ of $P$ is added to position $i$ only, so $dP$ is $dX$."), formula=Tex("dP = dX"),
-                      result=q["dP"], checks=(_shape_check(g["dP"], "P"),)),
+                      result=q["dP"], checks=(shape_check(g["dP"], "P"),)),
                  Step(text=Tex("Each token's row of E was copied to every position that holds it, so its gradient adds up those rows"
                                + (" (here a token appears twice)." if repeated else "; rows of tokens not in the input stay 0.")),
                       formula=Tex(r"dE[t,:] = \sum_{i:\ \text{token}_i = t} dX[i,:]"), lines=tuple(lines), result=q["dE"],
-                      checks=(_shape_check(de, "E"),))))
+                      checks=(shape_check(de, "E"),))))
 
 
 def _adamw_part(g: dict, w: dict, options: dict[str, str]) -> Part:
