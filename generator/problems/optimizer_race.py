@@ -239,7 +239,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                reading=(tuple(run["readings"][t - 1] for run in runs),)) for t in ts]
     worked = [_lines(j, theta0s[j], draws[j][1], runs[j], routes[j], steps) for j in range(COORDINATES)]
     both = lambda key: worked[0][key] + worked[1][key]  # noqa: E731
-    tables = [f"\\text{{entry {j}:}} \\quad " + t for j in range(COORDINATES)
+    # Each table under its label rather than beside it: Adam's seven columns fill the line by themselves.
+    tables = [f"\\begin{{array}}{{l}} \\text{{entry {j}:}} \\\\ " + t + r" \end{array}" for j in range(COORDINATES)
               for t in _table(theta0s[j], draws[j][1], runs[j], routes[j], steps)]
     plot = race_plot([("SGD", r"$\bullet$", [theta0s] + [[run["sgd"][t] for run in runs] for t in range(steps)]),
                       ("momentum", r"$\scriptstyle\blacksquare$", [theta0s] + [[run["mom"][t] for run in runs] for t in range(steps)]),
@@ -282,8 +283,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                             r"gradients differ in scale, not in their steps). From the 4-place $\theta$ of the step before; "
                             r"the step itself at full precision."),
                    formula=Tex(r"\theta_t = \theta_{t-1} - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t}}"), lines=both("adam")),
-              Step(text=Tex(r"The race, coordinate by coordinate: every value, step by step ($m$, $v$, $\hat m$, $\hat v$ to "
-                            r"10 significant digits; Adam's $\theta$ the sheet's 4-place route, with its full-precision value "
+              Step(text=Tex(r"The race, coordinate by coordinate: every value, step by step ($v$, $\hat m$, $\hat v$ to "
+                            r"6 significant digits, as above to 10; Adam's $\theta$ the sheet's 4-place route, with its full-precision value "
                             r"to 6 places), and the three paths of $\theta$ in the plane."),
                    lines=tuple(Tex(t) for t in tables) + (plot,))),
              decimals=True),
@@ -373,6 +374,15 @@ def _text(x: Fraction) -> str:
     return _significant(x)
 
 
+TABLE_DIGITS = 6  # the summary table's significant digits: seven columns must fit the line (the worked lines give 10)
+
+
+def _trimmed(x: Fraction) -> str:
+    """x to TABLE_DIGITS significant digits without trailing zeros (0.0000025, not 0.000002500000000)."""
+    text = _significant(x, TABLE_DIGITS)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _paren(x: Fraction) -> str:
     return f"({_text(x)})" if x < 0 else _text(x)
 
@@ -398,8 +408,8 @@ def _table(theta0, grads, run, route, steps) -> tuple[str, str]:
     for t in range(1, steps + 1):
         first.append(" & ".join([str(t), _text(grads[t - 1]), _text(run["sgd"][t - 1]), _text(run["b"][t - 1]),
                                  _text(run["mom"][t - 1])]))
-        second.append(" & ".join([str(t), _text(run["m"][t - 1]), _significant(run["v"][t - 1]),
-                                  _significant(run["m_hat"][t - 1]), _significant(run["v_hat"][t - 1]),
+        second.append(" & ".join([str(t), _text(run["m"][t - 1]), _trimmed(run["v"][t - 1]),
+                                  _trimmed(run["m_hat"][t - 1]), _trimmed(run["v_hat"][t - 1]),
                                   _places(route[t - 1], PLACES), _places(fulls[t - 1], 6)]))
     return tuple(r"\begin{array}{" + "r|" + "r" * (len(rows[0].split("&")) - 1) + "} " + rows[0] + r" \\ \hline "
                  + r" \\ ".join(rows[1:]) + r" \end{array}" for rows in (first, second))
