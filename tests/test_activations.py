@@ -6,17 +6,9 @@ from fractions import Fraction
 
 import sympy
 
-from generator.core.registry import make_problem, problem_types
-from generator.documents.sheet import problem_seed
+from .test_slips import _problems
 
 SEEDS = 300
-
-
-def _problems():
-    sets = problem_types()["activations"].option_sets()
-    for seed in range(SEEDS):
-        options = sets[seed % len(sets)]
-        yield options, make_problem("activations", options, problem_seed(seed, 1, "activations"))
 
 
 def _f(row) -> list[Fraction]:
@@ -24,7 +16,7 @@ def _f(row) -> list[Fraction]:
 
 
 def test_inputs_are_logs_of_small_whole_numbers_of_both_signs():
-    for options, p in _problems():
+    for options, p in _problems("activations", SEEDS):
         ks = []
         for v in p.given_value("h"):
             sign = -1 if v.could_extract_minus_sign() else 1
@@ -35,7 +27,7 @@ def test_inputs_are_logs_of_small_whole_numbers_of_both_signs():
 
 
 def test_values_and_slopes_by_hand_and_no_slip_gives_them():
-    for options, p in _problems():
+    for options, p in _problems("activations", SEEDS):
         signed = []
         for v in p.given_value("h"):
             negative = v.could_extract_minus_sign()

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from generator.core.registry import make_problem, problem_types
-from generator.documents.sheet import problem_seed
+from .test_slips import _problems
 
 SEEDS = 1000
-
-
-def _problems():
-    sets = problem_types()["perceptron"].option_sets()
-    for seed in range(SEEDS):
-        options = sets[seed % len(sets)]
-        yield options, make_problem("perceptron", options, problem_seed(seed, 1, "perceptron"))
 
 
 def _f(v) -> Fraction:
@@ -34,7 +26,7 @@ def _replay(w, b, points, labels, eta, sign=1, bias=True):
 
 
 def test_the_rule_replayed_and_its_slips_show():
-    for options, p in _problems():
+    for options, p in _problems("perceptron", SEEDS):
         eta = Fraction(options["eta"])
         w, b = [_f(v) for v in p.given_value("w")], _f(p.given_value("b"))
         if options["steps"] == "1":
@@ -63,7 +55,7 @@ def test_the_rule_replayed_and_its_slips_show():
 def test_the_prediction_does_not_follow_from_the_sign_of_b():
     """b is never drawn to flip the prediction every time: then ŷ would be 1 exactly when b > 0."""
     cases = set()
-    for options, p in _problems():
+    for options, p in _problems("perceptron", SEEDS):
         if options["steps"] == "1":
             cases.add((_f(p.given_value("b")) > 0, int(p.answer("yhat"))))
     assert cases == {(True, 0), (True, 1), (False, 0), (False, 1)}

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from generator.core.registry import make_problem, problem_types
-from generator.documents.sheet import problem_seed
+from .test_slips import _problems
 
 SEEDS = 1000
 
 
-def _problems():
-    sets = problem_types()["training_loop"].option_sets()
-    for seed in range(SEEDS):
-        options = sets[seed % len(sets)]
-        yield options, make_problem("training_loop", options, problem_seed(seed, 1, "training_loop"))
-
-
 def test_counts_by_hand_and_no_rounding_slip_gives_them():
-    for options, p in _problems():
+    for options, p in _problems("training_loop", SEEDS):
         n, b, e = (int(p.given_value(k)) for k in "NBE")
         assert n % b and n // b >= 3, (options, n, b)
         keep, drop = -(-n // b), n // b
