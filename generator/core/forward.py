@@ -76,6 +76,11 @@ def plain_product(a: list[list], b: list[list]) -> list[list]:
     return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
 
 
+def plain_rows(m: ImmutableMatrix) -> list[list[Fraction]]:
+    """A matrix of rationals as rows of plain Fractions (for plain_product and plain_transpose)."""
+    return [[Fraction(int(v.p), int(v.q)) for v in row] for row in m.tolist()]
+
+
 def plain_transpose(a: list[list]) -> list[list]:
     """The transpose of a matrix of plain numbers (the companion of plain_product)."""
     return [list(col) for col in zip(*a)]

@@ -9,7 +9,7 @@ from fractions import Fraction
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.forward import decimal_softmax, plain_product, plain_transpose, table_log_ratio
+from generator.core.forward import decimal_softmax, plain_product, plain_rows, plain_transpose, table_log_ratio
 from generator.core.problem import Bounds, Choice, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.readings import Reading, format_places, ratio_of_sum
 from generator.core.registry import Option
@@ -157,7 +157,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     facts.update({"target": VOCABULARY[tr.target], "target_index": Rational(tr.target), "given_p": tr.p_given,
                   "root": Rational(root)})
     if sgd:
-        found = update_rate(plain_values, _plain(dw_out_q.value), plain_dz, plain_w, model, root)
+        found = update_rate(plain_values, plain_rows(dw_out_q.value), plain_dz, plain_w, model, root)
         if found is None:
             raise ValueError("clean_update let through a step with no clean learning rate")
         more = update_parts(tr, values, dw_out_q.value, root, _q(found[0]))
@@ -322,10 +322,6 @@ def _q(x: Fraction) -> Rational:
     return Rational(x.numerator, x.denominator)
 
 
-def _plain(m: ImmutableMatrix) -> list[list[Fraction]]:
-    return [[Fraction(int(v.p), int(v.q)) for v in m.row(i)] for i in range(m.rows)]
-
-
 def _places(reading: Reading) -> str:
     return format_places(reading.rounded().route)
 
@@ -350,7 +346,7 @@ def update_parts(tr, values: dict, dw_out: ImmutableMatrix, root: int, eta: Rati
     # The calculator route from the exact scores S': a', c', z', p'_t and L', each from the 4-place values before it.
     e_s = [exp_reading(Reading.exactly(s)) for s in s_exact]
     a_read = [ratio_of_sum(e_s, j) for j in range(2)]
-    v_plain, w_plain = _plain(v_new.value), _plain(new_w["W_out"])
+    v_plain, w_plain = plain_rows(v_new.value), plain_rows(new_w["W_out"])
     c_read = [a_read[0].rounded() * v_plain[0][i] + a_read[1].rounded() * v_plain[1][i] for i in range(2)]
     z_read = [c_read[0].rounded() * w_plain[0][j] + c_read[1].rounded() * w_plain[1][j] for j in range(len(VOCABULARY))]
     e_z = [exp_reading(r.rounded()) for r in z_read]

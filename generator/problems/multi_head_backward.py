@@ -6,16 +6,15 @@ import itertools
 from fractions import Fraction
 from functools import cache
 
-import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.forward import plain_product, plain_transpose
+from generator.core.forward import plain_product, plain_rows, plain_transpose
 from generator.core.problem import Bounds, Choice, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option
 from generator.core.rng import Rng
 from generator.core.slips import plain_slip_hidden
 from generator.core.worked import dot_expansion, entry_label, product_step, shape_text
-from generator.documents.render import factor_tex, matrix_tex, number_tex
+from generator.documents.render import factor_tex, matrix_tex
 
 TITLE = "Backward through multi-head attention"
 OPTIONS = [
@@ -38,10 +37,6 @@ CROSS_OPTIONS = (
 )
 
 
-def _plain(m: ImmutableMatrix) -> list[list[Fraction]]:
-    return [[Fraction(int(x.p), int(x.q)) for x in row] for row in m.tolist()]
-
-
 def _head_products() -> dict:
     """A slip in each product on the sheet (transpose, order, a transposed answer) gives the same answer: the contract's
     product rules (slips.product_rule), checked in plain Fractions, as sympy's would cost most of a draw's time."""
@@ -54,7 +49,7 @@ def _head_products() -> dict:
            for h in (1, 2)},
     }
     return {f"a slip in {label} (transpose, order) gives the same answer":
-            (lambda f: lambda p: plain_slip_hidden(*(_plain(m) for m in f(p))))(f) for label, f in factors.items()}
+            (lambda f: lambda p: plain_slip_hidden(*(plain_rows(m) for m in f(p))))(f) for label, f in factors.items()}
 
 
 def _weighted_means(p: Problem) -> list:

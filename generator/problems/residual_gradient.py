@@ -7,7 +7,7 @@ from fractions import Fraction
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.forward import plain_product, plain_transpose
+from generator.core.forward import plain_product, plain_rows
 from generator.core.problem import Bounds, Choice, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option
 from generator.core.rng import Rng
@@ -53,10 +53,6 @@ def _count(a: Fraction, t: Fraction) -> int:
     return n
 
 
-def _plain(m: ImmutableMatrix) -> list[list[Fraction]]:
-    return [[Fraction(int(v.p), int(v.q)) for v in row] for row in m.tolist()]
-
-
 def _large_powers(a: Fraction, t: Fraction) -> bool:
     return (a ** _count(a, t)).denominator > POWER_DENOMINATOR
 
@@ -86,9 +82,9 @@ CONTRACT = Contract(
         "an entry of ∂L/∂y·J is 0 (that entry of ∂L/∂x would only copy ∂L/∂y)": lambda p: 0 in p.answer("gx_branch"),
         # slips.product_rule's test on plain Fractions (hidden_product_slips without sympy's arithmetic).
         "a slip in ∂L/∂y·J (transpose, order) gives the same answer": lambda p: plain_slip_hidden(
-            _plain(p.given_value("gy")), _plain(p.given_value("J"))),
+            plain_rows(p.given_value("gy")), plain_rows(p.given_value("J"))),
         "a slip in ∂L/∂y + ∂L/∂y·J (transpose, order) gives the same answer": lambda p: plain_slip_hidden(
-            _plain(p.given_value("gy")), _plain(p.given_value("J")), _plain(p.answer("gx"))),
+            plain_rows(p.given_value("gy")), plain_rows(p.given_value("J")), plain_rows(p.answer("gx"))),
     },
 )
 
