@@ -248,7 +248,7 @@ def _class(args: argparse.Namespace) -> None:
         _class_only(args, assignment, roster, out, summary, start)
         return
     secret = class_secret_for(out, assignment)
-    sheets = generate(assignment, roster, secret, progress)
+    sheets = generate(assignment, roster, secret, progress, cache=out)  # only students whose inputs changed
     summary.seconds["generation + rendering"] = time.perf_counter() - start
     write_class(assignment, sheets, out, secret, args.pdf, progress, summary)
     summary.seconds["total"] = time.perf_counter() - start

@@ -444,7 +444,8 @@ def test_class_writes_every_students_files_and_rewrites_only_what_changed(tmp_pa
     assert stem3.startswith("s_3-")
     assert _files(out) == sorted(["class.json", "grading.tex", "keys.tex", "worksheets.tex", "secret.key"]
                                  + [f"students/{stem}{suffix}" for stem in ("s1", "s2", stem3)
-                                    for suffix in (".tex", "-key.tex", "-key.json")])
+                                    for suffix in (".tex", "-key.tex", "-key.json")]
+                                 + [f"cache/{stem}.json" for stem in ("s1", "s2", stem3)])
     before = {p: p.stat().st_mtime_ns for p in (out / "students").iterdir()}
     os.utime(out / "students" / "s1.tex", ns=(1, 1))  # an old time: a rewrite would change it
     _roster(tmp_path, [("s1", "Ann"), ("s2", "Bo Ek"), ("s/3", "Cy")])
@@ -471,7 +472,7 @@ def test_class_files_are_byte_identical_across_processes(tmp_path):
     (tmp_path / "two").mkdir()
     shutil.copy(tmp_path / "one" / SECRET_FILE, tmp_path / "two" / SECRET_FILE)
     second = _run_class(tmp_path / "two", "4321")
-    assert len(first) == 6 + 3 * len(HOSTILE_NAMES)  # names.tex too: names in other scripts (names.py)
+    assert len(first) == 6 + 4 * len(HOSTILE_NAMES)  # names.tex too (names.py); a cache record a student
     assert first == second
     shutil.rmtree(tmp_path / "two")  # a new folder: a new secret, new numbers
     third = _run_class(tmp_path / "two", "1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import itertools
 import json
 import multiprocessing
 import os
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,13 +26,14 @@ from generator.classes.classset import (Spool, StudentSheet, class_document, cla
 from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, NamesRun, compile_names, name_key,
                                      names_document,
                                      pdflatex_prints)
+from generator.classes import studentcache
+from generator.classes.studentcache import STUDENTS_DIR
 from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_secret, write_secret
 from generator.documents.pdf import compile_pdf
 from generator.files import atomic_write, temp_beside
 from generator.classes.roster import Student
 from generator.documents.sheet import OutputError
 
-STUDENTS_DIR = "students"
 WORKSHEETS, KEYS, GRADING = "worksheets.tex", "keys.tex", "grading.tex"
 MANIFEST = "class.json"
 # With --pdf the class documents are compiled in chunks of this many students (out/chunks/NNN/worksheets.tex and
@@ -78,38 +80,52 @@ def class_secret_for(out: Path, assignment: Assignment) -> bytes:
 
 
 def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes, progress: bool = False,
-             workers: int | None = None) -> list[StudentSheet]:
+             workers: int | None = None, cache: Path | None = None) -> list[StudentSheet]:
     """Every student's sheet, key and JSON, rendered (bad input fails here, before any file is written).
 
     A large class is shared among the machine's cores; each sheet depends only on its student (and the class
     secret), so the result is the same in any process, in roster order. From SPOOL_FROM students the texts go
     to a temporary file as each sheet arrives (StudentSheet.spooled), their grading rows too: what stays in memory
-    is a few hundred bytes a student (id, name, variant, given values), not the 50 KB of its .tex and JSON."""
-    first = student_sheet(assignment, roster[0], secret)  # a spec that cannot be built fails before the progress bar
-    rest = roster[1:]
+    is a few hundred bytes a student (id, name, variant, given values), not the 50 KB of its .tex and JSON.
+    With `cache` (the class folder) a student whose record there is up to date is read back, not generated
+    (studentcache), and the others' sheets carry the key their record is written under (_write_students)."""
+    keys = [studentcache.cache_key(assignment, s, secret) for s in roster] if cache is not None else [""] * len(roster)
+    recorded = [bool(key) and studentcache.has_record(cache, s, key, secret) for s, key in zip(roster, keys)]
+    todo = [s for s, known in zip(roster, recorded) if not known]
     if workers is None:
-        workers = (os.cpu_count() or 1) if len(roster) >= PARALLEL_FROM else 1
+        workers = (os.cpu_count() or 1) if len(todo) >= PARALLEL_FROM else 1
     with ExitStack() as stack:
-        if workers > 1:
-            # fork: the workers start with the templates compiled and the problem types loaded.
-            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")))
-            results = pool.map(student_sheet, [assignment] * len(rest), rest, [secret] * len(rest),
-                               chunksize=max(1, min(GENERATE_CHUNK, len(rest) // (8 * workers))))
-        else:
-            results = (student_sheet(assignment, student, secret) for student in rest)
-        bar = stack.enter_context(tqdm(total=len(roster), initial=1, desc="students", unit="", file=sys.stderr,
+        made: Iterable[StudentSheet] = ()
+        if todo:
+            first = student_sheet(assignment, todo[0], secret)  # a spec that cannot be built fails before the bar
+            rest = todo[1:]
+            if workers > 1:
+                # fork: the workers start with the templates compiled and the problem types loaded.
+                pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")))
+                results = pool.map(student_sheet, [assignment] * len(rest), rest, [secret] * len(rest),
+                                   chunksize=max(1, min(GENERATE_CHUNK, len(rest) // (8 * workers))))
+            else:
+                results = (student_sheet(assignment, student, secret) for student in rest)
+            made = itertools.chain([first], results)
+        made = iter(made)
+        bar = stack.enter_context(tqdm(total=len(roster), desc="students", unit="", file=sys.stderr,
                                        disable=not progress, leave=False))
         spool = Spool() if len(roster) >= SPOOL_FROM else None
-        sheets = [first.spooled(spool) if spool else first]
-        for sheet in results:
+        sheets = []
+        for student, key, known in zip(roster, keys, recorded):
+            sheet = studentcache.load(cache, assignment, student, secret, key) if known else next(made)
+            if sheet is None:  # a file changed since its record was checked: generated here after all
+                sheet = student_sheet(assignment, student, secret)
+            if key and not sheet.cached:
+                sheet = replace(sheet, cache_key=key)
             sheets.append(sheet.spooled(spool) if spool else sheet)
             bar.update()
     return sheets
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
-    """Write text to path atomically unless it already holds exactly that; True when written."""
-    data = text.encode("utf-8")
+def _write_if_changed(path: Path, text: str | bytes) -> bool:
+    """Write text (or UTF-8 bytes) to path atomically unless it already holds exactly that; True when written."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
     try:
         if path.read_bytes() == data:
             return False
@@ -154,17 +170,20 @@ def _keep_secret(out: Path, secret: bytes) -> None:
     raise SecretError(f"{out / SECRET_FILE}: another class secret than the sheets were made with; nothing written")
 
 
-def _write_students(sheets: list[StudentSheet], out: Path, summary: Summary) -> None:
-    """Each student's worksheet and key .tex and JSON key, where they changed."""
+def _write_students(sheets: list[StudentSheet], out: Path, summary: Summary, secret: bytes) -> None:
+    """Each student's worksheet and key .tex and JSON key, where they changed; then the record of each sheet
+    generated with a cache key (after its files: a record never names files that were not written)."""
     folder = out / STUDENTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     for s in sheets:
-        stem = s.student.stem
-        wrote = [_write_if_changed(folder / f"{stem}.tex", s.worksheet),
-                 _write_if_changed(folder / f"{stem}-key.tex", s.key),
-                 _write_if_changed(folder / f"{stem}-key.json", s.json)]
+        if s.cached:  # read from these very files a moment ago (their SHA-256 sums checked): nothing to write
+            continue
+        data = tuple(text.encode("utf-8") for text in (s.worksheet, s.key, s.json))
+        wrote = [_write_if_changed(path, part) for path, part in zip(studentcache.student_files(out, s.student), data)]
         if any(wrote):
             summary.changed.append(s.student.id)
+        if s.cache_key:
+            studentcache.store(out, s, data, secret)
 
 
 def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
@@ -186,7 +205,7 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         else:  # every name prints with pdflatex: no names document
             for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
                 (out / stale_name).unlink(missing_ok=True)
-        _write_students(sheets, out, summary)
+        _write_students(sheets, out, summary, secret)
         # Written as they are made, a student at a time: a large class's documents are never whole in memory.
         documents = {
             WORKSHEETS: class_document_parts(s.worksheet for s in sheets),
@@ -228,7 +247,7 @@ def write_only(sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
     if read_secret(out) != secret:
         raise SecretError(f"{out / SECRET_FILE}: another class secret than the sheets were made with; nothing written")
     try:
-        _write_students(sheets, out, summary)
+        _write_students(sheets, out, summary, secret)
     except OSError as error:
         raise OutputError(f"cannot write to folder '{out}': {error.strerror or error}; choose a writable folder") from error
     if pdf:
@@ -424,6 +443,6 @@ def build_class(assignment: Assignment, roster: tuple[Student, ...], out: Path, 
     """Generate every student's sheet, then write the class set into `out` (what `class` does)."""
     summary = summary or Summary()
     start = time.perf_counter()
-    sheets = generate(assignment, roster, secret, progress)
+    sheets = generate(assignment, roster, secret, progress, cache=out)
     summary.seconds["generation + rendering"] = time.perf_counter() - start
     return write_class(assignment, sheets, out, secret, pdf, progress, summary)

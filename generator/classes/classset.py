@@ -128,6 +128,8 @@ class StudentSheet:
     grading_rows: tuple  # tuple[GradingProblem, ...], or (spooled) the place of its pickle in `spool`
     givens: tuple[str, ...]  # each problem's given values, as canonical text (to find students who share numbers)
     spool: Spool | None = field(default=None, compare=False, repr=False)
+    cache_key: str = field(default="", compare=False, repr=False)  # set: the build keeps its record (studentcache)
+    cached: bool = field(default=False, compare=False)  # read back from its record and files, not generated
 
     def _text(self, index: int) -> str:
         return self.spool.get(self.texts[index]) if self.spool is not None else self.texts[index]
@@ -185,16 +187,20 @@ def printed_names(names: Iterable[str]) -> list[tuple[str, str]]:
     return [(style, typographic_quotes(name)) for name in names for style in ("sheet", "grading")]
 
 
+def sheet_qr_text(assignment: Assignment, student: Student, variant: str, seed: int, code: str) -> str:
+    """The text of the student's QR code: the link with the access code, or the sheet's names (qr.payload)."""
+    link = student_link(assignment.url, code) if assignment.url else ""
+    if assignment.open_seeds:
+        return payload(assignment.name, student.id, variant, link, seed, assignment.problems)
+    return payload(assignment.name, student.id, variant, link)
+
+
 def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> StudentSheet:
     """Generate and render one student's sheet, key and JSON key (depends on nothing but these and the secret)."""
     seed = sheet_seed(assignment, student, secret)
     sheet = build(assignment.sheet_spec(seed))
     code = access_code(secret, assignment.name, student.id)
-    link = student_link(assignment.url, code) if assignment.url else ""
-    if assignment.open_seeds:
-        qr_text = payload(assignment.name, student.id, sheet.variant, link, seed, assignment.problems)
-    else:
-        qr_text = payload(assignment.name, student.id, sheet.variant, link)
+    qr_text = sheet_qr_text(assignment, student, sheet.variant, seed, code)
     ident = user_text_tex(student.id)
     total = sum(assignment.points)
     common = {
