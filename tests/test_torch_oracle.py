@@ -130,7 +130,14 @@ def dlogits(given, facts, options):
     targets = t(facts["targets"])[0].long()
     p = torch.softmax(z, dim=-1)
     F.cross_entropy(z, targets, reduction=options["reduction"]).backward()
-    return {"p": p.detach(), "y": F.one_hot(targets, z.shape[1]).double(), "dz": z.grad}
+    found = {"p": p.detach(), "y": F.one_hot(targets, z.shape[1]).double(), "dz": z.grad.clone()}
+    if options["sign"] == "yes":  # one torch.optim.SGD step: the logits of position 0 that rise
+        before = z.detach().clone()
+        torch.optim.SGD([z], lr=0.1).step()
+        rising = [j for j in range(z.shape[1]) if z[0, j] > before[0, j]]
+        found["rises"] = "ABCD"[rising[0]] if len(rising) == 1 else "none"
+        found["why"] = "1"
+    return found
 
 
 def sgd_step(given, facts, options):
@@ -296,9 +303,15 @@ def gradient_check(given, facts, options):
 
     loss(w).backward()
     values = {"L": loss(w0), "L_plus": loss(w0 + h), "L_minus": loss(w0 - h)}
-    return {**{k: v.item() for k, v in values.items()}, "analytic": w.grad.item(),
-            "central": ((values["L_plus"] - values["L_minus"]) / (2 * h)).item(),
-            "forward": ((values["L_plus"] - values["L"]) / h).item()}
+    found = {**{k: v.item() for k, v in values.items()}, "analytic": w.grad.item(),
+             "central": ((values["L_plus"] - values["L_minus"]) / (2 * h)).item(),
+             "forward": ((values["L_plus"] - values["L"]) / h).item()}
+    if options["verdict"] == "yes":  # which difference autograd's gradient agrees with (to float precision)
+        equal = [abs(found[k] - found["analytic"]) < 1e-9 for k in ("central", "forward")]
+        found["match"] = {(True, False): "central", (False, True): "forward", (True, True): "both"}.get(
+            tuple(equal), "neither")
+        found["why"] = "1"
+    return found
 
 
 def batch_average(given, facts, options):

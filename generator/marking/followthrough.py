@@ -422,7 +422,8 @@ def valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
 # A choice follows from a number printed before it: the largest entry of a row (the predicted token is the argmax of
 # the probabilities or the logits), the largest entry but the one at a target (the likeliest wrong token: the row
 # without that entry holds one entry per choice), the sign of one value (acute, right or obtuse from a dot
-# product) or the entry of a row a ReLU cuts (≤ 0; the hidden unit whose gradients are 0). The choices are taken in
+# product) or the one entry of a row that is ≤ 0 (the hidden unit a ReLU cuts, whose gradients are 0; the logit whose
+# gradient p − y is negative, which descent raises). The choices are taken in
 # their printed order: position j for the argmax; for a sign, three choices ordered by sign (+, 0, −: constants (1,),
 # or −, 0, +: (−1,)); for a cut, "none" first, then one per entry. A choice names one of a few options, so one draw is
 # weak evidence: a recipe must give the key's choice, and no other, on the reference variants and on the extra draws.
@@ -535,7 +536,7 @@ def _choices_of(sample: ProblemKey, name: str) -> tuple[str, ...]:
 
 def _choice_candidates(blank, pool: list[Quantity], indices: list[Quantity] = ()):
     """The argmax of each row with one entry per choice, or one more and an index to leave out; the sign of each
-    number, for three choices."""
+    number, for three choices; the entry ≤ 0 of each row with one entry fewer than the choices (none first)."""
     count = len(blank.choices)
     single = [i for i in indices if xn.shape(i.values) == (1, 1)]
     for q in pool:
@@ -550,8 +551,9 @@ def _choice_candidates(blank, pool: list[Quantity], indices: list[Quantity] = ()
         if (rows, cols) == (1, 1) and count == 3:
             for orientation in (Fraction(1), Fraction(-1)):
                 yield Recipe("sign", (q.name,), ("",), constants=(orientation,))
-        if rows == 1 and cols == count - 1 > 1:
-            yield Recipe("cut", (q.name,), ("",))
+        if cols == count - 1 > 1:  # a row of several (∂L/∂z per position): the question names which
+            for form in [""] if rows == 1 else [f"row{i}" for i in range(rows)]:
+                yield Recipe("cut", (q.name,), (form,))
 
 
 def _chooses(recipe: Recipe, values: dict, choices: tuple[str, ...], key: str | None) -> bool:

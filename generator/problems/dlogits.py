@@ -1,11 +1,12 @@
-"""The gradient of cross-entropy with respect to the logits: dL/dz = p − onehot(target), divided by N for a mean."""
+"""The gradient of cross-entropy with respect to the logits: dL/dz = p − onehot(target), divided by N for a mean; which
+logit's gradient is negative, and why (a choice)."""
 
 from __future__ import annotations
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from generator.core.registry import Option
 from generator.core.forward import draw_log_logits
 from generator.documents.render import ln_matrix_tex, number_tex
@@ -17,8 +18,20 @@ OPTIONS = [
     Option("positions", ("1", "2", "3"), "2", "how many positions (rows of logits) the loss covers"),
     Option("reduction", ("sum", "mean"), "mean", "mean divides every row's gradient by the number of positions"),
     Option("vocab", ("3", "4"), "3", "vocabulary size (columns of logits)"),
+    Option("sign", ("yes", "no"), "yes",
+           "yes: a last part asks which logit of position 0 has a negative gradient (and so rises), and why"),
 ]
 VOCABULARY = "ABCD"
+# Reasons offered for the sign (their statements are in the prompt): (1) is the right one; (2) and (3) are the classic
+# misreadings, and the draws keep the target away from the tokens they point at (see _slip_tokens).
+REASONS = (("1", "(1)"), ("2", "(2)"), ("3", "(3)"))
+
+
+def _slip_tokens(p: Problem) -> set[int]:
+    """The tokens of position 0 a misreading points at: the likeliest (the step backs the prediction) and the least
+    likely (the step evens out the probabilities)."""
+    row = list(p.answer("p").row(0))
+    return {j for j, v in enumerate(row) if v in (max(row), min(row))}
 
 CONTRACT = Contract(
     given=Bounds(6, 1, Rational(6)),
@@ -31,14 +44,28 @@ CONTRACT = Contract(
         "softmax down the columns gives the same p": lambda p: softmax_axis_hidden(p.given_value("z")),
         "the summed loss's gradient gives the same as the mean's": lambda p: p.options["reduction"] == "mean"
         and reduction_hidden(p.answer("dz"), p.answer("dz").rows),
+        # Ticking the prediction (or the least likely token) would give the key's answer: the choice would not show
+        # whether the student knows the sign of p − y.
+        "position 0's target is its likeliest or least likely token": lambda p: p.options["sign"] == "yes"
+        and int(p.facts["targets"][0]) in _slip_tokens(p),
     },
 )
+
+
+def _draw(rng: Rng, positions: int, vocab: int, sign: bool) -> tuple[list[list[int]], list[int]]:
+    """Logits ln k and targets; with the sign part, position 0's target strictly between its likeliest and least likely
+    token."""
+    while True:
+        ks, targets = draw_log_logits(rng, positions, vocab)
+        row, t = ks[0], targets[0]
+        if not sign or min(row) < row[t] < max(row):
+            return ks, targets
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Logits ln k make p = k/Σk rational, so every gradient is an exact small fraction."""
     positions, vocab, mean = int(options["positions"]), int(options["vocab"]), options["reduction"] == "mean"
-    ks, targets = draw_log_logits(rng, positions, vocab)
+    ks, targets = _draw(rng, positions, vocab, options["sign"] == "yes")
     z = ImmutableMatrix([[sympy.log(k) for k in row] for row in ks])
     p = ImmutableMatrix([[Rational(k, sum(row)) for k in row] for row in ks])
     onehot = ImmutableMatrix(positions, vocab, lambda i, j: 1 if j == targets[i] else 0)
@@ -64,8 +91,37 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    lines=lines, result=dz_q,
                    checks=(Tex(r"\text{Each row sums to 0, and only the target's entry is negative.}"),)),)),
     ]
+    if options["sign"] == "yes":
+        parts.append(_sign_part(p, dz, targets[0], vocab, positions if mean else 1))
     z_tex = Tex(ln_matrix_tex(ks))
     facts = {"z_tex": z_tex, "targets": ImmutableMatrix([targets]), "vocabulary": ", ".join(VOCABULARY[:vocab]),
              "targets_text": ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets)),
              "reduction": options["reduction"]}
     return Problem.draft(given=[Quantity("z", Tex("z"), z)], parts=parts, facts=facts)
+
+
+def _sign_part(p: ImmutableMatrix, dz: ImmutableMatrix, target: int, vocab: int, divisor: int) -> Part:
+    """Which logit of position 0 has a negative gradient (so gradient descent raises it), and why: two choices."""
+    tokens = (("none", "none"),) + tuple((VOCABULARY[j], VOCABULARY[j]) for j in range(vocab))
+    which = Quantity("rises", Tex(r"\text{token}"), Choice(VOCABULARY[target], tokens))
+    why = Quantity("why", Tex(r"\text{why}"), Choice("1", REASONS))
+    over = f"\\tfrac{{1}}{{{divisor}}}\\," if divisor > 1 else ""
+    prompt = Tex(
+        r"Gradient descent changes the logits by $-\eta\,\partial L/\partial z$. Which logit of position 0 has a "
+        r"negative gradient, and so rises under gradient descent? Tick its token (or none), then tick the reason.\par "
+        f"(1) $\\partial L/\\partial z_j = {over}(p_j - y_j)$: $y_j = 1$ only at the target and $p_j < 1$, so only "
+        r"the target's entry is negative; every other token has $y_j = 0$, a positive entry, and its logit falls.\par "
+        r"(2) The likeliest token's entry is negative: the step makes the model surer of its own prediction.\par "
+        r"(3) The least likely token's entry is negative: the step evens out the probabilities.")
+    row = list(p.row(0))
+    t = VOCABULARY[target]
+    entries = r",\ ".join(f"{VOCABULARY[j]}\\colon {number_tex(dz[0, j])}" for j in range(vocab))
+    text = Tex(f"Row 0 of $\\partial L/\\partial z$ has one negative entry, at the target {t}: "
+               f"$p_{{{t}}} - 1 = {number_tex(p[0, target])} - 1 < 0$. Every other token has $y_j = 0$, so its entry "
+               f"is positive. The target is neither the likeliest token nor the least likely: "
+               f"${number_tex(min(row))} < p_{{{t}}} = {number_tex(p[0, target])} < {number_tex(max(row))}$.")
+    steps = (Step(text=text, lines=(Tex(f"\\frac{{\\partial L}}{{\\partial z}}[0,\\cdot]\\colon\\ {entries}"),), result=which),
+             Step(text=Tex(r"The sign comes from $-y_j$ alone: whatever the probabilities, descent raises the target's "
+                           r"logit and lowers every other one. The reason is (1)."),
+                  result=why))
+    return Part(prompt, (which, why), steps)

@@ -1,16 +1,24 @@
-"""A numerical gradient check: finite differences of L(w) = ½a(w − c)² against the analytic gradient."""
+"""A numerical gradient check: finite differences of L(w) = ½a(w − c)² against the analytic gradient; which should match."""
 
 from __future__ import annotations
 
 from sympy import Rational
 
-from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from generator.core.registry import Option
 from generator.documents.render import factor_tex, number_tex
 from generator.core.rng import Rng
 
 TITLE = "Checking a gradient with finite differences"
-OPTIONS = [Option("h", ("1/10", "1/2"), "1/10", "the finite-difference step h")]
+OPTIONS = [
+    Option("h", ("1/10", "1/2"), "1/10", "the finite-difference step h"),
+    Option("verdict", ("yes", "no"), "yes",
+           "yes: a last part asks which difference should match the analytic gradient, and why (a choice)"),
+]
+MATCHES = (("central", "the central one"), ("forward", "the forward one"), ("both", "both"), ("neither", "neither"))
+# Reasons offered (their statements are in the prompt): (1) is right. The classic slip, the central difference over h
+# instead of 2h, gives twice dL/dw: a student who makes it sees no match and is led to (3), so it never gives the key.
+REASONS = (("1", "(1)"), ("2", "(2)"), ("3", "(3)"))
 
 CONTRACT = Contract(
     given=Bounds(5, 10, Rational(5)),
@@ -58,6 +66,32 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                    checks=(Tex(r"\text{The central difference is exact for a parabola; the forward one is off by } "
                                f"\\tfrac{{a h}}{{2}} = {number_tex(forward - analytic)}."),)),)),
     ]
+    if options["verdict"] == "yes":
+        parts.append(_verdict_part(a, h, central, forward, analytic))
     return Problem.draft(given=[Quantity("a", Tex("a"), a), Quantity("c", Tex("c"), c), Quantity("w", Tex("w"), w)],
                          parts=parts, facts={"h": h})
 
+
+
+def _verdict_part(a, h, central, forward, analytic) -> Part:
+    """Should the numerical and the analytic gradient match? Which difference does, and why: two choices."""
+    which = Quantity("match", Tex(r"\text{matches}"), Choice("central", MATCHES))
+    why = Quantity("why", Tex(r"\text{why}"), Choice("1", REASONS))
+    prompt = Tex(
+        r"Should the numerical and the analytic gradient match? Tick which difference equals $dL/dw$ exactly, then "
+        r"tick the reason.\par "
+        r"(1) In $L(w+h) - L(w-h)$ the $h^2$ terms cancel, so for a parabola the central difference is exact; the "
+        r"forward difference keeps an error $\tfrac{a h}{2}$ that shrinks with $h$. The analytic gradient is right.\par "
+        r"(2) A finite difference only approximates a derivative: neither can equal it, whatever the function.\par "
+        r"(3) A difference that does not equal $dL/dw$ shows a bug in the analytic gradient.")
+    text = Tex(f"The central difference ${number_tex(central)}$ equals $dL/dw = {number_tex(analytic)}$; the forward "
+               f"difference ${number_tex(forward)}$ is off by $\\tfrac{{a h}}{{2}} = {number_tex(a * h / 2)}$, "
+               "the size its error should have. So the central one, and the gradient passes the check.")
+    lines = (Tex(r"L(w \pm h) = L(w) \pm a\,(w - c)\,h + \tfrac12\,a\,h^2"),
+             Tex(r"\frac{L(w+h) - L(w-h)}{2h} = a\,(w - c), \qquad \frac{L(w+h) - L(w)}{h} = a\,(w - c) + \tfrac{a h}{2}"))
+    steps = (Step(text=text, lines=lines, result=which),
+             Step(text=Tex(r"Only (1) fits the numbers. A real check (floats, $h \approx 10^{-5}$, a loss that is no "
+                           r"parabola) expects agreement to about $10^{-7}$ relative (an error of order $h^2$, plus "
+                           r"rounding), not exactly; a gap of a factor 2 (as from dividing by $h$ instead of $2h$) is a bug in the check itself."),
+                  result=why))
+    return Part(prompt, (which, why), steps)
