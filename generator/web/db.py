@@ -26,6 +26,7 @@ except ImportError:  # Windows: the migration's own transaction is the only guar
     fcntl = None
 
 DEFAULT_FILE = "answers.sqlite3"
+WRITER_LOCK_SUFFIX = "-writer.lock"  # the file beside a SQLite database that its writers take turns on
 MIGRATIONS = Path(__file__).parent / "migrations"
 ACCEPTED = (f"accepted: sqlite:///PATH (a file in an existing folder; the default is {DEFAULT_FILE} in the class "
             "folder) or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
@@ -36,7 +37,7 @@ ADVISORY_KEY = 0x74772D776562
 T = TypeVar("T")
 
 # One lock per SQLite file for every Database of this process (see Database.write).
-_file_locks: dict[str, threading.Lock] = {}
+_file_locks: dict[str, "_WriterLock"] = {}
 _file_locks_guard = threading.Lock()
 
 
@@ -49,10 +50,11 @@ class Database:
 
     SQLite has a single writer: a second connection that wants to write waits on the file's lock, polling it in
     SQLite's busy handler (sleeps that grow to 100 ms) and fails with "database is locked" after busy_timeout. So
-    write() takes a process-wide lock per file first, and the page's threads queue on it without polling; the writer
-    then begins with BEGIN IMMEDIATE, which takes the file's write lock at once (a deferred BEGIN that reads and then
-    writes can fail at once, whatever the timeout, when another connection committed in between). busy_timeout
-    remains for other processes (a second server, a script reading answers). PostgreSQL needs no lock of ours.
+    write() takes the file's writer lock first (a lock per file shared by this process's threads, and an flock on a
+    file beside the database shared by the server's worker processes), and writers queue on it without polling; the
+    writer then begins with BEGIN IMMEDIATE, which takes the file's write lock at once (a deferred BEGIN that reads
+    and then writes can fail at once, whatever the timeout, when another connection committed in between).
+    busy_timeout remains for other programs (a script reading answers). PostgreSQL needs no lock of ours.
     """
 
     def __init__(self, url: URL, engine: Engine):
@@ -295,11 +297,46 @@ def _sqlite_events(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def _file_lock(database: str) -> threading.Lock:
-    """The process-wide write lock of one SQLite file."""
+def _file_lock(database: str) -> "_WriterLock":
+    """The writer lock of one SQLite file, one object for every Database of this process."""
     key = os.path.realpath(database)
     with _file_locks_guard:
-        return _file_locks.setdefault(key, threading.Lock())
+        return _file_locks.setdefault(key, _WriterLock(key + WRITER_LOCK_SUFFIX))
+
+
+class _WriterLock:
+    """The right to write one SQLite file: a threading lock for this process's threads, then an exclusive flock on a
+    lock file beside the database for the server's other worker processes. Both queue waiters in the kernel or the
+    interpreter, where SQLite's own busy handler polls with sleeps of up to 100 ms (it made the slowest saves of two
+    workers take 1.5 s). The lock file is opened once and kept open: it is never the database file itself, whose
+    POSIX locks (SQLite's) a close() of any descriptor of it would drop."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._threads = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> "_WriterLock":
+        self._threads.acquire()
+        try:
+            if fcntl is not None:
+                if self._fd is None:
+                    try:
+                        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    except OSError:
+                        return self  # a folder that cannot take the file: the database cannot be written either
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if fcntl is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 @contextmanager
