@@ -133,6 +133,9 @@ def _parser() -> argparse.ArgumentParser:
                        "e.g. postgresql+psycopg://user@host/dbname")
     serve.add_argument("--teacher-token", help=f"the teacher's password (default: ${{TW_TEACHER_TOKEN}}, or one made "
                        "and printed at start)")
+    serve.add_argument("--workers", type=_workers, default=None,
+                       help="worker processes answering requests (default: one per core, at most 4; 1 for a single "
+                            "process)")
     fillin = commands.add_parser("fillin", help="write the answers file to fill in for a key or a whole class",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = fillin.add_mutually_exclusive_group(required=True)
@@ -161,12 +164,21 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _workers(text: str) -> int:
+    """How many worker processes serve the page: 1 to MAX_WORKERS."""
+    from generator.web.serve import MAX_WORKERS
+    if not re.fullmatch(r"[0-9]{1,2}", text) or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"workers {text!r} is not accepted; accepted: a whole number from 1 to "
+                                         f"{MAX_WORKERS}")
+    return int(text)
+
+
 def _serve(args: argparse.Namespace) -> None:
     from generator.web.app import WebError  # the web stack is imported only by this command
     from generator.web.classdata import ClassFolderError
     from generator.web.serve import serve
     try:
-        serve(args.folder, args.host, args.port, args.database, args.teacher_token)
+        serve(args.folder, args.host, args.port, args.database, args.teacher_token, args.workers)
     except (WebError, ClassFolderError) as error:
         raise UsageError(str(error)) from error
 

@@ -271,6 +271,9 @@ def test_serve_refuses_bad_input_in_one_line(folder, tmp_path, capsys):
     assert "not a class folder" in capsys.readouterr().err
     assert main(["serve", str(folder), "--database", "mysql://x/y"]) == 2
     assert "not supported; accepted:" in capsys.readouterr().err
+    for workers in ("0", "99", "two"):
+        assert main(["serve", str(folder), "--workers", workers]) == 2
+        assert "accepted: a whole number from 1 to 8" in capsys.readouterr().err
     (folder / "answers.sqlite3").mkdir()  # a database that cannot be opened for writing
     assert main(["serve", str(folder)]) == 2
     err = capsys.readouterr().err

@@ -71,8 +71,16 @@ class Server:
         raise AssertionError(f"server did not start: {self.process.stdout.read()}")
 
     def kill(self) -> None:
+        """SIGKILL to the server's main process; its worker processes must stop with it (none may keep the port)."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.1)
+        raise AssertionError("the server's worker processes still answer after its main process was killed")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
