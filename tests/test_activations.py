@@ -53,3 +53,28 @@ def test_values_and_slopes_by_hand_and_no_slip_gives_them():
             mask = [Fraction(int(e > 1)) for e in signed]
             assert _f(p.answer("r_slope")) == mask and 0 < sum(mask) < len(mask)
             assert [max(a, 0) for a in g] != _f(p.answer("dh_r"))
+
+
+def test_the_slopes_follow_from_the_students_own_values():
+    """σ' = σ(1 − σ) and tanh' = 1 − tanh² worked from a σ and a tanh the student got wrong earn follow-through; the
+    other activation's slope rule applied to them (1 − σ², tanh(1 − tanh)) stays wrong."""
+    from generator.marking.marker import FOLLOW_THROUGH, RIGHT, WRONG
+
+    from .test_marking import _key, _perfect, _set, _statuses
+
+    key = _key("activations:function=both", 3)
+    q = key.problems[0].quantities
+    s = [v + Fraction(1, 7) for v in q["s"].values[0]]  # a slip in every σ
+    t = list(q["t"].values[0])
+    t[0] += Fraction(1, 5)  # a slip in one tanh: the other entry's slope is simply right
+    answers = _perfect(key)
+    _set(answers, q["s"], (tuple(s),))
+    _set(answers, q["t"], (tuple(t),))
+    _set(answers, q["s_slope"], (tuple(v * (1 - v) for v in s),))
+    _set(answers, q["t_slope"], (tuple(1 - v * v for v in t),))
+    assert {m.status for m in _statuses(key, answers, "s_slope")} == {FOLLOW_THROUGH}
+    assert [m.status for m in _statuses(key, answers, "t_slope")] == [FOLLOW_THROUGH, RIGHT]
+    _set(answers, q["s_slope"], (tuple(1 - v * v for v in s),))
+    _set(answers, q["t_slope"], (tuple(v * (1 - v) for v in t),))
+    assert {m.status for m in _statuses(key, answers, "s_slope")} == {WRONG}
+    assert {m.status for m in _statuses(key, answers, "t_slope")} == {WRONG}

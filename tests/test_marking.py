@@ -709,9 +709,7 @@ WORKED_FROM_GIVENS = {
 }
 # Answers that do build on earlier answers, with a step the catalogue lacks: no follow-through for them yet.
 KNOWN_GAPS: dict[str, set[str]] = {
-    "activations": {"s_slope", "t_slope"},  # σ(1 − σ) and 1 − tanh² from the student's own values: no "1 − x" step
     "training_loop": {"steps_S"},  # q·(the student's batches per epoch) + j: no step with a whole count of epochs
-    "perceptron": {"w_new"},  # w + η(y − ŷ)x with the student's own ŷ: no step with a label minus a prediction
 }
 CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:activation=gelu,forward=compute,heads=2", "training_step:update=beta+b_2,input=BB,reduction=sum",
                  "training_step:update=b_1", "tiny_transformer:heads=1,tokens=2", "attention_backward:tokens=3",

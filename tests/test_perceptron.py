@@ -59,3 +59,35 @@ def test_the_prediction_does_not_follow_from_the_sign_of_b():
         if options["steps"] == "1":
             cases.add((_f(p.given_value("b")) > 0, int(p.answer("yhat"))))
     assert cases == {(True, 0), (True, 1), (False, 0), (False, 1)}
+
+
+def test_the_update_follows_from_the_students_own_prediction():
+    """A score with the wrong sign gives ŷ = y: no update, so w' = w and b' = b from the student's own ŷ earn
+    follow-through; the update with the key's ŷ but the sign slipped (w − η(y − ŷ)x) earns none. (The variant has
+    ŷ = 0 in the key, so the student's ŷ is 1: a prediction of 0 carried forward gets no credit, as any value 0.)"""
+    from generator.marking.marker import FOLLOW_THROUGH, RIGHT, WRONG
+
+    from .test_marking import _key, _mark, _perfect, _set, _text
+
+    for spec in ("perceptron", "perceptron:eta=1/2"):
+        key = _key(spec, 2)
+        q = key.problems[0].quantities
+        (w,), ((b,),), (x,), ((y,),), ((z,),), ((yhat,),) = (q[n].values for n in ("w", "b", "x", "y", "z", "yhat"))
+        eta = q["eta"].values[0][0]
+        assert yhat == 0 and y == 1 and w[0] != w[1]  # the variant this test is about
+        answers = _perfect(key)
+        answers[q["z"].blanks[(0, 0)].label] = _text(-z)
+        answers[q["yhat"].blanks[(0, 0)].label] = _text(y)  # what the wrong score gives: the example looks right
+        _set(answers, q["w_new"], (tuple(w),))
+        answers[q["b_new"].blanks[(0, 0)].label] = _text(b)
+        marks, _ = _mark(key, answers)
+        assert marks[q["yhat"].blanks[(0, 0)].label].status == FOLLOW_THROUGH, spec
+        for name in ("w_new", "b_new"):
+            statuses = {marks[blank.label].status for blank in q[name].blanks.values()}
+            assert FOLLOW_THROUGH in statuses and statuses <= {FOLLOW_THROUGH, RIGHT}, (spec, name, statuses)
+        answers = _perfect(key)
+        _set(answers, q["w_new"], (tuple(wk - eta * (y - yhat) * xk for wk, xk in zip(w, x)),))
+        answers[q["b_new"].blanks[(0, 0)].label] = _text(b - eta * (y - yhat))
+        marks, _ = _mark(key, answers)
+        for name in ("w_new", "b_new"):
+            assert {marks[blank.label].status for blank in q[name].blanks.values()} == {WRONG}, (spec, name)

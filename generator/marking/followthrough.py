@@ -3,11 +3,11 @@
 No problem type declares its data flow. For every answer quantity the marker tries a small catalogue of the
 steps the generators share (products with either side transposed, one column, the last row or one head's block
 taken, scaling, sums a·X + b·Y, affine maps x·W + b, a gradient summed over several paths, ReLU, its mask and its
-backward, |x|, GELU and its slope, e^x and ln x, softmax of rows, its backward and its Jacobian, dividing by row
-sums, the causal mask, row means, variances and standard deviations, LayerNorm, totals and column sums, squared
-errors, steps with token ids and targets (embedding rows, one-hot rows, a target's probability and loss, ∂E), a 2×2
-determinant and inverse, and composites: the Adam update, LayerNorm's backward pieces, per-head columns, clipping)
-over the quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A
+backward, |x|, GELU and its slope, σ's slope σ(1 − σ) and tanh's 1 − tanh² from their values, e^x and ln x,
+softmax of rows, its backward and its Jacobian, dividing by row sums, the causal mask, row means, variances and
+standard deviations, LayerNorm, totals and column sums, squared errors, steps with token ids and targets (embedding
+rows, one-hot rows, a target's probability and loss, ∂E), a 2×2 determinant and inverse, and composites: the Adam
+update, LayerNorm's backward pieces, per-head columns, clipping, the perceptron rule θ + η(y − ŷ)x) over the quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A
 recipe is kept only when it reproduces the generator's exact values on at least seven draws of the same problem spec (three
 reference variants and four or more further draws) with the same constants, so a coincidence of the draws is never
 a recipe: a relation that holds only while two losses are equal or a product happens to be 0 fails on a draw where
@@ -84,7 +84,8 @@ UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "s
          "jacobian": "softmax_jacobian", "gelu_slope": "gelu_slope"}
 # Steps that take token ids or targets: the index picks rows or entries, it is never multiplied.
 INDEXED = {"onehot": "one_hot", "pick": "pick", "gather": "gather_rows"}
-PAIRED = ("combine", "adam", "recurrence")  # a·X + b·Y, with Y an input (combine), m̂ ⊘ √v̂ (adam) or 1 (recurrence)
+# a·X + b·Y, with Y an input (combine), m̂ ⊘ √v̂ (adam), 1 (recurrence) or (y − ŷ)·x (delta: the perceptron rule)
+PAIRED = ("combine", "adam", "recurrence", "delta")
 # A row of iterates xₜ = α·xₜ₋₁ + β (descent on a parabola): α and β belong to the variant (they hang on its givens),
 # so they are solved from each variant's own key, and the row must have more entries than unknowns to be one.
 MIN_ITERATES = 3
@@ -137,6 +138,10 @@ def core(recipe: Recipe, values: dict, B=xn):
         return B.combine(Fraction(1), B.gather_rows(ins[0], ins[1]), Fraction(1), ins[2])
     if op == "scatter":  # ∂E: each position's row added to its token's row
         return B.scatter_rows(ins[0], ins[1], ins[2])
+    if op == "logistic_slope":  # σ′ = σ ⊙ (1 − σ), from the σ the student wrote
+        return B.hadamard(ins[0], B.combine(Fraction(1), B.ones_like(ins[0]), Fraction(-1), ins[0]))
+    if op == "tanh_slope":  # tanh′ = 1 − tanh², from the tanh the student wrote
+        return B.combine(Fraction(1), B.ones_like(ins[0]), Fraction(-1), B.hadamard(ins[0], ins[0]))
     if op == "relu_back":  # ∂u = ∂r ⊙ 1[u > 0]
         return B.hadamard(ins[0], B.indicator(ins[1]))
     if op == "softmax_back":  # ∂s = a ⊙ (∂a − Σ ∂a ⊙ a), row by row
@@ -233,6 +238,10 @@ def paired(recipe: Recipe, values: dict, B=xn):
     ins = [take(values, n, f, B) for n, f in zip(recipe.inputs, recipe.forms)]
     if recipe.op == "adam":
         return ins[0], B.divide(ins[1], ins[2])
+    if recipe.op == "delta":  # θ and (y − ŷ)·x, a label and a prediction (numbers) times an input row; a bias has no x
+        theta, label, prediction, *x = ins
+        error = B.combine(Fraction(1), label, Fraction(-1), prediction)
+        return theta, B.scale(error[0][0], x[0]) if x else error
     if recipe.op == "recurrence":  # (the start, then every entry but the last) and a row of ones
         start, row = ins
         previous = B.hstack([start, B.columns(row, 0, len(row[0]) - 1)])
@@ -647,7 +656,7 @@ def _candidates(target: Quantity, pool: list[Quantity], samples: list[dict[str, 
         for form in ("", "rl") if _computed(q) else ("",):
             if _shape(q, form) == shape and form in _forms(q):
                 for op in ("relu", "indicator", "softmax", "rownorm", "shift", "abs", "gelu", "exp", "log",
-                           "gelu_slope", "cap"):
+                           "gelu_slope", "cap", "logistic_slope", "tanh_slope"):
                     yield Recipe(op, (q.name,), (form,), masked=masked and op != "softmax")
     yield from _reshaping_candidates(shape, pool)
     for q in finite:
@@ -848,6 +857,21 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
                         yield Recipe("adam", (theta.name, m.name, v.name), ("", "", form))
     if cols > 1:
         yield from _head_candidates(target, finite, values)
+    if rows == 1:
+        # The perceptron rule θ + η(y − ŷ)x (and b + η(y − ŷ) for the bias): θ, y and x printed, ŷ the student's own
+        # prediction.
+        givens = [q for q in same if q.source == "given"]
+        labels = [q for q in finite if xn.shape(q.values) == (1, 1) and q.source == "given"
+                  and np.all((values[q.name] == 0) | (values[q.name] == 1))]  # a class, 0 or 1
+        predictions = [q for q in finite if xn.shape(q.values) == (1, 1) and q.source == "answer"]
+        for theta, y, yhat in pairs(givens, labels, predictions):
+            if theta.name == y.name:
+                continue
+            if cols == 1:
+                yield Recipe("delta", (theta.name, y.name, yhat.name), ("",) * 3)
+            for x in givens:
+                if x.name not in (theta.name, y.name):
+                    yield Recipe("delta", (theta.name, y.name, yhat.name, x.name), ("",) * 4)
     if (rows, cols) != (1, 1):
         # A computed number times a matrix: clipping's s·g, a one-token query times ∂s (∂k = ∂sᵀ·q), a gradient
         # through a one-output layer (∂L/∂h = ∂L/∂out·W₂ᵀ).
@@ -1184,7 +1208,8 @@ def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]]) -> 
     was never tested (σ's last entry 1 everywhere would credit a wrong σ); inputs that are all one value everywhere
     (or 0) in every sample show nothing of the step (p = z/Σz fits as well as softmax(z) for equal z); a term of a
     sum (x·W + b, a gradient over paths) that is 0 in every sample was never added (L = L_exact + r[:,0]ᵀ·r[:,1]
-    where the columns are orthogonal would credit a wrong L from a wrong r)."""
+    where the columns are orthogonal would credit a wrong L from a wrong r); σ(1 − σ) and 1 − tanh² of values that are
+    all 0 or ±1 are an indicator, no slope."""
     op, inputs = recipe.op, recipe.inputs
 
     def entries(name):
@@ -1198,6 +1223,8 @@ def _inert(recipe: Recipe, target: str, samples: list[dict[str, xn.Matrix]]) -> 
         return True  # min(1, x) of values never above 1 is the identity
     if op == "indicator" and not any(x <= 0 for x in entries(inputs[0])):
         return True
+    if op in ("logistic_slope", "tanh_slope") and all(x in (-1, 0, 1) for x in entries(inputs[0])):
+        return True  # on 0 and ±1 both are 0 or 1, an indicator: 1 − y² is ŷ for a label y = 1 − ŷ
     if op == "relu_back" and not any(xn.to_mpf(x) <= 0 and not xn.is_zero(d) for values in samples
                                      for d, x in zip(xn.entries(values[inputs[0]]), xn.entries(values[inputs[1]]))):
         return True
