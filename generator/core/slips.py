@@ -8,6 +8,7 @@ checked: a student sees the wrong shape.
 from __future__ import annotations
 
 from collections import Counter
+from fractions import Fraction
 from typing import Callable
 
 import sympy
@@ -38,6 +39,9 @@ def product_slips(a: ImmutableMatrix, b: ImmutableMatrix) -> dict[str, Immutable
 def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, answer: ImmutableMatrix | None = None) -> list[str]:
     """The slips in A·B that give the right answer: A·B itself, or `answer` = A·B + (a bias, a residual), where the
     slipped product carries the same addition and a transposed answer is the whole answer transposed."""
+    plain = _plain_hidden(a, b, answer)
+    if plain is not None:
+        return plain
     product = a * b
     answer = product if answer is None else answer
     extra = answer - product
@@ -50,6 +54,56 @@ def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, answer: Immutab
         if value.shape == answer.shape and value == answer:
             hidden.append(name)
     return hidden
+
+
+def _rational_rows(m: ImmutableMatrix) -> list[list[int | Fraction]] | None:
+    """The matrix as rows of Fractions, or None where it is no matrix, is empty or has an entry that is no Rational."""
+    if not isinstance(m, sympy.MatrixBase) or 0 in m.shape:
+        return None
+    rows = m.tolist()
+    if not all(v.is_Rational for row in rows for v in row):
+        return None
+    # Whole numbers as ints: Fraction arithmetic is ten times slower, and the draws are mostly whole.
+    return [[int(v.p) if v.q == 1 else Fraction(int(v.p), int(v.q)) for v in row] for row in rows]
+
+
+def _plain_hidden(a: ImmutableMatrix, b: ImmutableMatrix, answer: ImmutableMatrix | None) -> list[str] | None:
+    """hidden_product_slips on plain Fractions, the same names in the same order, where every entry is rational
+    (else None: sympy decides). Sympy's matrix arithmetic was half of a class set's generation time."""
+    rows = [_rational_rows(m) for m in ((a, b) if answer is None else (a, b, answer))]
+    if any(r is None for r in rows):
+        return None
+    a_rows, b_rows = rows[0], rows[1]
+    product = plain_product(a_rows, b_rows)
+    answer_rows = product if answer is None else rows[2]
+    shape = (len(answer_rows), len(answer_rows[0]))
+    if shape != (len(product), len(product[0])):
+        return None  # sympy raises its own error on the difference
+    extra = [[x - y for x, y in zip(r, s)] for r, s in zip(answer_rows, product)]
+    hidden = []
+    for name, value in _plain_product_slips(a_rows, b_rows).items():
+        if name == "(A·B)ᵀ":
+            value = plain_transpose(answer_rows)
+        elif (len(value), len(value[0])) == shape:
+            value = [[x + y for x, y in zip(r, s)] for r, s in zip(value, extra)]
+        if (len(value), len(value[0])) == shape and value == answer_rows:
+            hidden.append(name)
+    return hidden
+
+
+def _plain_product_slips(a: list[list], b: list[list]) -> dict[str, list[list]]:
+    """product_slips on plain rows (the same slips, under the same conditions)."""
+    a_shape, b_shape = (len(a), len(a[0])), (len(b), len(b[0]))
+    slips = {}
+    if a_shape[1] == b_shape[1] and b_shape != (1, 1):
+        slips["A·Bᵀ"] = plain_product(a, plain_transpose(b))
+    if a_shape[0] == b_shape[0] and a_shape != (1, 1):
+        slips["Aᵀ·B"] = plain_product(plain_transpose(a), b)
+    if b_shape[1] == a_shape[0] and (1, 1) not in (a_shape, b_shape):
+        slips["B·A"] = plain_product(b, a)
+    if a_shape[0] == b_shape[1] and a_shape[0] > 1:
+        slips["(A·B)ᵀ"] = []  # the whole answer transposed: made by the caller
+    return slips
 
 
 def plain_slip_hidden(a: list[list], b: list[list], answer: list[list] | None = None) -> bool:
