@@ -63,9 +63,11 @@ def test_the_prediction_does_not_follow_from_the_sign_of_b():
 
 def test_the_update_follows_from_the_students_own_prediction():
     """A score with the wrong sign gives ŷ = y: no update, so w' = w and b' = b from the student's own ŷ earn
-    follow-through; the update with the key's ŷ but the sign slipped (w − η(y − ŷ)x) earns none. (The variant has
-    ŷ = 0 in the key, so the student's ŷ is 1: a prediction of 0 carried forward gets no credit, as any value 0.)"""
+    follow-through; the update with the key's ŷ but the sign slipped (w − η(y − ŷ)x) earns none, and is named. (The
+    variant has ŷ = 0 in the key, so the student's ŷ is 1: a prediction of 0 carried forward gets no credit, as any
+    value 0.)"""
     from generator.marking.marker import FOLLOW_THROUGH, RIGHT, WRONG
+    from generator.marking.mistakes import WRONG_RULE_SIGN
 
     from .test_marking import _key, _mark, _perfect, _set, _text
 
@@ -91,3 +93,4 @@ def test_the_update_follows_from_the_students_own_prediction():
         marks, _ = _mark(key, answers)
         for name in ("w_new", "b_new"):
             assert {marks[blank.label].status for blank in q[name].blanks.values()} == {WRONG}, (spec, name)
+            assert {marks[blank.label].note for blank in q[name].blanks.values()} == {WRONG_RULE_SIGN}, (spec, name)

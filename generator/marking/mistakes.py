@@ -16,6 +16,7 @@ TRANSPOSED_WEIGHT = "transposed weight matrix ({name}ᵀ used instead of {name})
 SOFTMAX_COLUMNS = "softmax over columns instead of rows"
 MISSING_MASK = "missing causal mask"
 WRONG_SIGN = "wrong gradient sign (the update was added instead of subtracted)"
+WRONG_RULE_SIGN = "wrong sign in the perceptron rule (η(y − ŷ) was subtracted instead of added)"
 SUM_NOT_MEAN = "sum instead of mean (the sheet asks for the mean)"
 MEAN_NOT_SUM = "mean instead of sum (the sheet asks for the sum)"
 MISSING_BIAS_CORRECTION = "missing Adam bias correction (divide by 1 − βᵗ)"
@@ -76,6 +77,8 @@ def _slipped_recipes(recipe: Recipe, problem: ProblemKey, name: str) -> Iterator
             yield WRONG_SIGN, replace(recipe, constants=(a, -b))
         if b == 1 and a < 0:
             yield WRONG_SIGN, replace(recipe, constants=(-a, b))
+    if recipe.op == "delta" and recipe.constants[1] > 0:  # w − η(y − ŷ)x: the perceptron's step taken backwards
+        yield WRONG_RULE_SIGN, replace(recipe, constants=(recipe.constants[0], -recipe.constants[1]))
     if recipe.op == "adam" and recipe.constants[1] < 0:  # θ(1 − ηλ) + η·m̂/√v̂: the step taken uphill
         yield WRONG_SIGN, replace(recipe, constants=(recipe.constants[0], -recipe.constants[1]))
     if recipe.op in ("total", "colsum", "sqerr") and a is not None:
