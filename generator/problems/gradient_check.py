@@ -86,7 +86,7 @@ def _verdict_part(a, h, central, forward, analytic) -> Part:
         r"(3) A difference that does not equal $dL/dw$ shows a bug in the analytic gradient.")
     text = Tex(f"The central difference ${number_tex(central)}$ equals $dL/dw = {number_tex(analytic)}$; the forward "
                f"difference ${number_tex(forward)}$ is off by $\\tfrac{{a h}}{{2}} = {number_tex(a * h / 2)}$, "
-               "the size its error should have. So the central one, and the gradient passes the check.")
+               "the size its error should have. The answer is the central one, and the analytic gradient passes the check.")
     lines = (Tex(r"L(w \pm h) = L(w) \pm a\,(w - c)\,h + \tfrac12\,a\,h^2"),
              Tex(r"\frac{L(w+h) - L(w-h)}{2h} = a\,(w - c), \qquad \frac{L(w+h) - L(w)}{h} = a\,(w - c) + \tfrac{a h}{2}"))
     steps = (Step(text=text, lines=lines, result=which),
