@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from typing import TypeVar
 from pathlib import Path
 from urllib.parse import quote
 
+import anyio.to_thread
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -68,6 +70,7 @@ class Database:
         self._queued: list[_Queued] = []  # write_shared's work waiting for the next group
         self._writing = False  # a group is being written
         self._group_turn = threading.Condition()
+        self._writer: threading.Thread | None = None  # write_shared_async's writer, started on first use
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -103,16 +106,53 @@ class Database:
                 self._writing = True
                 group, self._queued = self._queued, []
         if lead:
-            try:
-                with self._write_lock:
-                    self._run_group(group)
-            finally:
-                with self._group_turn:
-                    self._writing = False
-                    self._group_turn.notify_all()
+            self._write_group(group)
         if item.error is not None:
             raise item.error
         return item.result
+
+    async def write_shared_async(self, work: Callable[[Session], T]) -> T:
+        """write_shared for a coroutine on the event loop: the work joins the same groups, written by a writer thread
+        of this Database (or by a thread already writing one), and the coroutine waits without holding a thread of
+        the pool (a hop to the pool and back cost 0.1 ms of CPU a save). PostgreSQL: write_shared in the pool."""
+        if self._write_lock is None:
+            return await anyio.to_thread.run_sync(self.write_shared, work)
+        loop = asyncio.get_running_loop()
+        item = _Queued(work, loop, loop.create_future())
+        with self._group_turn:
+            self._queued.append(item)
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_queued, name="group-writer", daemon=True)
+                self._writer.start()
+            self._group_turn.notify_all()
+        return await item.future
+
+    def _write_queued(self) -> None:
+        """The writer thread: whenever work is queued and no group is being written, write the next group."""
+        while True:
+            with self._group_turn:
+                while not self._queued or self._writing:
+                    self._group_turn.wait()
+                self._writing = True
+                group, self._queued = self._queued, []
+            try:
+                self._write_group(group)
+            except BaseException:  # noqa: BLE001 - every item of the group has its error; the thread goes on
+                pass
+
+    def _write_group(self, group: list[_Queued]) -> None:
+        """Write a group taken from the queue (self._writing set by the caller), then let everyone waiting know:
+        threads on the condition, coroutines through their loop."""
+        try:
+            with self._write_lock:
+                self._run_group(group)
+        finally:
+            with self._group_turn:
+                self._writing = False
+                self._group_turn.notify_all()
+            for item in group:
+                if item.future is not None:
+                    item.loop.call_soon_threadsafe(_settle, item)
 
     def _run_group(self, group: list[_Queued]) -> None:
         """Run and commit a group of queued work (the file's write lock held); every item ends done."""
@@ -158,12 +198,25 @@ class Database:
 
 
 class _Queued:
-    """One piece of write_shared's work, its result or exception, and whether it is done (committed or failed)."""
+    """One piece of write_shared's work, its result or exception, whether it is done (committed or failed), and for
+    write_shared_async the loop and future that wait for it."""
 
-    __slots__ = ("work", "result", "error", "done")
+    __slots__ = ("work", "result", "error", "done", "loop", "future")
 
-    def __init__(self, work: Callable[[Session], object]) -> None:
+    def __init__(self, work: Callable[[Session], object], loop: asyncio.AbstractEventLoop | None = None,
+                 future: asyncio.Future | None = None) -> None:
         self.work, self.result, self.error, self.done = work, None, None, False
+        self.loop, self.future = loop, future
+
+
+def _settle(item: _Queued) -> None:
+    """On the item's loop: its future gets the work's result or exception (unless the caller gave up waiting)."""
+    if item.future.cancelled():
+        return
+    if item.error is not None:
+        item.future.set_exception(item.error)
+    else:
+        item.future.set_result(item.result)
 
 
 class _WorkFailed(Exception):

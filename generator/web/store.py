@@ -188,6 +188,17 @@ class Store:
         to refuse a student who has submitted. closed_by(settings, submitted_at), when given, is asked inside the
         save's transaction (so a release or a deadline set meanwhile cannot slip past it) and refuses the save with
         SavingClosed(its reason) when it returns one."""
+        return self.db.write_shared(self._save_work(student_id, answers, refuse_if_submitted, closed_by))
+
+    async def save_answers_async(self, student_id: str, answers: Mapping[str, str], *,
+                                 closed_by: Callable[[dict[str, str], datetime | None], str | None] | None = None
+                                 ) -> dict:
+        """save_answers for a coroutine on the event loop (the same rules and result), without a thread of the pool."""
+        return await self.db.write_shared_async(self._save_work(student_id, answers, False, closed_by))
+
+    def _save_work(self, student_id: str, answers: Mapping[str, str], refuse_if_submitted: bool,
+                   closed_by: Callable[[dict[str, str], datetime | None], str | None] | None) -> Callable:
+        """The work of one save, for Database.write_shared: the answers checked (ValueError) before it is queued."""
         checked = _check_answers(answers)
         _check_id(student_id)
         now = self.now()
@@ -242,7 +253,7 @@ class Store:
             return {"saved_at": now.astimezone(timezone.utc).isoformat(), "revisions": revisions, "changed": changed}
 
         # Committed with whatever other saves and Checks are waiting for the write lock: one sync of the disk for all.
-        return self.db.write_shared(save)
+        return save
 
     def answers(self, student_id: str) -> dict[str, str]:
         """The student's saved answers by label, as typed (a box emptied after typing is kept as "")."""

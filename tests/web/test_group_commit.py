@@ -151,3 +151,46 @@ def test_saves_and_checks_from_many_threads_all_land(database):
         answers = store.answers(student_id)
         assert answers["1a x"] == "24" and len(answers) == 26
         assert [a.marks["score"] for a in store.attempts(student_id)] == [1, 2]
+
+
+def test_coroutines_join_the_groups_and_get_their_own_results_and_errors(database):
+    """write_shared_async: work queued from the event loop while a thread's group holds the lock is written by the
+    writer thread in one commit; each coroutine gets its own result, the failing one its own exception, and every
+    result comes only once its work is committed."""
+    import asyncio
+
+    def fails(session):
+        session.execute(insert(STUDENTS), {"id": "half", "name": "rolled back"})
+        raise ValueError("this one fails")
+
+    async def main():
+        held = threading.Event()
+        release = threading.Event()
+
+        def holder():  # a thread's write_shared holds the turn until told
+            def work(session):
+                held.set()
+                release.wait(10)
+                return _add("t0")(session)
+            return database.write_shared(work)
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        await asyncio.to_thread(held.wait, 10)
+        commits = _commits(database)
+        waiting = [asyncio.ensure_future(database.write_shared_async(work))
+                   for work in [_add("a0"), _add("a1"), fails, _add("a2")]]
+        await asyncio.sleep(0.2)
+        if database.is_sqlite:  # behind the thread's group (PostgreSQL writes each in its own transaction at once)
+            assert not any(task.done() for task in waiting)  # nothing answered before its commit
+        release.set()
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        await asyncio.to_thread(thread.join, 10)
+        return results, commits[0]
+
+    results, commits = asyncio.run(main())
+    assert results[0] == "a0" and results[1] == "a1" and results[3] == "a2"
+    assert isinstance(results[2], ValueError)
+    assert _ids(database) == {"t0", "a0", "a1", "a2"}
+    if database.is_sqlite:
+        assert commits == 2  # the thread's group, then the four coroutines' together (the failing one rolled back)
