@@ -4,6 +4,7 @@ and the web page under a class (the real server, 300 students saving and checkin
 from __future__ import annotations
 
 import os
+import random
 import resource
 import statistics
 import sys
@@ -178,7 +179,7 @@ def bench_class() -> None:
         start = time.perf_counter()
         cpu_start = os.times()
         workers = os.cpu_count() or 1
-        sheets = generate(assignment, roster, BENCH_SECRET, workers=workers)
+        sheets = generate(assignment, roster, BENCH_SECRET, workers=workers, cache=Path(folder))  # as `class` does
         python = time.perf_counter() - start
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # worker processes are done: the rest is TeX
         write_class(assignment, sheets, Path(folder), BENCH_SECRET, pdf=True, summary=summary)
@@ -196,8 +197,9 @@ def bench_class() -> None:
         changed = (roster[0].__class__(roster[0].id, roster[0].name + " Jr.", 0, 2),) + roster[1:]
         start = time.perf_counter()
         again = Summary()
-        write_class(assignment, generate(assignment, changed, BENCH_SECRET), Path(folder), BENCH_SECRET, pdf=True,
-                    summary=again)
+        sheets = generate(assignment, changed, BENCH_SECRET, cache=Path(folder))  # the others from their records
+        again.seconds["generation"] = time.perf_counter() - start
+        write_class(assignment, sheets, Path(folder), BENCH_SECRET, pdf=True, summary=again)
         rebuild = time.perf_counter() - start
     n = len(roster)
     pages = ", ".join(f"{name} {count}" for name, count in summary.pages.items())
@@ -224,8 +226,8 @@ def bench_class() -> None:
           f"(target <= {CLASS_MEMORY_TARGET_MB} MB)  {'ok' if memory_ok else 'HIGH'}")
     print(f"  rebuild after one name changed: {rebuild:.2f} s  {_verdict(rebuild, CLASS_REBUILD_TARGET_S)} "
           f"({len(again.changed)} student rewritten, {again.chunks_compiled} chunks compiled, "
-          f"{again.pdfs_written} student PDFs cut, {again.pdfs_unchanged} unchanged; TeX "
-          f"{again.seconds.get('TeX', 0):.2f} s)")
+          f"{again.pdfs_written} student PDFs cut, {again.pdfs_unchanged} unchanged; generation "
+          f"{again.seconds['generation']:.2f} s, TeX {again.seconds.get('TeX', 0):.2f} s)")
 
 
 def bench_class_10k(size: int = CLASS_10K) -> None:
@@ -239,13 +241,19 @@ def bench_class_10k(size: int = CLASS_10K) -> None:
     roster = _class_roster(size)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
+        cpu_start = os.times()
         summary = Summary()
         build_class(assignment, roster, Path(folder), BENCH_SECRET, pdf=False, summary=summary)
         total = time.perf_counter() - start
+        cpu_end = os.times()
+    # CPU time beside the wall time: on a shared machine the wall time also holds other people's work.
+    own_cpu, workers_cpu = (sum(cpu_end[i:i + 2]) - sum(cpu_start[i:i + 2]) for i in (0, 2))
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"class set without PDFs: {size} students in {total:.1f} s ({total / size * 1000:.1f} ms a student)  "
           f"{_verdict(total * CLASS_10K / size, CLASS_10K_TARGET_S)} (scaled to {CLASS_10K})")
+    print(f"  CPU: building process {own_cpu:.1f} s, workers {workers_cpu:.1f} s ({(own_cpu + workers_cpu) / size * 1000:.1f} "
+          f"ms a student, on {os.cpu_count()} cores: at best {(own_cpu + workers_cpu) / (os.cpu_count() or 1):.1f} s)")
     print(f"  peak memory: building process {self_mb:.0f} MB, largest worker {child_mb:.0f} MB "
           f"(load average before: {load:.1f})")
 
@@ -365,22 +373,26 @@ def _bench_answers(key, student_id: str, kind: int, apply, valid_recipes) -> lis
 
 WEB_PROBLEMS = ("matmul:shape=2x2,difficulty=medium", "transpose", "dot_product", "matmul_gradient:difficulty=easy",
                 "inverse", "linear_map", "matmul_gradient", "matmul")  # the example assignment and four more: 59 blanks
-WEB_CONNECTIONS = 64  # requests in flight at once, from different students
+WEB_CONNECTIONS = 64  # the capacity phase: requests in flight at once, from different students, none waiting
 WEB_SAVE_P99_TARGET_MS = 50.0
 WEB_CHECK_P99_TARGET_MS = 300.0
 # Before the burst, each student's first boxes are saved at a class's pace (one save every 3 s per student, spread
 # out): the latency a student sees while the class types, for comparison with the burst's.
 WEB_PACE = 100.0  # saves per second
 WEB_PACED_BOXES = 3
+WEB_SEED = 6  # the order in which students start the burst
 WEB_SLIP_EVERY = 6  # every 6th blank is first saved with a slip, then saved again with the final text
+WEB_WORKERS_VARIABLE = "BENCH_WEB_WORKERS"  # BENCH_WEB_WORKERS=1: the server in one process
 WEB_PROFILE_VARIABLE = "BENCH_WEB_PROFILE"  # BENCH_WEB_PROFILE=1: print where the server's CPU time went
 
 
 def bench_web() -> None:
-    """The web page under a class: CLASS_SIZE students sign in, save every blank (one request per blank, as the page
-    does while a student types) with WEB_CONNECTIONS requests in flight, then press Check once each; the real server
-    (uvicorn, SQLite in the class folder) in its own process on loopback. Every save must be acknowledged and be in
-    the database afterwards with its last text."""
+    """The web page under a class: CLASS_SIZE students sign in; save a few boxes at a class's pace; then all at once
+    save every box as fast as the page lets one student send (page_save_gap: one save in flight, the next no sooner
+    than the page's save delay after it) and press Check as soon as their last box is saved: the targets' scenario.
+    Then the server's capacity: every box again, back to back, WEB_CONNECTIONS in flight. The real server (uvicorn,
+    SQLite in the class folder) in its own processes on loopback. Every save must be acknowledged and be in the
+    database afterwards with its last text."""
     import asyncio
 
     from generator.classes.assignment import parse_assignment
@@ -406,7 +418,7 @@ def bench_web() -> None:
         stored = _stored_answers(folder)
         report = Path(temp) / "profile.txt"
         profile_text = report.read_text() if profile and report.exists() else ""
-    _report_web(result, stored, server_cpu, server_mb)
+    _report_web(result, stored, server_cpu, server_mb, server.workers)
     if profile:
         print(profile_text)
 
@@ -423,6 +435,10 @@ class _WebServer:
             self.port = s.getsockname()[1]
         self.folder, self.profile, self.process = folder, profile, None
         self.url = f"http://127.0.0.1:{self.port}"
+        from generator.web.serve import default_workers
+
+        # As `serve` runs by default (BENCH_WEB_WORKERS=N to compare); a profile is taken of one process.
+        self.workers = 1 if profile else int(os.environ.get(WEB_WORKERS_VARIABLE) or default_workers())
 
     def start(self) -> "_WebServer":
         import subprocess
@@ -434,7 +450,7 @@ class _WebServer:
                        "_profiled_serve(*sys.argv[1:])", str(self.folder), str(self.port), str(self.profile)]
         else:
             command = [sys.executable, "-m", "generator", "serve", str(self.folder), "--port", str(self.port),
-                       "--teacher-token", "bench-teacher-token"]
+                       "--teacher-token", "bench-teacher-token", "--workers", str(self.workers)]
         self.log = open(self.folder.parent / "server.log", "w+", encoding="utf-8")  # a pipe could fill and block it
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
@@ -449,17 +465,41 @@ class _WebServer:
         self.process.wait()
         raise RuntimeError(f"the server did not start: {self.output()[-2000:]}")
 
+    def processes(self) -> list[int]:
+        """The server's main process and its worker processes (uvicorn's children), as process ids."""
+        found, pending = [], [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            try:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pending += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
     def peak_mb(self) -> float:
-        """The server process's peak resident memory so far."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """The peak resident memory so far of the server's processes, added up."""
+        total = 0.0
+        for pid in self.processes():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) / 1024
+            except OSError:
+                pass
+        return total
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time so far of the server's processes, added up."""
+        total = 0
+        for pid in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -551,7 +591,8 @@ class _Connections:
 
 
 async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
-    """Sign in every student, save every blank, Check once each; the timings and what was sent."""
+    """Sign in every student; a few boxes at a class's pace; every box back to back (capacity); then every box at the
+    page's pace and Check, everyone at once; the timings and what was sent."""
     import asyncio
     import html
     import json
@@ -570,7 +611,9 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
     failures: list[str] = []
     save_ms: list[float] = []
     paced_ms: list[float] = []
+    capacity_ms: list[float] = []
     check_ms: list[float] = []
+    together_ms: list[float] = []
     checked: dict[str, int] = {}
 
     async def sign_in(student: str) -> None:
@@ -602,10 +645,10 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
         plan[student] = [save for label in labels for save in (
             ((label, final[label] + "1"), (label, final[label])) if label in slipped else ((label, final[label]),))]
 
-    async def save_one(student: str, label: str, text: str, latencies: list[float]) -> None:
+    async def save_one(student: str, label: str, text: str, latencies: list[float], via: _Connections) -> None:
         body = json.dumps({"answers": {label: text}}).encode()
         try:
-            status, _, content, ms = await pool.request(
+            status, _, content, ms = await via.request(
                 "POST", "/api/answers", cookies[student], {"Content-Type": "application/json",
                                                            "X-CSRF-Token": csrf[student]}, body)
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError) as error:
@@ -619,42 +662,77 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
         # The student's first WEB_PACED_BOXES boxes, at the class's pace: one save every 1/WEB_PACE s, in turn.
         for box, (label, text) in enumerate(plan.get(student, ())[:WEB_PACED_BOXES]):
             await asyncio.sleep(max(0.0, begin + (box * len(plan) + n) / WEB_PACE - time.perf_counter()))
-            await save_one(student, label, text, paced_ms)
+            await save_one(student, label, text, paced_ms, pool)
 
-    async def save_all(student: str) -> None:
-        # One box at a time, each save answered before the next is sent (the page keeps one save in flight).
-        for label, text in plan.get(student, ())[WEB_PACED_BOXES:]:
-            await save_one(student, label, text, save_ms)
+    async def save_back_to_back(student: str) -> None:
+        # Every box with another text, each save sent the moment the one before is answered.
+        for label in dict(plan.get(student, ())):
+            await save_one(student, label, dict(plan[student])[label] + "9", capacity_ms, pool)
 
-    async def check(student: str) -> None:
+    async def save_at_page_pace(student: str, begin: float, check_after: int) -> None:
+        # As fast as the page sends: one save in flight; a change typed at once after a save is sent waits the
+        # page's delay, and if the save is still unanswered then, the delay again after its answer. Check is pressed
+        # once, the moment box check_after is saved (a practice student checks as they go).
+        due = begin
+        for box, (label, text) in enumerate(plan.get(student, ())):
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            sent = time.perf_counter()
+            await save_one(student, label, text, save_ms, own)
+            due = max(sent, time.perf_counter() - gap) + gap
+            if box == check_after:
+                await check(student, own, check_ms)
+
+    async def check(student: str, via: _Connections, latencies: list[float]) -> None:
         try:
-            status, _, content, ms = await pool.request("POST", "/api/check", cookies[student],
-                                                        {"X-CSRF-Token": csrf[student]})
+            status, _, content, ms = await via.request("POST", "/api/check", cookies[student],
+                                                       {"X-CSRF-Token": csrf[student]})
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, RuntimeError) as error:
             failures.append(f"{student}: check {error!r}")
             return
-        check_ms.append(ms)
+        latencies.append(ms)
         if status != 200:
             failures.append(f"{student}: check answered {status} {content[:200]!r}")
         else:
             checked[student] = sum(1 for v in json.loads(content)["verdicts"].values() if v["status"] == "right")
 
+    gap = page_save_gap()
     load = os.getloadavg()[0]
     started = time.perf_counter()
     cpu = time.process_time()
     await asyncio.gather(*(sign_in(s) for s in students))
     paced = time.perf_counter()
     await asyncio.gather(*(save_paced(n, s, paced) for n, s in enumerate(plan)))
+    capacity = time.perf_counter()
+    await asyncio.gather(*(save_back_to_back(s) for s in plan))
     burst, burst_cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(save_all(s) for s in plan))
-    saved, saved_cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(check(s) for s in plan))
-    done = time.perf_counter()
+    own = _Connections(url, len(plan))  # every student's browser keeps its own connection
+    # Students start within one save delay of each other, at moments spread evenly over it (the same moment to the
+    # millisecond would send the whole class's saves in waves of CLASS_SIZE), and each presses Check after a box
+    # spread evenly over the sheet; the order is shuffled with a fixed seed.
+    order = list(plan)
+    random.Random(WEB_SEED).shuffle(order)
+    boxes = min(len(sends) for sends in plan.values()) if plan else 1
+    await asyncio.gather(*(save_at_page_pace(s, burst + gap * i / len(order), (i * 7919) % boxes)
+                           for i, s in enumerate(order)))
+    done, done_cpu = time.perf_counter(), time.process_time()
+    # The extreme beside it: the whole class presses Check in the same moment.
+    await asyncio.gather(*(check(s, own, together_ms) for s in plan))
+    together = time.perf_counter() - done
     await pool.close()
+    await own.close()
     return {"plan": plan, "failures": failures, "save_ms": save_ms, "paced_ms": paced_ms, "check_ms": check_ms,
-            "right": checked, "load": load, "sign_in_s": paced - started, "save_s": saved - burst,
-            "check_s": done - saved, "client_cpu_s": time.process_time() - cpu,
-            "client_save_cpu_s": saved_cpu - burst_cpu}
+            "capacity_ms": capacity_ms, "capacity_s": burst - capacity, "right": checked, "load": load,
+            "sign_in_s": paced - started, "burst_s": done - burst, "gap_s": gap, "together_ms": together_ms,
+            "together_s": together,
+            "client_cpu_s": time.process_time() - cpu, "client_burst_cpu_s": done_cpu - burst_cpu}
+
+
+def page_save_gap() -> float:
+    """The shortest time between two saves of one student's page, in seconds: its save delay (page.js)."""
+    import re
+
+    script = (Path(__file__).parent / "web" / "static" / "page.js").read_text(encoding="utf-8")
+    return int(re.search(r"const SAVE_DELAY_MS = (\d+);", script)[1]) / 1000
 
 
 def _stored_answers(folder: Path) -> dict[str, dict[str, str]]:
@@ -671,38 +749,52 @@ def _stored_answers(folder: Path) -> dict[str, dict[str, str]]:
         connection.close()
 
 
-def _report_web(result: dict, stored: dict[str, dict[str, str]], server_cpu: float, server_mb: float) -> None:
-    plan, saves, checks = result["plan"], result["save_ms"], result["check_ms"]
+def _report_web(result: dict, stored: dict[str, dict[str, str]], server_cpu: float, server_mb: float,
+                workers: int) -> None:
+    plan, saves, checks, capacity = result["plan"], result["save_ms"], result["check_ms"], result["capacity_ms"]
     expected = {student: dict(sends) for student, sends in plan.items()}
     wrong = sum(1 for student, answers in expected.items() for label, text in answers.items()
                 if stored.get(student, {}).get(label) != text)
     extra = sum(len(set(stored.get(student, {})) - set(answers)) for student, answers in expected.items())
     blanks = sum(map(len, expected.values()))
-    print(f"web page: {len(plan)} students x {blanks // max(1, len(plan))} blanks; the real server (uvicorn, SQLite "
-          f"with synchronous=FULL) on loopback; the load generator (asyncio, keep-alive connections) shares the "
-          f"{os.cpu_count()} cores with it (load average before: {result['load']:.1f})")
-    print(f"  sign-in: {len(plan)} students in {result['sign_in_s']:.2f} s (the code's link, then the sheet page)")
+    n = len(plan)
+    print(f"web page: {n} students x {blanks // max(1, n)} blanks; the real server (uvicorn, {workers} worker "
+          f"process{'es' if workers > 1 else ''}, SQLite with synchronous=FULL) on loopback; the load generator "
+          f"(asyncio, keep-alive connections) shares the {os.cpu_count()} cores with it (load average before: "
+          f"{result['load']:.1f})")
+    print(f"  sign-in: {n} students in {result['sign_in_s']:.2f} s (the code's link, then the sheet page)")
     paced = result["paced_ms"]
     if paced:
         print(f"  saves at a class's pace: {len(paced)} at {WEB_PACE:g}/s ({WEB_PACED_BOXES} boxes a student): latency "
               f"p50 {_percentile(paced, 0.5):.1f} ms, p99 {_percentile(paced, 0.99):.1f} ms, max {max(paced):.1f} ms")
-    throughput = len(saves) / result["save_s"] if result["save_s"] else 0.0
-    print(f"  saves all at once: {len(saves)} (one request per box, every {WEB_SLIP_EVERY}th box twice), "
-          f"{WEB_CONNECTIONS} in flight: {result['save_s']:.2f} s, {throughput:.0f} saves/s")
+    if capacity:
+        print(f"  capacity: every box again, back to back, {WEB_CONNECTIONS} in flight: {len(capacity)} saves in "
+              f"{result['capacity_s']:.2f} s, {len(capacity) / result['capacity_s']:.0f} saves/s; latency p50 "
+              f"{_percentile(capacity, 0.5):.1f} ms, p99 {_percentile(capacity, 0.99):.1f} ms (the queue of "
+              f"{WEB_CONNECTIONS} requests: no student's page sends like this)")
+    rate = len(saves) / result["burst_s"] if result["burst_s"] else 0.0
+    print(f"  all {n} at once, as fast as the page sends (one save in flight, {result['gap_s'] * 1000:.0f} ms apart at "
+          f"the least, the students starting within {result['gap_s'] * 1000:.0f} ms; every {WEB_SLIP_EVERY}th box "
+          f"twice), each pressing Check once on the way: {len(saves)} saves and {len(checks)} Checks in "
+          f"{result['burst_s']:.2f} s ({rate:.0f} saves/s)")
     for label, samples, target in (("save", saves, WEB_SAVE_P99_TARGET_MS), ("check", checks, WEB_CHECK_P99_TARGET_MS)):
         if samples:
             p99 = _percentile(samples, 0.99)
             print(f"    {label:<6} latency p50 {_percentile(samples, 0.5):7.1f} ms, p99 {p99:7.1f} ms, max "
                   f"{max(samples):7.1f} ms (target p99 < {target:g} ms)  {'ok' if p99 < target else 'SLOW'}")
-    print(f"  Check: {len(checks)} (each student once, {WEB_CONNECTIONS} in flight) in {result['check_s']:.2f} s, "
-          f"{len(checks) / max(result['check_s'], 1e-9):.0f}/s ({sum(result['right'].values())} blanks marked right)")
+    together = result["together_ms"]
+    if together:
+        print(f"  the whole class pressing Check in the same moment: {len(together)} in {result['together_s']:.2f} s, "
+              f"{len(together) / result['together_s']:.0f}/s; latency p50 {_percentile(together, 0.5):.1f} ms, p99 "
+              f"{_percentile(together, 0.99):.1f} ms (the last waits for the whole class's marking)")
+    print(f"    {sum(result['right'].values())} blanks marked right by the Checks")
     print(f"  CPU: server {server_cpu:.1f} s, load generator {result['client_cpu_s']:.1f} s "
-          f"({result['client_save_cpu_s']:.1f} s of it while saving all at once); server peak memory "
-          f"{server_mb:.0f} MB")
+          f"({result['client_burst_cpu_s']:.1f} s of it in the page-paced burst); server peak memory "
+          f"{server_mb:.0f} MB (every worker added up)")
     verdict = "ok" if not result["failures"] and not wrong and not extra else "LOST"
     print(f"  read back from the database: {blanks - wrong} of {blanks} answers with their last text "
-          f"({len(paced) + len(saves)} saves acknowledged), {len(result['failures'])} requests failed, {extra} "
-          f"unexpected answers  {verdict}")
+          f"({len(paced) + len(capacity) + len(saves)} saves acknowledged), {len(result['failures'])} requests failed, "
+          f"{extra} unexpected answers  {verdict}")
     for failure in result["failures"][:5]:
         print(f"    {failure}")
 
@@ -737,7 +829,7 @@ def _profiled_serve(folder: str, port: str, report: str) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     main.enable()
     try:
-        serve(Path(folder), "127.0.0.1", int(port), None, "bench-teacher-token")
+        serve(Path(folder), "127.0.0.1", int(port), None, "bench-teacher-token", workers=1)  # threads of one process
     except KeyboardInterrupt:  # uvicorn raises the SIGTERM it caught again once it has shut down
         pass
     finally:
