@@ -53,3 +53,32 @@ def test_the_class_document_reads_one_student_at_a_time():
         assert len(pulled) <= made.count(r"\studentstart{") + 1
     assert made == classset.class_document(s.worksheet for s in sheets)
     assert len(pulled) == 5
+
+
+def test_a_large_class_with_its_folder_is_written_by_the_workers_and_kept_on_disk(tmp_path, monkeypatch):
+    from generator.classes import studentcache
+    from generator.classes.classbuild import Summary
+    from generator.classes.secret import SECRET_FILE
+
+    assignment = load_assignment(EXAMPLE)
+    roster = tuple(Student(f"s{i}", f"Student {i}", 0, i) for i in range(1, 6))
+    in_memory = generate(assignment, roster, SECRET, workers=1)
+    write_class(assignment, in_memory, tmp_path / "a", SECRET, pdf=False)
+    monkeypatch.setattr(classbuild, "SPOOL_FROM", 1)
+    for workers in (2, 1):
+        out = tmp_path / f"b{workers}"
+        direct = generate(assignment, roster, SECRET, workers=workers, cache=out)
+        # Written before write_class, by whichever process made the sheet; no text crossed back in memory.
+        assert (out / SECRET_FILE).exists() and all(s.written and s.spool is studentcache.ON_DISK for s in direct)
+        assert all(isinstance(place, str) and Path(place).exists() for s in direct for place in s.texts)
+        assert [(s.worksheet, s.key, s.json, s.grading, s.givens, s.variant) for s in direct] == \
+            [(s.worksheet, s.key, s.json, s.grading, s.givens, s.variant) for s in in_memory]
+        summary = write_class(assignment, direct, out, SECRET, pdf=False)
+        assert summary.changed == [s.id for s in roster]
+        assert {k: v for k, v in _files(out).items() if not k.startswith("cache/")} == _files(tmp_path / "a")
+        # Built again: every student read back (kept on disk), nothing written, the same files.
+        before = _files(out)
+        again = generate(assignment, roster, SECRET, workers=workers, cache=out)
+        assert all(s.cached and s.spool is studentcache.ON_DISK for s in again)
+        assert write_class(assignment, again, out, SECRET, pdf=False, summary=Summary()).changed == []
+        assert _files(out) == before

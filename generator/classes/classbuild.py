@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from tqdm import tqdm
@@ -88,39 +89,61 @@ def generate(assignment: Assignment, roster: tuple[Student, ...], secret: bytes,
     to a temporary file as each sheet arrives (StudentSheet.spooled), their grading rows too: what stays in memory
     is a few hundred bytes a student (id, name, variant, given values), not the 50 KB of its .tex and JSON.
     With `cache` (the class folder) a student whose record there is up to date is read back, not generated
-    (studentcache), and the others' sheets carry the key their record is written under (_write_students)."""
+    (studentcache), and the others' sheets carry the key their record is written under (_write_students). With
+    both, the workers write each student's files and record into the folder themselves, after the first sheet is
+    made and the secret kept: the texts never cross to this process, and the writing is shared and overlapped."""
     keys = [studentcache.cache_key(assignment, s, secret) for s in roster] if cache is not None else [""] * len(roster)
     recorded = [bool(key) and studentcache.has_record(cache, s, key, secret) for s, key in zip(roster, keys)]
-    todo = [s for s, known in zip(roster, recorded) if not known]
+    todo = [(s, key) for s, key, known in zip(roster, keys, recorded) if not known]
+    direct = cache is not None and len(roster) >= SPOOL_FROM
     if workers is None:
         workers = (os.cpu_count() or 1) if len(todo) >= PARALLEL_FROM else 1
     with ExitStack() as stack:
         made: Iterable[StudentSheet] = ()
         if todo:
-            first = student_sheet(assignment, todo[0], secret)  # a spec that cannot be built fails before the bar
+            first = student_sheet(assignment, todo[0][0], secret)  # a spec that cannot be built fails before the bar
+            if direct:
+                _keep_secret(cache, secret)  # before any student's file: they are made with it
+                first = _write_student(cache, replace(first, cache_key=todo[0][1]), secret)
+            make = partial(_made_and_written, out=cache) if direct else _made
             rest = todo[1:]
             if workers > 1:
                 # fork: the workers start with the templates compiled and the problem types loaded.
                 pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")))
-                results = pool.map(student_sheet, [assignment] * len(rest), rest, [secret] * len(rest),
+                results = pool.map(make, [assignment] * len(rest), [s for s, _ in rest], [secret] * len(rest),
+                                   [key for _, key in rest],
                                    chunksize=max(1, min(GENERATE_CHUNK, len(rest) // (8 * workers))))
             else:
-                results = (student_sheet(assignment, student, secret) for student in rest)
+                results = (make(assignment, student, secret, key) for student, key in rest)
             made = itertools.chain([first], results)
         made = iter(made)
         bar = stack.enter_context(tqdm(total=len(roster), desc="students", unit="", file=sys.stderr,
                                        disable=not progress, leave=False))
-        spool = Spool() if len(roster) >= SPOOL_FROM else None
+        spool = Spool() if len(roster) >= SPOOL_FROM and not direct else None
         sheets = []
         for student, key, known in zip(roster, keys, recorded):
-            sheet = studentcache.load(cache, assignment, student, secret, key) if known else next(made)
+            sheet = studentcache.load(cache, assignment, student, secret, key, direct) if known else next(made)
             if sheet is None:  # a file changed since its record was checked: generated here after all
-                sheet = student_sheet(assignment, student, secret)
+                sheet = _made(assignment, student, secret, key)
+                if direct:
+                    sheet = _write_student(cache, sheet, secret)
             if key and not sheet.cached:
                 sheet = replace(sheet, cache_key=key)
             sheets.append(sheet.spooled(spool) if spool else sheet)
             bar.update()
     return sheets
+
+
+def _made(assignment: Assignment, student: Student, secret: bytes, key: str) -> StudentSheet:
+    """student_sheet, with the key its record is written under."""
+    sheet = student_sheet(assignment, student, secret)
+    return replace(sheet, cache_key=key) if key else sheet
+
+
+def _made_and_written(assignment: Assignment, student: Student, secret: bytes, key: str, out: Path) -> StudentSheet:
+    """A worker's part in a large class: the sheet made, its files and record written into `out`; what it sends
+    back holds their paths, not the texts."""
+    return _write_student(out, _made(assignment, student, secret, key), secret)
 
 
 def _write_if_changed(path: Path, text: str | bytes) -> bool:
@@ -173,17 +196,28 @@ def _keep_secret(out: Path, secret: bytes) -> None:
 def _write_students(sheets: list[StudentSheet], out: Path, summary: Summary, secret: bytes) -> None:
     """Each student's worksheet and key .tex and JSON key, where they changed; then the record of each sheet
     generated with a cache key (after its files: a record never names files that were not written)."""
-    folder = out / STUDENTS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
     for s in sheets:
         if s.cached:  # read from these very files a moment ago (their SHA-256 sums checked): nothing to write
             continue
-        data = tuple(text.encode("utf-8") for text in (s.worksheet, s.key, s.json))
-        wrote = [_write_if_changed(path, part) for path, part in zip(studentcache.student_files(out, s.student), data)]
-        if any(wrote):
+        if s.written is None:
+            s = _write_student(out, s, secret)
+        if s.written:
             summary.changed.append(s.student.id)
-        if s.cache_key:
-            studentcache.store(out, s, data, secret)
+
+
+def _write_student(out: Path, sheet: StudentSheet, secret: bytes) -> StudentSheet:
+    """Write one student's .tex, key .tex and JSON key where they changed, then its record (if it has a cache key:
+    after the files, so that a record never names files that were not written). Returns the sheet marked written,
+    its texts and grading rows left on disk when it has a record."""
+    (out / STUDENTS_DIR).mkdir(parents=True, exist_ok=True)
+    data = tuple(text.encode("utf-8") for text in (sheet.worksheet, sheet.key, sheet.json))
+    wrote = [_write_if_changed(path, part) for path, part in zip(studentcache.student_files(out, sheet.student), data)]
+    sheet = replace(sheet, written=any(wrote))
+    if not sheet.cache_key:
+        return sheet
+    studentcache.store(out, sheet, data, secret)
+    return studentcache.on_disk(out, sheet)
 
 
 def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,

@@ -108,6 +108,10 @@ class Spool:
         self.file.seek(place[0])
         return self.file.read(place[1])
 
+    def grading(self, place: tuple[int, int]) -> tuple["GradingProblem", ...]:
+        """Grading rows put as their pickle (StudentSheet.spooled)."""
+        return pickle.loads(self.get_bytes(place))  # written by this process
+
     def close(self) -> None:
         self.file.close()
 
@@ -117,7 +121,8 @@ class StudentSheet:
     """One student's documents, rendered: the worksheet and key .tex, the JSON key, and what the class needs.
 
     The three texts and the grading rows are held as they are, or (spooled, `spool` set) as their places in a
-    Spool on disk, read back when asked for: a class of thousands keeps only the small parts in memory."""
+    Spool on disk, or in the class folder (studentcache.OnDisk), read back when asked for: a class of thousands
+    keeps only the small parts in memory."""
 
     student: Student
     seed: int  # in memory only: no file the build writes holds it, but the student's key JSON
@@ -130,6 +135,7 @@ class StudentSheet:
     spool: Spool | None = field(default=None, compare=False, repr=False)
     cache_key: str = field(default="", compare=False, repr=False)  # set: the build keeps its record (studentcache)
     cached: bool = field(default=False, compare=False)  # read back from its record and files, not generated
+    written: bool | None = field(default=None, compare=False)  # None: files not written yet; else: whether changed
 
     def _text(self, index: int) -> str:
         return self.spool.get(self.texts[index]) if self.spool is not None else self.texts[index]
@@ -151,7 +157,7 @@ class StudentSheet:
         """Each problem's block on the grading sheet."""
         if self.spool is None:
             return self.grading_rows
-        return pickle.loads(self.spool.get_bytes(self.grading_rows))  # written by this process (spooled)
+        return self.spool.grading(self.grading_rows)
 
     def spooled(self, spool: Spool) -> "StudentSheet":
         """This sheet with its texts and grading rows moved to `spool`."""

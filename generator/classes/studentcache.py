@@ -15,6 +15,7 @@ import hmac
 import importlib.metadata
 import json
 import sys
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -88,8 +89,38 @@ def has_record(out: Path, student: Student, key: str, secret: bytes) -> bool:
     return _read_record(out, student, key, secret) is not None
 
 
-def load(out: Path, assignment: Assignment, student: Student, secret: bytes, key: str) -> StudentSheet | None:
-    """The student's sheet from the record and the student's files, or None when either is not up to date."""
+class OnDisk:
+    """Where a large class's sheets keep their texts and grading rows: the students' files and records, read back
+    when asked for (the `spool` of a StudentSheet whose texts are paths and whose grading rows are its record)."""
+
+    def get(self, place: str) -> str:
+        return Path(place).read_bytes().decode("utf-8")
+
+    def grading(self, place: str) -> tuple[GradingProblem, ...]:
+        return _grading(json.loads(Path(place).read_bytes()))
+
+    def __reduce__(self) -> str:  # a sheet sent back by a worker refers to this process's ON_DISK
+        return "ON_DISK"
+
+
+ON_DISK = OnDisk()
+
+
+def _grading(record: dict) -> tuple[GradingProblem, ...]:
+    return tuple(GradingProblem(Tex(heading), groups, tuple(Tex(row) for row in rows))
+                 for heading, groups, rows in record["grading"])
+
+
+def on_disk(out: Path, sheet: StudentSheet) -> StudentSheet:
+    """The sheet, whose files and record are written, with its texts and grading rows left there (ON_DISK)."""
+    texts = tuple(str(path) for path in student_files(out, sheet.student))
+    return replace(sheet, texts=texts, grading_rows=str(_record_path(out, sheet.student)), spool=ON_DISK)
+
+
+def load(out: Path, assignment: Assignment, student: Student, secret: bytes, key: str,
+         keep_on_disk: bool = False) -> StudentSheet | None:
+    """The student's sheet from the record and the student's files, or None when either is not up to date; with
+    `keep_on_disk` its texts and grading rows stay in the files (ON_DISK), checked but not kept in memory."""
     record = _read_record(out, student, key, secret)
     if record is None:
         return None
@@ -97,18 +128,18 @@ def load(out: Path, assignment: Assignment, student: Student, secret: bytes, key
         data = [path.read_bytes() for path in student_files(out, student)]
         if [hashlib.sha256(d).hexdigest() for d in data] != record["files"]:
             return None
-        grading = tuple(GradingProblem(Tex(heading), groups, tuple(Tex(row) for row in rows))
-                        for heading, groups, rows in record["grading"])
+        grading = _grading(record)
         texts = tuple(d.decode("utf-8") for d in data)
         # The seed and the access code are made again from the secret: a record holds neither (nor the QR text,
         # which may hold the code), as no file of the class but the student's own holds them.
         seed, code = sheet_seed(assignment, student, secret), access_code(secret, assignment.name, student.id)
-        return StudentSheet(
+        sheet = StudentSheet(
             student=student, seed=seed, variant=record["variant"],
             qr_text=sheet_qr_text(assignment, student, record["variant"], seed, code), access_code=code, texts=texts,
             grading_rows=grading, givens=tuple(record["givens"]), cache_key=key, cached=True)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return on_disk(out, sheet) if keep_on_disk else sheet
 
 
 def store(out: Path, sheet: StudentSheet, data: tuple[bytes, bytes, bytes], secret: bytes) -> None:
