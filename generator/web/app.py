@@ -225,17 +225,21 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         student = api_student(request)
         if isinstance(student, JSONResponse):
             return student
-        return await run_in_threadpool(check_for, student)
-
-    def check_for(student: str) -> JSONResponse:
-        if settings()["mode"] != PRACTICE:
-            return _json_error(403, "this is an exam: marks come when your teacher releases them")
-        answers = store.answers(student)
-        marked = marks.mark(classdata.key(student), answers, student)
-        result = marks.verdicts(marked)
-        store.add_attempt(student, answers, result)
+        checked = await run_in_threadpool(check_for, student)
+        if isinstance(checked, JSONResponse):
+            return checked
+        answers, marked, result = checked
+        await store.add_attempt_async(student, answers, result)
         return JSONResponse({"verdicts": result, "score": marks.points_text(marked.score),
                              "out_of": marks.points_text(marked.out_of)}, headers=_NO_STORE)
+
+    def check_for(student: str):
+        """The student's answers, marked: (answers, the marker's result, the verdicts), or the error to answer with."""
+        state, answers = store.check_inputs(student)
+        if state["mode"] != PRACTICE:
+            return _json_error(403, "this is an exam: marks come when your teacher releases them")
+        marked = marks.mark(classdata.key(student), answers, student)
+        return answers, marked, marks.verdicts(marked)
 
     @app.post("/api/submit")
     async def submit(request: Request):

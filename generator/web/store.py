@@ -40,6 +40,11 @@ _RAW = RawStatements(
                                          _ANSWERS.c.label == bindparam("old_label")).values(
         text=bindparam("new_text"), saved_at=bindparam("now"), revision=bindparam("new_revision")),
     last_saved=update(_STUDENTS).where(_STUDENTS.c.id == bindparam("student")).values(last_saved_at=bindparam("now")),
+    # A Check's: what it reads, and the attempt it keeps.
+    submitted_at=_SUBMITTED_AT,
+    answers_of=select(_ANSWERS.c.label, _ANSWERS.c.text).where(_ANSWERS.c.student_id == bindparam("student"))
+    .order_by(_ANSWERS.c.label),
+    insert_attempt=(insert(_ATTEMPTS).returning(_ATTEMPTS.c.id), ("student_id", "created_at", "answers", "marks")),
 )
 _ANSWERS_OF = select(_ANSWERS.c.label, _ANSWERS.c.text).where(_ANSWERS.c.student_id == bindparam("student")) \
     .order_by(_ANSWERS.c.label)
@@ -286,6 +291,14 @@ class Store:
     def add_attempt(self, student_id: str, answers: Mapping[str, str], marks: Any) -> int:
         """Keep one practice Check: the answers checked and the marker's verdicts (anything JSON can write);
         returns its id."""
+        return self.db.write_shared(self._attempt_work(student_id, answers, marks))
+
+    async def add_attempt_async(self, student_id: str, answers: Mapping[str, str], marks: Any) -> int:
+        """add_attempt for a coroutine on the event loop, without a thread of the pool."""
+        return await self.db.write_shared_async(self._attempt_work(student_id, answers, marks))
+
+    def _attempt_work(self, student_id: str, answers: Mapping[str, str], marks: Any) -> Callable:
+        """The work of keeping one Check, for Database.write_shared: everything checked before it is queued."""
         checked = _check_answers(answers)
         try:
             marks_text = json.dumps(marks, ensure_ascii=False, sort_keys=True, allow_nan=False)
@@ -296,13 +309,31 @@ class Store:
         now = self.now()
 
         def add(session) -> int:
-            if session.execute(_SUBMITTED_AT, {"student": student_id}).first() is None:
-                raise UnknownStudent(f"no student {student_id!r} in the database")
-            return session.execute(_INSERT_ATTEMPT, {"student_id": student_id, "created_at": now,
-                                                     "answers": answers_text, "marks": marks_text}
-                                   ).inserted_primary_key[0]
+            cursor, dialect = dbapi_cursor(session)
+            try:
+                if not _RAW.get("submitted_at", dialect).rows(cursor, {"student": student_id}):
+                    raise UnknownStudent(f"no student {student_id!r} in the database")
+                return _RAW.get("insert_attempt", dialect).rows(cursor, {
+                    "student_id": student_id, "created_at": now, "answers": answers_text, "marks": marks_text})[0][0]
+            finally:
+                cursor.close()
 
-        return self.db.write_shared(add)
+        return add
+
+    def check_inputs(self, student_id: str) -> tuple[dict[str, str], dict[str, str]]:
+        """What a Check reads, in one snapshot: the settings (as settings() gives them) and the student's answers
+        (as answers() gives them)."""
+        _check_id(student_id)
+        with self.db.read() as session:
+            cursor, dialect = dbapi_cursor(session)
+            try:
+                if not _RAW.get("submitted_at", dialect).rows(cursor, {"student": student_id}):
+                    raise UnknownStudent(f"no student {student_id!r} in the database")
+                settings = _settings(_RAW.get("settings", dialect).rows(cursor))
+                answers = dict(_RAW.get("answers_of", dialect).rows(cursor, {"student": student_id}))
+                return settings, answers
+            finally:
+                cursor.close()
 
     def attempts(self, student_id: str) -> list[AttemptRecord]:
         """The student's practice Checks, oldest first."""

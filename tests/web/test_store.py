@@ -255,6 +255,25 @@ def test_attempts_are_kept_in_order(timed, clock):
     assert len(timed.attempts("s1")) == 2
 
 
+def test_a_check_reads_the_settings_and_answers_in_one_go_and_keeps_its_attempt_from_the_loop(timed, clock):
+    import asyncio
+
+    timed.save_answers("s1", {"1b y": "3", "1a x": "-1/2", "1c z": ""})
+    timed.set_settings(mode="exam", deadline="2026-03-02T17:00:00+02:00")
+    assert timed.check_inputs("s1") == (timed.settings(), timed.answers("s1"))
+    assert list(timed.check_inputs("s1")[1]) == ["1a x", "1b y", "1c z"]  # in label order, as answers() gives them
+    assert timed.check_inputs("s2") == (timed.settings(), {})
+    with pytest.raises(UnknownStudent):
+        timed.check_inputs("nobody")
+    first = timed.add_attempt("s1", {"1a x": "1"}, {"1a x": "right"})
+    second = asyncio.run(timed.add_attempt_async("s1", {"1a x": "2"}, {"1a x": "wrong"}))
+    assert second > first
+    assert [(a.id, a.answers, a.marks) for a in timed.attempts("s1")] == [
+        (first, {"1a x": "1"}, {"1a x": "right"}), (second, {"1a x": "2"}, {"1a x": "wrong"})]
+    with pytest.raises(UnknownStudent):
+        asyncio.run(timed.add_attempt_async("nobody", {}, {}))
+
+
 # Settings.
 
 def test_settings(timed, clock):
