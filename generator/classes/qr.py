@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import segno
@@ -17,6 +18,7 @@ ERROR_LEVEL = "m"  # survives a fold or a pencil mark (15% of the code)
 # A fixed mask: segno would score all eight to pick one, which is 80% of the time a class set spends on QR codes;
 # every mask is valid and decoders read them all (the tests decode printed codes).
 MASK = 0
+DARK_RUN = re.compile("1+")
 
 
 def spec_text(spec: ProblemSpec) -> str:
@@ -96,15 +98,9 @@ def qr_tex(text: str, width_mm: int = 26) -> Tex:
     rects = []
     for r, row in enumerate(modules):
         y = size - QUIET_ZONE - 1 - r  # PDF coordinates grow upwards
-        c = 0
-        while c < len(row):
-            if row[c]:
-                start = c
-                while c < len(row) and row[c]:
-                    c += 1
-                rects.append(f"{start + QUIET_ZONE} {y} {c - start} 1 re")
-            else:
-                c += 1
+        # Each run of dark modules, found by a regular expression: a loop over modules was a third of the QR time.
+        for run in DARK_RUN.finditer("".join("1" if m else "0" for m in row)):
+            rects.append(f"{run.start() + QUIET_ZONE} {y} {run.end() - run.start()} 1 re")
     scale = f"{width_bp / size:.5f}"  # fixed digits: the same text always gives the same TeX
     return Tex(f"\\hbox to {width_bp:.3f}bp{{\\vrule width 0pt height {width_bp:.3f}bp depth 0pt"
                f"\\pdfliteral{{q {scale} 0 0 {scale} 0 0 cm 0 g\n" + "\n".join(rects) + "\nf Q}\\hfil}")

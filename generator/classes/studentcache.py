@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.metadata
 import json
 import sys
 from dataclasses import replace
@@ -51,7 +50,10 @@ def code_fingerprint() -> str:
             name = path.relative_to(PACKAGE).as_posix().encode("utf-8")
             data = path.read_bytes()
             digest.update(b"%d:%s%d:" % (len(name), name, len(data)) + data)
-    packages = sorted((str(d.metadata["Name"]), d.version) for d in importlib.metadata.distributions())
+    # The installed packages by their metadata folders' names (name-version.dist-info): a listing of sys.path,
+    # where reading every distribution's metadata took 0.1 s, a twentieth of a rebuild's budget.
+    packages = sorted(entry.name for folder in map(Path, sys.path) if folder.is_dir() for entry in folder.iterdir()
+                      if entry.suffix in (".dist-info", ".egg-info", ".pth"))
     digest.update(json.dumps([sys.version, sys.implementation.name, packages]).encode("utf-8"))
     return digest.hexdigest()
 
