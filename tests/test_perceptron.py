@@ -94,3 +94,49 @@ def test_the_update_follows_from_the_students_own_prediction():
         for name in ("w_new", "b_new"):
             assert {marks[blank.label].status for blank in q[name].blanks.values()} == {WRONG}, (spec, name)
             assert {marks[blank.label].note for blank in q[name].blanks.values()} == {WRONG_RULE_SIGN}, (spec, name)
+
+
+def test_a_slip_in_the_pass_is_carried_down_the_table():
+    """steps=4: a score written with the wrong sign at one step; the prediction from it, the update from that
+    prediction and every later row worked from the student's own weights earn follow-through. A later row whose update
+    has its sign slipped stays wrong."""
+    from generator.marking.marker import FOLLOW_THROUGH, RIGHT, WRONG
+
+    from .test_marking import _key, _mark, _perfect, _set
+
+    for spec in ("perceptron:steps=4", "perceptron:steps=4,eta=1/2,data=or"):
+        key = _key(spec, 2)
+        q = key.problems[0].quantities
+        w, (b,) = list(q["w"].values[0]), q["b"].values[0]
+        points, labels, eta = q["X"].values, [row[0] for row in q["y"].values], q["eta"].values[0][0]
+        slip = 1  # the second step's score: rows 1 to 3 change
+        table = []
+        for t, (x, y) in enumerate(zip(points, labels)):
+            z = w[0] * x[0] + w[1] * x[1] + b
+            z = -z if t == slip else z
+            yhat = Fraction(int(z > 0))
+            w = [w[0] + eta * (y - yhat) * x[0], w[1] + eta * (y - yhat) * x[1]]
+            b = b + eta * (y - yhat)
+            table.append((z, yhat, w[0], w[1], b))
+        key_table = q["table"].values
+        assert table[slip][1] != key_table[slip][1]  # the slip flips that step's prediction
+        answers = _perfect(key)
+        _set(answers, q["table"], table)
+        marks, _ = _mark(key, answers)
+        cells = {index: marks[blank.label].status for index, blank in q["table"].blanks.items()}
+        assert cells[(slip, 0)] == WRONG, spec
+        carried = {status for (i, j), status in cells.items() if (i, j) != (slip, 0)}
+        assert carried <= {FOLLOW_THROUGH, RIGHT} and FOLLOW_THROUGH in carried, (spec, cells)
+        assert {cells[(3, j)] for j in range(5)} & {FOLLOW_THROUGH}, (spec, cells)  # carried to the last row
+
+        last = list(table[3])
+        step = eta * (labels[3] - last[1])
+        if step:  # the last step updates: subtract it instead
+            last[2:] = [table[2][2] - step * points[3][0], table[2][3] - step * points[3][1], table[2][4] - step]
+        else:  # no update at the last step: make one anyway
+            last[2:] = [table[2][2] + eta * points[3][0], table[2][3] + eta * points[3][1], table[2][4] + eta]
+        _set(answers, q["table"], table[:3] + [tuple(last)])
+        marks, _ = _mark(key, answers)
+        statuses = [marks[q["table"].blanks[(3, j)].label].status for j in (2, 3, 4)]
+        # A weight whose input is 0 does not move either way; the bias always does.
+        assert FOLLOW_THROUGH not in statuses and statuses[-1] == WRONG, (spec, statuses)

@@ -7,7 +7,8 @@ backward, |x|, GELU and its slope, σ's slope σ(1 − σ) and tanh's 1 − tanh
 softmax of rows, its backward and its Jacobian, dividing by row sums, the causal mask, row means, variances and
 standard deviations, LayerNorm, totals and column sums, squared errors, steps with token ids and targets (embedding
 rows, one-hot rows, a target's probability and loss, ∂E), a 2×2 determinant and inverse, and composites: the Adam
-update, LayerNorm's backward pieces, per-head columns, clipping, the perceptron rule θ + η(y − ŷ)x) over the quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A
+update, LayerNorm's backward pieces, per-head columns, clipping, the perceptron rule θ + η(y − ŷ)x, once or over a
+pass through a data set) over the quantities printed before it (givens, stated facts, parts printed with their values, earlier answers). A
 recipe is kept only when it reproduces the generator's exact values on at least seven draws of the same problem spec (three
 reference variants and four or more further draws) with the same constants, so a coincidence of the draws is never
 a recipe: a relation that holds only while two losses are equal or a product happens to be 0 fails on a draw where
@@ -86,6 +87,9 @@ UNARY = {"relu": "relu", "indicator": "indicator", "softmax": "softmax_rows", "s
 INDEXED = {"onehot": "one_hot", "pick": "pick", "gather": "gather_rows"}
 # a·X + b·Y, with Y an input (combine), m̂ ⊘ √v̂ (adam), 1 (recurrence) or (y − ŷ)·x (delta: the perceptron rule)
 PAIRED = ("combine", "adam", "recurrence", "delta")
+# Recipes that take the answer itself: each entry is worked from the student's own entries before it (a row of
+# iterates, a table of perceptron steps), so a slip is carried along the row or down the table.
+SELF = ("recurrence", "pass")
 # A row of iterates xₜ = α·xₜ₋₁ + β (descent on a parabola): α and β belong to the variant (they hang on its givens),
 # so they are solved from each variant's own key, and the row must have more entries than unknowns to be one.
 MIN_ITERATES = 3
@@ -198,9 +202,42 @@ def core(recipe: Recipe, values: dict, B=xn):
         return _head_columns(ins[:-1], ins[-1], B)
     if op == "heads_t":  # ∂V[:, head h] = A_hᵀ · ∂O[:, head h], ∂K[:, h] = ∂S_hᵀ · Q[:, h]
         return _head_columns(ins[:-1], ins[-1], B, transposed=True)
+    if op == "pass":  # one pass of the perceptron rule, each row from the table's own row above (η: the constant)
+        return _perceptron_pass(*ins, recipe.constants[0], B)
     if op in PAIRED:
         return ins[0]  # combined in apply: a·X + b·Y
     raise ValueError(f"unknown recipe operation {op!r}")
+
+
+def _perceptron_pass(w, b, xs, ys, table, eta, B):
+    """Row t of (z, ŷ, w, b): z from the weights and bias of row t − 1 (w₀ and b₀ first), ŷ = 1[z > 0] from the row's
+    own z, and w + η(y − ŷ)x, b + η(y − ŷ) from its own ŷ."""
+    width = len(w[0])
+    rows = []
+    for t in range(len(xs)):
+        if t:
+            w, b = B.columns(table[t - 1:t], 2, 2 + width), B.columns(table[t - 1:t], 2 + width, 3 + width)
+        x, own = xs[t:t + 1], table[t:t + 1]
+        z = B.combine(Fraction(1), B.matmul(w, B.transpose(x)), Fraction(1), b)
+        error = B.combine(Fraction(1), ys[t:t + 1], Fraction(-1), B.columns(own, 1, 2))
+        step = B.scale(eta, error)
+        rows.append(B.hstack([z, B.indicator(B.columns(own, 0, 1)), B.combine(Fraction(1), w, Fraction(1),
+                                                                           B.scale(step[0][0], x)),
+                              B.combine(Fraction(1), b, Fraction(1), step)]))
+    return B.transpose(B.hstack([B.transpose(row) for row in rows]))
+
+
+def _pass_rate(w, b, ys, table) -> Fraction | None:
+    """η of a pass, from the key's first step that updates: the bias moved by η(y − ŷ)."""
+    width = len(w[0])
+    before = b[0][0]
+    for t, row in enumerate(table):
+        error = xn.sub(ys[t][0], row[1])
+        if not xn.is_zero(error):
+            eta = xn.div(xn.sub(row[2 + width], before), error)
+            return eta if isinstance(eta, Fraction) and eta > 0 else None
+        before = row[2 + width]
+    return None
 
 
 def _paths(groups: tuple[int, ...], ins: list, B):
@@ -256,7 +293,7 @@ def apply(recipe: Recipe, values: dict, B=xn):
         value = B.combine(recipe.constants[0], x, recipe.constants[1], y)
     else:
         value = core(recipe, values, B)
-        if recipe.constants and not _is_one(recipe.constants[0]):
+        if recipe.constants and recipe.op != "pass" and not _is_one(recipe.constants[0]):
             value = B.scale(recipe.constants[0], value)
     if recipe.zeroed:
         value = B.zero_mask(value)
@@ -652,6 +689,7 @@ def _candidates(target: Quantity, pool: list[Quantity], samples: list[dict[str, 
                 yield Recipe("scale", (q.name,), (form,), masked=masked)
         if rows == 1 and cols >= MIN_ITERATES and xn.shape(q.values) == (1, 1):
             yield Recipe("recurrence", (q.name, target.name), ("", ""))
+    yield from _pass_candidates(target, pool)
     for q in pool:
         for form in ("", "rl") if _computed(q) else ("",):
             if _shape(q, form) == shape and form in _forms(q):
@@ -891,6 +929,20 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
         for a, b in pairs(wide, repeat=2):
             if a.order < b.order:
                 yield Recipe("norm", (a.name, b.name), ("", ""))
+
+
+def _pass_candidates(target: Quantity, pool: list[Quantity]):
+    """A table of perceptron steps (z, ŷ, w, b per row) from the printed w₀, b₀, data X and labels y; η from the key."""
+    rows, cols = xn.shape(target.values)
+    if rows < 2 or cols < 4:
+        return
+    givens = [q for q in pool if q.source == "given"]
+    shaped = lambda shape: [q for q in givens if xn.shape(q.values) == shape]  # noqa: E731
+    for w, b, x, y in pairs(shaped((1, cols - 3)), shaped((1, 1)), shaped((rows, cols - 3)), shaped((rows, 1))):
+        if w.name != x.name:
+            eta = _pass_rate(w.values, b.values, y.values, target.values)
+            if eta is not None:
+                yield Recipe("pass", (w.name, b.name, x.name, y.name, target.name), ("",) * 5, constants=(eta,))
 
 
 def _reshaping_candidates(shape: tuple[int, int], pool: list[Quantity]):

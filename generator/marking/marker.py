@@ -12,7 +12,7 @@ from functools import lru_cache
 from generator.marking import exactnum as xn
 from generator.marking import mistakes
 from generator.marking.answers import FULL_PRECISION, AnswerError, Parsed, normalise, parse_answer, stands_for
-from generator.marking.followthrough import apply, choose, take, valid_choice_recipes, valid_recipes
+from generator.marking.followthrough import SELF, apply, choose, take, valid_choice_recipes, valid_recipes
 from generator.marking.intervalnum import Intervals, interval, low_high
 from generator.marking.markkey import BlankKey, ProblemKey, SheetKey
 from generator.core.readings import HALF
@@ -143,9 +143,9 @@ def _follow_through(problem: ProblemKey, marks: list[BlankMark], policy: Policy)
             continue
         steps = Intervals(_table_half(quantity))
         for recipe in recipes.get(name, ()):
-            # A row of iterates is worked entry by entry: an entry left blank only keeps its successor from
-            # following, so the key's value stands in for it.
-            inputs, rounded = ({**own, name: patched[name]}, None) if recipe.op == "recurrence" else (own, own_rounded)
+            # A row of iterates (a table of steps) is worked entry by entry: an entry left blank only keeps its
+            # successor from following, so the key's value stands in for it.
+            inputs, rounded = ({**own, name: patched[name]}, None) if recipe.op in SELF else (own, own_rounded)
             changed = [n for n in recipe.inputs if problem.quantities[n].source == "answer"
                        and n in inputs and not _agrees(inputs[n], key_values[n])]
             if not changed or any(n not in inputs for n in recipe.inputs):
