@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -45,14 +44,16 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
                             on_compiled: Callable[[ClassPdf], None] | None = None) -> dict[Path, ClassPdf]:
     """Compile each .tex beside itself with one pdflatex run, `jobs` at a time (default: one per core), in order;
     TeX looks for files in the document's folder, then in `inputs` (the class folder's names.dims for a chunk).
-    `on_compiled` is called with each PDF as soon as it is in place, one call at a time, while others compile.
+    `on_compiled` is called with each PDF as soon as it is in place, one call at a time, while others compile: in
+    a thread of its own, so that the pdflatex that made the PDF hands its core to the next document at once.
 
     On a TeX error no PDF of that document is left (not even an old one) and TexError names the first error."""
     if shutil.which("pdflatex") is None:
         raise TexError("pdflatex is not installed; run `make` (or apt-get install texlive-latex-recommended lmodern)")
     jobs = max(1, jobs or os.cpu_count() or 1)
     results: dict[Path, ClassPdf] = {}
-    with tempfile.TemporaryDirectory(prefix="class-tex-") as build_root:
+    with ExitStack() as stack:
+        build_root = stack.enter_context(tempfile.TemporaryDirectory(prefix="class-tex-"))
         builds = [(tex, Path(build_root) / str(number)) for number, tex in enumerate(tex_paths)]
         for _, build_dir in builds:
             build_dir.mkdir()
@@ -87,11 +88,11 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
             shutil.copyfile(built, partial)
             os.replace(partial, target)
             results[tex] = ClassPdf(target, pages, students)
-            if on_compiled is not None:
-                with lock:  # one at a time, while the other documents compile
-                    on_compiled(results[tex])
+            if on_compiled is not None:  # one at a time, in order, while the other documents compile
+                callbacks.append(after.submit(on_compiled, results[tex]))
 
-        lock = threading.Lock()
+        after = stack.enter_context(ThreadPoolExecutor(1))
+        callbacks: list = []
         for number, extra in enumerate(RUNS):
             def run(tex: Path, build_dir: Path, extra: tuple[str, ...] = extra, last: bool = number == len(RUNS) - 1):
                 returncodes[tex] = subprocess.run(
@@ -107,6 +108,8 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
                 for future in [pool.submit(run, tex, build_dir) for tex, build_dir in builds
                                if returncodes[tex] == 0]:  # a document that failed is not run again
                     future.result()
+        for callback in callbacks:
+            callback.result()
         if errors:
             raise TexError(next(errors[tex] for tex in tex_paths if tex in errors))
     return results
