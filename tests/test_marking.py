@@ -879,3 +879,19 @@ def test_a_blank_entry_in_a_row_of_iterates_does_not_stop_the_rest():
     _set(answers, q["w_eta1"], ((w1, w1 - eta * a * (w1 - c), Fraction(0)),))
     del answers[q["w_eta1"].blanks[(0, 2)].label]
     assert [m.status for m in _statuses(key, answers, "w_eta1")][:2] == [WRONG, FOLLOW_THROUGH]
+
+
+def test_which_recipes_hold_is_worked_once_per_key_and_cannot_be_changed():
+    from generator.marking.followthrough import _valid_recipes, valid_recipes
+
+    key, again = _key("matmul:shape=2x2"), _key("matmul:shape=2x2")
+    problem = key.problems[0]
+    first = valid_recipes(problem)
+    assert first, "matmul's C has recipes"
+    assert valid_recipes(problem) is first  # the same key: the same answer, not worked again
+    assert dict(valid_recipes(again.problems[0])) == dict(first) and valid_recipes(again.problems[0]) is not first
+    assert dict(first) == _valid_recipes(problem)
+    with pytest.raises(TypeError):
+        first["C"] = ()  # shared by every Check of the key: read-only
+    other = _key("matmul:shape=2x2", seed=5).problems[0]
+    assert dict(valid_recipes(other)) == _valid_recipes(other)

@@ -21,6 +21,10 @@ way from a number printed before it (the argmax of a row, the sign of a value, t
 """
 from __future__ import annotations
 
+import weakref
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
@@ -448,8 +452,24 @@ def _is_index_fact(quantity: Quantity) -> bool:
     return quantity.source == "fact" and any(word in quantity.name for word in ("token", "target", "index", "ids"))
 
 
-def valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
-    """The spec's recipes that also hold on this variant's own key values."""
+# valid_recipes of each key loaded, kept while the key lives: the web page marks one student's key at every Check,
+# and which recipes hold on it (a third of a Check's marking) does not change. Keys are not changed once loaded.
+_valid: dict[int, tuple[weakref.ref, Mapping[str, tuple[Recipe, ...]]]] = {}
+
+
+def valid_recipes(problem: ProblemKey) -> Mapping[str, tuple[Recipe, ...]]:
+    """The spec's recipes that also hold on this variant's own key values (worked once per key object)."""
+    kept = _valid.get(id(problem))
+    if kept is not None and kept[0]() is problem:
+        return kept[1]
+    result = MappingProxyType(_valid_recipes(problem))  # read-only: every Check shares it
+    key = id(problem)
+    _valid[key] = (weakref.ref(problem, lambda _, key=key: _valid.pop(key, None)), result)
+    return result
+
+
+def _valid_recipes(problem: ProblemKey) -> dict[str, tuple[Recipe, ...]]:
+    """valid_recipes, worked."""
     values = {name: q.values for name, q in problem.quantities.items()}
     result = {}
     for name, recipes in recipes_for(problem.spec_key).items():
