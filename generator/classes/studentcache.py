@@ -3,10 +3,11 @@ rebuild generates again only the students whose inputs changed.
 
 A record is used only when its key, an HMAC under the class secret of everything a student's files depend on
 (the assignment, the student's id, name and re-roll number, the generator's source files and templates, the
-Python and package versions), is the one this build computes, and the student's three files still hold the bytes
-the record's SHA-256 sums name; the record itself carries an HMAC under the secret of all it holds, so that
-neither an edit nor a record copied from elsewhere is read. Anything else (no record, another key, a file changed or missing) generates the
-student again: a stale record would give a wrong key, so every doubt costs time, never correctness."""
+Python and package versions), is the one this build computes, and the student's three files still hold the
+bytes the record's SHA-256 sums name; the record carries an HMAC under the secret of all it holds, so that
+neither an edit nor a record copied from elsewhere is read. Anything else (no record, another key, a file
+changed or missing) generates the student again: a stale record would give a wrong key, so every doubt costs
+time, never correctness."""
 
 from __future__ import annotations
 
