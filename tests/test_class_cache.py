@@ -180,3 +180,22 @@ def test_the_class_command_generates_only_the_student_whose_name_changed(tmp_pat
     made.clear()
     assert main(["class", str(EXAMPLE), str(roster), "--out", str(out)]) == 0
     assert made == ["s2"] and "1 written, 2 unchanged" in capsys.readouterr().out
+
+
+def test_a_cached_rebuild_with_pdfs_gives_a_fresh_builds_bytes(tmp_path, made, monkeypatch):
+    monkeypatch.setattr(classbuild, "CHUNK_STUDENTS", 2)  # chunks s1 s2 | s3 s4
+
+    def build(roster, out: Path) -> None:
+        write_class(assignment, generate(assignment, roster, SECRET, workers=1, cache=out), out, SECRET, pdf=True)
+
+    assignment = load_assignment(EXAMPLE)
+    build(ROSTER, tmp_path / "a")
+    renamed = (*ROSTER[:2], replace(ROSTER[2], name="Student Three"), ROSTER[3])
+    made.clear()
+    build(renamed, tmp_path / "a")
+    assert made == ["s3"]
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / SECRET_FILE, tmp_path / "b" / SECRET_FILE)
+    build(renamed, tmp_path / "b")
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert any(name.endswith(".pdf") for name in _files(tmp_path / "a"))
