@@ -346,7 +346,7 @@ def _layernorm_rows_teach(x_rows):
 
 
 def test_tiny_transformer_shows_its_slips():
-    for options, p in _problems("tiny_transformer", 300):
+    for options, p in _problems("tiny_transformer", 300, norm="embeddings"):
         heads = int(options["heads"])
         q, k, y = _ans(p, "Q"), _ans(p, "K"), _ans(p, "Y")
         for h in range(heads):
@@ -360,6 +360,39 @@ def test_tiny_transformer_shows_its_slips():
         f = [[a - b for a, b in zip(r2, r1)] for r2, r1 in zip(h2, h1)]
         for a, b, answer in ((y, _given(p, "W_Q"), q), (y, _given(p, "W_K"), k), (y, _given(p, "W_V"), _ans(p, "V")),
                              (_ans(p, "O"), _given(p, "W_O"), h1), (h1, _given(p, "W_1"), _ans(p, "u")),
+                             (r, _given(p, "W_2"), f), (h2, _given(p, "W_out"), _ans(p, "z"))):
+            assert answer not in _slip_values(a, b, answer), options
+
+
+def test_tiny_transformer_add_and_norm_shows_its_slips():
+    """norm=post: each LayerNorm's input has rows {a, a, b, b} (x̂ of ±1), μ ≠ 0 and σ ≠ 1; normalising X instead of
+    R₁ (a forgotten attention term) gives no such row; and every product's slips show."""
+    for options, p in _problems("tiny_transformer", 300, norm="post"):
+        heads = int(options["heads"])
+        x, q, k = _ans(p, "X"), _ans(p, "Q"), _ans(p, "K")
+        for h in range(heads):
+            qh, kh = [row[h] for row in q], [row[h] for row in k]
+            assert kh[0] != kh[1]
+            assert any(qh[i] * kh[j] != qh[j] * kh[i] for i in range(len(qh)) for j in range(i))
+        for name in ("R1", "R2"):
+            rows = _ans(p, name)
+            _layernorm_rows_teach(rows)
+            for row in rows:
+                mu = sum(row) / len(row)
+                assert sorted(v > mu for v in row) == [False, False, True, True], (name, row)  # x̂ = ±1
+        # A student who forgets the attention's term normalises X: no row of X normalises to R₁'s row.
+        for row, row1 in zip(x, _ans(p, "R1")):
+            mu, mu1 = sum(row) / len(row), sum(row1) / len(row1)
+            sigma = (sum((v - mu) ** 2 for v in row) / len(row)) ** Fraction(1, 2)  # a float when irrational
+            sigma1 = (sum((v - mu1) ** 2 for v in row1) / len(row1)) ** Fraction(1, 2)
+            assert sigma == 0 or [(v - mu) / sigma for v in row] != [(v - mu1) / sigma1 for v in row1], (row, row1)
+        for which in ("1", "2"):
+            assert any(g != 1 for g in _given(p, f"gamma_{which}")[0]) or any(_given(p, f"beta_{which}")[0])
+        assert all(any(row) for row in x) and any(_given(p, "b_1")[0]) and any(_given(p, "b_2")[0])
+        r1, h1, r2, h2, r = _ans(p, "R1"), _ans(p, "H1"), _ans(p, "R2"), _ans(p, "H2"), _ans(p, "r")
+        f = [[a - b for a, b in zip(s2, s1)] for s2, s1 in zip(r2, h1)]
+        for a, b, answer in ((x, _given(p, "W_Q"), q), (x, _given(p, "W_K"), k), (x, _given(p, "W_V"), _ans(p, "V")),
+                             (_ans(p, "O"), _given(p, "W_O"), r1), (h1, _given(p, "W_1"), _ans(p, "u")),
                              (r, _given(p, "W_2"), f), (h2, _given(p, "W_out"), _ans(p, "z"))):
             assert answer not in _slip_values(a, b, answer), options
 

@@ -460,16 +460,27 @@ def example6(given, facts, options):
             "y2": F.layer_norm(last, (4,), t(given["gamma2"])[0], t(given["beta2"])[0], eps=0.0)}
 
 
+def _add_norm(out, r, gamma, beta, names):
+    """Add & Norm's LayerNorm of the residual sum r (F.layer_norm, ε = 0): records R, μ, σ under `names`, returns H."""
+    out.update(zip(names, (r, r.mean(-1, keepdim=True), r.var(-1, unbiased=False, keepdim=True).sqrt())))
+    return F.layer_norm(r, (4,), t(gamma)[0], t(beta)[0], eps=0.0)
+
+
 def tiny_transformer(given, facts, options):
     """The whole chain in torch (LayerNorm, causal attention through SDPA, FFN, cross-entropy); after each
-    Given box it continues from the sheet's simple values, as the student does."""
+    Given box it continues from the sheet's simple values, as the student does. norm=post: no LayerNorm on the
+    embeddings, Add & Norm after the attention and after the feed-forward layer."""
+    post = options.get("norm") == "post"
     n, heads = len(facts["token_ids"][0]), int(options["heads"])
     x = F.embedding(t(facts["token_ids"])[0].long(), t(given["E"])) + t(given["P"])
-    y = F.layer_norm(x, (4,), t(given["gamma"])[0], t(given["beta"])[0], eps=0.0)
+    if post:
+        y, out = x, {"X": x}
+    else:
+        y = F.layer_norm(x, (4,), t(given["gamma"])[0], t(given["beta"])[0], eps=0.0)
+        out = {"X": x, "mu": x.mean(-1, keepdim=True), "sigma": x.var(-1, unbiased=False, keepdim=True).sqrt(), "Y": y}
     q, k, v = y @ t(given["W_Q"]), y @ t(given["W_K"]), y @ t(given["W_V"])
     causal = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
-    out = {"X": x, "mu": x.mean(-1, keepdim=True), "sigma": x.var(-1, unbiased=False, keepdim=True).sqrt(),
-           "Y": y, "Q": q, "K": k, "V": v}
+    out.update({"Q": q, "K": k, "V": v})
     given_weights = t(facts["given_weights"]).reshape(heads, n, n)
     heads_out = []
     for h in range(heads):
@@ -482,9 +493,13 @@ def tiny_transformer(given, facts, options):
         heads_out.append(given_weights[h] @ vh)
     out["O"] = torch.cat(heads_out, dim=1)
     out["H1"] = y + out["O"] @ t(given["W_O"])
+    if post:
+        out["H1"] = _add_norm(out, out["H1"], given["gamma_1"], given["beta_1"], ("R1", "mu", "sigma"))
     out["u"] = out["H1"] @ t(given["W_1"]) + t(given["b_1"])
     out["r"] = torch.relu(out["u"])
     out["H2"] = out["H1"] + out["r"] @ t(given["W_2"]) + t(given["b_2"])
+    if post:
+        out["H2"] = _add_norm(out, out["H2"], given["gamma_2"], given["beta_2"], ("R2", "mu2", "sigma2"))
     out["z"] = out["H2"] @ t(given["W_out"])
     targets = t(facts["targets"])[0].long()
     out["p_target"] = torch.softmax(out["z"], dim=-1).gather(1, targets.unsqueeze(1))
@@ -683,3 +698,20 @@ def test_tiny_transformer_heads_attend_differently():
     for seed in range(60):
         answers = blanks_by_name(key_json(["tiny_transformer"], seed)["problems"][0])
         assert not torch.allclose(torch.as_tensor(answers["A1"]), torch.as_tensor(answers["A2"])), seed
+
+
+def test_tiny_transformer_add_and_norm_matches_torch():
+    """norm=post: every blank of the sheet (R₁, both LayerNorms' μ, σ and outputs among them) is torch's value, and
+    each LayerNorm's input normalises to rows of ±1 exactly (F.layer_norm without γ, β)."""
+    specs = [f"tiny_transformer:norm=post,tokens={n},heads={h}" for n in (2, 3) for h in (1, 2)]
+    for seed in range(15):
+        for problem in key_json(specs, seed)["problems"]:
+            expected = tiny_transformer(problem["given"], problem["facts"], problem["options"])
+            answers = blanks_by_name(problem)
+            assert {"R1", "mu", "sigma", "H1", "R2", "mu2", "sigma2", "H2"} <= set(answers) == set(expected)
+            for name, value in expected.items():
+                _close(answers[name], value, f"{problem['options']} seed {seed} {name}")
+            for name in ("R1", "R2"):
+                xhat = F.layer_norm(expected[name], (4,), eps=0.0)
+                _close(xhat.abs(), torch.ones_like(xhat), f"seed {seed} x̂ of {name}")
+                _close(xhat.sum(-1), torch.zeros(xhat.shape[0], dtype=torch.float64), f"seed {seed} Σx̂ of {name}")

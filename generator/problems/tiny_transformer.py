@@ -56,6 +56,9 @@ OPTIONS = [
            "the input tokens as letters of the vocabulary A-D (2 or 3 of them), or random", free=True),
     Option("heads", ("1", "2"), "2", "attention heads, each of width d_head = 1 (so √d_head = 1)"),
     Option("reduction", ("mean", "sum"), "mean", "whether L averages or adds the positions' losses"),
+    Option("norm", ("embeddings", "post"), "embeddings",
+           "embeddings: LayerNorm of the embeddings only (as in BERT); post: Add & Norm after each sublayer "
+           "(R = x + sublayer(x), then LayerNorm), as in the original transformer"),
 ]
 VOCABULARY = ("A", "B", "C", "D")
 D_MODEL, D_FF = 4, 2
@@ -81,24 +84,43 @@ CONTRACT = Contract(
         # Draws that teach (generator/slips.py): every rule below is also met by construction in the draw.
         "a query scores all its visible keys alike": lambda p: any(constant_row(p.answer(f"S{h}")) for h in _heads(p)),
         "K·Qᵀ gives the same visible scores": lambda p: any(_swapped_scores_hidden(p, h) for h in _heads(p)),
-        "a LayerNorm row's mean is 0 (forgetting to subtract it would not show)": lambda p: 0 in p.answer("mu"),
-        "a LayerNorm σ is 1 (dividing by σ² would not show)": lambda p: 1 in p.answer("sigma"),
-        "γ is all 1 and β all 0 (forgetting them would not show)": lambda p: all(g == 1 for g in p.given_value("gamma"))
-        and not any(p.given_value("beta")),
-        "a row of Y is zero (a forgotten residual would not show)": lambda p: has_zero_row(p.answer("Y")),
+        "a LayerNorm row's mean is 0 (forgetting to subtract it would not show)": lambda p: any(
+            0 in p.answer(name) for name in _norm_names(p, "mu")),
+        "a LayerNorm σ is 1 (dividing by σ² would not show)": lambda p: any(1 in p.answer(name) for name in _norm_names(p, "sigma")),
+        "γ is all 1 and β all 0 (forgetting them would not show)": lambda p: any(
+            all(g == 1 for g in p.given_value(gamma)) and not any(p.given_value(beta))
+            for gamma, beta in zip(_norm_names(p, "gamma"), _norm_names(p, "beta"))),
+        "a row of Y is zero (a forgotten residual would not show)": lambda p: has_zero_row(p.answer(_read(p))),
         "b₁ or b₂ is all zeros (forgetting it would not show)": lambda p: not any(p.given_value("b_1"))
         or not any(p.given_value("b_2")),
         **{name: rule for label, factors in (
-            ("Q = Y·W_Q", lambda p: (p.answer("Y"), p.given_value("W_Q"))),
-            ("K = Y·W_K", lambda p: (p.answer("Y"), p.given_value("W_K"))),
-            ("V = Y·W_V", lambda p: (p.answer("Y"), p.given_value("W_V"))),
-            ("H₁ = Y + O·W_O", lambda p: (p.answer("O"), p.given_value("W_O"), p.answer("H1"))),
+            ("Q = Y·W_Q", lambda p: (p.answer(_read(p)), p.given_value("W_Q"))),
+            ("K = Y·W_K", lambda p: (p.answer(_read(p)), p.given_value("W_K"))),
+            ("V = Y·W_V", lambda p: (p.answer(_read(p)), p.given_value("W_V"))),
+            ("H₁ = Y + O·W_O", lambda p: (p.answer("O"), p.given_value("W_O"), p.answer(_sums(p)[0]))),
             ("u = H₁·W₁ + b₁", lambda p: (p.answer("H1"), p.given_value("W_1"), p.answer("u"))),
-            ("f = r·W₂ + b₂", lambda p: (p.answer("r"), p.given_value("W_2"), p.answer("H2") - p.answer("H1"))),
+            ("f = r·W₂ + b₂", lambda p: (p.answer("r"), p.given_value("W_2"), p.answer(_sums(p)[1]) - p.answer("H1"))),
             ("z = H₂·W_out", lambda p: (p.answer("H2"), p.given_value("W_out"))),
         ) for name, rule in product_rule(label, factors).items()},
     },
 )
+
+
+def _norm_names(problem: Problem, name: str) -> tuple[str, ...]:
+    """The names of one LayerNorm quantity (mu, sigma, gamma, beta) for each LayerNorm of the sheet."""
+    if problem.facts.get("norm") != "post":
+        return (name,)
+    return {"mu": ("mu", "mu2"), "sigma": ("sigma", "sigma2")}.get(name, (f"{name}_1", f"{name}_2"))
+
+
+def _read(problem: Problem) -> str:
+    """What the heads read: Y, or X with Add & Norm (its residual is forgotten alike)."""
+    return "X" if problem.facts.get("norm") == "post" else "Y"
+
+
+def _sums(problem: Problem) -> tuple[str, str]:
+    """The two residual sums: H₁ and H₂, or R₁ and R₂ with Add & Norm."""
+    return ("R1", "R2") if problem.facts.get("norm") == "post" else ("H1", "H2")
 
 
 def _swapped_scores_hidden(problem: Problem, h: int) -> bool:
@@ -211,21 +233,22 @@ def _embeddings(rng: Rng, n: int, chosen: list[int] | None = None, fit: bool = T
     return [list(r) for r in rows], ids, p, x, patterns
 
 
-def _head(rng: Rng, y: list[list[int]], other=None):
+def _head(rng: Rng, y: list[list[int]], other=None, normal: tuple[int, ...] | None = None):
     """w_Q, w_K, w_V, the Given weights and the shifted score rows of one head, among every clean pair w_Q, w_K.
 
     `other` is the first head's draw: a second head must attend differently, and with two tokens its columns
-    must not make Q, K or V symmetric (a transposed answer would look right).
+    must not make Q, K or V symmetric (a transposed answer would look right). `normal`: every column is
+    perpendicular to it (norm=post: the heads then never read what W_O writes).
     """
     key = tuple(map(tuple, y))
-    groups = _attention_pairs(key)
+    groups = _attention_pairs(key, normal)
     project = lambda w: [sum(a * b for a, b in zip(row, w)) for row in y]  # noqa: E731
     # Few distinct weight patterns: take the first, in random order, for which some w_V gives whole outputs.
     for simple in rng.shuffled(list(groups)):
         entries = [entry for entry in groups[simple] if other is None or entry[2] != other[4]]
-        if not entries or not _value_columns(key, simple):
+        if not entries or not _value_columns(key, simple, normal):
             continue
-        values = [w for w in _value_columns(key, simple) if not _mirrors(project(w), other, 2, y)]
+        values = [w for w in _value_columns(key, simple, normal) if not _mirrors(project(w), other, 2, y)]
         if not values:
             continue
         for q_columns, k_columns, shifted in rng.shuffled(entries):
@@ -254,12 +277,22 @@ def _mirrors(column: list[int], other, which: int, y) -> bool:
 
 
 @lru_cache(maxsize=4)  # per model: both heads search the same Y; Ys rarely repeat
-def _attention_pairs(y: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple]]:
+def _attention_pairs(y: tuple[tuple[int, ...], ...], normal: tuple[int, ...] | None = None) -> dict[tuple, list[tuple]]:
     """Given weights → every (w_Q columns, w_K columns, shifted scores) that gives them: −1, 0, 1 columns whose
     queries and keys are small and non-zero and whose causal weight rows are hand-friendly and not all uniform
     (else the scores would not matter).
 
-    Columns that give the same queries (or keys) are grouped: the search is over distinct projections."""
+    Columns that give the same queries (or keys) are grouped: the search is over distinct projections. With a
+    `normal`, the same search keeps only the columns perpendicular to it."""
+    if normal is not None:
+        found = {}
+        for simple, entries in _attention_pairs(y).items():
+            kept = [(q_columns, k_columns, shifted) for q_columns, k_columns, shifted in
+                    ((_perpendicular(q, normal), _perpendicular(k, normal), shifted) for q, k, shifted in entries)
+                    if q_columns and k_columns]
+            if kept:
+                found[simple] = kept
+        return found
     n = len(y)
     columns_of: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # many columns give the same projection
     for w in unit_columns(D_MODEL):
@@ -299,9 +332,12 @@ def _values(y: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], tupl
 
 
 @lru_cache(maxsize=128)
-def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tuple[int, ...]], ...]) -> list[tuple[int, ...]]:
+def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tuple[int, ...]], ...],
+                   normal: tuple[int, ...] | None = None) -> list[tuple[int, ...]]:
     """Every w_V whose values differ across tokens and whose weighted averages (not all 0) are whole."""
     # With weights a_j/d, the average Σ a_j v_j / d is whole when d divides Σ a_j v_j.
+    if normal is not None:
+        return _perpendicular(_value_columns(y, simple), normal)
     found = []
     for w, v in _values(y):
         sums = [sum(a * b for a, b in zip(numerators, v)) for _, numerators in simple]
@@ -353,6 +389,201 @@ def _draw(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict
     return {**front, "W_2": w2, "b_2": b2, "W_out": w_out, "p_given": p_given, "p_true": p_true}
 
 
+# norm=post: Add & Norm after each sublayer (the original transformer's order, and the book's Example 6), no LayerNorm
+# on the embeddings. A LayerNorm row comes out whole only when it is {a, a, b, b} with a ≠ b: x̂ is then ±1, two of each
+# sign (any other rational σ leaves thirds or fifths, which would follow into the logits, past the e^k table). Both
+# LayerNorm inputs are built so: R₁ = X + O·W_O by design (below), R₂ = H₁ + r·W₂ + b₂ by a search of W₂ and b₂.
+# R₁ first: the heads read only columns perpendicular to a direction m and W_O writes along m (each row of W_O is a
+# multiple of m), so X = R₁ − O·W_O gives the heads the same Q, K and V as R₁ would. R₁ is drawn clean, the heads are
+# searched on it, and X (hence P) follows. A student who forgets the attention's term normalises X, which is not clean.
+POST_SCALES = ((Fraction(3, 2), (Fraction(-1, 2), Fraction(1, 2))), (Fraction(2), (Fraction(-1), Fraction(1))),
+               (Fraction(5, 2), (Fraction(-1, 2), Fraction(1, 2))))  # σ of R₁'s rows and their means: entries within ±3
+# W_O's row for head h is a_h·m, the heads' a_h different (equal rows of W_O would hide the heads' columns swapped).
+WRITE_CHOICES = {1: [(a,) for a in (-2, -1, 1, 2)], 2: [(a, b) for a in (-2, -1, 1, 2) for b in (-2, -1, 1, 2) if a != b]}
+FFN_ATTEMPTS = 20  # W₁ draws for one H₁ before the model is drawn again (each W₂ search is exhaustive)
+FFN_COLUMN = tuple(product((-1, 0, 1), repeat=D_FF + 1))  # (W₂[0,j], W₂[1,j], b₂[j]) for one column j of R₂
+
+
+@cache
+def write_directions() -> tuple[tuple[int, ...], ...]:
+    """Directions m of −1, 0, 1 (first non-zero entry 1, two non-zero at least) that change a row's deviations."""
+    return tuple(m for m in unit_columns(D_MODEL) if sum(map(abs, m)) >= 2 and len(set(m)) > 1
+                 and next(a for a in m if a) == 1)
+
+
+def paired_row(row) -> bool:
+    """A row {a, a, b, b} (a ≠ b) whose σ = |a − b|/2 is not 1 and whose mean (a + b)/2 is not 0."""
+    values = sorted(row)
+    a, b = values[0], values[3]
+    return values[1] == a and values[2] == b and a != b and b - a != 2 and a + b != 0
+
+
+def _layernorm_affine(rng: Rng, patterns) -> tuple[list[int], list[int], list[list[int]]]:
+    """γ of 1 or 2 and β of −1…1 (not γ all 1 with β all 0) for normalised rows of ±1, and γ ⊙ x̂ + β (no zero row)."""
+    while True:
+        gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
+        beta = [rng.integer(-1, 1) for _ in range(D_MODEL)]
+        y = [[g * k + b for g, k, b in zip(gamma, u, beta)] for u in patterns]
+        if (any(g != 1 for g in gamma) or any(beta)) and all(any(row) for row in y):
+            return gamma, beta, y
+
+
+def _post_writes(r1, o, normal, coefficients):
+    """W_O (rows a_h·m) and X = R₁ − O·W_O: every row moved, X within ±5 (E within ±2, P within ±3); or None."""
+    w_o = [[a * m for m in normal] for a in coefficients]
+    moves = [sum(a * b for a, b in zip(row, coefficients)) for row in o]
+    if 0 in moves or plain_slip_hidden(o, w_o):
+        return None  # a row the attention leaves alone would not show a forgotten attention term there
+    x = [[int(c - s * m) for c, m in zip(row, normal)] for row, s in zip(r1, moves)]
+    if max(abs(val) for row in x for val in row) > 5 or not all(any(row) for row in x):
+        return None
+    if any(_signs(a) == _signs(b) for a, b in zip(x, r1)):
+        return None  # LayerNorm(X) would give that row of H₁ too: a forgotten attention term would not show there
+    return w_o, x
+
+
+def _signs(row) -> tuple[bool, ...] | None:
+    """Which entries of a row {a, a, b, b} are above its mean (its x̂ up to scale), or None for any other row."""
+    values = sorted(row)
+    if not values[0] == values[1] < values[2] == values[3]:
+        return None
+    return tuple(2 * v > values[0] + values[3] for v in row)
+
+
+def _post_embeddings(rng: Rng, x, ids):
+    """E (entries −2…2, rows distinct and non-zero) and P = X − E[tokens] within ±3."""
+    rows: dict[int, list[int]] = {}
+    for t in sorted(set(ids[:len(x)])):
+        at = [i for i, token in enumerate(ids[:len(x)]) if token == t]
+        row = []
+        for j in range(D_MODEL):
+            fits = [v for v in range(-2, 3) if all(abs(x[i][j] - v) <= 3 for i in at)]
+            if not fits:
+                return None
+            row.append(rng.choice(fits))
+        rows[t] = row
+    for t in range(len(VOCABULARY)):
+        if t not in rows:
+            rows[t] = [rng.integer(-2, 2) for _ in range(D_MODEL)]
+    e = [rows[t] for t in range(len(VOCABULARY))]
+    if not all(any(row) for row in e) or len({tuple(row) for row in e}) < len(e):
+        return None
+    return e, [[a - b for a, b in zip(x[i], e[t])] for i, t in enumerate(ids[:len(x)])]
+
+
+def _post_feed_forward(rng: Rng, h1, r):
+    """W₂ and b₂ whose R₂ = H₁ + r·W₂ + b₂ has every row {a, a, b, b}, or None: a meet-in-the-middle search over the
+    columns (0, 1) and (2, 3), since a row is paired when its two halves are the same pair or each a repeated value."""
+    n = len(h1)
+    column = {(j, c): tuple(h1[i][j] + r[i][0] * c[0] + r[i][1] * c[1] + c[2] for i in range(n))
+              for j in range(D_MODEL) for c in FFN_COLUMN}
+    right: dict[tuple, list[tuple]] = {}
+    for c2, c3 in product(FFN_COLUMN, repeat=2):
+        a, b = column[2, c2], column[3, c3]
+        right.setdefault(tuple("=" if a[i] == b[i] else (a[i], b[i]) for i in range(n)), []).append((c2, c3))
+    paired = []
+    for c0, c1 in product(FFN_COLUMN, repeat=2):
+        a, b = column[0, c0], column[1, c1]
+        # Row i is paired when its right half repeats one value (its left half too), or is its left half's pair.
+        for key in product(*[("=",) if a[i] == b[i] else ((a[i], b[i]), (b[i], a[i])) for i in range(n)]):
+            paired += [(c0, c1, c2, c3) for c2, c3 in right.get(key, ())]
+    for _ in range(min(len(paired), 60)):
+        chosen = paired[rng.below(len(paired))]
+        r2 = [[column[j, c][i] for j, c in enumerate(chosen)] for i in range(n)]
+        w2 = [[c[0] for c in chosen], [c[1] for c in chosen]]
+        b2 = [c[2] for c in chosen]
+        f = [[v - h for v, h in zip(rr, hr)] for rr, hr in zip(r2, h1)]
+        # μ₂ = (a + b)/2 within the contract's numerators; a forgotten b₂, or rᵀ·W₂, must show.
+        if (all(map(paired_row, r2)) and all(map(any, w2)) and any(b2)
+                and max(abs(v) for row in f + r2 for v in row) <= 6 and not plain_slip_hidden(r, w2, f)):
+            return w2, b2, r2
+    return None
+
+
+@cache
+def _normal_masks() -> dict[tuple[int, ...], int]:
+    """For each column of −1, 0, 1: the write directions it is perpendicular to, as bits (bit k: write_directions()[k])."""
+    return {w: sum(1 << k for k, m in enumerate(write_directions()) if not sum(a * b for a, b in zip(w, m)))
+            for w in unit_columns(D_MODEL)}
+
+
+def _readable_normals(key: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
+    """The write directions m for which some query, key and value columns perpendicular to m give one head clean
+    weights and whole outputs on R₁ (one pass over the unrestricted search, instead of a search per m)."""
+    masks, found = _normal_masks(), 0
+    for simple, entries in _attention_pairs(key).items():
+        readers = 0  # the directions some query and key columns of this weight pattern are both perpendicular to
+        for q_columns, k_columns, _ in entries:
+            readers |= reduce(lambda bits, w: bits | masks[w], q_columns, 0) \
+                & reduce(lambda bits, w: bits | masks[w], k_columns, 0)
+        if readers & ~found:
+            found |= readers & reduce(lambda bits, w: bits | masks[w], _value_columns(key, simple), 0)
+    return [m for k, m in enumerate(write_directions()) if found >> k & 1]
+
+
+def _post_attention(rng: Rng, r1, heads: int):
+    """A write direction m, the heads' draws (every column perpendicular to m), their outputs O, W_O and X = R₁ − O·W_O:
+    the first m, in random order, for which every head attends cleanly on R₁ and some W_O keeps X small."""
+    for normal in rng.shuffled(_readable_normals(tuple(map(tuple, r1)))):
+        try:
+            drawn = [_head(rng, r1, normal=normal)]
+            if heads == 2:
+                drawn.append(_head(rng, r1, other=drawn[0], normal=normal))
+        except Restart:
+            continue
+        v = plain_product(r1, [list(col) for col in zip(*[d[2] for d in drawn])])
+        # Each term Ã[i,j]·V[j,h] of the key's head outputs: 27/10 is past the contract's numerators.
+        terms = [a * b for h, d in enumerate(drawn) for row in d[3] for a, b in zip(row, _column(v, h))]
+        if any(abs(term.numerator) > 20 for term in terms):
+            continue
+        o = [[int(sum(a * b for a, b in zip(drawn[h][3][i], _column(v, h)[: i + 1]))) for h in range(heads)]
+             for i in range(len(r1))]
+        for coefficients in rng.shuffled(WRITE_CHOICES[heads]):
+            written = _post_writes(r1, o, normal, coefficients)
+            if written:
+                return drawn, o, *written
+    raise Restart
+
+
+def _draw_post(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
+    """One attempt at the norm=post model: R₁ clean by design, X from it, R₂ clean by a search, then the output layer."""
+    ids = [rng.below(len(VOCABULARY)) for _ in range(n + 1)]  # the input and, last, the token after it
+    if chosen:
+        ids[:n] = chosen
+    patterns = rng.shuffled(list(_sign_patterns()))[:n]  # each position its own: rows of H₁ differ
+    r1 = []
+    for u in patterns:
+        sigma, means = rng.choice(POST_SCALES)
+        mu = rng.choice(means)
+        r1.append([int(mu + sigma * k) for k in u])  # whole: a half-integer μ goes with a half-integer σ
+    drawn, o, w_o, x = _post_attention(rng, r1, heads)
+    w_q, w_k, w_v = ([list(col) for col in zip(*[d[m] for d in drawn])] for m in range(3))
+    e, pos = first_clean(rng, lambda: _post_embeddings(rng, x, ids))
+    gamma1, beta1, h1 = _layernorm_affine(rng, patterns)
+    for _ in range(FFN_ATTEMPTS):
+        w1, b1, u = first_clean(rng, lambda: _hidden(rng, h1))
+        r = [[max(val, 0) for val in row] for row in u]
+        found = _post_feed_forward(rng, h1, r)
+        if found:
+            break
+    else:
+        raise Restart
+    w2, b2, r2 = found
+    normalised = [[1 if 2 * val > max(row) + min(row) else -1 for val in row] for row in r2]  # x̂ of a row {a, a, b, b}
+    for _ in range(ATTEMPTS):
+        gamma2, beta2, h2 = _layernorm_affine(rng, normalised)
+        readout = _readout(rng, h2, ids[1:])
+        if readout:
+            break
+    else:
+        raise Restart
+    w_out, p_given, p_true = readout
+    return {"norm": "post", "E": e, "ids": ids, "P": pos, "x": x, "W_Q": w_q, "W_K": w_k, "W_V": w_v,
+            "weights": [d[3] for d in drawn], "W_O": w_o, "R1": r1, "gamma_1": gamma1, "beta_1": beta1, "H1": h1,
+            "W_1": w1, "b_1": b1, "u": u, "r": r, "W_2": w2, "b_2": b2, "R2": r2, "gamma_2": gamma2, "beta_2": beta2,
+            "H2": h2, "W_out": w_out, "p_given": p_given, "p_true": p_true}
+
+
 def first_clean(rng: Rng, attempt):
     """The first clean result of attempt() (None means not clean), or Restart after ATTEMPTS tries."""
     for _ in range(ATTEMPTS):
@@ -366,6 +597,11 @@ def first_clean(rng: Rng, attempt):
 def unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
     """Every column of −1, 0, 1 of this length except the zero column."""
     return tuple(w for w in product((-1, 0, 1), repeat=length) if any(w))
+
+
+def _perpendicular(columns: list[tuple[int, ...]], normal: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The columns perpendicular to `normal` (a head reading through them ignores that direction)."""
+    return [w for w in columns if not sum(a * b for a, b in zip(w, normal))]
 
 
 def _columns(rng: Rng, length: int, count: int) -> list[list[int]]:
@@ -480,6 +716,12 @@ def _output(rng: Rng, h1, r, targets):
         return None
     if not any(b2) or plain_slip_hidden(r, w2, f):
         return None  # a forgotten b₂, or rᵀ·W₂, would go unseen
+    found = _readout(rng, h2, targets)
+    return None if found is None else (w2, b2, h2, *found)
+
+
+def _readout(rng: Rng, h2, targets):
+    """W_out with logits within the e^k table and each target's probability near a simple fraction, or None."""
     # Each candidate column of W_out gives one column of logits; small columns keep every row in the table.
     logits = {w: [sum(a * b for a, b in zip(row, w)) for row in h2] for w in unit_columns(D_MODEL)}
     usable = [w for w, col in logits.items() if max(map(abs, col)) <= 6]
@@ -496,7 +738,7 @@ def _output(rng: Rng, h1, r, targets):
         if all(Decimal("0.1") <= p <= Decimal("0.9") for p in p_t):
             p_given = [_simple_fraction(p) for p in p_t]
             if None not in p_given:
-                return w2, b2, h2, [list(row) for row in zip(*chosen)], p_given, p_t
+                return [list(row) for row in zip(*chosen)], p_given, p_t
     return None
 
 
@@ -508,9 +750,10 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw the model so every step stays clean, redrawing it whole when a step cannot be."""
     chosen = _input_ids(options)
     n, heads = (len(chosen) if chosen else int(options["tokens"])), int(options["heads"])
+    draw = _draw_post if options["norm"] == "post" else _draw
     while True:
         try:
-            drawn = _draw(rng, n, heads, chosen)
+            drawn = draw(rng, n, heads, chosen)
             break
         except Restart:
             continue
@@ -527,14 +770,18 @@ def _softmax_lines(symbol: str, scores: ImmutableMatrix, weights: ImmutableMatri
 def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "relu") -> Problem:
     """Every part, step and answer, exactly, from one clean draw."""
     e, pos, w_q, w_k, w_v = matrix(d["E"]), matrix(d["P"]), matrix(d["W_Q"]), matrix(d["W_K"]), matrix(d["W_V"])
-    gamma, beta, w_o, w1, b1 = matrix([d["gamma"]]), matrix([d["beta"]]), matrix(d["W_O"]), matrix(d["W_1"]), matrix([d["b_1"]])
+    post = d.get("norm") == "post"  # Add & Norm after each sublayer (no LayerNorm on the embeddings)
+    gamma, beta = (matrix([d["gamma_1"]]), matrix([d["beta_1"]])) if post else (matrix([d["gamma"]]), matrix([d["beta"]]))
+    w_o, w1, b1 = matrix(d["W_O"]), matrix(d["W_1"]), matrix([d["b_1"]])
     w2, b2, w_out = matrix(d["W_2"]), matrix([d["b_2"]]), matrix(d["W_out"])
     ids, targets = d["ids"][:n], d["ids"][1:]
     looked_up = ImmutableMatrix([list(e.row(t)) for t in ids])
     x = looked_up + pos
-    stats, mus, sigmas = layernorm_stats_step(x, list(range(n)), lambda i: f"_{i}")
-    y = ImmutableMatrix([[gamma[0, j] * (x[i, j] - mus[i]) / sigmas[i] + beta[0, j] for j in range(D_MODEL)]
-                         for i in range(n)])
+    if post:
+        y = x  # the heads read the embeddings themselves
+    else:
+        stats, mus, sigmas = layernorm_stats_step(x, list(range(n)), lambda i: f"_{i}")
+        y = _layernorm(x, mus, sigmas, gamma, beta)
     q, k, v = y * w_q, y * w_k, y * w_v
     scores = [causal_mask(q.col(h) * k.col(h).T) for h in range(heads)]
     weights = [softmax_rows(s) for s in scores]
@@ -542,10 +789,19 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
     o = ImmutableMatrix.hstack(*(a * v.col(h) for h, a in enumerate(simple)))
     attn = o * w_o
     h1 = y + attn
+    if post:  # Add & Norm: H₁ = LayerNorm(X + O·W_O)
+        r1 = h1
+        stats, mus, sigmas = layernorm_stats_step(r1, list(range(n)), lambda i: f"_{i}")
+        h1 = _layernorm(r1, mus, sigmas, gamma, beta)
     u = h1 * w1 + ImmutableMatrix.vstack(*([b1] * n))
     r = relu(u)
     f = r * w2 + ImmutableMatrix.vstack(*([b2] * n))
     h2 = h1 + f
+    if post:  # Add & Norm: H₂ = LayerNorm(H₁ + FFN(H₁))
+        r2 = h2
+        gamma2, beta2 = matrix([d["gamma_2"]]), matrix([d["beta_2"]])
+        stats2, mus2, sigmas2 = layernorm_stats_step(r2, list(range(n)), lambda i: f"_{i}")
+        h2 = _layernorm(r2, mus2, sigmas2, gamma2, beta2)
     z = h2 * w_out
     # Only each target's probability is asked: e^{z_t − max} / Σ_j e^{z_j − max}, exactly.
     p_target = ImmutableMatrix(n, 1, [softmax_rows(z.row(i) - ImmutableMatrix([[max(z.row(i))] * z.cols]))[0, t]
@@ -564,11 +820,15 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
     q_x, q_mu, q_sigma = quantity("X", "X", x), quantity("mu", r"\mu", ImmutableMatrix(n, 1, mus)), \
         quantity("sigma", r"\sigma", ImmutableMatrix(n, 1, sigmas))
     q_y, q_q, q_k, q_v = (quantity(name, name, value) for name, value in (("Y", y), ("Q", q), ("K", k), ("V", v)))
+    source = "X" if post else "Y"  # what the heads read
     q_s = [quantity(f"S{h + 1}", f"S{head_names[h]}", s) for h, s in enumerate(scores)]
     q_a = [quantity(f"A{h + 1}", f"A{head_names[h]}", a, weight_readings[h]) for h, a in enumerate(weights)]
     q_o, q_h1, q_u, q_r, q_h2, q_z = (quantity(name, symbol, value) for name, symbol, value in (
         ("O", "O", o), ("H1", "H_1", h1), ("u", "u", u), ("r", "r", r), ("H2", "H_2", h2), ("z", "z", z)))
     q_pt = quantity("p_target", r"p_{\text{target}}", p_target, target_readings)
+    # The residual sums: with Add & Norm, R₁ and R₂ are answers of their own and H₁, H₂ their LayerNorms.
+    sum1, sum2 = ("R_1", "R_2") if post else ("H_1", "H_2")
+    added1, added2 = (quantity("R1", "R_1", r1), quantity("R2", "R_2", r2)) if post else (q_h1, q_h2)
 
     tokens = " ".join(VOCABULARY[t] for t in ids)
     target_text = ", ".join(f"position {i}: {VOCABULARY[t]}" for i, t in enumerate(targets))
@@ -580,15 +840,18 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
                    lines=tuple(Tex(f"\\text{{position {i}: token {VOCABULARY[t]}}} \\to E[{t},:] + P[{i},:]")
                                for i, t in enumerate(ids))),
               add_step(Tex("Add the positional embeddings."), looked_up, pos, Tex(r"X = E[\text{tokens}] + P"), q_x))),
+    ] + ([] if post else [
         Part(Tex(r"LayerNorm: compute the mean $\mu$ and standard deviation $\sigma$ of each row of $X$."),
              (q_mu, q_sigma), (stats,)),
         Part(Tex(r"LayerNorm: compute $Y = \gamma \odot (X - \mu)/\sigma + \beta$, row by row."), (q_y,),
              (layernorm_output_step(x, list(range(n)), mus, sigmas, gamma, beta, q_y),)),
-        Part(Tex("Compute $Q = Y\\,W_Q$, $K = Y\\,W_K$ and $V = Y\\,W_V$ "
+    ]) + [
+        Part(Tex(f"Compute $Q = {source}\\,W_Q$, $K = {source}\\,W_K$ and $V = {source}\\,W_V$ "
                  + ("(column 0 of each belongs to head 1, column 1 to head 2)." if heads > 1
                     else "(one column each: the head has width 1).")),
              (q_q, q_k, q_v),
-             tuple(product_step(Tex(f"Row $i$ of $Y$ times column $j$ of $W_{name}$."), y, w, Tex(f"{name} = Y\\,W_{name}"),
+             tuple(product_step(Tex(f"Row $i$ of ${source}$ times column $j$ of $W_{name}$."), y, w,
+                                Tex(f"{name} = {source}\\,W_{name}"),
                                 qq, expand="first") for name, w, qq in (("Q", w_q, q_q), ("K", w_k, q_k), ("V", w_v, q_v)))),
         Part(Tex(f"Scores: for {head_word}, $S[i,j] = q_i\\,k_j$ (divided by $\\sqrt{{d_{{\\text{{head}}}}}} = 1$), "
                  r"with the causal mask: $S[i,j] = -\infty$ for $j > i$."),
@@ -615,11 +878,13 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
              tuple(_head_output_step(h, head_names[h], simple[h], v, o) for h in range(heads)),
              given=Tex(f"From here on, use these simple weights, each within {_decimal(WEIGHT_TOLERANCE)} of the true weight, so that one slip above does not spoil the rest: $"
                        + r" \qquad ".join(f"\\tilde A{head_names[h]} = {matrix_tex(s)}" for h, s in enumerate(simple)) + "$")),
-        Part(Tex(r"Project the heads and add the residual: $H_1 = Y + O\,W_O$."), (q_h1,),
+        Part(Tex(f"Project the heads and add the residual: ${sum1} = {source} + O\\,W_O$."), (added1,),
              (product_step(Tex(r"Row $i$ of $O$ times column $j$ of $W_O$."), o, w_o, Tex(r"O\,W_O"),
                            quantity("OW", r"O\,W_O", attn), expand="row"),
-              add_step(Tex("Add the LayerNorm output back (the residual connection)."), y, attn,
-                       Tex(r"H_1 = Y + O\,W_O"), q_h1))),
+              add_step(Tex("Add the heads' input back (the residual connection)." if post
+                           else "Add the LayerNorm output back (the residual connection)."), y, attn,
+                       Tex(f"{sum1} = {source} + O\\,W_O"), added1))),
+    ] + (_add_norm_parts(1, r1, stats, mus, sigmas, gamma, beta, q_h1, q_mu, q_sigma) if post else []) + [
         Part(Tex(r"Feed-forward: compute $u = H_1\,W_1 + b_1$ and $r = \operatorname{ReLU}(u)$."), (q_u, q_r),
              (affine_step(Tex(r"Row $i$ of $H_1$ times column $j$ of $W_1$, plus $b_1[j]$."), h1, w1, b1,
                           Tex(r"u = H_1\,W_1 + b_1"), q_u),
@@ -633,12 +898,14 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
                    formula=Tex(r"\operatorname{GELU}(x) = x\,\Phi(x)"), lines=gelu_value_lines(u),
                    result=quantity("r", r"\tilde r", r))),
              given=Tex(GELU_VALUES_GIVEN + r"The table: \[" + phi_table_tex(GELU_TABLE) + r"\]")),
-        Part(Tex(r"Feed-forward output and residual: compute $H_2 = H_1 + r\,W_2 + b_2$."
-                 if activation != "gelu" else r"Feed-forward output and residual: compute $H_2 = H_1 + \tilde r\,W_2 + b_2$."), (q_h2,),
+        Part(Tex(f"Feed-forward output and residual: compute ${sum2} = H_1 + r\\,W_2 + b_2$."
+                 if activation != "gelu" else f"Feed-forward output and residual: compute ${sum2} = H_1 + \\tilde r\\,W_2 + b_2$."), (added2,),
              (affine_step(Tex(r"Row $i$ of $r$ times column $j$ of $W_2$, plus $b_2[j]$."
                               if activation != "gelu" else r"Row $i$ of $\tilde r$ times column $j$ of $W_2$, plus $b_2[j]$."), r, w2, b2,
                           Tex(r"f = r\,W_2 + b_2" if activation != "gelu" else r"f = \tilde r\,W_2 + b_2"), quantity("f", "f", f)),
-              add_step(Tex("Add the feed-forward layer's input back."), h1, f, Tex(r"H_2 = H_1 + f"), q_h2))),
+              add_step(Tex("Add the feed-forward layer's input back."), h1, f, Tex(f"{sum2} = H_1 + f"), added2))),
+    ] + (_add_norm_parts(2, r2, stats2, mus2, sigmas2, gamma2, beta2, q_h2, quantity("mu2", r"\mu", ImmutableMatrix(n, 1, mus2)),
+                         quantity("sigma2", r"\sigma", ImmutableMatrix(n, 1, sigmas2))) if post else []) + [
         Part(Tex(r"Logits: compute $z = H_2\,W_{\text{out}}$ (row $i$: position $i$'s score for each vocabulary token)."),
              (q_z,),
              (product_step(Tex(r"Row $i$ of $H_2$ times column $j$ of $W_{\text{out}}$."), h2, w_out,
@@ -662,6 +929,9 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
              quantity("W_V", "W_V", w_v), quantity("W_O", "W_O", w_o), quantity("W_1", "W_1", w1),
              quantity("b_1", "b_1", b1), quantity("W_2", "W_2", w2), quantity("b_2", "b_2", b2),
              quantity("W_out", r"W_{\text{out}}", w_out)]
+    if post:  # each LayerNorm its own γ and β, listed where the chain meets them
+        given = given[:2] + given[4:8] + [quantity("gamma_1", r"\gamma_1", gamma), quantity("beta_1", r"\beta_1", beta)] \
+            + given[8:12] + [quantity("gamma_2", r"\gamma_2", gamma2), quantity("beta_2", r"\beta_2", beta2)] + given[12:]
     facts = {
         "token_ids": ImmutableMatrix([ids]),
         "targets": ImmutableMatrix([targets]),
@@ -675,7 +945,26 @@ def forward_problem(d: dict, n: int, heads: int, mean: bool, activation: str = "
         "reduction": "mean" if mean else "sum",
         "e_table": exp_table_tex(),
     }
+    if post:
+        facts["norm"] = "post"
     return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True)
+
+
+def _layernorm(x: ImmutableMatrix, mus, sigmas, gamma: ImmutableMatrix, beta: ImmutableMatrix) -> ImmutableMatrix:
+    """γ ⊙ (x − μ)/σ + β, row by row (exact)."""
+    return ImmutableMatrix([[gamma[0, j] * (x[i, j] - mus[i]) / sigmas[i] + beta[0, j] for j in range(x.cols)]
+                            for i in range(x.rows)])
+
+
+def _add_norm_parts(k: int, r: ImmutableMatrix, stats: Step, mus, sigmas, gamma: ImmutableMatrix, beta: ImmutableMatrix,
+                    q_h: Quantity, q_mu: Quantity, q_sigma: Quantity) -> list[Part]:
+    """The Norm of Add & Norm k: μ and σ of each row of R_k, then H_k = γ_k ⊙ (R_k − μ)/σ + β_k."""
+    return [
+        Part(Tex(f"LayerNorm {k}: compute the mean $\\mu$ and standard deviation $\\sigma$ of each row of $R_{k}$."),
+             (q_mu, q_sigma), (stats,)),
+        Part(Tex(f"LayerNorm {k}: compute $H_{k} = \\gamma_{k} \\odot (R_{k} - \\mu)/\\sigma + \\beta_{k}$, row by row."), (q_h,),
+             (layernorm_output_step(r, list(range(r.rows)), mus, sigmas, gamma, beta, q_h),)),
+    ]
 
 
 def _head_output_step(h: int, name: str, weights: ImmutableMatrix, v: ImmutableMatrix, o: ImmutableMatrix) -> Step:
