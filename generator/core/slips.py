@@ -73,9 +73,13 @@ def _plain_hidden(a: ImmutableMatrix, b: ImmutableMatrix, answer: ImmutableMatri
     rows = [_rational_rows(m) for m in ((a, b) if answer is None else (a, b, answer))]
     if any(r is None for r in rows):
         return None
-    a_rows, b_rows = rows[0], rows[1]
+    return _plain_hidden_rows(*rows)
+
+
+def _plain_hidden_rows(a_rows: list[list], b_rows: list[list], answer_rows: list[list] | None = None) -> list[str] | None:
+    """_plain_hidden on rows of plain numbers (non-empty); None where the answer's shape is not the product's."""
     product = plain_product(a_rows, b_rows)
-    answer_rows = product if answer is None else rows[2]
+    answer_rows = product if answer_rows is None else answer_rows
     shape = (len(answer_rows), len(answer_rows[0]))
     if shape != (len(product), len(product[0])):
         return None  # sympy raises its own error on the difference
@@ -208,6 +212,31 @@ def reduction_hidden(total, count: int) -> bool:
 
 Forbidden = Callable[[Problem], bool]
 
+_last_plain: tuple = (None, {})  # (problem, its plain_values): a contract's rules ask of one problem in turn
+
+
+def plain_values(problem: Problem) -> dict[str, list[list]]:
+    """Every given and answer matrix of the problem whose entries are all rational, as rows of plain ints and
+    Fractions by name (a given first where names repeat). Worked once per problem and kept until the next: each
+    rule of a contract asks in turn, and a sympy product or transpose of a 2×2 matrix costs 25-30 µs."""
+    global _last_plain
+    last, values = _last_plain
+    if last is problem:
+        return values
+    values = {}
+    for quantity in (*problem.given, *(answer for part in problem.parts for answer in part.answers)):
+        if quantity.name not in values and isinstance(quantity.value, ImmutableMatrix):
+            rows = _rational_rows(quantity.value)
+            if rows is not None:
+                values[quantity.name] = rows
+    _last_plain = (problem, values)
+    return values
+
+
+def plain_zero(rows: list[list]) -> bool:
+    """Every entry of plain rows is 0."""
+    return all(v == 0 for row in rows for v in row)
+
 
 def product_rule(label: str, factors: Callable[[Problem], tuple]) -> dict[str, Forbidden]:
     """A contract rule: a slip in the product `label` (e.g. 'Q = X·W_Q') gives the right answer.
@@ -215,3 +244,13 @@ def product_rule(label: str, factors: Callable[[Problem], tuple]) -> dict[str, F
     `factors(p)` gives (A, B) or (A, B, answer) — the answer when it is A·B plus something (a bias, a residual).
     """
     return {f"a slip in {label} (transpose, order) gives the same answer": lambda p: bool(hidden_product_slips(*factors(p)))}
+
+
+def plain_product_rule(label: str, factors: Callable[[Problem], tuple]) -> dict[str, Forbidden]:
+    """product_rule for factors given as plain rows of rationals (plain_values): the same rule, the same name."""
+    def hidden(p: Problem) -> bool:
+        found = _plain_hidden_rows(*factors(p))
+        if found is None:
+            raise ValueError(f"{label}: the answer's shape is not the product's")
+        return bool(found)
+    return {f"a slip in {label} (transpose, order) gives the same answer": hidden}

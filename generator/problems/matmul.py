@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sympy import ImmutableMatrix, Rational
+from sympy import Rational
 
 from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
 from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from generator.core.registry import Option
 from generator.core.rng import Rng
-from generator.core.slips import product_rule
+from generator.core.forward import plain_product as _mul
+from generator.core.slips import plain_product_rule, plain_values, plain_zero
 from generator.core.worked import product_step
 
 TITLE = "Matrix multiplication"
@@ -22,19 +23,24 @@ _ENTRY = Bounds(ENTRY_NUMERATOR, ENTRY_DENOMINATOR, Rational(ENTRY_NUMERATOR, 1)
 _SUM = Bounds(50, 4, Rational(50))
 
 
-def _is_zero(value: ImmutableMatrix) -> bool:
-    return all(x == 0 for x in value)
-
-
-def _has_zero_row_or_column(value: ImmutableMatrix) -> bool:
-    return any(_is_zero(value.row(i)) for i in range(value.rows)) or any(
-        _is_zero(value.col(j)) for j in range(value.cols)
-    )
+# The rules work on plain rows (slips.plain_values): they ask for many products of each draw, at 30 µs each in sympy.
+def _has_zero_row_or_column(rows: list[list]) -> bool:
+    return any(all(x == 0 for x in row) for row in rows) or any(all(x == 0 for x in col) for col in zip(*rows))
 
 
 def _commutes(problem: Problem) -> bool:
-    a, b = problem.given[0].value, problem.given[1].value
-    return b.shape == (2, 2) and a * b == b * a
+    a, b = plain_values(problem)["A"], plain_values(problem)[problem.given[1].name]
+    return _square(b) and _mul(a, b) == _mul(b, a)
+
+
+def _square(rows: list[list]) -> bool:
+    """2×2 (B), not 2×1 (x)."""
+    return (len(rows), len(rows[0])) == (2, 2)
+
+
+def _second(p: Problem) -> list[list]:
+    """B, or the vector x."""
+    return plain_values(p)[p.given[1].name]
 
 
 CONTRACT = Contract(
@@ -43,16 +49,16 @@ CONTRACT = Contract(
     answer=_SUM,
     forbidden={
         # An identity or a zero row/column makes the product trivial to read off.
-        "A is the identity": lambda p: p.given_value("A") == ImmutableMatrix.eye(2),
-        "A has a zero row or column": lambda p: _has_zero_row_or_column(p.given_value("A")),
-        "B (or x) has a zero row or column": lambda p: _has_zero_row_or_column(p.given[1].value),
-        "an answer is all zeros": lambda p: any(_is_zero(a.value) for part in p.parts for a in part.answers),
+        "A is the identity": lambda p: plain_values(p)["A"] == [[1, 0], [0, 1]],
+        "A has a zero row or column": lambda p: _has_zero_row_or_column(plain_values(p)["A"]),
+        "B (or x) has a zero row or column": lambda p: _has_zero_row_or_column(_second(p)),
+        "an answer is all zeros": lambda p: any(plain_zero(plain_values(p)[a.name]) for part in p.parts for a in part.answers),
         # AB = BA would hide the lesson that order matters.
         "A and B commute": _commutes,
         # A·Bᵀ, Aᵀ·B or the answer transposed (and Aᵀ·x) must give another product.
-        **product_rule("A·B (or A·x)", lambda p: (p.given_value("A"), p.given[1].value)),
-        **product_rule("B·A", lambda p: (p.given[1].value, p.given_value("A")) if p.given[1].value.shape == (2, 2)
-                       else (p.given_value("A"), p.given[1].value)),
+        **plain_product_rule("A·B (or A·x)", lambda p: (plain_values(p)["A"], _second(p))),
+        **plain_product_rule("B·A", lambda p: (_second(p), plain_values(p)["A"]) if _square(_second(p))
+                             else (plain_values(p)["A"], _second(p))),
     },
 )
 

@@ -7,7 +7,8 @@ from sympy import Rational
 from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_NUMERATOR, matrix_of
 from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Tex
 from generator.core.rng import Rng
-from generator.core.slips import product_rule
+from generator.core.forward import plain_product as _mul, plain_transpose as _t
+from generator.core.slips import plain_product_rule, plain_values, plain_zero
 from generator.core.worked import product_step, transpose_step
 
 TITLE = "Transpose and all dot products at once"
@@ -16,20 +17,25 @@ OPTIONS = [DIFFICULTY]
 _ENTRY = Bounds(ENTRY_NUMERATOR, ENTRY_DENOMINATOR, Rational(ENTRY_NUMERATOR))
 _SUM = Bounds(50, 4, Rational(50))
 
+def _v(p, name: str) -> list[list]:
+    # Plain rows (slips.plain_values): the rules ask for several products of each draw, at 30 µs each in sympy.
+    return plain_values(p)[name]
+
+
 CONTRACT = Contract(
     given=_ENTRY,
     intermediate=_SUM,
     answer=_SUM,
     forbidden={
         # A symmetric K equals its transpose: forgetting to transpose would go unseen.
-        "K is symmetric": lambda p: p.given_value("K") == p.given_value("K").T,
-        "Q·K equals Q·Kᵀ": lambda p: p.given_value("Q") * p.given_value("K") == p.given_value("Q") * p.given_value("K").T,
+        "K is symmetric": lambda p: _v(p, "K") == _t(_v(p, "K")),
+        "Q·K equals Q·Kᵀ": lambda p: _mul(_v(p, "Q"), _v(p, "K")) == _mul(_v(p, "Q"), _t(_v(p, "K"))),
         "a row of Q or K is zero": lambda p: any(
-            all(x == 0 for x in m.row(i)) for m in (p.given_value("Q"), p.given_value("K")) for i in range(2)
+            all(x == 0 for x in row) for name in ("Q", "K") for row in _v(p, name)[:2]
         ),
-        "S is all zeros": lambda p: all(x == 0 for x in p.parts[1].answers[0].value),
+        "S is all zeros": lambda p: plain_zero(_v(p, p.parts[1].answers[0].name)),
         # S = Sᵀ would hide K·Qᵀ (queries and keys swapped); Qᵀ·Kᵀ and Kᵀ·Q must differ too.
-        **product_rule("S = Q·Kᵀ", lambda p: (p.given_value("Q"), p.given_value("K").T)),
+        **plain_product_rule("S = Q·Kᵀ", lambda p: (_v(p, "Q"), _t(_v(p, "K")))),
     },
 )
 
