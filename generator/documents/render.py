@@ -48,6 +48,7 @@ def printable_in_tex(ch: str) -> bool:
     return ord(ch) in _TEX_PRINTABLE
 
 
+@lru_cache(maxsize=4096)  # titles, courses and words of statements repeat on every sheet of a class set
 def escape_tex(text: str) -> str:
     """Plain text made safe for TeX: every special character prints as itself."""
     escaped = "".join(_TEX_SPECIALS.get(ch, ch) for ch in text)
@@ -59,6 +60,7 @@ def escape_tex(text: str) -> str:
 _OPENS_AFTER = "([{<\u2018\u201c\u2013\u2014-/"
 
 
+@lru_cache(maxsize=4096)  # a class set's title, course and problem titles: twice a sheet, thousands of sheets
 def typographic_quotes(text: str) -> str:
     """Straight quotes in prose (a title, a name) made typographic: O'Brien → O’Brien, "x" → “x”."""
     # A single quote opens (‘) only before a word, and never before a digit: there it elides one ('90s).
@@ -114,6 +116,13 @@ def _rational_tex(value: sympy.Rational) -> str:
 
 def factor_tex(value) -> str:
     """A number as printed after an operator: negatives in parentheses, so 3 + (−1) never reads as 3 + −1."""
+    if isinstance(value, sympy.Rational):
+        return _rational_factor_tex(value)  # every worked product prints its factors: the same few, thousands of times
+    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
+
+
+@lru_cache(maxsize=8192)
+def _rational_factor_tex(value: sympy.Rational) -> str:
     return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
 
 
@@ -132,7 +141,7 @@ def decimal_tex(value: sympy.Expr, places: int = 4) -> str:
 def approx_tex(value) -> Tex:
     """' \\approx 0.6652' after an irrational exact value (or a matrix with one); nothing for rationals."""
     if isinstance(value, ImmutableMatrix):
-        if not any(_needs_decimal(x) for x in value):
+        if _rational_matrix(value) or not any(_needs_decimal(x) for x in value):
             return Tex("")
         cells = [[decimal_tex(x) if _needs_decimal(x) else number_tex(x) for x in row] for row in value.tolist()]
         return Tex(r" \approx " + bmatrix_tex(cells))
@@ -144,7 +153,7 @@ def approx_tex(value) -> Tex:
 def equals_tex(value) -> Tex:
     """The right-hand side after a symbol: '= 3/4', '= ln 6 ≈ 1.7918', or for a matrix with
     irrational entries only '≈ [decimals]' (its exact entries are written out in the step's lines)."""
-    if isinstance(value, ImmutableMatrix) and any(_needs_decimal(x) for x in value):
+    if isinstance(value, ImmutableMatrix) and not _rational_matrix(value) and any(_needs_decimal(x) for x in value):
         return approx_tex(value)
     return Tex(f"= {to_tex(value)}{approx_tex(value)}")
 
@@ -203,6 +212,13 @@ def _reading_grid(answer, show) -> list[list[str]]:
     if isinstance(answer.value, ImmutableMatrix):
         return [[cell((i, j), answer.value[i, j]) for j in range(answer.value.cols)] for i in range(answer.value.rows)]
     return [[cell(None, answer.value)]]
+
+
+def _rational_matrix(value: ImmutableMatrix) -> bool:
+    """True when sympy holds the matrix over the integers or the rationals, so that no entry needs a decimal: known
+    without reading the entries (3-4 µs each, and a key asks of each answer several times). Else False: look."""
+    domain = getattr(getattr(value, "_rep", None), "domain", None)
+    return bool(domain is not None and (domain.is_ZZ or domain.is_QQ))
 
 
 def _needs_decimal(value) -> bool:
@@ -326,6 +342,9 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
         finalize=to_tex,
+        # The templates are package files: no need to stat each one at every get_template (a class set asks
+        # thousands of times).
+        auto_reload=False,
     )
     env.globals.update(
         blank_matrix=blank_matrix,
