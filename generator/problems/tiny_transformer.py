@@ -507,7 +507,8 @@ def _normal_masks() -> dict[tuple[int, ...], int]:
             for w in unit_columns(D_MODEL)}
 
 
-def _readable_normals(key: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
+@lru_cache(maxsize=8192)  # most R₁ let no head attend cleanly; the same R₁ recur across the draws of a class set
+def _readable_normals(key: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
     """The write directions m for which some query, key and value columns perpendicular to m give one head clean
     weights and whole outputs on R₁ (one pass over the unrestricted search, instead of a search per m)."""
     masks, found = _normal_masks(), 0
@@ -518,7 +519,7 @@ def _readable_normals(key: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]
                 & reduce(lambda bits, w: bits | masks[w], k_columns, 0)
         if readers & ~found:
             found |= readers & reduce(lambda bits, w: bits | masks[w], _value_columns(key, simple), 0)
-    return [m for k, m in enumerate(write_directions()) if found >> k & 1]
+    return tuple(m for k, m in enumerate(write_directions()) if found >> k & 1)
 
 
 def _post_attention(rng: Rng, r1, heads: int):
