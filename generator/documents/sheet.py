@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from json.encoder import encode_basestring as _json_string
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -413,7 +414,59 @@ def key_data(sheet: Sheet) -> dict:
 
 def render_key_json(sheet: Sheet) -> str:
     """The key as JSON text, stable byte for byte."""
-    return json.dumps(key_data(sheet), indent=2, ensure_ascii=False) + "\n"
+    return indented_json(key_data(sheet)) + "\n"
+
+
+class _NotPlain(TypeError):
+    """A value indented_json leaves to the json module."""
+
+
+def indented_json(data) -> str:
+    """json.dumps(data, indent=2, ensure_ascii=False), byte for byte, made faster for plain data (str, int, bool,
+    None, lists, dicts keyed by str): the json module indents in pure Python, generator by generator (0.5 ms of a
+    class set's student). Anything else (a float, another key) is left to json.dumps."""
+    out: list[str] = []
+    try:
+        _json_pieces(data, "\n", out)
+    except _NotPlain:
+        return json.dumps(data, indent=2, ensure_ascii=False)
+    return "".join(out)
+
+
+def _json_pieces(value, newline: str, out: list[str]) -> None:
+    """The pieces of value's indented JSON appended to out; `newline` is a line break and the current indent."""
+    if isinstance(value, str):
+        out.append(_json_string(value))
+    elif value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner, opening = newline + "  ", "{"
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _NotPlain(key)
+            out.append(opening + inner + _json_string(key) + ": ")
+            _json_pieces(item, inner, out)
+            opening = ","
+        out.append(newline + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner, opening = newline + "  ", "["
+        for item in value:
+            out.append(opening + inner)
+            _json_pieces(item, inner, out)
+            opening = ","
+        out.append(newline + "]")
+    else:
+        raise _NotPlain(value)
 
 
 # ----- writing -------------------------------------------------------------------------------------
