@@ -59,6 +59,9 @@ def _plain_product(rows: list[list], right_rows: list[list], result) -> bool | N
 def dot_expansion(label: Tex, left, right) -> Expansion:
     """label = l0·r0 + l1·r1 + … = value, for two equal-length sequences."""
     terms = tuple(Term((a, b)) for a, b in zip(left, right, strict=True))
+    if all(isinstance(x, sympy.Integer) for x in (*left, *right)):
+        # Whole numbers (most draws): the same Integer from Python's ints, for a tenth of sympy's Mul and Add.
+        return Expansion(label, terms, sympy.Integer(sum(int(a.p) * int(b.p) for a, b in zip(left, right))))
     return Expansion(label, terms, sympy.Add(*(a * b for a, b in zip(left, right))))
 
 
