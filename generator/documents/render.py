@@ -226,10 +226,24 @@ def _needs_decimal(value) -> bool:
     return isinstance(value, sympy.Basic) and bool(value.is_number) and not value.is_Rational and bool(value.is_finite)
 
 
+# The matrices printed lately: id → (the matrix, kept so that the id stays its own; its TeX). A sheet and its key
+# print each given and answer matrix two to four times, and reading a sympy matrix's entries costs more than
+# printing them. Bounded: emptied when full.
+_printed: dict[int, tuple[ImmutableMatrix, str]] = {}
+_PRINTED_MAX = 512
+
+
 def matrix_tex(value: ImmutableMatrix) -> str:
     """An exact matrix as a bmatrix (a fracmatrix when it has fractions)."""
+    known = _printed.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
     # tolist(): sympy's row(i) builds a new matrix per row, which costs more than printing it.
-    return bmatrix_tex([[number_tex(x) for x in row] for row in value.tolist()])
+    text = bmatrix_tex([[number_tex(x) for x in row] for row in value.tolist()])
+    if len(_printed) >= _PRINTED_MAX:
+        _printed.clear()
+    _printed[id(value)] = (value, text)
+    return text
 
 
 def bmatrix_tex(cells: list[list[str]]) -> str:

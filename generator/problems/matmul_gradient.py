@@ -44,8 +44,9 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw A, B and the upstream gradient dC; work out dA and dB."""
     difficulty = options["difficulty"]
     a, b, dc = (matrix_of(rng, difficulty, 2, 2) for _ in range(3))
-    da = Quantity("dA", Tex("dA"), dc * b.T)
-    db = Quantity("dB", Tex("dB"), a.T * dc)
+    at, bt = a.T, b.T  # each transpose once: sympy builds a new matrix for every .T
+    da = Quantity("dA", Tex("dA"), dc * bt)
+    db = Quantity("dB", Tex("dB"), at * dc)
     return Problem.draft(
         given=[Quantity("A", Tex("A"), a), Quantity("B", Tex("B"), b), Quantity("dC", Tex("dC"), dc)],
         parts=[
@@ -56,7 +57,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                     product_step(
                         Tex(r"Row $i$ of $dC$ times column $j$ of $B^{\mathsf T}$ (row $j$ of $B$)."),
                         dc,
-                        b.T,
+                        bt,
                         Tex(r"dA = dC\,B^{\mathsf T}"),
                         da,
                         checks=(Tex(f"dA \\text{{ has the shape of }} A\\text{{: }} {shape_text(a)}."),),
@@ -69,7 +70,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                 steps=(
                     product_step(
                         Tex(r"Row $i$ of $A^{\mathsf T}$ (column $i$ of $A$) times column $j$ of $dC$."),
-                        a.T,
+                        at,
                         dc,
                         Tex(r"dB = A^{\mathsf T}\,dC"),
                         db,

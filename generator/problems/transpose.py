@@ -45,8 +45,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     difficulty = options["difficulty"]
     q = matrix_of(rng, difficulty, 2, 2)
     k = matrix_of(rng, difficulty, 2, 2)
-    kt = Quantity("KT", Tex(r"K^{\mathsf T}"), k.T)
-    s = Quantity("S", Tex("S"), q * k.T)
+    kt = Quantity("KT", Tex(r"K^{\mathsf T}"), k.T)  # Kᵀ once: sympy builds a new matrix for every .T
+    s = Quantity("S", Tex("S"), q * kt.value)
     return Problem.draft(
         given=[Quantity("Q", Tex("Q"), q), Quantity("K", Tex("K"), k)],
         parts=[
@@ -62,7 +62,7 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
                     product_step(
                         Tex(r"Row $i$ of $Q$ times column $j$ of $K^{\mathsf T}$ (which is row $j$ of $K$) gives $S[i,j]$."),
                         q,
-                        k.T,
+                        kt.value,
                         Tex(r"S = Q\,K^{\mathsf T}"),
                         s,
                         checks=(Tex(r"S[i,j] = q_i \cdot k_j\text{: the dot product of row $i$ of $Q$ with row $j$ of $K$.}"),),
