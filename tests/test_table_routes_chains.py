@@ -61,28 +61,40 @@ def _sum(a, b):
     return [[x + y for x, y in zip(r, s)] for r, s in zip(a, b)]
 
 
-def forward(given: dict, facts: dict, heads: int) -> tuple[list, list]:
-    """Each head's causal score rows and the logits z, exactly, from the givens and the Given simple weights."""
-    e, pos = _fractions(given["E"]), _fractions(given["P"])
-    ids = [int(t) for t in facts["token_ids"][0]]
-    n = len(ids)
-    x = [[e[t][j] + pos[i][j] for j in range(len(e[t]))] for i, t in enumerate(ids)]
-    gamma, beta = _fractions(given["gamma"])[0], _fractions(given["beta"])[0]
+def _layernorm(rows: list, given: dict, suffix: str) -> list:
+    """γ ⊙ (x − μ)/σ + β of each row, exactly (ε = 0), with the givens' γ and β named by suffix."""
+    gamma, beta = _fractions(given["gamma" + suffix])[0], _fractions(given["beta" + suffix])[0]
     y = []
-    for row in x:
+    for row in rows:
         mu = sum(row) / len(row)
         variance = sum((v - mu) ** 2 for v in row) / len(row)
         sigma = Fraction(isqrt(variance.numerator), isqrt(variance.denominator))
         assert sigma ** 2 == variance  # the sheet's LayerNorm stays exact
         y.append([g * (v - mu) / sigma + b for g, v, b in zip(gamma, row, beta)])
+    return y
+
+
+def forward(given: dict, facts: dict, heads: int) -> tuple[list, list]:
+    """Each head's causal score rows and the logits z, exactly, from the givens and the Given simple weights
+    (norm=post, where the givens hold γ₁ and γ₂: LayerNorm after each residual sum instead of on X)."""
+    post = "gamma_1" in given
+    e, pos = _fractions(given["E"]), _fractions(given["P"])
+    ids = [int(t) for t in facts["token_ids"][0]]
+    n = len(ids)
+    x = [[e[t][j] + pos[i][j] for j in range(len(e[t]))] for i, t in enumerate(ids)]
+    y = x if post else _layernorm(x, given, "")
     q, k, v = (_product(y, _fractions(given[name])) for name in ("W_Q", "W_K", "W_V"))
     scores = [[[q[i][h] * k[j][h] for j in range(i + 1)] for i in range(n)] for h in range(heads)]
     weights = _fractions(facts["given_weights"])  # the heads' Ã stacked, used from the head outputs on
     o = [[sum(weights[h * n + i][j] * v[j][h] for j in range(n)) for h in range(heads)] for i in range(n)]
     h1 = _sum(y, _product(o, _fractions(given["W_O"])))
+    if post:
+        h1 = _layernorm(h1, given, "_1")
     u = _plus_row(_product(h1, _fractions(given["W_1"])), _fractions(given["b_1"])[0])
     r = [[max(val, Fraction(0)) for val in row] for row in u]
     h2 = _sum(h1, _plus_row(_product(r, _fractions(given["W_2"])), _fractions(given["b_2"])[0]))
+    if post:
+        h2 = _layernorm(h2, given, "_2")
     return scores, _product(h2, _fractions(given["W_out"]))
 
 
