@@ -15,7 +15,7 @@ from sympy import ImmutableMatrix
 
 from generator import __version__
 from generator.classes.assignment import Assignment
-from generator.core.problem import Choice, Quantity, Tex
+from generator.core.problem import Choice, Quantity, Tex, matrix_rows
 from generator.classes.qr import payload, qr_tex, spec_text, student_link
 from generator.classes.names import name_tex
 from generator.classes.secret import keyed_digest
@@ -252,7 +252,7 @@ def _answer_tex(answer: Quantity, index: tuple[int, int] | None, decimals: bool)
     if isinstance(answer.value, Choice):
         label = dict(answer.value.options)[answer.value.value]
         return rf"\textbf{{{escape_tex(label)}}}", len(label)
-    value = answer.value[index] if index is not None else answer.value
+    value = matrix_rows(answer.value)[index[0]][index[1]] if index is not None else answer.value
     if not value.is_finite:  # a masked score, −∞
         return f"${number_tex(value)}$", 3
     if decimals:  # what the sheet's tables give, and every 4-place value their roundings allow

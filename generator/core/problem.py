@@ -48,6 +48,27 @@ def matrix(rows: list[list[int | Rational | Fraction]]) -> ImmutableMatrix:
     return ImmutableMatrix([[exact(x) for x in row] for row in rows])
 
 
+# The matrices read lately: id → (the matrix, kept so that the id stays its own; its rows). A problem's matrices are
+# read by its contract, its worked steps, both documents and the JSON key, and sympy's tolist() builds every
+# entry anew each time (about 14 µs for a 2×2). Bounded: emptied when full.
+_rows_read: dict[int, tuple[ImmutableMatrix, tuple[tuple, ...]]] = {}
+_ROWS_READ_MAX = 1024
+
+
+def matrix_rows(value: ImmutableMatrix) -> tuple[tuple, ...]:
+    """The matrix's entries, row by row (value.tolist() as tuples), remembered for the matrices read lately."""
+    known = _rows_read.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    rows = tuple(map(tuple, value.tolist()))
+    if not isinstance(value, ImmutableMatrix):  # a mutable matrix may change: never remembered
+        return rows
+    if len(_rows_read) >= _ROWS_READ_MAX:
+        _rows_read.clear()
+    _rows_read[id(value)] = (value, rows)
+    return rows
+
+
 @dataclass(frozen=True)
 class Quantity:
     """A named value: `name` is ASCII (used in answer labels), `symbol` is how it prints."""

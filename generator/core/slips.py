@@ -15,7 +15,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.forward import plain_product, plain_transpose
-from generator.core.problem import Problem
+from generator.core.problem import Problem, matrix_rows
 
 NEG_INF = -sympy.oo
 
@@ -60,7 +60,7 @@ def _rational_rows(m: ImmutableMatrix) -> list[list[int | Fraction]] | None:
     """The matrix as rows of Fractions, or None where it is no matrix, is empty or has an entry that is no Rational."""
     if not isinstance(m, sympy.MatrixBase) or 0 in m.shape:
         return None
-    rows = m.tolist()
+    rows = matrix_rows(m)
     if not all(v.is_Rational for row in rows for v in row):
         return None
     # Whole numbers as ints: Fraction arithmetic is ten times slower, and the draws are mostly whole.

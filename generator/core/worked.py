@@ -7,7 +7,7 @@ from fractions import Fraction
 import sympy
 from sympy import ImmutableMatrix
 
-from generator.core.problem import Expansion, Quantity, Step, Term, Tex
+from generator.core.problem import Expansion, Quantity, Step, Term, Tex, matrix_rows
 from generator.documents.render import number_tex
 
 
@@ -50,7 +50,7 @@ def _plain_product(rows: list[list], right_rows: list[list], result) -> bool | N
     result is no matrix (sympy decides). A sympy product and comparison of two 2×2 matrices cost about 60 µs."""
     if not isinstance(result, ImmutableMatrix) or 0 in result.shape or not rows or not right_rows or not right_rows[0]:
         return None
-    a, b, expected = _rational(rows), _rational(right_rows), _rational(result.tolist())
+    a, b, expected = _rational(rows), _rational(right_rows), _rational(matrix_rows(result))
     if a is None or b is None or expected is None:
         return None
     return [[sum(x * y for x, y in zip(row, column)) for column in zip(*b)] for row in a] == expected
@@ -76,7 +76,7 @@ def product_step(
 ) -> Step:
     """A matrix product step: shapes, the entries worked out ('all', the first 'row', or the 'first'), the result."""
     # Rows and columns as plain lists, taken once: sympy's row()/col() build a new matrix on every call.
-    rows, right_rows = left.tolist(), right.tolist()
+    rows, right_rows = matrix_rows(left), matrix_rows(right)
     columns = [list(column) for column in zip(*right_rows)]
     plain = _plain_product(rows, right_rows, result.value) if left.cols == right.rows else None
     if plain is None:  # −∞ or irrational entries: sympy's arithmetic (and its errors) decide

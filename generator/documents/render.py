@@ -14,7 +14,7 @@ from sympy.printing.latex import LatexPrinter
 
 from fractions import Fraction
 
-from generator.core.problem import Choice, Expansion, Tex, Term
+from generator.core.problem import Choice, Expansion, Tex, Term, matrix_rows
 from generator.core.readings import PLACES, answer_interval, answer_reading, format_places
 
 _TEX_SPECIALS = {
@@ -143,7 +143,7 @@ def approx_tex(value) -> Tex:
     if isinstance(value, ImmutableMatrix):
         if _rational_matrix(value) or not any(_needs_decimal(x) for x in value):
             return Tex("")
-        cells = [[decimal_tex(x) if _needs_decimal(x) else number_tex(x) for x in row] for row in value.tolist()]
+        cells = [[decimal_tex(x) if _needs_decimal(x) else number_tex(x) for x in row] for row in matrix_rows(value)]
         return Tex(r" \approx " + bmatrix_tex(cells))
     if _needs_decimal(value):
         return Tex(rf" \approx {decimal_tex(value)}")
@@ -238,8 +238,10 @@ def matrix_tex(value: ImmutableMatrix) -> str:
     known = _printed.get(id(value))
     if known is not None and known[0] is value:
         return known[1]
-    # tolist(): sympy's row(i) builds a new matrix per row, which costs more than printing it.
-    text = bmatrix_tex([[number_tex(x) for x in row] for row in value.tolist()])
+    # Rows, not sympy's row(i), which builds a new matrix per row and costs more than printing it.
+    text = bmatrix_tex([[number_tex(x) for x in row] for row in matrix_rows(value)])
+    if not isinstance(value, ImmutableMatrix):  # a mutable matrix may change: never remembered
+        return text
     if len(_printed) >= _PRINTED_MAX:
         _printed.clear()
     _printed[id(value)] = (value, text)

@@ -18,7 +18,7 @@ from sympy import ImmutableMatrix
 
 from generator import __version__
 from generator.files import temp_beside
-from generator.core.problem import Choice, Problem, Quantity, Tex
+from generator.core.problem import Choice, Problem, Quantity, Tex, matrix_rows
 from generator.core.readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from generator.core.registry import SpecError, get_type, make_problem
 from generator.documents.workspace import working_space_mm
@@ -326,7 +326,7 @@ def _decimal_string(value: sympy.Expr, digits: int) -> str:
 
 def _json_value(value):
     if isinstance(value, ImmutableMatrix):
-        return [[exact_string(x) for x in row] for row in value.tolist()]
+        return [[exact_string(x) for x in row] for row in matrix_rows(value)]
     if isinstance(value, Choice):
         return value.value
     return exact_string(value)
@@ -339,7 +339,7 @@ def _json_blanks(number: int, letter: str, answer: Quantity, decimals: bool = Fa
                  "value": answer.value.value, "choices": list(answer.value.keys),
                  "labels": [label for _, label in answer.value.options]}]
     if isinstance(answer.value, ImmutableMatrix):
-        cells = [((i, j), value) for i, row in enumerate(answer.value.tolist()) for j, value in enumerate(row)]
+        cells = [((i, j), value) for i, row in enumerate(matrix_rows(answer.value)) for j, value in enumerate(row)]
     else:
         cells = [(None, answer.value)]
     return [
