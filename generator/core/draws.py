@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.registry import Option
@@ -34,9 +36,16 @@ def entry(rng: Rng, difficulty: str, nonzero: bool = False) -> Rational:
             return value
 
 
+@lru_cache(maxsize=8192)
+def drawn_matrix(rows: int, cols: int, entries: tuple) -> ImmutableMatrix:
+    """ImmutableMatrix(rows, cols, entries), one object for the same entries: a class set draws the same small
+    matrices again and again, and sympy takes about 50 µs to build one (8192 of them hold about 13 MB)."""
+    return ImmutableMatrix(rows, cols, entries)
+
+
 def matrix_of(rng: Rng, difficulty: str, rows: int, cols: int, nonzero: bool = False) -> ImmutableMatrix:
     """A rows×cols matrix of given numbers."""
-    return ImmutableMatrix(rows, cols, [entry(rng, difficulty, nonzero) for _ in range(rows * cols)])
+    return drawn_matrix(rows, cols, tuple(entry(rng, difficulty, nonzero) for _ in range(rows * cols)))
 
 
 # Transformer sheets multiply longer rows, so their entries stay smaller than the 2×2 core's.
@@ -65,12 +74,12 @@ def small_entry(rng: Rng, difficulty: str, nonzero: bool = False) -> Rational:
 
 def small_matrix(rng: Rng, difficulty: str, rows: int, cols: int, nonzero: bool = False) -> ImmutableMatrix:
     """A rows×cols matrix of small given numbers."""
-    return ImmutableMatrix(rows, cols, [small_entry(rng, difficulty, nonzero) for _ in range(rows * cols)])
+    return drawn_matrix(rows, cols, tuple(small_entry(rng, difficulty, nonzero) for _ in range(rows * cols)))
 
 
 def int_matrix(rng: Rng, rows: int, cols: int, low: int, high: int) -> ImmutableMatrix:
     """A rows×cols matrix of whole numbers in [low, high], drawn row by row."""
-    return ImmutableMatrix(rows, cols, [Rational(rng.integer(low, high)) for _ in range(rows * cols)])
+    return drawn_matrix(rows, cols, tuple(Rational(rng.integer(low, high)) for _ in range(rows * cols)))
 
 
 def all_zero(value) -> bool:

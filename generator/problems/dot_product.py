@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sympy import ImmutableMatrix, Rational
+from sympy import Rational
 
-from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_LIMIT, ENTRY_NUMERATOR, entry
+from generator.core.draws import DIFFICULTY, ENTRY_DENOMINATOR, ENTRY_LIMIT, ENTRY_NUMERATOR, drawn_matrix, entry
 from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
 from generator.core.rng import Rng
 from generator.core.slips import plain_values, plain_zero
@@ -87,8 +87,8 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
         # |a₀| ≠ |a₁|: a₀ = a₁ would let crossed pairs give the same dot product; a₀ = −a₁ does so for a⊥.
         if abs(a[0]) != abs(a[1]):
             vectors = _sheet_vectors(rng, difficulty, a)
-    given = [Quantity("a", Tex("a"), ImmutableMatrix(1, 2, a))] + [Quantity(n, Tex(n), ImmutableMatrix(1, 2, v))
-                                                                    for n, v in zip(_NAMES, vectors)]
+    given = [Quantity("a", Tex("a"), drawn_matrix(1, 2, a))] + [Quantity(n, Tex(n), drawn_matrix(1, 2, v))
+                                                                 for n, v in zip(_NAMES, vectors)]
     parts = []
     for name, vector in zip(_NAMES, vectors):
         dot = _dot(a, vector)
