@@ -134,8 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--teacher-token", help=f"the teacher's password (default: ${{TW_TEACHER_TOKEN}}, or one made "
                        "and printed at start)")
     serve.add_argument("--workers", type=_workers, default=None,
-                       help="worker processes answering requests (default: one per core, at most 4; 1 for a single "
-                            "process)")
+                       help="worker processes answering requests (default 1; more can help on a machine with more "
+                            "cores or with PostgreSQL)")
     fillin = commands.add_parser("fillin", help="write the answers file to fill in for a key or a whole class",
                                  epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = fillin.add_mutually_exclusive_group(required=True)

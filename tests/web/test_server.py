@@ -48,9 +48,10 @@ def _free_port() -> int:
 class Server:
     """`transformer-worksheets serve` in a child process, on a free port."""
 
-    def __init__(self, folder: Path, database_url: str | None = None) -> None:
+    def __init__(self, folder: Path, database_url: str | None = None, workers: int = 1) -> None:
         self.folder, self.port, self.process = folder, _free_port(), None
         self.database = ["--database", database_url] if database_url else []
+        self.database += ["--workers", str(workers)] if workers != 1 else []
 
     @property
     def url(self) -> str:
@@ -104,13 +105,14 @@ def _signed_in(server: Server, student: str = "s001") -> tuple[httpx.Client, str
     return client, page.text, re.search(r'name="csrf-token" content="([^"]+)"', page.text)[1]
 
 
-@pytest.fixture(params=("sqlite", "postgresql"))
+@pytest.fixture(params=("sqlite", "postgresql", "sqlite, two workers"))
 def server_on_each_database(request, built_class, tmp_path):
-    """The server on the class folder's SQLite file, and on a new database of the tests' PostgreSQL server."""
+    """The server on the class folder's SQLite file, on a new database of the tests' PostgreSQL server, and on SQLite
+    in two worker processes (taking turns to write; both must stop when the main process is killed)."""
     folder = tmp_path / "week3"
     shutil.copytree(built_class, folder)
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    running = Server(folder, url).start()
+    running = Server(folder, url, workers=2 if "two workers" in request.param else 1).start()
     yield running
     running.stop()
 
