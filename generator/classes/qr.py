@@ -120,7 +120,8 @@ def _layout(version: int) -> _Layout:
     encoder.add_finder_patterns(matrix, width, width)
     encoder.add_alignment_patterns(matrix, width, width)
     # add_codewords' walk: two-module columns from the right, up and down in turn, skipping the timing column.
-    places = []
+    places: list[tuple[int, int]] = []
+    taken = set()  # the walk passes the last column twice (its right <= 6 shift reaches j = -1): placed once
     for right in range(width - 1, 0, -2):
         if right <= 6:
             right -= 1
@@ -129,7 +130,8 @@ def _layout(version: int) -> _Layout:
                 j = right - z
                 upwards = ((right & 2) == 0) ^ (j < 6)
                 i = (width - 1 - vertical) if upwards else vertical
-                if matrix[i][j] == 0x2 and (i, j) not in places:
+                if matrix[i][j] == 0x2 and (i, j % width) not in taken:
+                    taken.add((i, j % width))
                     places.append((i, j))
     # apply_mask's region: the modules no pattern holds (the dark module is one), where the mask pattern is 1.
     function = encoder.make_matrix(width, width)
