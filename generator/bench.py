@@ -605,6 +605,8 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
     manifest = json.loads((folder / "class.json").read_text())
     stems = {entry["id"]: entry["stem"] for entry in manifest["students"]}
     pool = _Connections(url, WEB_CONNECTIONS)
+    # Every student's browser keeps the connection it loaded the sheet on (while the server keeps it alive).
+    own = _Connections(url, len(students))
     cookies: dict[str, str] = {}
     csrf: dict[str, str] = {}
     plan: dict[str, list[tuple[str, str]]] = {}
@@ -617,13 +619,13 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
     checked: dict[str, int] = {}
 
     async def sign_in(student: str) -> None:
-        status, headers, _, _ = await pool.request("GET", f"/s/{access_code(secret, 'webbench', student)}")
+        status, headers, _, _ = await own.request("GET", f"/s/{access_code(secret, 'webbench', student)}")
         cookie = re.match(r"tw_session=([^;]*)", headers.get("set-cookie", ""))
         if status != 303 or headers.get("location") != "/sheet" or not cookie:
             failures.append(f"{student}: sign-in answered {status} {headers.get('location')}")
             return
         cookies[student] = cookie[1]
-        status, headers, body, _ = await pool.request("GET", "/sheet", cookies[student])
+        status, headers, body, _ = await own.request("GET", "/sheet", cookies[student])
         page = body.decode()
         cookie = re.match(r"tw_session=([^;]*)", headers.get("set-cookie", ""))
         if cookie:  # the session now holds the page's CSRF token
@@ -705,7 +707,6 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
     capacity = time.perf_counter()
     await asyncio.gather(*(save_back_to_back(s) for s in plan))
     burst, burst_cpu = time.perf_counter(), time.process_time()
-    own = _Connections(url, len(plan))  # every student's browser keeps its own connection
     # Students start within one save delay of each other, at moments spread evenly over it (the same moment to the
     # millisecond would send the whole class's saves in waves of CLASS_SIZE), and each presses Check after a box
     # spread evenly over the sheet; the order is shuffled with a fixed seed.
