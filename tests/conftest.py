@@ -79,8 +79,3 @@ def fixed_class_secret(monkeypatch):
     numbers are the same on every run; tests of the secret itself run `class` in a subprocess or undo this."""
     monkeypatch.setattr("generator.classes.classbuild.new_secret", lambda: bytes(range(32)))
 
-
-def pytest_collection_modifyitems(config, items):
-    """The slow tests first (in their own order), the rest after: with one process per core (`make test`), a minute-long
-    test collected late would run alone at the end while the other cores wait."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
