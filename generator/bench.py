@@ -668,8 +668,8 @@ async def _web_load(url: str, folder: Path, students: list[str]) -> dict:
 
     async def save_back_to_back(student: str) -> None:
         # Every box with another text, each save sent the moment the one before is answered.
-        for label in dict(plan.get(student, ())):
-            await save_one(student, label, dict(plan[student])[label] + "9", capacity_ms, pool)
+        for label, text in dict(plan.get(student, ())).items():  # each box once, its last text
+            await save_one(student, label, text + "9", capacity_ms, pool)
 
     async def save_at_page_pace(student: str, begin: float, check_after: int) -> None:
         # As fast as the page sends: one save in flight; a change typed at once after a save is sent waits the

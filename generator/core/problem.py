@@ -48,25 +48,35 @@ def matrix(rows: list[list[int | Rational | Fraction]]) -> ImmutableMatrix:
     return ImmutableMatrix([[exact(x) for x in row] for row in rows])
 
 
-# The matrices read lately: id → (the matrix, kept so that the id stays its own; its rows). A problem's matrices are
-# read by its contract, its worked steps, both documents and the JSON key, and sympy's tolist() builds every
-# entry anew each time (about 14 µs for a 2×2). Bounded: emptied when full.
-_rows_read: dict[int, tuple[ImmutableMatrix, tuple[tuple, ...]]] = {}
-_ROWS_READ_MAX = 1024
+class PerMatrix:
+    """Values worked from immutable matrices, remembered per matrix object (kept, so that its id stays its own);
+    bounded: emptied when full. A mutable matrix may change: its value is worked every time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._known: dict[int, tuple[ImmutableMatrix, object]] = {}
+
+    def get(self, value, work):
+        """work(value), remembered for this matrix object."""
+        known = self._known.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        result = work(value)
+        if isinstance(value, ImmutableMatrix):
+            if len(self._known) >= self.size:
+                self._known.clear()
+            self._known[id(value)] = (value, result)
+        return result
+
+
+# A problem's matrices are read by its contract, its worked steps, both documents and the JSON key, and sympy's
+# tolist() builds every entry anew each time (about 14 µs for a 2×2).
+_rows_read = PerMatrix(1024)
 
 
 def matrix_rows(value: ImmutableMatrix) -> tuple[tuple, ...]:
     """The matrix's entries, row by row (value.tolist() as tuples), remembered for the matrices read lately."""
-    known = _rows_read.get(id(value))
-    if known is not None and known[0] is value:
-        return known[1]
-    rows = tuple(map(tuple, value.tolist()))
-    if not isinstance(value, ImmutableMatrix):  # a mutable matrix may change: never remembered
-        return rows
-    if len(_rows_read) >= _ROWS_READ_MAX:
-        _rows_read.clear()
-    _rows_read[id(value)] = (value, rows)
-    return rows
+    return _rows_read.get(value, lambda m: tuple(map(tuple, m.tolist())))
 
 
 @dataclass(frozen=True)

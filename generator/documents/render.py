@@ -14,7 +14,7 @@ from sympy.printing.latex import LatexPrinter
 
 from fractions import Fraction
 
-from generator.core.problem import Choice, Expansion, Tex, Term, matrix_rows
+from generator.core.problem import Choice, Expansion, PerMatrix, Tex, Term, matrix_rows
 from generator.core.readings import PLACES, answer_interval, answer_reading, format_places
 
 _TEX_SPECIALS = {
@@ -226,26 +226,15 @@ def _needs_decimal(value) -> bool:
     return isinstance(value, sympy.Basic) and bool(value.is_number) and not value.is_Rational and bool(value.is_finite)
 
 
-# The matrices printed lately: id → (the matrix, kept so that the id stays its own; its TeX). A sheet and its key
-# print each given and answer matrix two to four times, and reading a sympy matrix's entries costs more than
-# printing them. Bounded: emptied when full.
-_printed: dict[int, tuple[ImmutableMatrix, str]] = {}
-_PRINTED_MAX = 512
+# A sheet and its key print each given and answer matrix two to four times, and reading a sympy matrix's entries
+# costs more than printing them.
+_printed = PerMatrix(512)
 
 
 def matrix_tex(value: ImmutableMatrix) -> str:
     """An exact matrix as a bmatrix (a fracmatrix when it has fractions)."""
-    known = _printed.get(id(value))
-    if known is not None and known[0] is value:
-        return known[1]
     # Rows, not sympy's row(i), which builds a new matrix per row and costs more than printing it.
-    text = bmatrix_tex([[number_tex(x) for x in row] for row in matrix_rows(value)])
-    if not isinstance(value, ImmutableMatrix):  # a mutable matrix may change: never remembered
-        return text
-    if len(_printed) >= _PRINTED_MAX:
-        _printed.clear()
-    _printed[id(value)] = (value, text)
-    return text
+    return _printed.get(value, lambda m: bmatrix_tex([[number_tex(x) for x in row] for row in matrix_rows(m)]))
 
 
 def bmatrix_tex(cells: list[list[str]]) -> str:

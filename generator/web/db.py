@@ -354,7 +354,9 @@ def _file_lock(database: str) -> "_WriterLock":
     """The writer lock of one SQLite file, one object for every Database of this process."""
     key = os.path.realpath(database)
     with _file_locks_guard:
-        return _file_locks.setdefault(key, _WriterLock(key + WRITER_LOCK_SUFFIX))
+        if key not in _file_locks:
+            _file_locks[key] = _WriterLock(key + WRITER_LOCK_SUFFIX)
+        return _file_locks[key]
 
 
 class _WriterLock:
