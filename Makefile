@@ -81,9 +81,10 @@ worksheets/%.tex answer_keys/%-key.tex answer_keys/%-key.json: $(STAMP) $(SOURCE
 	$(PY) -m generator pdf $<
 
 # The tests in as many processes as the machine has cores (pytest-xdist; TEST_WORKERS=0 runs them in this one).
+# loadgroup: the tests of one problem type share its drawn problems in one process (tests/draws.py).
 TEST_WORKERS ?= auto
 test: $(TEST_STAMP) tex web-assets test-services
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: $(STAMP) tex web-assets
 	$(PY) -m generator.bench

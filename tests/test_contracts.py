@@ -7,21 +7,17 @@ from sympy import Basic, Float, ImmutableMatrix, Rational, oo
 
 from generator.core.problem import Bounds
 from generator.core.registry import make_problem, problem_types
-from generator.documents.sheet import problem_seed
 
+from .draws import SEEDS_PER_TYPE, by_type, draws
 from .printed_tables import unprinted_lookups
-
-SEEDS_PER_TYPE = 1000
 
 
 @pytest.mark.slow  # 1,000 draws of every option set of a type: up to a minute for the chains
-@pytest.mark.parametrize("type_name", sorted(problem_types()))
+@pytest.mark.parametrize("type_name", by_type(sorted(problem_types())))
 def test_contract_holds_over_1000_seeds(type_name):
     kind = problem_types()[type_name]
-    option_sets = kind.option_sets()
-    for seed in range(SEEDS_PER_TYPE):
-        options = option_sets[seed % len(option_sets)]  # every option set gets its share of the seeds
-        problem = make_problem(type_name, options, problem_seed(seed, 1, type_name))
+    # Every option set gets its share of the seeds; the oracles and slip tests check the same draws (tests/draws.py).
+    for seed, (options, problem) in enumerate(draws(type_name, SEEDS_PER_TYPE)):
         assert not kind.contract.violations(problem), (seed, options, kind.contract.violations(problem))
         assert not kind.contract.degeneracies(problem), (seed, options, kind.contract.degeneracies(problem))
         # No blank a student cannot compute from the sheet: each table value the key used is a printed entry.

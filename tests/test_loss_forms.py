@@ -14,6 +14,7 @@ from generator.core.registry import make_problem, problem_types
 from generator.documents.sheet import part_letter, problem_seed
 
 from .conftest import key_json
+from .draws import by_type, draws
 
 SEEDS = 100  # per type, every option set taking its turn
 MORE_SEEDS = {"cross_entropy": 600}  # a mean over 2 or 3 positions gives ln(36)/2 = ln 6 in about 1 draw in 16
@@ -22,10 +23,8 @@ ONE_BLANK_TWO_FORMS = re.compile(r"exactly,? and to 4 (decimal )?places")
 
 
 def _problems(type_name: str, seeds: int):
-    sets = problem_types()[type_name].option_sets()
-    for seed in range(seeds):
-        options = sets[seed % len(sets)]
-        yield options, make_problem(type_name, options, problem_seed(seed, 1, type_name))
+    """The contract's first draws of the type (every option set taking its turn), shared with its other tests."""
+    return draws(type_name, seeds)
 
 
 def _entries(value) -> list:
@@ -61,7 +60,7 @@ def test_the_check_knows_the_unsimplified_forms():
     assert one_log_value(Fraction(36), 4) == log(6) / 2 and one_log_value(Fraction(9, 4), 2) == log(sympy.Rational(3, 2))
 
 
-@pytest.mark.parametrize("type_name", LOSS_TYPES)
+@pytest.mark.parametrize("type_name", by_type(LOSS_TYPES))
 def test_every_exact_loss_is_one_simplified_logarithm(type_name):
     """ln(20)/3, not ln(4/3)/3 + ln 3/3 + ln 5/3; ln 5, not ln(5/2)/2 + ln(10)/2 nor ln(25)/2; ln(5/2), not −ln(2/5)."""
     logs = 0

@@ -15,15 +15,14 @@ from generator.core import slips
 from generator.core.registry import make_problem, problem_types
 from generator.documents.sheet import problem_seed
 
+from .draws import by_type, draws
+
 SEEDS = 1000
 
 
 def _problems(type_name: str, seeds: int = SEEDS, **fixed):
-    """(options, problem) for each seed, every option set (matching `fixed`) taking its turn, as the contract test."""
-    sets = [o for o in problem_types()[type_name].option_sets() if all(o.get(k) == v for k, v in fixed.items())]
-    for seed in range(seeds):
-        options = sets[seed % len(sets)]
-        yield options, make_problem(type_name, options, problem_seed(seed, 1, type_name))
+    """(options, problem) for the contract's first `seeds` draws (matching `fixed`): every option set takes its turn."""
+    return draws(type_name, seeds, **fixed)
 
 
 def _rows(m) -> list[list[Fraction]]:
@@ -138,7 +137,7 @@ def test_grad_clip_asks_the_comparison_and_draws_both_cases():
 SIMPLE = [Fraction(1, 4), Fraction(1, 3), Fraction(1, 2), Fraction(2, 3), Fraction(3, 4)]
 
 
-@pytest.mark.parametrize("type_name", ["example1", "example2", "example3"])
+@pytest.mark.parametrize("type_name", by_type(["example1", "example2", "example3"]))
 def test_the_forward_pass_shows_every_slip(type_name):
     """Example 1's draw, in every chain built on it: no transposed or swapped factor, no symmetric scores, the first
     row's softmax differs from the last's, and the Given weights are what the sheet says they are."""
@@ -171,6 +170,7 @@ def test_the_forward_pass_shows_every_slip(type_name):
             assert dw_v not in (_mul(_t(x), _t(dv)), _mul(x, dv), _mul(dv, _t(x)), _t(dw_v))
 
 
+@pytest.mark.xdist_group("example2")  # the contract's draws (tests/draws.py)
 def test_example2_likeliest_wrong_token_is_drawn_both_ways():
     """One SGD step always raises the target's probability, so example2 asks which wrong token is now the likeliest:
     each wrong logit falls by η‖c‖²·p̃_j, so the prediction before the step falls at least as far as any other
@@ -199,6 +199,7 @@ def test_the_given_weights_sentence_is_true():
         assert all(f"\\frac{{{w.numerator}}}{{{w.denominator}}}" in given for w in SIMPLE)
 
 
+@pytest.mark.xdist_group("example6")
 def test_example6_is_causal_and_shows_its_slips():
     for _, p in _problems("example6"):
         a, v, x = (_rows(p.given_value(n)) for n in ("A", "V", "X"))
@@ -282,7 +283,7 @@ PRODUCTS = {
 }
 
 
-@pytest.mark.parametrize("type_name", sorted(PRODUCTS))
+@pytest.mark.parametrize("type_name", by_type(sorted(PRODUCTS)))
 def test_no_product_slip_gives_the_answer(type_name):
     for options, p in _problems(type_name):
         for a, b, answer in PRODUCTS[type_name](p):
@@ -334,6 +335,7 @@ def test_single_step_slips_show():
         assert [int(t) for t in p.facts["token_ids"]] != list(range(len(p.facts["token_ids"])))
 
 
+@pytest.mark.xdist_group("example4")
 def test_example4_predictions_are_not_the_targets_copied():
     for _, p in _problems("example4", 300):
         assert [p.answer(f"next{b}").value for b in range(3)] != p.facts["targets_text"].split(", ")
@@ -345,6 +347,7 @@ def _layernorm_rows_teach(x_rows):
         assert mu != 0 and sum((v - mu) ** 2 for v in row) / len(row) != 1, row
 
 
+@pytest.mark.xdist_group("tiny_transformer")
 def test_tiny_transformer_shows_its_slips():
     for options, p in _problems("tiny_transformer", 300, norm="embeddings"):
         heads = int(options["heads"])
@@ -364,10 +367,11 @@ def test_tiny_transformer_shows_its_slips():
             assert answer not in _slip_values(a, b, answer), options
 
 
+@pytest.mark.xdist_group("tiny_transformer")
 def test_tiny_transformer_add_and_norm_shows_its_slips():
     """norm=post: each LayerNorm's input has rows {a, a, b, b} (x̂ of ±1), μ ≠ 0 and σ ≠ 1; normalising X instead of
     R₁ (a forgotten attention term) gives no such row; and every product's slips show."""
-    for options, p in _problems("tiny_transformer", 100, norm="post"):  # the contract checks 1,000 seeds too
+    for options, p in _problems("tiny_transformer", 400, norm="post"):  # of the contract's 1,000 draws, 421 are norm=post
         heads = int(options["heads"])
         x, q, k = _ans(p, "X"), _ans(p, "Q"), _ans(p, "K")
         for h in range(heads):
@@ -408,6 +412,7 @@ def test_tiny_transformer_names_head_columns_plainly():
             assert "column 0 is $\\tilde A_1$ times column 0 of $V$" in prompts
 
 
+@pytest.mark.xdist_group("training_step")
 def test_training_step_shows_its_slips():
     for options, p in _problems("training_step", 200):
         forward = (lambda n: _rows(p.facts[n])) if "H2" in p.facts else (lambda n: _ans(p, n))

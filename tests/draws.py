@@ -1,0 +1,64 @@
+"""The contract's draws of a type, made once per test process and shared by every test that checks them.
+
+Draw i of a type takes option set i mod K (every option set its share) and the seed of problem 1 of sheet i, as
+`transformer-worksheets sheet --seed i` draws it. The contract, the oracles and the slip tests of a type check
+the same draws; the tests of one type carry the same xdist group (`by_type`), so with `--dist loadgroup` (make test)
+one process draws them once instead of each test drawing its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterator
+
+import pytest
+
+from generator.core.problem import Problem
+from generator.core.registry import make_problem, problem_types
+from generator.documents.sheet import ProblemSpec, Sheet, SheetSpec, problem_seed, render_key_json, variant_code
+
+SEEDS_PER_TYPE = 1000
+_KEPT_TYPES = 2  # a chain's 1,000 draws hold about 400 MB: keep the type being tested and the one before it
+
+_drawn: OrderedDict[str, dict[int, Problem]] = OrderedDict()
+
+
+def option_set(type_name: str, seed: int) -> dict[str, str]:
+    """The option set draw `seed` of this type uses."""
+    sets = problem_types()[type_name].option_sets()
+    return sets[seed % len(sets)]
+
+
+def draw(type_name: str, seed: int) -> Problem:
+    """Draw `seed` of a type (its option set: option_set), made once per process."""
+    problems = _drawn.setdefault(type_name, {})
+    _drawn.move_to_end(type_name)
+    while len(_drawn) > _KEPT_TYPES:
+        _drawn.popitem(last=False)
+    if seed not in problems:
+        problems[seed] = make_problem(type_name, option_set(type_name, seed), problem_seed(seed, 1, type_name))
+    return problems[seed]
+
+
+def draws(type_name: str, count: int = SEEDS_PER_TYPE, **fixed: str) -> Iterator[tuple[dict[str, str], Problem]]:
+    """(options, problem) for the first `count` draws whose option set matches `fixed` (all draws without it)."""
+    seed = 0
+    while count > 0:
+        options = option_set(type_name, seed)
+        if all(options.get(k) == v for k, v in fixed.items()):
+            yield options, draw(type_name, seed)
+            count -= 1
+        seed += 1
+
+
+def key_json_of(type_name: str, seed: int) -> dict:
+    """The JSON key of draw `seed` (a one-problem sheet, calculator allowed), parsed back from its text."""
+    spec = SheetSpec(title="Test", seed=seed, calculator="basic",
+                     problems=(ProblemSpec(type_name, dict(option_set(type_name, seed))),))
+    return json.loads(render_key_json(Sheet(spec, variant_code(spec), (draw(type_name, seed),))))
+
+
+def by_type(type_names) -> list:
+    """Parameters for a per-type test, each in its type's xdist group (see the module's docstring)."""
+    return [pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in type_names]
