@@ -40,13 +40,13 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-@pytest.mark.parametrize("type_name", ["example1", "example2", "example4"])
+@pytest.mark.parametrize("type_name", ["example1", "example2", "example3", "example4"])
 def test_data_is_an_option_whose_default_is_drawn(type_name):
     option = {o.name: o for o in problem_types()[type_name].options}["data"]
     assert option.default == "drawn" and set(option.choices) == {"drawn", "book"}
 
 
-@pytest.mark.parametrize("type_name", ["example1", "example2"])
+@pytest.mark.parametrize("type_name", ["example1", "example2", "example3"])
 def test_book_embeddings_and_input(type_name):
     for options, p in _book_problems(type_name):
         assert p.given_value("E").tolist() == BOOK_E, options
@@ -63,10 +63,26 @@ def test_book_embeddings_and_input(type_name):
         assert np.allclose(c @ _f(p.given_value("W_out")), _f(p.answer("z")))
 
 
-def test_book_task_is_a_b_to_c():
-    for options, p in _book_problems("example2"):
+@pytest.mark.parametrize("type_name", ["example2", "example3"])
+def test_book_task_is_a_b_to_c(type_name):
+    for options, p in _book_problems(type_name):
         assert p.facts["target"] == "C" and int(p.facts["target_index"]) == 2, options
         assert p.answer("next").value != "C"  # the untrained model does not already predict it: there is a step to learn
+
+
+def test_book_example_3_backpropagates_through_x_equal_to_i():
+    """With the book's X = I the weight gradients are the gradients of Q's last row, K and V themselves (autograd),
+    and the statement says the data are the book's."""
+    for options, p in _book_problems("example3"):
+        x = torch.eye(2, dtype=torch.float64)
+        w_k = torch.tensor(_f(p.given_value("W_K")), requires_grad=True)
+        w_v = torch.tensor(_f(p.given_value("W_V")), requires_grad=True)
+        k, v = x @ w_k, x @ w_v
+        dk, dv = torch.tensor(_f(p.answer("dK"))), torch.tensor(_f(p.answer("dV")))
+        ((k * dk).sum() + (v * dv).sum()).backward()  # the chain rule from dK and dV back to W_K and W_V
+        assert torch.allclose(w_k.grad, torch.tensor(_f(p.answer("dW_K")))), options
+        assert torch.allclose(w_v.grad, torch.tensor(_f(p.answer("dW_V")))), options
+        assert "book" in str(p.facts["book_note"])
 
 
 def test_book_patterns_of_example_4_and_their_contexts():
@@ -84,7 +100,7 @@ def test_book_patterns_of_example_4_and_their_contexts():
 
 def test_book_option_still_draws_across_seeds():
     """The book fixes the data, not the weights: the drawn parts differ from seed to seed."""
-    for type_name, name in (("example1", "W_Q"), ("example2", "W_out"), ("example4", "C")):
+    for type_name, name in (("example1", "W_Q"), ("example2", "W_out"), ("example3", "W_K"), ("example4", "C")):
         seen = {str(p.given_value(name)) for _, p in _book_problems(type_name)}
         assert len(seen) > 3, (type_name, seen)
 
@@ -145,7 +161,7 @@ def test_book_preset_follows_the_chapter_order():
     assert types[10:] == [f"example{i}" for i in range(1, 7)]
     assert specs[14].options == {"tokens": "2", "d_ff": "2"}  # the book's 2×2 W₁ and W₂
     book = {s.type: s.options.get("data") for s in specs}
-    assert book["example1"] == book["example2"] == book["example4"] == "book"
+    assert book["example1"] == book["example2"] == book["example3"] == book["example4"] == "book"
     assert calculator == "basic" and "book" in PRESETS
 
 

@@ -109,7 +109,7 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...]]] = {
             "attention_output:tokens=2",
             "example1:data=book",
             "example2:data=book",
-            "example3",
+            "example3:data=book",
             "example4:data=book",
             "example5:tokens=2,d_ff=2",  # the book's "2×2 case": W₁ and W₂ both 2×2
             "example6",

@@ -17,7 +17,7 @@ from generator.documents.render import factor_tex, matrix_tex, number_tex
 from generator.core.rng import Rng
 from generator.core.slips import product_rule
 from generator.core.worked import dot_expansion, product_step, transpose_step
-from generator.problems.example1 import FORWARD_FORBIDDEN, VOCABULARY, plain_model
+from generator.problems.example1 import DATA_OPTION, FORWARD_FORBIDDEN, VOCABULARY, drawn_only, is_book, plain_model
 from generator.problems.example2 import draw_training, loss_parts, output_gradient_part, predicts_target, sgd_update_step
 
 TITLE = "Example 3: full backpropagation"
@@ -25,7 +25,8 @@ CHAINED = True
 OPTIONS = [Option("d_k", ("1", "4"), "1", "width of queries and keys; √d_k = 1 or 2"),
            Option("update", ("none", "sgd"), "none",
                   "sgd: then one step of gradient descent on W_Q, W_K, W_V and W_out (eta = 1/2 or 1/4, chosen so the new "
-                  "weights stay in fortieths), the forward pass again, the new loss to 4 places, and whether it went down")]
+                  "weights stay in fortieths), the forward pass again, the new loss to 4 places, and whether it went down"),
+           DATA_OPTION]  # book: the book's data and task A B → C, as Example 2's
 BACKWARD_DENOMINATOR = 40  # every gradient on the sheet is a fraction no finer than 1/40
 
 
@@ -45,8 +46,10 @@ CONTRACT = Contract(
             a * d for a, d in zip(p.facts["given_weights"], p.answer("da"))) == 0,
         **product_rule("dV = ãᵀ·dc", lambda p: (p.facts["given_weights"].T, p.answer("dc"))),
         **product_rule("dã = dc·Vᵀ", lambda p: (p.answer("dc"), p.answer("V").T)),
-        **product_rule("dW_K = Xᵀ·dK", lambda p: (p.answer("X").T, p.answer("dK"))),
-        **product_rule("dW_V = Xᵀ·dV", lambda p: (p.answer("X").T, p.answer("dV"))),
+        # The book's X = I: dW_K = dK and dW_V = dV, and a transposed or missing X is no slip there.
+        **drawn_only(product_rule("dW_K = Xᵀ·dK", lambda p: (p.answer("X").T, p.answer("dK")))),
+        **drawn_only(product_rule("dW_V = Xᵀ·dV", lambda p: (p.answer("X").T, p.answer("dV")))),
+        "the book's target is not C": lambda p: is_book(p) and p.facts["target"] != "C",
         "the new loss and the loss before can print alike at 4 places (update=sgd)": lambda p: loss_change_hidden(p),
     },
 )
@@ -88,6 +91,8 @@ def backward_is_clean(values: dict, model: dict) -> bool:
     # ḡ = 0 hides a dropped ḡ in dS; a slip in dW_V = Xᵀ·dV or dV = ãᵀ·dc must show (see the contract).
     x, dv, dw_v = model["x"], values["dV"], values["dW_V"]
     xt = plain_transpose(x)
+    if x == [[1, 0], [0, 1]]:  # the book's X = I: dW_V = dV whatever X's slip, so only dV's own must show
+        return values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
     return (values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
             and dw_v not in (plain_product(xt, plain_transpose(dv)), plain_product(x, dv), plain_product(dv, xt),
                              plain_transpose(dw_v)))
