@@ -167,7 +167,10 @@ def test_the_forward_pass_shows_every_slip(type_name):
             da = [Fraction(str(d)) for d in p.answer("da")]
             assert sum(g * d for g, d in zip(given, da)) != 0  # dropping ḡ from dS would show
             dv, dw_v = _rows(p.answer("dV")), _rows(p.answer("dW_V"))
-            assert dw_v not in (_mul(_t(x), _t(dv)), _mul(x, dv), _mul(dv, _t(x)), _t(dw_v))
+            if book:  # X = I: dW_V = dV whatever is done to X; only a transposed dV can show
+                assert dw_v == dv and dv != _t(dv)
+            else:
+                assert dw_v not in (_mul(_t(x), _t(dv)), _mul(x, dv), _mul(dv, _t(x)), _t(dw_v))
 
 
 @pytest.mark.xdist_group("example2")  # the contract's draws (tests/draws.py)
@@ -371,7 +374,7 @@ def test_tiny_transformer_shows_its_slips():
 def test_tiny_transformer_add_and_norm_shows_its_slips():
     """norm=post: each LayerNorm's input has rows {a, a, b, b} (x̂ of ±1), μ ≠ 0 and σ ≠ 1; normalising X instead of
     R₁ (a forgotten attention term) gives no such row; and every product's slips show."""
-    for options, p in _problems("tiny_transformer", 400, norm="post"):  # of the contract's 1,000 draws, 421 are norm=post
+    for options, p in _problems("tiny_transformer", 100, norm="post"):  # the contract checks 421 norm=post draws
         heads = int(options["heads"])
         x, q, k = _ans(p, "X"), _ans(p, "Q"), _ans(p, "K")
         for h in range(heads):

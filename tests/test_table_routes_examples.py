@@ -22,7 +22,7 @@ from generator.documents.sheet import render_key, render_key_json, render_worksh
 from .conftest import sheet_for
 from .printed_tables import printed_tables
 
-SEEDS_PER_OPTION_SET = 50  # 4 option sets a type: 200 seeds of each type
+SEEDS_PER_TYPE = 200  # every option set its share: 50 each of 4 option sets, 25 each of 8
 UNIT = Decimal("0.0001")  # Decimal's 28 digits lie far past it: a student's own rounding is the only one that counts
 
 
@@ -104,6 +104,11 @@ def _mark(key, answers: dict[str, str]) -> dict:
     return {m.blank.label: m for m in marked.marks}
 
 
+def _seeds(type_name: str) -> range:
+    """The seeds each option set of the type is checked on: together SEEDS_PER_TYPE (or a few more)."""
+    return range(-(-SEEDS_PER_TYPE // len(get_type(type_name).option_sets())))
+
+
 def _cases():
     for type_name in sorted(STUDENTS):
         for options in get_type(type_name).option_sets():
@@ -113,7 +118,7 @@ def _cases():
 @pytest.mark.parametrize("type_name,options", list(_cases()))
 def test_a_student_who_follows_the_sheet_gets_the_keys_table_value(type_name, options):
     checked = 0
-    for seed in range(SEEDS_PER_OPTION_SET):
+    for seed in _seeds(type_name):
         sheet = sheet_for([f"{type_name}:{options}"], seed, calculator="basic")
         tables = printed_tables(render_worksheet(sheet))  # as the student reads them off the page
         data = json.loads(render_key_json(sheet))
@@ -146,7 +151,7 @@ def test_a_student_who_follows_the_sheet_gets_the_keys_table_value(type_name, op
                 mark = marks[blank["label"]]
                 assert (mark.status == RIGHT) == right, (seed, blank["label"], answers[blank["label"]], mark.status)
                 assert right or mark.points == 0, (seed, blank["label"], mark.points)
-    assert checked >= SEEDS_PER_OPTION_SET
+    assert checked >= len(_seeds(type_name))
 
 
 _RISEN = re.compile(r"The logits? of (.*?) fell too, yet")
@@ -166,7 +171,7 @@ def test_example2_likeliest_wrong_token_holds_for_the_numbers_its_key_prints(opt
     """The key's choice is the wrong token whose new probability, to 4 places as the key prints it, is above every
     other wrong token's (a near-tie that prints alike is never drawn); each 'before' is p's table value."""
     notes = 0
-    for seed in range(SEEDS_PER_OPTION_SET):
+    for seed in _seeds("example2"):
         sheet = sheet_for([f"example2:{options}"], seed, calculator="basic")
         problem = json.loads(render_key_json(sheet))["problems"][0]
         e_table = printed_tables(render_worksheet(sheet))["e^k"]
