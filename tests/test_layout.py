@@ -61,12 +61,22 @@ def _first_item_is_a_part(text: str) -> bool:
     return part is not None and (heading is None or part.start() < heading.start())
 
 
-@pytest.fixture(scope="module", params=["matrix-core", "backward-steps", "example3", "training-step"])
+# A chain whose statement is taller than the rest of the first page below the header (on letter paper, shorter
+# than A4): it goes on over the page instead of leaving the instructions alone on page 1.
+TALL_FIRST = ("Add & Norm on letter", "basic", ("tiny_transformer:norm=post,tokens=3,heads=2", "softmax:form=table"), "letter")
+
+
+@pytest.fixture(scope="module", params=["matrix-core", "backward-steps", "example3", "training-step", "tall-first"])
 def preset_sheet(request, tmp_path_factory):
     """A preset's worksheet compiled: its pages' text, its PDF and its TeX log."""
-    title, calculator, specs = preset_problems(request.param)
+    if request.param == "tall-first":
+        title, calculator, texts, paper = TALL_FIRST
+        specs = tuple(ProblemSpec.parse(text) for text in texts)
+    else:
+        (title, calculator, specs), paper = preset_problems(request.param), "a4"
     folder = tmp_path_factory.mktemp(request.param)
-    paths = write_outputs(build(SheetSpec(title, 5, specs, calculator=calculator)), request.param, folder, folder)
+    paths = write_outputs(build(SheetSpec(title, 5, specs, calculator=calculator, paper=paper)), request.param, folder,
+                          folder)
     built = compile_pdf(paths["worksheet"])
     return request.param, _pages_text(built.pdf), built.pdf, built.log
 
@@ -103,6 +113,11 @@ def test_pages_are_full_and_the_room_goes_to_working(preset_sheet):
     # Before the room is shared out, the content itself fills the pages too (figures for the record).
     natural = natural_fills(log)
     assert len(natural) == len(ink) and np.mean(natural) >= 0.6, (name, natural)
+
+
+def test_the_first_page_never_holds_the_instructions_alone(preset_sheet):
+    name, pages, _, _ = preset_sheet
+    assert HEADING.search(pages[0]), (name, pages[0][:300])
 
 
 def test_the_instructions_describe_this_layout(preset_sheet):
