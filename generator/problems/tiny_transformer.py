@@ -304,19 +304,30 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...], normal: tuple[int, ...] | N
     for q, q_columns in columns_of.items():
         queries.setdefault(q[1:], []).extend(q_columns)
     found: dict[tuple, list[tuple]] = {}
+    # Score row i is q_i times the first i + 1 keys: its weight options and shifted scores are worked once per
+    # (q_i, k, i), not once per whole query.
+    rows_of: dict[tuple, tuple] = {}
     for q_tail, q_columns in queries.items():
         for k, k_columns in columns_of.items():
             if k[0] == k[1]:
                 continue  # row 1 (and with k₂ alike row 2) would weigh its keys equally whatever the query
-            scores = [tuple(q_tail[i - 1] * k[j] for j in range(i + 1)) for i in range(1, n)]
-            options = [_simple_weights(row) for row in scores]
-            if not all(options):
-                continue
-            shifted = tuple(tuple(v - max(row) for v in row) for row in scores)  # what the true weights depend on
-            for rows in product(*options):
-                simple = ((1, (1,)),) + rows
-                if not all(len(set(numerators)) == 1 for _, numerators in simple):
-                    found.setdefault(simple, []).append((q_columns, k_columns, shifted))
+            options, shifted = [], []
+            for i in range(1, n):
+                known = rows_of.get((q_tail[i - 1], k, i))
+                if known is None:
+                    row = tuple(q_tail[i - 1] * k[j] for j in range(i + 1))
+                    # The shifted scores are what the true weights depend on.
+                    known = rows_of[q_tail[i - 1], k, i] = (_simple_weights(row), tuple(v - max(row) for v in row))
+                if not known[0]:
+                    break
+                options.append(known[0])
+                shifted.append(known[1])
+            else:
+                shifted = tuple(shifted)
+                for rows in product(*options):
+                    simple = ((1, (1,)),) + rows
+                    if not all(len(set(numerators)) == 1 for _, numerators in simple):
+                        found.setdefault(simple, []).append((q_columns, k_columns, shifted))
     return found
 
 
@@ -338,12 +349,28 @@ def _value_columns(y: tuple[tuple[int, ...], ...], simple: tuple[tuple[int, tupl
     # With weights a_j/d, the average Σ a_j v_j / d is whole when d divides Σ a_j v_j.
     if normal is not None:
         return _perpendicular(_value_columns(y, simple), normal)
-    found = []
-    for w, v in _values(y):
-        sums = [sum(a * b for a, b in zip(numerators, v)) for _, numerators in simple]
-        if all(total % d == 0 for total, (d, _) in zip(sums, simple)) and any(sums):
-            found.append(w)
-    return found
+    whole = zero = -1  # bits over _values(y): every row's average whole; every row's sum 0
+    for row in simple:
+        row_whole, row_zero = _row_masks(y, row)
+        whole &= row_whole
+        zero &= row_zero
+    chosen = whole & ~zero
+    return [w for index, (w, _) in enumerate(_values(y)) if chosen >> index & 1]
+
+
+@lru_cache(maxsize=4096)  # weight rows recur across the weight patterns of one Y: each is worked once
+def _row_masks(y: tuple[tuple[int, ...], ...], row: tuple[int, tuple[int, ...]]) -> tuple[int, int]:
+    """For one row of weights (d, numerators), as bits over _values(y): the values whose weighted average is whole,
+    and those whose weighted sum is 0."""
+    d, numerators = row
+    whole = zero = 0
+    for index, (_, v) in enumerate(_values(y)):
+        total = sum(a * b for a, b in zip(numerators, v))
+        if total % d == 0:
+            whole |= 1 << index
+        if total == 0:
+            zero |= 1 << index
+    return whole, zero
 
 
 def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None, fit_positions: bool = True,
@@ -481,12 +508,25 @@ def _post_feed_forward(rng: Rng, h1, r):
     for c2, c3 in product(FFN_COLUMN, repeat=2):
         a, b = column[2, c2], column[3, c3]
         right.setdefault(tuple("=" if a[i] == b[i] else (a[i], b[i]) for i in range(n)), []).append((c2, c3))
+    # The right halves as a tree, one level a row: a left half's keys are followed row by row, and most stop early.
+    tree: dict = {}
+    for key, pairs in right.items():
+        node = tree
+        for part in key[:-1]:
+            node = node.setdefault(part, {})
+        node[key[-1]] = pairs
     paired = []
     for c0, c1 in product(FFN_COLUMN, repeat=2):
         a, b = column[0, c0], column[1, c1]
         # Row i is paired when its right half repeats one value (its left half too), or is its left half's pair.
-        for key in product(*[("=",) if a[i] == b[i] else ((a[i], b[i]), (b[i], a[i])) for i in range(n)]):
-            paired += [(c0, c1, c2, c3) for c2, c3 in right.get(key, ())]
+        nodes = [tree]
+        for i in range(n):
+            options = ("=",) if a[i] == b[i] else ((a[i], b[i]), (b[i], a[i]))
+            nodes = [child for node in nodes for option in options if (child := node.get(option)) is not None]
+            if not nodes:
+                break
+        for pairs in nodes:  # the leaves reached in the last row: every right half this left half pairs with
+            paired += [(c0, c1, c2, c3) for c2, c3 in pairs]
     for _ in range(min(len(paired), 60)):
         chosen = paired[rng.below(len(paired))]
         r2 = [[column[j, c][i] for j, c in enumerate(chosen)] for i in range(n)]
