@@ -47,6 +47,7 @@ from generator.core.rng import Rng
 from generator.core.draws import has_zero_row
 from generator.core.slips import constant_row, plain_slip_hidden, product_rule
 from generator.core.worked import dot_expansion, entry_label, product_step, shape_text
+from generator.problems._paired_rows import paired_columns
 
 TITLE = "A tiny transformer's forward pass"
 CHAINED = True
@@ -499,37 +500,13 @@ def _post_embeddings(rng: Rng, x, ids):
 
 
 def _post_feed_forward(rng: Rng, h1, r):
-    """W₂ and b₂ whose R₂ = H₁ + r·W₂ + b₂ has every row {a, a, b, b}, or None: a meet-in-the-middle search over the
-    columns (0, 1) and (2, 3), since a row is paired when its two halves are the same pair or each a repeated value."""
+    """W₂ and b₂ whose R₂ = H₁ + r·W₂ + b₂ has every row {a, a, b, b}, or None: one of every such W₂, b₂ (found by
+    _paired_rows.paired_columns), tried at random until one keeps the rest of the sheet clean."""
     n = len(h1)
-    column = {(j, c): tuple(h1[i][j] + r[i][0] * c[0] + r[i][1] * c[1] + c[2] for i in range(n))
-              for j in range(D_MODEL) for c in FFN_COLUMN}
-    right: dict[tuple, list[tuple]] = {}
-    for c2, c3 in product(FFN_COLUMN, repeat=2):
-        a, b = column[2, c2], column[3, c3]
-        right.setdefault(tuple("=" if a[i] == b[i] else (a[i], b[i]) for i in range(n)), []).append((c2, c3))
-    # The right halves as a tree, one level a row: a left half's keys are followed row by row, and most stop early.
-    tree: dict = {}
-    for key, pairs in right.items():
-        node = tree
-        for part in key[:-1]:
-            node = node.setdefault(part, {})
-        node[key[-1]] = pairs
-    paired = []
-    for c0, c1 in product(FFN_COLUMN, repeat=2):
-        a, b = column[0, c0], column[1, c1]
-        # Row i is paired when its right half repeats one value (its left half too), or is its left half's pair.
-        nodes = [tree]
-        for i in range(n):
-            options = ("=",) if a[i] == b[i] else ((a[i], b[i]), (b[i], a[i]))
-            nodes = [child for node in nodes for option in options if (child := node.get(option)) is not None]
-            if not nodes:
-                break
-        for pairs in nodes:  # the leaves reached in the last row: every right half this left half pairs with
-            paired += [(c0, c1, c2, c3) for c2, c3 in pairs]
+    paired = paired_columns(h1, r, FFN_COLUMN)
     for _ in range(min(len(paired), 60)):
         chosen = paired[rng.below(len(paired))]
-        r2 = [[column[j, c][i] for j, c in enumerate(chosen)] for i in range(n)]
+        r2 = [[h1[i][j] + r[i][0] * c[0] + r[i][1] * c[1] + c[2] for j, c in enumerate(chosen)] for i in range(n)]
         w2 = [[c[0] for c in chosen], [c[1] for c in chosen]]
         b2 = [c[2] for c in chosen]
         f = [[v - h for v, h in zip(rr, hr)] for rr, hr in zip(r2, h1)]
