@@ -287,9 +287,16 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...], normal: tuple[int, ...] | N
     `normal`, the same search keeps only the columns perpendicular to it."""
     if normal is not None:
         found = {}
+        perpendicular: dict[int, list] = {}  # the same lists of columns recur across weight patterns: filtered once
+
+        def kept_columns(columns: list) -> list:
+            known = perpendicular.get(id(columns))
+            if known is None:
+                known = perpendicular[id(columns)] = _perpendicular(columns, normal)
+            return known
         for simple, entries in _attention_pairs(y).items():
             kept = [(q_columns, k_columns, shifted) for q_columns, k_columns, shifted in
-                    ((_perpendicular(q, normal), _perpendicular(k, normal), shifted) for q, k, shifted in entries)
+                    ((kept_columns(q), kept_columns(k), shifted) for q, k, shifted in entries)
                     if q_columns and k_columns]
             if kept:
                 found[simple] = kept
@@ -619,7 +626,17 @@ def unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
 
 def _perpendicular(columns: list[tuple[int, ...]], normal: tuple[int, ...]) -> list[tuple[int, ...]]:
     """The columns perpendicular to `normal` (a head reading through them ignores that direction)."""
+    bit = _direction_bits().get(normal)
+    if bit is not None:  # a write direction: read off each column's mask (_normal_masks) instead of a dot product
+        masks = _normal_masks()
+        return [w for w in columns if masks[w] & bit]
     return [w for w in columns if not sum(a * b for a, b in zip(w, normal))]
+
+
+@cache
+def _direction_bits() -> dict[tuple[int, ...], int]:
+    """Each write direction's bit in _normal_masks."""
+    return {m: 1 << k for k, m in enumerate(write_directions())}
 
 
 def _columns(rng: Rng, length: int, count: int) -> list[list[int]]:
