@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 import sympy
@@ -28,7 +29,12 @@ def as_float(text: str) -> float:
     try:
         return float(Fraction(text))
     except ValueError:
-        return float(sympy.N(sympy.sympify(text, rational=True), 30))
+        return _symbolic_float(text)
+
+
+@lru_cache(maxsize=4096)  # the same few logarithms recur across thousands of keys
+def _symbolic_float(text: str) -> float:
+    return float(sympy.N(sympy.sympify(text, rational=True), 30))
 
 
 def as_array(value) -> np.ndarray:

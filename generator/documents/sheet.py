@@ -324,6 +324,16 @@ def _decimal_string(value: sympy.Expr, digits: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
+@lru_cache(maxsize=8192)  # sympy's assumptions on ln 6/2 cost a millisecond; keys repeat the same few values
+def _is_rational(value: sympy.Expr) -> bool:
+    return bool(value.is_rational)
+
+
+@lru_cache(maxsize=8192)
+def _is_finite(value: sympy.Expr) -> bool:
+    return bool(value.is_finite)
+
+
 def _json_value(value):
     if isinstance(value, ImmutableMatrix):
         return [[exact_string(x) for x in row] for row in matrix_rows(value)]
@@ -350,9 +360,9 @@ def _json_blanks(number: int, letter: str, answer: Quantity, decimals: bool = Fa
             "index": list(index) if index else None,
             "kind": "number",
             "value": exact_string(value),
-            "rational": bool(value.is_rational),
+            "rational": _is_rational(value),
             "decimal": decimal_string(value),
-            **(_four_places(answer_reading(answer, index)) if decimals and value.is_finite else {}),
+            **(_four_places(answer_reading(answer, index)) if decimals and _is_finite(value) else {}),
         }
         for index, value in cells
     ]
