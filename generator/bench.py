@@ -844,24 +844,39 @@ def _profiled_serve(folder: str, port: str, report: str) -> None:
         Path(report).write_text(out.getvalue())
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["web"]:
+def main(argv: list[str] | None = None) -> None:
+    """Run every figure, or one group of them (the argument names it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m generator.bench",
+                                     description="The speed figures of `make bench`, all of them or one group.")
+    parser.add_argument("group", nargs="?", choices=("all", "class", "class10k", "marking", "web", "generation"),
+                        default="all", help="which figures: all (default), or one group")
+    parser.add_argument("size", nargs="?", type=int, default=CLASS_10K, help="class10k only: the roster's size")
+    args = parser.parse_args(argv)
+    if args.size != CLASS_10K and args.group != "class10k":
+        parser.error("a size is accepted only after class10k")
+    if args.group == "web":
         bench_web()
-        sys.exit(0)
-    if sys.argv[1:] == ["marking"]:
+    elif args.group == "marking":
         bench_marking()
         bench_discovery()
-        sys.exit(0)
-    if sys.argv[1:2] == ["class10k"]:  # `class10k [SIZE]`: a smaller roster to try it out
-        bench_class_10k(int(sys.argv[2]) if sys.argv[2:] else CLASS_10K)
-        sys.exit(0)
-    bench_class()
-    if sys.argv[1:] == ["class"]:
-        sys.exit(0)
-    bench_class_10k()
-    bench_marking()
-    bench_discovery()
-    bench_generation()
-    bench_documents()
-    bench_presets()
-    bench_web()
+    elif args.group == "class10k":  # `class10k [SIZE]`: a smaller roster to try it out
+        bench_class_10k(args.size)
+    elif args.group == "class":
+        bench_class()
+    elif args.group == "generation":
+        bench_generation()
+    else:
+        bench_class()
+        bench_class_10k()
+        bench_marking()
+        bench_discovery()
+        bench_generation()
+        bench_documents()
+        bench_presets()
+        bench_web()
+
+
+if __name__ == "__main__":
+    main()
