@@ -435,10 +435,10 @@ class _WebServer:
             self.port = s.getsockname()[1]
         self.folder, self.profile, self.process = folder, profile, None
         self.url = f"http://127.0.0.1:{self.port}"
-        from generator.web.serve import default_workers
+        from generator.web.serve import DEFAULT_WORKERS
 
         # As `serve` runs by default (BENCH_WEB_WORKERS=N to compare); a profile is taken of one process.
-        self.workers = 1 if profile else int(os.environ.get(WEB_WORKERS_VARIABLE) or default_workers())
+        self.workers = 1 if profile else int(os.environ.get(WEB_WORKERS_VARIABLE) or DEFAULT_WORKERS)
 
     def start(self) -> "_WebServer":
         import subprocess

@@ -43,6 +43,8 @@ def draw(type_name: str, seed: int) -> Problem:
 
 def draws(type_name: str, count: int = SEEDS_PER_TYPE, **fixed: str) -> Iterator[tuple[dict[str, str], Problem]]:
     """(options, problem) for the first `count` draws whose option set matches `fixed` (all draws without it)."""
+    if not any(all(o.get(k) == v for k, v in fixed.items()) for o in problem_types()[type_name].option_sets()):
+        raise ValueError(f"no option set of {type_name} has {fixed}")
     seed = 0
     while count > 0:
         options = option_set(type_name, seed)

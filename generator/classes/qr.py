@@ -134,9 +134,7 @@ def _layout(version: int) -> _Layout:
                     taken.add((i, j % width))
                     places.append((i, j))
     # apply_mask's region: the modules no pattern holds (the dark module is one), where the mask pattern is 1.
-    function = encoder.make_matrix(width, width)
-    encoder.add_finder_patterns(function, width, width)
-    encoder.add_alignment_patterns(function, width, width)
+    function = [bytearray(row) for row in matrix]  # the patterns alone: the walk above only read the matrix
     function[-8][8] = 0x1
     pattern = encoder.get_data_mask_functions(False)[MASK]
     flipped = tuple((i, j) for i in range(width) for j in range(width) if function[i][j] > 0x1 and pattern(i, j))

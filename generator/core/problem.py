@@ -79,6 +79,17 @@ def matrix_rows(value: ImmutableMatrix) -> tuple[tuple, ...]:
     return _rows_read.get(value, lambda m: tuple(map(tuple, m.tolist())))
 
 
+def rational_rows(m) -> list[list[int | Fraction]] | None:
+    """The matrix as rows of plain numbers (whole ones as ints: Fraction arithmetic is ten times slower, and the
+    draws are mostly whole), or None where it is no matrix, is empty or has an entry that is no Rational."""
+    if not isinstance(m, sympy.MatrixBase) or 0 in m.shape:
+        return None
+    rows = matrix_rows(m)
+    if not all(v.is_Rational for row in rows for v in row):
+        return None
+    return [[int(v.p) if v.q == 1 else Fraction(int(v.p), int(v.q)) for v in row] for row in rows]
+
+
 @dataclass(frozen=True)
 class Quantity:
     """A named value: `name` is ASCII (used in answer labels), `symbol` is how it prints."""

@@ -8,14 +8,13 @@ checked: a student sees the wrong shape.
 from __future__ import annotations
 
 from collections import Counter
-from fractions import Fraction
 from typing import Callable
 
 import sympy
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.forward import plain_product, plain_transpose
-from generator.core.problem import Problem, matrix_rows
+from generator.core.problem import Problem, rational_rows
 
 NEG_INF = -sympy.oo
 
@@ -56,21 +55,10 @@ def hidden_product_slips(a: ImmutableMatrix, b: ImmutableMatrix, answer: Immutab
     return hidden
 
 
-def _rational_rows(m: ImmutableMatrix) -> list[list[int | Fraction]] | None:
-    """The matrix as rows of Fractions, or None where it is no matrix, is empty or has an entry that is no Rational."""
-    if not isinstance(m, sympy.MatrixBase) or 0 in m.shape:
-        return None
-    rows = matrix_rows(m)
-    if not all(v.is_Rational for row in rows for v in row):
-        return None
-    # Whole numbers as ints: Fraction arithmetic is ten times slower, and the draws are mostly whole.
-    return [[int(v.p) if v.q == 1 else Fraction(int(v.p), int(v.q)) for v in row] for row in rows]
-
-
 def _plain_hidden(a: ImmutableMatrix, b: ImmutableMatrix, answer: ImmutableMatrix | None) -> list[str] | None:
     """hidden_product_slips on plain Fractions, the same names in the same order, where every entry is rational
     (else None: sympy decides). Sympy's matrix arithmetic was half of a class set's generation time."""
-    rows = [_rational_rows(m) for m in ((a, b) if answer is None else (a, b, answer))]
+    rows = [rational_rows(m) for m in ((a, b) if answer is None else (a, b, answer))]
     if any(r is None for r in rows):
         return None
     return _plain_hidden_rows(*rows)
@@ -226,7 +214,7 @@ def plain_values(problem: Problem) -> dict[str, list[list]]:
     values = {}
     for quantity in (*problem.given, *(answer for part in problem.parts for answer in part.answers)):
         if quantity.name not in values and isinstance(quantity.value, ImmutableMatrix):
-            rows = _rational_rows(quantity.value)
+            rows = rational_rows(quantity.value)
             if rows is not None:
                 values[quantity.name] = rows
     _last_plain = (problem, values)

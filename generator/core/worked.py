@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import sympy
 from sympy import ImmutableMatrix
 
-from generator.core.problem import Expansion, Quantity, Step, Term, Tex, matrix_rows
+from generator.core.problem import Expansion, Quantity, Step, Term, Tex, matrix_rows, rational_rows
 from generator.documents.render import number_tex
 
 
@@ -38,19 +36,10 @@ def check_result(name: str, expected: ImmutableMatrix, result: Quantity) -> None
         raise ValueError(f"{name} step for {result.name}: result does not match the formula")
 
 
-def _rational(rows: list[list]) -> list[list[int | Fraction]] | None:
-    """Rows of sympy numbers as plain ints and Fractions, or None when one is no Rational (−∞, e^2, ln 3)."""
-    if not all(v.is_Rational for row in rows for v in row):
-        return None
-    return [[int(v.p) if v.q == 1 else Fraction(int(v.p), int(v.q)) for v in row] for row in rows]
-
-
-def _plain_product(rows: list[list], right_rows: list[list], result) -> bool | None:
+def _plain_product(left: ImmutableMatrix, right: ImmutableMatrix, result) -> bool | None:
     """Does left·right equal `result`, worked on plain ints and Fractions? None where an entry is no Rational or the
     result is no matrix (sympy decides). A sympy product and comparison of two 2×2 matrices cost about 60 µs."""
-    if not isinstance(result, ImmutableMatrix) or 0 in result.shape or not rows or not right_rows or not right_rows[0]:
-        return None
-    a, b, expected = _rational(rows), _rational(right_rows), _rational(matrix_rows(result))
+    a, b, expected = rational_rows(left), rational_rows(right), rational_rows(result)
     if a is None or b is None or expected is None:
         return None
     return [[sum(x * y for x, y in zip(row, column)) for column in zip(*b)] for row in a] == expected
@@ -78,7 +67,7 @@ def product_step(
     # Rows and columns as plain lists, taken once: sympy's row()/col() build a new matrix on every call.
     rows, right_rows = matrix_rows(left), matrix_rows(right)
     columns = [list(column) for column in zip(*right_rows)]
-    plain = _plain_product(rows, right_rows, result.value) if left.cols == right.rows else None
+    plain = _plain_product(left, right, result.value) if left.cols == right.rows else None
     if plain is None:  # −∞ or irrational entries: sympy's arithmetic (and its errors) decide
         value = left * right
         check_result("product", value, result)

@@ -38,6 +38,10 @@ PROBABILITY_TOLERANCE = Fraction(1, 20)
 UPDATE_DENOMINATOR = 24  # the updated weights and logits stay in fractions no finer than 1/24
 
 
+# The book's task A B → C (data=book): a rule of every training chain on the book's data.
+BOOK_TASK_RULE = {"the book's target is not C": lambda p: p.options.get("data") == "book" and p.facts["target"] != "C"}
+
+
 def predicts_target(problem: Problem) -> bool:
     """Does the model already predict the training target (nothing left to learn)?"""
     return problem.answer("next").value == problem.facts["target"]
@@ -66,7 +70,7 @@ CONTRACT = Contract(
         "the most likely wrong token's lead is invisible at 4 places":
             lambda p: likeliest_wrong(_new_logits(p), int(p.facts["target_index"])) is None,
         "a simple probability is 0": lambda p: any(v == 0 for v in p.facts["given_p"]),
-        "the book's target is not C": lambda p: p.options.get("data") == "book" and p.facts["target"] != "C",
+        **BOOK_TASK_RULE,
     },
 )
 

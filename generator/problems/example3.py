@@ -17,8 +17,8 @@ from generator.documents.render import factor_tex, matrix_tex, number_tex
 from generator.core.rng import Rng
 from generator.core.slips import product_rule
 from generator.core.worked import dot_expansion, product_step, transpose_step
-from generator.problems.example1 import DATA_OPTION, FORWARD_FORBIDDEN, VOCABULARY, drawn_only, is_book, plain_model
-from generator.problems.example2 import draw_training, loss_parts, output_gradient_part, predicts_target, sgd_update_step
+from generator.problems.example1 import DATA_OPTION, FORWARD_FORBIDDEN, VOCABULARY, drawn_only, plain_model
+from generator.problems.example2 import BOOK_TASK_RULE, draw_training, loss_parts, output_gradient_part, predicts_target, sgd_update_step
 
 TITLE = "Example 3: full backpropagation"
 CHAINED = True
@@ -49,7 +49,7 @@ CONTRACT = Contract(
         # The book's X = I: dW_K = dK and dW_V = dV, and a transposed or missing X is no slip there.
         **drawn_only(product_rule("dW_K = Xᵀ·dK", lambda p: (p.answer("X").T, p.answer("dK")))),
         **drawn_only(product_rule("dW_V = Xᵀ·dV", lambda p: (p.answer("X").T, p.answer("dV")))),
-        "the book's target is not C": lambda p: is_book(p) and p.facts["target"] != "C",
+        **BOOK_TASK_RULE,
         "the new loss and the loss before can print alike at 4 places (update=sgd)": lambda p: loss_change_hidden(p),
     },
 )
@@ -91,7 +91,7 @@ def backward_is_clean(values: dict, model: dict) -> bool:
     # ḡ = 0 hides a dropped ḡ in dS; a slip in dW_V = Xᵀ·dV or dV = ãᵀ·dc must show (see the contract).
     x, dv, dw_v = model["x"], values["dV"], values["dW_V"]
     xt = plain_transpose(x)
-    if x == [[1, 0], [0, 1]]:  # the book's X = I: dW_V = dV whatever X's slip, so only dV's own must show
+    if x == xt:  # a symmetric X (the book's X = I; drawn X never is): its slips give dW_V itself, so only dV's show
         return values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
     return (values["gbar"][0][0] != 0 and dv != plain_transpose(dv)
             and dw_v not in (plain_product(xt, plain_transpose(dv)), plain_product(x, dv), plain_product(dv, xt),

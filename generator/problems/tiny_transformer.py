@@ -6,7 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from functools import cache, lru_cache, reduce
 from itertools import permutations, product
-from operator import mul
+from operator import mul, or_
 
 import sympy
 from sympy import ImmutableMatrix, Rational
@@ -536,13 +536,16 @@ def _readable_normals(key: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...]
     """The write directions m for which some query, key and value columns perpendicular to m give one head clean
     weights and whole outputs on R₁ (one pass over the unrestricted search, instead of a search per m)."""
     masks, found = _normal_masks(), 0
+
+    def perpendicular_to_some(columns) -> int:
+        """The directions some of these columns are perpendicular to, as bits."""
+        return reduce(or_, (masks[w] for w in columns), 0)
     for simple, entries in _attention_pairs(key).items():
         readers = 0  # the directions some query and key columns of this weight pattern are both perpendicular to
         for q_columns, k_columns, _ in entries:
-            readers |= reduce(lambda bits, w: bits | masks[w], q_columns, 0) \
-                & reduce(lambda bits, w: bits | masks[w], k_columns, 0)
+            readers |= perpendicular_to_some(q_columns) & perpendicular_to_some(k_columns)
         if readers & ~found:
-            found |= readers & reduce(lambda bits, w: bits | masks[w], _value_columns(key, simple), 0)
+            found |= readers & perpendicular_to_some(_value_columns(key, simple))
     return tuple(m for k, m in enumerate(write_directions()) if found >> k & 1)
 
 
@@ -594,7 +597,7 @@ def _draw_post(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) ->
     else:
         raise Restart
     w2, b2, r2 = found
-    normalised = [[1 if 2 * val > max(row) + min(row) else -1 for val in row] for row in r2]  # x̂ of a row {a, a, b, b}
+    normalised = [[1 if above else -1 for above in _signs(row)] for row in r2]  # x̂ of each row {a, a, b, b}
     for _ in range(ATTEMPTS):
         gamma2, beta2, h2 = _layernorm_affine(rng, normalised)
         readout = _readout(rng, h2, ids[1:])

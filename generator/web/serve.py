@@ -26,18 +26,17 @@ KEEP_ALIVE_S = 75
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
-def default_workers() -> int:
-    """One process: on 2 cores, two workers served fewer saves a second than one (make bench-web, back to back:
-    capacity 1,956 against 2,242 saves/s, p99 of the page-paced burst 126 against 107 ms; SQLite's writes take
-    turns anyway, and each worker's groups commit apart). --workers N is there for a bigger machine or PostgreSQL."""
-    return 1
+# One process by default: on 2 cores, two workers served fewer saves a second than one (make bench-web, back to back:
+# capacity 1,956 against 2,242 saves/s, p99 of the page-paced burst 126 against 107 ms; SQLite's writes take turns
+# anyway, and each worker's groups commit apart). --workers N is there for a bigger machine or PostgreSQL.
+DEFAULT_WORKERS = 1
 
 
 def serve(folder: Path, host: str, port: int, database: str | None, teacher_token: str | None,
           workers: int | None = None) -> None:
     """Start the server; the teacher token comes from the option, the environment, or is made and printed once."""
     token = teacher_token or os.environ.get(TOKEN_VARIABLE) or new_teacher_token()
-    workers = workers or default_workers()
+    workers = workers or DEFAULT_WORKERS
     # Built here first in every case: a wrong folder, database or schema is reported once, before any worker starts,
     # and the database is migrated once.
     app = create_app(folder, database, token, secure_cookies=False)

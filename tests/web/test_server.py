@@ -50,8 +50,8 @@ class Server:
 
     def __init__(self, folder: Path, database_url: str | None = None, workers: int = 1) -> None:
         self.folder, self.port, self.process = folder, _free_port(), None
-        self.database = ["--database", database_url] if database_url else []
-        self.database += ["--workers", str(workers)] if workers != 1 else []
+        self.arguments = ["--database", database_url] if database_url else []
+        self.arguments += ["--workers", str(workers)] if workers != 1 else []
 
     @property
     def url(self) -> str:
@@ -60,7 +60,7 @@ class Server:
     def start(self) -> "Server":
         self.process = subprocess.Popen(
             [sys.executable, "-m", "generator", "serve", str(self.folder), "--port", str(self.port),
-             "--teacher-token", TOKEN, *self.database], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--teacher-token", TOKEN, *self.arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
