@@ -96,21 +96,27 @@ def reports(students: list[StudentMark], title: str) -> dict[str, str]:
 
 
 def most_missed(students: list[StudentMark], limit: int = 10) -> list[dict]:
-    """The blanks most often wrong or not answered, each with its most common named mistake."""
+    """The blanks most often wrong, unreadable or not answered, each with its most common named mistake.
+
+    An answer the marker cannot read (typed, but not a number) is counted apart from a blank left empty: they call
+    for different lessons (how to write an answer, against not getting that far).
+    """
     by_blank: dict[str, dict] = {}
     for student in students:
         for m in student.marks:
-            entry = by_blank.setdefault(m.blank.label, {"label": m.blank.label, "wrong": 0, "missing": 0, "notes": {}})
+            entry = by_blank.setdefault(m.blank.label, {"label": m.blank.label, "wrong": 0, "unreadable": 0,
+                                                        "missing": 0, "notes": {}})
             if m.status == WRONG:
                 entry["wrong"] += 1
                 if m.note:
                     entry["notes"][m.note] = entry["notes"].get(m.note, 0) + 1
-            elif m.status in (UNANSWERED, MISSING, UNREADABLE, DUPLICATED):
+            elif m.status in (UNREADABLE, DUPLICATED):
+                entry["unreadable"] += 1
+            elif m.status in (UNANSWERED, MISSING):
                 entry["missing"] += 1
-    missed = [e for e in by_blank.values() if e["wrong"] or e["missing"]]
-    missed.sort(key=lambda e: (-e["wrong"], -e["missing"], e["label"]))
+    missed = [e for e in by_blank.values() if e["wrong"] or e["unreadable"] or e["missing"]]
+    missed.sort(key=lambda e: (-e["wrong"], -e["unreadable"], -e["missing"], e["label"]))
     for entry in missed:
         notes = sorted(entry.pop("notes").items(), key=lambda item: -item[1])
         entry["mistake"] = f"{notes[0][0]} ({notes[0][1]})" if notes else ""
     return missed[:limit]
-

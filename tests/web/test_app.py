@@ -291,3 +291,19 @@ def test_released_exam_marks_close_the_exam(app, folder):
     refused = client.post("/api/answers", json={"answers": {"1a C[0,0]": "1"}}, headers={"X-CSRF-Token": csrf})
     assert refused.status_code == 409 and "released" in refused.json()["error"]
     assert "This exam is closed" in html
+
+
+def test_most_missed_counts_unreadable_answers_apart_from_empty_ones(app, folder):
+    blanks = {b["label"]: b for b in _blanks(folder, "s001")}
+    wrong = str(int(blanks["1a C[0,0]"]["value"]) + 1)
+    for student, answers in (("s001", {"1a C[0,0]": wrong, "1a C[0,1]": "2x"}), ("s002", {"1a C[0,1]": "??"})):
+        client, _, csrf = _student(app, folder, student)
+        client.post("/api/answers", json={"answers": answers}, headers={"X-CSRF-Token": csrf})
+    teacher, _ = _teacher(app)
+    table = teacher.get("/teacher").text.split("Most missed blanks", 1)[1]
+    assert "<th>Wrong</th><th>Cannot be read</th><th>Not answered</th>" in table
+    rows = {cells[0]: cells[1:4] for cells in (re.findall(r"<td>(.*?)</td>", row) for row in re.findall(
+        r"<tr><td>.*?</tr>", table))}
+    # The two students who saved are marked: s001 wrong where s002 left it empty; both typed what is no number.
+    assert rows["1a C[0,0]"] == ["1", "0", "1"]
+    assert rows["1a C[0,1]"] == ["0", "2", "0"]
