@@ -796,6 +796,8 @@ def _candidates(target: Quantity, pool: list[Quantity], samples: list[dict[str, 
         for extra in _leftovers(goal - left, row_stack if from_answers else no_rows,
                                 same_stack if from_answers else answer_stack):
             yield Recipe("affine", names + extra, forms + ("",) * len(extra))
+    if cols < 2:  # LayerNorm normalises a row of features: of one entry it is 0/0, and any match an identity's chance
+        return
     columns = [q for q in finite if xn.shape(q.values) == (rows, 1) and q.source == "answer"]
     # LayerNorm of a whole matrix, or of the last row alone (the one position the next step needs).
     normed = [(q, "") for q in same] + [(q, "rl") for q in finite if "rl" in _forms(q) and _shape(q, "rl") == shape]
