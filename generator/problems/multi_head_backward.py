@@ -6,6 +6,7 @@ import itertools
 from fractions import Fraction
 from functools import cache
 
+import numpy as np
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.forward import plain_product, plain_rows, plain_transpose
@@ -103,16 +104,22 @@ def _nonzero_rows(d_model: int) -> tuple[tuple[int, ...], ...]:
 
 
 @cache
-def _clean_for(w: tuple[int, ...]) -> frozenset[int]:
-    """The indices (in _nonzero_rows) of the rows r with r·w ≠ 0 and |r·w| ≤ DH_LIMIT."""
-    return frozenset(i for i, row in enumerate(_nonzero_rows(len(w)))
-                     if 0 < abs(sum(a * b for a, b in zip(row, w))) <= DH_LIMIT)
+def _rows_array(d_model: int) -> np.ndarray:
+    return np.array(_nonzero_rows(d_model), dtype=np.int64)
+
+
+@cache
+def _clean_mask(w: tuple[int, ...]) -> np.ndarray:
+    """Which rows r of _nonzero_rows have r·w ≠ 0 and |r·w| ≤ DH_LIMIT (whole numbers: numpy's integers are exact)."""
+    dots = np.abs(_rows_array(len(w)) @ np.array(w, dtype=np.int64))
+    return (dots > 0) & (dots <= DH_LIMIT)
 
 
 def _upstream_rows(w_o: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
     """Rows of dO whose row of dH = dO·W_Oᵀ has no 0 and stays within ±DH_LIMIT."""
     candidates = _nonzero_rows(len(w_o[0]))
-    return [candidates[i] for i in sorted(frozenset.intersection(*(_clean_for(w) for w in w_o)))]
+    keep = np.logical_and.reduce([_clean_mask(w) for w in w_o])
+    return [candidates[i] for i in np.flatnonzero(keep)]
 
 
 def _draw(rng: Rng, d_model: int) -> dict:
