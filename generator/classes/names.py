@@ -6,10 +6,11 @@ emoji ...) is set by one small plain-LuaTeX document (luaotfload), names.tex: on
 cropped to the name's box. Each word is in the first font that has all of it (Latin Modern, then Noto Serif and
 the Noto families of each script, from fontconfig's lists of what each font covers), shaped by HarfBuzz;
 right-to-left runs (a simplified Unicode bidi algorithm) are set in \\textdir TRT by luaotfload's own shaper.
-Every run of one direction is an /ActualText span holding the name's characters, so that pdftotext gives the name
-back as written. LuaTeX also writes names.dims: each name's page and depth, which the pdflatex documents read to
-place the page on the baseline (\\pdfximage). A character no installed font has prints as its code point in a
-box, and the build warns.
+The name is one /ActualText span holding its characters in the order from which pdftotext reads the name back as
+written (it reads right-to-left sections backwards; an empty left-to-right embedding ends such a section where
+anything but a letter or number follows it). LuaTeX also writes names.dims: each name's page and depth, which the
+pdflatex documents read to place the page on the baseline (\\pdfximage). A character no installed font has
+prints as its code point in a box, and the build warns.
 
 Names never reach TeX as source: names.tex holds every character as \\char"XXXX (ASCII hex), the ActualText as a
 hex string, and the keys are hex digests; luahbtex runs with -no-shell-escape.
@@ -275,12 +276,72 @@ class NameSet:
 
 
 # Explicit embeddings, overrides and isolates: the name prints in its own order whatever they say (an override
-# cannot make a name read backwards), and they are left out of the /ActualText (pdftotext drops text after one).
+# cannot make a name read backwards), and they are left out of the /ActualText: to pdftotext, LRE and LRO are
+# left-to-right characters and RLE and RLO right-to-left ones, which would change how it reads the name (the
+# /ActualText's own LRE-PDF pairs are placed where they end a section, _SECTION_END).
 _BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
 def _utf16_hex(text: str) -> str:
     return "FEFF" + text.encode("utf-16-be").hex().upper()
+
+
+# How pdftotext (poppler 22.12, TextOutputDev.cc's reorderText) reads a left-to-right line: a section of characters
+# that are not right to left (its class "R") is read as it stands; from a right-to-left character on, the section
+# up to the next left-to-right letter or number character (its "L" and "#": digits and + , - . / : # $ %) is read
+# backwards. Its classes are those of its own table, from an older Unicode: Unicode's bidi classes, but for these.
+_POPPLER_R = ((0x05C5, 0x05C5), (0x05C7, 0x05C7), (0x0600, 0x0603), (0x0616, 0x061A), (0x06DD, 0x06DD),
+              (0x202B, 0x202B), (0x202E, 0x202E), (0xFD40, 0xFD4F), (0xFDCF, 0xFDCF))
+_POPPLER_STOP = ((0x0606, 0x0608), (0x060B, 0x060B), (0x0659, 0x065F), (0x202A, 0x202A), (0x202D, 0x202D))
+_POPPLER_NEUTRAL = ((0x070F, 0x070F), (0x07C0, 0x08FF), (0x202F, 0x202F))  # N'Ko, Samaritan, Mandaic, Arabic Extended
+# Ends a right-to-left section where spaces or punctuation follow it ("(عمر) Said", "علي 3") or the name ends:
+# pdftotext would read them (and what follows the name on its line) into the section, before the right-to-left
+# word. An empty left-to-right embedding: LRE is a left-to-right character to poppler, and the pair changes
+# nothing where the text is shown.
+_SECTION_END = "\u202a\u202c"
+
+
+def _poppler_kind(ch: str) -> str:
+    """pdftotext's class of a character: "R" right to left, "S" ends a right-to-left section, "" neutral."""
+    code = ord(ch)
+    if code > 0xFFFF:
+        return ""  # outside poppler's table
+    for ranges, kind in ((_POPPLER_R, "R"), (_POPPLER_STOP, "S"), (_POPPLER_NEUTRAL, "")):
+        if any(lo <= code <= hi for lo, hi in ranges):
+            return kind
+    kind = unicodedata.bidirectional(ch)
+    return "R" if kind in ("R", "AL") else "S" if kind in ("L", "EN", "AN", "ES", "ET", "CS") else ""
+
+
+def _extraction_order(text: str) -> list[int | None]:
+    """The indices of the text's characters in the order the /ActualText holds them so that pdftotext, reading each
+    right-to-left section backwards, gives the text back in its own order; None: _SECTION_END."""
+    kinds = [_poppler_kind(ch) for ch in text]
+    order: list[int | None] = []
+    i = 0
+    while i < len(text):
+        if kinds[i] != "R":
+            order.append(i)
+            i += 1
+            continue
+        # pdftotext's section: from here to the next "S"; it reverses it all, so its characters up to its last
+        # right-to-left one are written backwards, then _SECTION_END, then the rest (spaces, punctuation) as they
+        # stand. Only where a left-to-right or number character follows directly, it ends the section itself.
+        end = next((j for j in range(i, len(text)) if kinds[j] == "S"), len(text))
+        last = max(j for j in range(i, end) if kinds[j] == "R")
+        order.extend(range(last, i - 1, -1))
+        if last + 1 < end or end == len(text):
+            order.append(None)
+        order.extend(range(last + 1, end))
+        i = end
+    return order
+
+
+def extraction_text(text: str) -> str:
+    """The /ActualText of a whole name (bidi controls left out, see _BIDI_CONTROLS) that pdftotext reads back as
+    the name."""
+    text = text.translate(_BIDI_CONTROLS)
+    return "".join(_SECTION_END if i is None else text[i] for i in _extraction_order(text))
 
 
 _BREAKABLE = re.compile(r"[\u0020-\u058f\u1e00-\u1fff]")  # Latin, Greek, Cyrillic, Armenian: safe to break in a long word
@@ -343,19 +404,12 @@ def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str, bool], str], 
         choice.append(None)  # the space
         start = end + 1
     part_levels = levels(parts)
+    # The name is one /ActualText span, so that text extraction gives it back as written (marks, joiners, missing
+    # characters too), in the order extraction_text gives: pdftotext reads right-to-left sections backwards. One
+    # span, not one a run: pdftotext puts a space between spans, and a run may end inside a word ("(عمر)").
+    if parts:
+        out.append(rf"\bdc{{{_utf16_hex(extraction_text(''.join(parts)))}}}")
     for i, (part, level, font) in enumerate(zip(parts, part_levels, choice)):
-        if i == 0 or (level > 0) != (part_levels[i - 1] > 0):
-            # Each run of one direction is an /ActualText span, so that text extraction gives the name back as
-            # written (marks, joiners, missing characters too). pdftotext spreads a span's text over its glyphs
-            # from left to right and then reads right-to-left text backwards, so a right-to-left run's span holds
-            # its text reversed, to come out in logical order.
-            out.append("}" * depth)
-            depth, current = 0, None
-            if i:
-                out.append(r"\emc ")
-            end = next((j for j in range(i, len(parts)) if (part_levels[j] > 0) != (level > 0)), len(parts))
-            text = "".join(parts[i:end]).translate(_BIDI_CONTROLS)
-            out.append(rf"\bdc{{{_utf16_hex(text[::-1] if level > 0 else text)}}}")
         while depth > level:
             out.append("}")
             depth -= 1
