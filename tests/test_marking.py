@@ -708,9 +708,7 @@ WORKED_FROM_GIVENS = {
     "two_layer_network": {"z"},  # x·W₁ + b₁ from the printed x, W₁ and b₁
 }
 # Answers that do build on earlier answers, with a step the catalogue lacks: no follow-through for them yet.
-KNOWN_GAPS: dict[str, set[str]] = {
-    "training_loop": {"steps_S"},  # q·(the student's batches per epoch) + j: no step with a whole count of epochs
-}
+KNOWN_GAPS: dict[str, set[str]] = {}
 CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:activation=gelu,forward=compute,heads=2", "training_step:update=beta+b_2,input=BB,reduction=sum",
                  "training_step:update=b_1", "tiny_transformer:heads=1,tokens=2", "attention_backward:tokens=3",
                  "example1:d_k=4", "example2:d_k=4", "example3:d_k=4", "example3:given=ad", "tiny_transformer:given=a-c",
@@ -896,3 +894,20 @@ def test_which_recipes_hold_is_worked_once_per_key_and_cannot_be_changed():
         first["C"] = ()  # shared by every Check of the key: read-only
     other = _key("matmul:shape=2x2", seed=5).problems[0]
     assert dict(valid_recipes(other)) == _valid_recipes(other)
+
+
+@pytest.mark.parametrize("drop_last", ["no", "both"])
+def test_follow_through_in_the_steps_until_s_samples(drop_last):
+    """Steps until S = q·N + j·B: q whole epochs of the student's own batches per epoch, then j full batches."""
+    key = _key(f"training_loop:drop_last={drop_last}", 5)
+    q = key.problems[0].quantities
+    s, n, b = (int(q[name].values[0][0]) for name in "SNB")
+    floor = n // b  # the slip: rounded N/B down with drop_last=False
+    answers = _perfect(key)
+    answers[q["batches"].blanks[0, 0].label] = str(floor)
+    answers[q["steps_S"].blanks[0, 0].label] = str(s // n * floor + (s % n) // b)
+    marks = _statuses(key, answers, "steps_S")
+    assert [m.status for m in marks] == [FOLLOW_THROUGH] and "batches" in marks[0].note
+    # S/B rounded up ignores the epochs' short batches: wrong from any batches per epoch.
+    answers[q["steps_S"].blanks[0, 0].label] = str(-(-s // b))
+    assert [m.status for m in _statuses(key, answers, "steps_S")] == [WRONG]

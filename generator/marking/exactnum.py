@@ -227,6 +227,16 @@ def det(m: Matrix) -> Matrix:
     return ((sub(mul(m[0][0], m[1][1]), mul(m[0][1], m[1][0])),),)
 
 
+def epochs_steps(samples: Matrix, epoch: Matrix, batch: Matrix, per_epoch: Matrix) -> Matrix:
+    """Steps until S samples, for 1×1 counts: ⌊S/N⌋ whole epochs of `per_epoch` steps, then the rest of S in full
+    batches of B, as 1×1 (the whole epochs and the rest come from the printed S, N and B alone)."""
+    (s,), (n,), (b,) = samples[0], epoch[0], batch[0]
+    if not all(isinstance(x, Fraction) and x.denominator == 1 and x > 0 for x in (s, n, b)):
+        raise Undefined("S, N and B are whole counts")
+    whole = s // n
+    return ((add(mul(whole, per_epoch[0][0]), (s - whole * n) / b),),)
+
+
 def inverse_by(m: Matrix, determinant: Matrix) -> Matrix:
     """A 2×2 inverse from the adjugate and a determinant worked out before: adj(A)/det."""
     if shape(m) != (2, 2):

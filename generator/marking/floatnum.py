@@ -133,6 +133,13 @@ def det(m: np.ndarray) -> np.ndarray:
     return np.array([[m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]]])
 
 
+def epochs_steps(samples: np.ndarray, epoch: np.ndarray, batch: np.ndarray, per_epoch: np.ndarray) -> np.ndarray:
+    if (samples.shape, epoch.shape, batch.shape, per_epoch.shape) != ((1, 1),) * 4:
+        raise ValueError("steps until S samples are counted from numbers")
+    whole = np.floor(samples / epoch)
+    return whole * per_epoch + (samples - whole * epoch) / batch
+
+
 def inverse_by(m: np.ndarray, determinant: np.ndarray) -> np.ndarray:
     if m.shape != (2, 2) or determinant.shape != (1, 1):
         raise ValueError("an inverse by hand is of a 2×2 matrix")

@@ -206,6 +206,8 @@ def core(recipe: Recipe, values: dict, B=xn):
         return _head_columns(ins[:-1], ins[-1], B)
     if op == "heads_t":  # ∂V[:, head h] = A_hᵀ · ∂O[:, head h], ∂K[:, h] = ∂S_hᵀ · Q[:, h]
         return _head_columns(ins[:-1], ins[-1], B, transposed=True)
+    if op == "epochs":  # steps until S samples: ⌊S/N⌋ epochs of the student's batches per epoch, then full batches
+        return B.epochs_steps(*ins)
     if op == "pass":  # one pass of the perceptron rule, each row from the table's own row above (η: the constant)
         return _perceptron_pass(*ins, recipe.constants[0], B)
     if op in PAIRED:
@@ -945,6 +947,14 @@ def _composite_candidates(target: Quantity, finite: list[Quantity], same: list[Q
         for q in finite:
             if xn.shape(q.values) == (1, 1):
                 yield Recipe("reciprocal", (q.name,), ("",))  # c/‖g‖
+        # Steps until S samples: the printed counts S > N > B and the student's own batches per epoch.
+        counts = [q for q in finite if xn.shape(q.values) == (1, 1) and q.source == "given"
+                  and values[q.name][0, 0] >= 1 and float(values[q.name][0, 0]).is_integer()]
+        per_epoch = [q for q in finite if xn.shape(q.values) == (1, 1) and q.source == "answer"]
+        for s, n, b in pairs(counts, repeat=3):
+            if values[s.name][0, 0] > values[n.name][0, 0] > values[b.name][0, 0]:
+                for batches in per_epoch:
+                    yield Recipe("epochs", (s.name, n.name, b.name, batches.name), ("",) * 4)
         wide = [q for q in finite if xn.shape(q.values) != (1, 1)]
         for q in wide:
             yield Recipe("norm", (q.name,), ("",))
