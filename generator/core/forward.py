@@ -162,13 +162,16 @@ def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | 
     kept = max((j for j in range(count) if j != cut), key=lambda j: (min(columns[j]), -j))
     biases = []
     for j, column in enumerate(columns):
-        fine = [b for b in candidates if all(v + b != 0 for v in column)]
+        # Each test on a whole column is one on its extremes (or on the set of its negatives): the same lists as
+        # testing every entry, in a few comparisons per candidate.
+        zeros, low, high = {-v for v in column}, min(column), max(column)
+        fine = [b for b in candidates if b not in zeros]
         if window is not None:
-            fine = [b for b in fine if all(abs(v + b) <= window for v in column)] or fine
+            fine = [b for b in fine if high + b <= window and -(low + b) <= window] or fine
         if j == cut:
-            fine = [b for b in fine if all(v + b < 0 for v in column)] or fine
+            fine = [b for b in fine if high + b < 0] or fine
         elif j == kept:
-            fine = [b for b in fine if all(v + b > 0 for v in column)] or fine
+            fine = [b for b in fine if low + b > 0] or fine
         biases.append(rng.choice(fine))
     return ImmutableMatrix([[Rational(b.numerator, b.denominator) for b in biases]])
 
