@@ -85,8 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     sheet.add_argument("--paper", choices=PAPERS, default="a4", help="paper size (default a4)")
     sheet.add_argument("--calculator", choices=CALCULATOR_POLICIES,
                        help="calculator policy printed on the sheet (default: the preset's, else none)")
-    sheet.add_argument("--sheet-dir", type=Path, default=Path("worksheets"), help="folder for the worksheet")
-    sheet.add_argument("--key-dir", type=Path, default=Path("answer_keys"), help="folder for the key and JSON")
+    sheet.add_argument("--sheet-dir", type=_folder, default=Path("worksheets"), help="folder for the worksheet")
+    sheet.add_argument("--key-dir", type=_folder, default=Path("answer_keys"), help="folder for the key and JSON")
     sheet.add_argument("--pdf", action="store_true", help="also compile both PDFs with latexmk")
     sheet.add_argument("--fill-in", action="store_true",
                        help="also write <sheet-dir>/<name>-answers.csv, the answers file to fill in (one row per blank)")
@@ -94,16 +94,17 @@ def _parser() -> argparse.ArgumentParser:
     pdf = commands.add_parser("pdf", help="compile .tex files to PDF (no shell escape)", epilog=EXAMPLES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     pdf.add_argument("tex", nargs="+", type=Path, help=".tex files")
-    pdf.add_argument("--outdir", type=Path, help="folder for the PDFs (default: beside each .tex)")
+    pdf.add_argument("--outdir", type=_folder, help="folder for the PDFs (default: beside each .tex)")
 
     klass = commands.add_parser("class", help="a variant for every student of a roster: sheets, keys, grading sheets",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     klass.add_argument("assignment", type=Path, help="the assignment file (TOML), e.g. examples/assignment.toml")
     klass.add_argument("roster", type=Path, help="the roster (CSV with a header: id, name, optional reroll)")
-    klass.add_argument("--out", type=Path, help="output folder (default: classes/<assignment name>)")
+    klass.add_argument("--out", type=_folder, help="output folder (default: classes/<assignment name>)")
     klass.add_argument("--pdf", action="store_true",
                        help="also compile the class PDFs and cut out every student's worksheet and key PDF")
     klass.add_argument("--only", action="append", metavar="ID",
+                       type=_given("a student id of the roster", default=False),
                        help="rebuild only this student's worksheet and key (repeat for more) in an existing class "
                             "folder, from its secret.key; the class documents are left as they are")
     mark = commands.add_parser("mark", help="mark answers files against keys: reports per student and for the class",
@@ -115,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     keys.add_argument("--class", dest="class_dir", type=Path, metavar="FOLDER",
                       help="a class folder written by `class`: each student is marked against their own key, "
                            "with the assignment's points")
-    mark.add_argument("--out", type=Path, help="report folder (default: marks/<assignment or key name>)")
+    mark.add_argument("--out", type=_folder, help="report folder (default: marks/<assignment or key name>)")
     mark.add_argument("--force", action="store_true", help="replace reports that already exist")
     mark.add_argument("--follow-through", type=_share, default=Fraction(1), metavar="SHARE",
                       help="share of a blank's points for a value consistent with the student's own earlier "
@@ -127,12 +128,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the web page where students type their answers (practice or exam)",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     serve.add_argument("folder", type=Path, help="a class folder written by `class`")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer only)")
+    serve.add_argument("--host", type=_given("an address"), default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this computer only)")
     serve.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
-    serve.add_argument("--database", help="database URL (default: a SQLite file in the class folder); "
-                       "e.g. postgresql+psycopg://user@host/dbname")
-    serve.add_argument("--teacher-token", help=f"the teacher's password (default: ${{TW_TEACHER_TOKEN}}, or one made "
-                       "and printed at start)")
+    serve.add_argument("--database", type=_given("a database URL"),
+                       help="database URL (default: a SQLite file in the class folder); "
+                            "e.g. postgresql+psycopg://user@host/dbname")
+    serve.add_argument("--teacher-token", type=_given("a password"),
+                       help=f"the teacher's password (default: ${{TW_TEACHER_TOKEN}}, or one made "
+                            "and printed at start)")
     serve.add_argument("--workers", type=_workers, default=None,
                        help="worker processes answering requests (default 1; more can help on a machine with more "
                             "cores or with PostgreSQL)")
@@ -141,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     source = fillin.add_mutually_exclusive_group(required=True)
     source.add_argument("--key", type=Path, metavar="KEY.json", help="one JSON key")
     source.add_argument("--class", dest="class_dir", type=Path, metavar="FOLDER", help="a class folder: every student")
-    fillin.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    fillin.add_argument("--out", type=_folder, required=True, help="the CSV file to write")
     fillin.add_argument("--force", action="store_true", help="replace the file if it exists")
     return parser
 
@@ -202,8 +206,29 @@ def _seed(text: str) -> int:
     return int(text)
 
 
+def _folder(text: str) -> Path:
+    """A file or folder to write: not empty (an empty path would silently be the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"path {text!r} is empty; accepted: a file or folder name "
+                                         "(or leave the option out for the default)")
+    return Path(text)
+
+
+def _given(what: str, default: bool = True):
+    """A value that must not be empty when given (an empty one would silently fall back to the default)."""
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is empty; accepted: {what}"
+                                             + (" (or leave the option out for the default)" if default else ""))
+        return text
+    return check
+
+
 def _title(text: str) -> str:
     """A title pdflatex can print: Latin-script text, at most MAX_TITLE characters."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"title {text!r} is empty; accepted: 1 to {MAX_TITLE} characters (or leave "
+                                         "--title out for the default)")
     if len(text) > MAX_TITLE:
         raise argparse.ArgumentTypeError(f"title is {len(text)} characters long; accepted: at most {MAX_TITLE}")
     for ch in text:
@@ -218,12 +243,13 @@ def _title(text: str) -> str:
 def _sheet(args: argparse.Namespace) -> None:
     if args.preset:
         title, calculator, problems = preset_problems(args.preset)
-        name = args.name or args.preset
+        name = args.preset if args.name is None else args.name  # an empty --name is refused below, not replaced
     else:
         title, calculator, problems = "Worksheet", "none", tuple(ProblemSpec.parse(text) for text in args.problem)
-        name = args.name or "sheet"
+        name = "sheet" if args.name is None else args.name
     if not SAFE_STEM.fullmatch(name) or len(name) > MAX_NAME:
-        raise UsageError(f"--name {name!r} is not accepted; use up to {MAX_NAME} letters, digits, '.', '_' and '-' (not first)")
+        raise UsageError(f"--name {name!r} is not accepted; accepted: 1 up to {MAX_NAME} letters, digits, '.', '_' "
+                         "and '-' (the first a letter or digit)")
     spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
                      calculator=args.calculator or calculator)
     sheet = build(spec)

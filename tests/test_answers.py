@@ -130,3 +130,49 @@ def test_every_key_string_reads_back_as_sympy_reads_it():
                 assert abs(xn.to_mpf(ours) - xn.CTX.mpf(str(sympy.N(theirs, 40)))) < xn.CTX.mpf(10) ** -28, blank
             seen += 1
     assert seen > 100
+
+
+@pytest.mark.parametrize("length, said", [
+    (250, "too long (250 characters; accepted: at most 200)"),
+    (1000, "too long (1000 characters; accepted: at most 200)"),
+    (1001, "too long (more than 1000 characters; accepted: at most 200)"),
+    (5000, "too long (more than 1000 characters; accepted: at most 200)"),
+    (1_000_000, "too long (more than 1000 characters; accepted: at most 200)"),
+])
+def test_a_long_answer_from_a_file_is_refused_with_its_true_length(length, said):
+    """Cells are cut on reading; the length in the message is still true (exact up to 1000, else 'more than 1000')."""
+    from generator.marking.answerfile import parse_answers
+    rows, issues = parse_answers("student_id,variant,blank,answer\ns1,V,1a x,\"" + "1" * length + "\"\n", "a.csv")
+    assert not issues
+    with pytest.raises(AnswerError) as error:
+        parse_answer(rows[0].answer)
+    assert str(error.value) == said
+    with pytest.raises(AnswerError) as error:
+        parse_answer("1" * length)  # given whole (the web page): the same truth
+    assert str(error.value) == said
+
+
+@pytest.mark.parametrize("text, said", [
+    ("log(32, 2)", "log takes one argument, and a comma does not separate two; accepted: log(x), and for a logarithm "
+                   "to base b, ln(x)/ln(b)"),
+    ("ln(8, 2)", "ln takes one argument"),
+    ("sqrt(4, 2)", "sqrt takes one argument, and a comma does not separate two; accepted: sqrt(x)"),
+    ("√(4, 2)", "sqrt takes one argument"),
+    ("1, 2", "a comma between two values; accepted: one number or expression per answer"),
+    ("log(32 , 2)", "a comma that is not a decimal comma; accepted: one value per answer, a function takes one argument"),
+    ("(2 3)", "unexpected '3' after '2'; accepted: an operator"),
+    ("1/2)", "a closing bracket ')' without its opening one '('"),
+    ("log(32", "a bracket is not closed"),
+])
+def test_a_second_argument_or_a_stray_token_is_named(text, said):
+    """log(32, 2) is not 'a bracket is not closed': the message says what is wrong and what is accepted."""
+    with pytest.raises(AnswerError) as error:
+        parse_answer(text)
+    assert said in str(error.value) and "\n" not in str(error.value)
+    if "," in text:
+        assert "not closed" not in str(error.value)
+
+
+def test_a_decimal_comma_inside_a_function_is_still_read():
+    assert parse_answer("ln(0,5)").value == sympy.log(sympy.Rational(1, 2))
+    assert parse_answer("2,5").number == Fraction(5, 2)

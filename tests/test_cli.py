@@ -109,3 +109,93 @@ def test_a_number_may_be_spelled_as_a_decimal(tmp_cwd, capsys):
     assert main(["sheet", "-p", "sgd_step:lr=0.1", "--name", "decimal"]) == 0
     assert main(["sheet", "-p", "sgd_step:lr=1/10", "--name", "fraction"]) == 0
     assert (tmp_cwd / "worksheets" / "decimal.tex").read_text() == (tmp_cwd / "worksheets" / "fraction.tex").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        # An empty name is refused like 'a/b', not replaced by the default (sheet.tex): nothing is written.
+        (["sheet", "-p", "matmul", "--name", "", "--sheet-dir", "w", "--key-dir", "k"],
+         ["--name ''", "accepted: 1 up to 100"]),
+        (["sheet", "-p", "matmul", "--name", "  ", "--sheet-dir", "w", "--key-dir", "k"], ["--name '  '", "letters"]),
+        (["sheet", "--preset", "forward-steps", "--name", "", "--sheet-dir", "w", "--key-dir", "k"], ["--name ''"]),
+        (["sheet", "-p", "matmul", "--name", "a/b", "--sheet-dir", "w", "--key-dir", "k"], ["--name 'a/b'", "letters"]),
+        (["sheet", "-p", "matmul", "--title", "", "--sheet-dir", "w", "--key-dir", "k"],
+         ["--title", "accepted: 1 to 80"]),
+        (["sheet", "-p", "matmul", "--title", " ", "--sheet-dir", "w", "--key-dir", "k"], ["--title", "empty"]),
+        # Empty folders and files would silently be the current folder.
+        (["sheet", "-p", "matmul", "--sheet-dir", "", "--key-dir", "k"], ["--sheet-dir", "empty", "accepted:"]),
+        (["sheet", "-p", "matmul", "--sheet-dir", "w", "--key-dir", " "], ["--key-dir", "empty"]),
+        (["pdf", "x.tex", "--outdir", ""], ["--outdir", "empty"]),
+        (["class", "a.toml", "r.csv", "--out", ""], ["--out", "empty"]),
+        (["class", "a.toml", "r.csv", "--only", ""], ["--only", "empty", "a student id"]),
+        (["mark", "a.csv", "--key", "k.json", "--out", ""], ["--out", "empty"]),
+        (["fillin", "--key", "k.json", "--out", ""], ["--out", "empty"]),
+        # Empty serve options would silently fall back (the host '' even to every interface).
+        (["serve", "c", "--host", ""], ["--host", "empty", "an address"]),
+        (["serve", "c", "--teacher-token", ""], ["--teacher-token", "empty", "a password"]),
+        (["serve", "c", "--database", " "], ["--database", "empty", "a database URL"]),
+    ],
+)
+def test_an_empty_name_or_path_is_refused(tmp_cwd, capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("transformer-worksheets: error: ")
+    for word in words:
+        assert word in err
+    assert _files(tmp_cwd) == []
+
+
+@pytest.mark.parametrize(
+    "raw, said",
+    [
+        (b'\xffname = "x"\n', "line 1 is not UTF-8 text (byte 0xff at offset 0); save the assignment as UTF-8"),
+        # After a byte-order mark: the byte itself (not the mark's), and its offset in the file.
+        (b'\xef\xbb\xbfname = "x"\nseed = 1\xfe\n', "line 2 is not UTF-8 text (byte 0xfe at offset 22)"),
+    ],
+)
+def test_a_non_utf8_assignment_names_the_byte_and_where(tmp_cwd, capsys, raw, said):
+    """As the roster's message does: the byte's value and its place, not a bare 'byte 0'."""
+    from pathlib import Path
+    roster = Path(__file__).resolve().parent.parent / "examples" / "roster.csv"
+    (tmp_cwd / "a.toml").write_bytes(raw)
+    assert main(["class", "a.toml", str(roster), "--out", "c"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err
+    assert _files(tmp_cwd) == ["a.toml"]
+
+
+@pytest.mark.parametrize("raw, row, byte", [
+    (b"\xffid,name\ns1,A\n", 1, "0xff"),
+    (b"\xef\xbb\xbfid,name\ns1,A\xfe\n", 2, "0xfe"),  # after a byte-order mark this said 'row 1 … byte 0x0a'
+])
+def test_a_non_utf8_roster_or_answers_file_names_the_byte_after_a_byte_order_mark(tmp_cwd, raw, row, byte):
+    from generator.classes.roster import RosterError, load_roster
+    from generator.marking.answerfile import read_answers
+    (tmp_cwd / "r.csv").write_bytes(raw)
+    with pytest.raises(RosterError) as error:
+        load_roster(tmp_cwd / "r.csv")
+    assert f"row {row} is not UTF-8 text (byte {byte})" in str(error.value)
+    rows, issues = read_answers(tmp_cwd / "r.csv")
+    assert not rows and [(i.row, i.reason) for i in issues] == [(row, f"not UTF-8 text (byte {byte}); save the file as "
+                                                                      "CSV UTF-8")]
+
+
+def test_the_listed_description_of_embedding_grad_is_true_of_its_draws(capsys):
+    """`list` said 'one token always appears twice'; draws repeat a token two, three or four times (C C C too)."""
+    from collections import Counter
+
+    from generator.core.registry import make_problem
+    from generator.documents.sheet import problem_seed
+
+    assert main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "tokens = 3|4 (default 3): length of the input sequence (at least one token appears more than once, so its " \
+           "gradient rows add up)" in listed and "always appears twice" not in listed
+    most = Counter()
+    for seed in range(1, 41):
+        for tokens in ("3", "4"):
+            problem = make_problem("embedding_grad", {"tokens": tokens, "d_model": "2"},
+                                   problem_seed(seed, 1, "embedding_grad"))
+            most[max(Counter(problem.facts["token_ids"]).values())] += 1
+    assert min(most) >= 2 and max(most) > 2  # always a repeat, and not always exactly twice

@@ -54,11 +54,16 @@ def load_assignment(path: Path) -> Assignment:
     """Read and check an assignment file; AssignmentError names the file and the bad key."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except OSError as error:
         raise AssignmentError(f"cannot read assignment file '{path}': {error.strerror or error}") from error
     except UnicodeDecodeError as error:
-        raise AssignmentError(f"{path}: not UTF-8 text (byte {error.start}); save the assignment as UTF-8") from error
+        # error.object is the text after a byte-order mark, if any: error.start counts from there, not from raw.
+        text, start = error.object, error.start
+        line = text[:start].count(b"\n") + 1
+        raise AssignmentError(f"{path}: line {line} is not UTF-8 text (byte 0x{text[start]:02x} at offset "
+                              f"{start + len(raw) - len(text)}); save the assignment as UTF-8") from error
     except tomllib.TOMLDecodeError as error:
         raise AssignmentError(f"{path}: not valid TOML ({error}); see examples/assignment.toml") from error
     return parse_assignment(data, path)

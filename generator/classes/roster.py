@@ -59,8 +59,9 @@ def load_roster(path: Path) -> tuple[Student, ...]:
     try:
         text = raw.decode("utf-8-sig")  # Excel writes a byte-order mark; it is not part of the first header
     except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
-        raise RosterError(f"{path}: row {line} is not UTF-8 text (byte 0x{raw[error.start]:02x}); "
+        # error.object is the text after a byte-order mark, if any (error.start counts from there, not from raw).
+        line = error.object[:error.start].count(b"\n") + 1
+        raise RosterError(f"{path}: row {line} is not UTF-8 text (byte 0x{error.object[error.start]:02x}); "
                           "save the roster as CSV UTF-8") from error
     return parse_roster(text, path)
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from generator.csvfile import TableReader, csv_text
+from generator.marking.answers import MAX_READ
 from generator.marking.markkey import part_decimals
 from generator.classes.roster import column_key
 
 MAX_FILE_BYTES = 16 * 2**20  # a class of 1,000 students with 100 blanks each is about 5 MB
-MAX_CELL = 1000  # longer cells are cut (the answer is refused as too long anyway)
+MAX_CELL = MAX_READ  # longer cells are cut (the answer is refused as too long anyway)
 # Header names accepted for each column, compared without case, spaces, '_' or '-'.
 COLUMNS = {
     "student": ("studentid", "id", "student", "studentnumber"),
@@ -70,8 +71,10 @@ def read_answers(path: Path) -> tuple[list[Row], list[Issue]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        row = raw[:error.start].count(b"\n") + 1
-        return [], [Issue(name, row, f"not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as CSV UTF-8")]
+        # error.object is the text after a byte-order mark, if any (error.start counts from there, not from raw).
+        row = error.object[:error.start].count(b"\n") + 1
+        return [], [Issue(name, row, f"not UTF-8 text (byte 0x{error.object[error.start]:02x}); "
+                          "save the file as CSV UTF-8")]
     return parse_answers(text, name)
 
 
@@ -117,6 +120,8 @@ def parse_answers(text: str, name: str) -> tuple[list[Row], list[Issue]]:
                                     "a comma in double quotes (\"0,75\")"))
                 continue
             get = {column: (cells[i] if i < len(cells) else "")[:MAX_CELL] for column, i in columns.items()}
+            # One character more than MAX_CELL: a cut answer stays longer than MAX_READ, and says "more than" that.
+            get["answer"] = (cells[columns["answer"]] if columns["answer"] < len(cells) else "")[:MAX_CELL + 1]
             # An empty student id or variant repeats the one above, as a filled-in sheet writes them once.
             student = get["student"].strip() or student
             variant = get["variant"].strip() or variant

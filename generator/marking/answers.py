@@ -15,6 +15,7 @@ from generator.marking import exactnum as xn
 
 MAX_LENGTH = 200  # characters of one answer (a key's exact strings may be longer: KEY_MAX_LENGTH)
 KEY_MAX_LENGTH = 2000
+MAX_READ = 1000  # characters of a cell read from an answers file; a longer one is cut to MAX_READ + 1 (so: "more than")
 MAX_TOKENS = 120
 MAX_DEPTH = 20  # nested brackets, signs, functions and powers
 MAX_DIGITS = 30  # digits in one number
@@ -85,7 +86,9 @@ def normalise(text: str) -> str:
 def parse_answer(text: str, max_length: int = MAX_LENGTH) -> Parsed:
     """Read one answer; AnswerError says why it cannot be read (checked before any work is done)."""
     if len(text) > max_length:
-        raise AnswerError(f"too long ({len(text)} characters; accepted: at most {max_length})")
+        # Past MAX_READ the text may have been cut on reading: its length is only known to be more than that.
+        length = f"more than {MAX_READ}" if len(text) > MAX_READ else str(len(text))
+        raise AnswerError(f"too long ({length} characters; accepted: at most {max_length})")
     if any(ord(ch) < 32 and ch != "\t" or ch == "\x7f" for ch in text):
         raise AnswerError("contains a control character (such as a NUL byte); accepted: a number or a short expression")
     text = normalise(text)
@@ -154,6 +157,9 @@ class _Parser:
                 rest = text[position:].strip()
                 if not rest:
                     break
+                if rest.startswith(","):
+                    raise AnswerError("a comma that is not a decimal comma; accepted: one value per answer, a function "
+                                      "takes one argument, and a decimal comma sits between digits (0,5)")
                 raise AnswerError(f"cannot read {rest[:20]!r}")
             position = m.end()
             if m.group("num") is not None:
@@ -174,8 +180,23 @@ class _Parser:
     def parse(self):
         value = self._sum()
         if self.position != len(self.tokens):
-            raise AnswerError(f"unexpected {self.tokens[self.position][1]!r}")
+            raise AnswerError(self._stray())
         return value
+
+    def _stray(self, function: str | None = None) -> str:
+        """Why the token at the current position cannot follow what was read (inside function's bracket, if given)."""
+        token, before = self.tokens[self.position], self.tokens[self.position - 1]
+        if before[0] == "num" and before[1].endswith(","):
+            # "32, 2": the comma was read as a decimal comma of 32; what follows is a second value.
+            if function is not None:
+                return (f"{function} takes one argument, and a comma does not separate two; accepted: {function}(x), "
+                        "and for a logarithm to base b, ln(x)/ln(b)" if function in ("ln", "log") else
+                        f"{function} takes one argument, and a comma does not separate two; accepted: {function}(x)")
+            return ("a comma between two values; accepted: one number or expression per answer "
+                    "(a decimal comma has no space after it: 0,5)")
+        if token == ("op", ")"):
+            return "a closing bracket ')' without its opening one '('"
+        return f"unexpected {token[1]!r} after {before[1]!r}; accepted: an operator (+ - * / ^) between two values"
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.position] if self.position < len(self.tokens) else None
@@ -251,7 +272,7 @@ class _Parser:
                 return value, xn.CTX.e if name == "e" else xn.CTX.pi
             if name in FUNCTIONS:
                 self._enter()
-                argument = self._group() if self._peek() == ("op", "(") else self._power()
+                argument = self._group(name) if self._peek() == ("op", "(") else self._power()
                 self.depth -= 1
                 return _function(name, argument)
             if name in ("inf", "infinity", "oo"):
@@ -262,18 +283,20 @@ class _Parser:
             return self._group()
         if text == "√":
             self._enter()
-            argument = self._group() if self._peek() == ("op", "(") else self._primary()
+            argument = self._group("sqrt") if self._peek() == ("op", "(") else self._primary()
             self.depth -= 1
             return _function("sqrt", argument)
         raise AnswerError(f"unexpected {text!r}")
 
-    def _group(self):
+    def _group(self, function: str | None = None):
         self._take()  # "("
         self._enter()
         value = self._sum()
         self.depth -= 1
-        if self._peek() != ("op", ")"):
+        if self._peek() is None:
             raise AnswerError("a bracket is not closed")
+        if self._peek() != ("op", ")"):
+            raise AnswerError(self._stray(function))
         self._take()
         return value
 

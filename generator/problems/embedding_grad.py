@@ -10,7 +10,8 @@ from generator.core.rng import Rng
 
 TITLE = "Backward into the embedding table"
 OPTIONS = [
-    Option("tokens", ("3", "4"), "3", "length of the input sequence (one token always appears twice)"),
+    Option("tokens", ("3", "4"), "3", "length of the input sequence (at least one token appears more "
+           "than once, so its gradient rows add up)"),
     Option("d_model", ("2", "3"), "2", "embedding width"),
 ]
 VOCABULARY = ("A", "B", "C", "D")
@@ -31,7 +32,8 @@ CONTRACT = Contract(
 
 
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
-    """Draw a sequence with one repeated token and the gradient dL/dX of each position."""
+    """Draw a sequence in which at least one token repeats (a forced pair; the other positions are drawn freely, so a
+    token may appear three or four times, or fill the input) and the gradient dL/dX of each position."""
     n, d = int(options["tokens"]), int(options["d_model"])
     ids = [rng.below(len(VOCABULARY)) for _ in range(n)]
     first, second = sorted(rng.shuffled(range(n))[:2])
