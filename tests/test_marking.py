@@ -287,6 +287,22 @@ def test_named_missing_causal_mask():
     assert _note(key, answers, "S") == mistakes.MISSING_MASK
 
 
+def test_a_number_in_a_masked_cell_is_not_named_a_missing_mask_unless_it_is_the_unmasked_score():
+    key = _key("attention_scores:d_k=4,mask=causal")
+    q = key.problems[0].quantities
+    unmasked = xn.scale(Fraction(1, 2), q["QKT"].values)
+    cell = q["S"].blanks[0, 1].label
+    for typed in ("5", "-7", "0", "inf", _text(unmasked[0][1] + 1)):
+        answers = _perfect(key)
+        answers[cell] = typed
+        marks, _ = _mark(key, answers)
+        assert marks[cell].status == WRONG and marks[cell].note != mistakes.MISSING_MASK, typed
+    answers = _perfect(key)
+    answers[cell] = _text(unmasked[0][1])  # the one masked cell left as its score: the other cells are still −∞
+    marks, _ = _mark(key, answers)
+    assert marks[cell].status == WRONG
+
+
 def test_named_missing_causal_mask_in_the_weights():
     key = _key("attention_backward:tokens=3", 4)
     answers = _perfect(key)
@@ -911,3 +927,22 @@ def test_follow_through_in_the_steps_until_s_samples(drop_last):
     # S/B rounded up ignores the epochs' short batches: wrong from any batches per epoch.
     answers[q["steps_S"].blanks[0, 0].label] = str(-(-s // b))
     assert [m.status for m in _statuses(key, answers, "steps_S")] == [WRONG]
+
+
+def test_no_follow_through_for_a_rounded_value_from_the_students_own_rounded_values():
+    """x̂ and y both written to 4 places where the part asks for exact values: y = γ ⊙ x̂ + β worked from the
+    student's own rounded x̂ lies within that rounding, so a y that rounds further earns nothing (as for a student
+    whose x̂ is exact): x̂ is scaled and shifted, not normalised again (which widens its interval)."""
+    key = _key("layernorm", 22)  # γ = (½, 2, ½, 3), x̂ = (5/3, −1, −1/3, −1/3): y[0,0] and y[0,2] in sixths
+    q = key.problems[0].quantities
+    answers = _perfect(key)
+    for name in ("xhat", "y"):
+        for (i, j), blank in q[name].blanks.items():
+            value = q[name].values[i][j]
+            answers[blank.label] = f"{float(value):.4f}" if value.denominator > 2 else _text(value)
+    marks, _ = _mark(key, answers)
+    halved = [j for j in range(4) if abs(q["gamma"].values[0][j]) < 1 and q["y"].values[0][j].denominator % 3 == 0]
+    assert halved  # y = ½·x̂ + β: from x̂ ± 0.00005 only y ± 0.000025, which the written 4-place y misses
+    for j in halved:
+        mark = marks[q["y"].blanks[0, j].label]
+        assert (mark.status, mark.note) == (WRONG, mistakes.ROUNDED), mark.blank.label

@@ -126,11 +126,9 @@ def name_mistake(problem: ProblemKey, name: str, recipes: dict[str, tuple[Recipe
 
 
 def _by_value(problem: ProblemKey, key: xn.Matrix, written: xn.Matrix, fits) -> str | None:
-    """Slips seen from the key's value alone: a mask left out, a sum for a mean, a transposed result."""
+    """Slips seen from the key's value alone: a sum for a mean, a transposed result. (A mask left out is named only by
+    the recipe's own slip, which checks the unmasked values: any number above the diagonal is not that slip.)"""
     rows, cols = xn.shape(key)
-    if rows == cols > 1 and all(xn.is_neg_inf(key[i][j]) for i in range(rows) for j in range(cols) if j > i) \
-            and any(not xn.is_neg_inf(written[i][j]) for i in range(rows) for j in range(cols) if j > i):
-        return MISSING_MASK
     reduction = problem.options.get("reduction")
     if reduction in ("mean", "sum"):
         for option in ("positions", "tokens", "batch"):
