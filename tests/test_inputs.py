@@ -19,7 +19,7 @@ from generator.marking.marker import RIGHT, UNREADABLE, WRONG, Cell, mark_studen
 from generator.marking.markkey import key_from_data
 from generator.documents.pdf import compile_pdf
 from generator.classes.roster import load_roster
-from generator.documents.sheet import write_outputs
+from generator.documents.sheet import with_checksum, write_outputs
 
 from .conftest import key_json, sheet_for
 
@@ -153,7 +153,7 @@ def test_a_given_choice_compiles_and_is_in_the_key(tmp_path):
     # Marking reads the given product as a number and leaves the choice out, even one that reads as a number (e).
     for value in (angle.value, "e"):
         problem["given_part_values"]["a"]["angle(a,b)"] = value
-        key = key_from_data(data)
+        key = key_from_data(with_checksum(data))  # sealed again: a key written so, not one edited by hand
         quantities = key.problems[0].quantities
         assert quantities["a.b"].source == "shown" and "angle(a,b)" not in quantities
         marked = mark_student(key, {b.label: Cell(b.text) for b in key.blanks}, "s1")

@@ -175,3 +175,23 @@ def test_answers_for_a_variant_with_no_key(tmp_cwd, capsys):
     assert main(["mark", "a.csv", "--key", "answer_keys/w-key.json", "--out", "rep"]) == 2
     err = capsys.readouterr().err
     assert "a.csv:2: student 's1': answers for variant ZZZZ-ZZZZ, for which no key was given" in err
+
+
+def test_a_key_with_a_value_edited_by_hand_is_refused(klass, tmp_cwd, capsys):
+    """One blank's value changed in a key file (a sheet's --key, a class folder's student key): nothing is marked
+    against it, the error names the file, and no report is written."""
+    assert main(["sheet", "-p", "matmul", "--seed", "2", "--name", "w"]) == 0
+    sheet_key = tmp_cwd / "answer_keys" / "w-key.json"
+    class_key = next((tmp_cwd / "cls" / "students").glob("*-key.json"))
+    for path in (sheet_key, class_key):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        blank = data["problems"][0]["blanks"][0]
+        _write(tmp_cwd / "a.csv", [[data.get("student", {}).get("id", "s1"), data["variant"], blank["label"], "999"]])
+        blank.update(value="999", decimal="999", text="999")
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        capsys.readouterr()
+        where = ["--key", str(sheet_key)] if path == sheet_key else ["--class", "cls"]
+        assert main(["mark", "a.csv", *where, "--out", "rep"]) == 2
+        err = capsys.readouterr().err
+        assert "does not match its checksum; the key was edited" in err and path.name in err, err
+        assert not (tmp_cwd / "rep").exists()

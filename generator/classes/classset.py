@@ -25,7 +25,7 @@ from generator.documents.render import (accepted_places, decimal_tex, entry_tex,
 from generator.classes.roster import Student
 from generator.web.codes import access_code
 from generator.documents.sheet import (DEFAULT_AUTHOR, MAX_SEED, Sheet, build, exact_string, indented_json, key_data,
-                                      part_letter, render_key, render_worksheet)
+                                      part_letter, render_key, render_worksheet, with_checksum)
 
 SEED_DERIVATION = "transformer-worksheets/student-seed/v1"  # open seeds: SHA-256 of public values
 SECRET_SEED_DERIVATION = "transformer-worksheets/student-seed/v2"  # the default: an HMAC under the class secret
@@ -228,7 +228,7 @@ def student_sheet(assignment: Assignment, student: Student, secret: bytes) -> St
     data["points"] = list(assignment.points)
     return StudentSheet(
         student=student, seed=seed, variant=sheet.variant, qr_text=qr_text, access_code=code,
-        texts=(worksheet, key, indented_json(data) + "\n"),
+        texts=(worksheet, key, indented_json(with_checksum(data)) + "\n"),
         grading_rows=grading_table(sheet, assignment.points),
         givens=tuple(json.dumps(p["given"], sort_keys=True) for p in data["problems"]),
     )

@@ -27,7 +27,7 @@ from generator.documents.render import environment, equals_tex, pdf_string, pros
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")
 KEY_FORMAT = "transformer-worksheets/key"
-KEY_FORMAT_VERSION = 2  # 2: 4-place blanks carry table_value and accepted
+KEY_FORMAT_VERSION = 3  # 2: 4-place blanks carry table_value and accepted; 3: a checksum over the whole key
 MAX_SEED = 2**63 - 1
 # A file name stem that is safe everywhere: no path, no leading dot or dash (sheet names, student ids, assignments).
 SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -424,7 +424,20 @@ def key_data(sheet: Sheet) -> dict:
 
 def render_key_json(sheet: Sheet) -> str:
     """The key as JSON text, stable byte for byte."""
-    return indented_json(key_data(sheet)) + "\n"
+    return indented_json(with_checksum(key_data(sheet))) + "\n"
+
+
+def key_checksum(data: dict) -> str:
+    """SHA-256 of the key's content (everything but the checksum itself), canonical JSON: a value edited by hand
+    no longer matches it, and the marker refuses the key."""
+    body = {name: value for name, value in data.items() if name != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                          .encode("utf-8")).hexdigest()
+
+
+def with_checksum(data: dict) -> dict:
+    """The key's data with its checksum last."""
+    return {**data, "checksum": key_checksum(data)}
 
 
 class _NotPlain(TypeError):

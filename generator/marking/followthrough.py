@@ -35,7 +35,7 @@ import numpy as np
 from generator.marking import exactnum as xn
 from generator.marking import floatnum as fl
 from generator.marking.markkey import ProblemKey, Quantity, key_from_data
-from generator.documents.sheet import ProblemSpec, SheetSpec, build, key_data
+from generator.documents.sheet import ProblemSpec, SheetSpec, build, key_data, with_checksum
 
 REFERENCE_SEEDS = (101, 202, 303)
 # Further draws every recipe must hold on too. Degenerate draws are common (both targets at 1/6, so ℓ₀ = ℓ₁; a
@@ -196,6 +196,10 @@ def core(recipe: Recipe, values: dict, B=xn):
         normal = B.standardize(x, mus, sigmas)
         return B.combine(Fraction(1), B.hadamard(normal, B.broadcast_row(gamma, len(x))),
                          Fraction(1), B.broadcast_row(beta, len(x)))
+    if op == "scale_shift":  # γ ⊙ x̂ + β, from an x̂ already normalised
+        x, gamma, beta = ins
+        return B.combine(Fraction(1), B.hadamard(x, B.broadcast_row(gamma, len(x))),
+                         Fraction(1), B.broadcast_row(beta, len(x)))
     if op == "lnback":  # LayerNorm's ∂x from ∂x̂, x̂ and σ
         return _layernorm_backward(ins[0], ins[1], ins[2], B)
     if op == "lnback_x":  # the same from ∂y, x and γ, when x̂ and σ are not printed
@@ -327,7 +331,7 @@ def reference_samples(spec_key: tuple, seeds: tuple[int, ...] = REFERENCE_SEEDS)
     for seed in seeds:
         spec = SheetSpec(title="marking", seed=seed, calculator="basic",
                          problems=(ProblemSpec(type_name, dict(options), tuple(given_parts)),))
-        samples.append(key_from_data(key_data(build(spec))).problems[0])
+        samples.append(key_from_data(with_checksum(key_data(build(spec)))).problems[0])
     return tuple(samples)
 
 
@@ -814,11 +818,15 @@ def _candidates(target: Quantity, pool: list[Quantity], samples: list[dict[str, 
                     yield Recipe("standardize", (x.name,) + pair, (form, "", ""))
             except xn.Undefined:
                 continue
+            # A row normalised already (x̂ itself) is scaled and shifted, not normalised again: on a student's
+            # rounded x̂ a second normalisation is another number, and its interval (x̂ in the mean, σ and the
+            # numerator at once) far wider than the rounding.
+            op = "scale_shift" if pair is None and fl.close(normal, take(values, x.name, form, fl)) else "layernorm"
             for g in rows_1xd:
                 for (b,) in _leftovers(goal - normal * values[g.name], row_stack, no_rows):
                     if b != g.name:
                         inputs = (x.name,) + (pair or ()) + (g.name, b)
-                        yield Recipe("layernorm", inputs, (form,) + ("",) * (len(inputs) - 1))
+                        yield Recipe(op, inputs, (form,) + ("",) * (len(inputs) - 1))
 
 
 def _proportional_everywhere(target: str, left: tuple[str, str], partners: list, samples: list[dict[str, np.ndarray]],

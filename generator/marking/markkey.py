@@ -13,7 +13,7 @@ from generator.marking.answers import AnswerError, parse_exact
 from generator.core.problem import Choice
 from generator.core.readings import HALF as HALF_UNIT
 from generator.core.registry import SpecError, make_problem
-from generator.documents.sheet import KEY_FORMAT, ProblemSpec, SheetSpec, part_letter, variant_code
+from generator.documents.sheet import KEY_FORMAT, ProblemSpec, SheetSpec, key_checksum, part_letter, variant_code
 
 
 
@@ -142,6 +142,12 @@ def key_from_data(data: dict, path: str = "<key>") -> SheetKey:
     if expected != data.get("variant"):
         raise KeyFileError(f"{path}: the variant code {data.get('variant')!r} does not match the key's seed and problems "
                         f"({expected}); the key was edited")
+    # Every key since format 3 carries a checksum of its content: a value edited by hand is refused, not marked with.
+    version = data.get("format_version")
+    if (isinstance(version, int) and version >= 3) or "checksum" in data:
+        if data.get("checksum") != key_checksum(data):
+            raise KeyFileError(f"{path}: the key's content does not match its checksum; the key was edited (make it "
+                               "again with the same seed and problems, or rebuild the class folder)")
     points = data.get("points")
     problems = []
     for position, problem in enumerate(data["problems"]):

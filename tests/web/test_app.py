@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from generator.documents.sheet import with_checksum
 from generator.cli import main
 from generator.web.app import create_app
 from generator.web.codes import access_code, class_secret
@@ -189,7 +190,7 @@ def test_in_an_exam_nothing_a_student_can_get_depends_on_the_key(folder, tmp_pat
                 blank.update(value="-98765/4321", decimal="-22.857", rational=True)
                 if "table_value" in blank:
                     blank.update(table_value="-22.8572", accepted=["-22.86", "-22.85"])
-    key_path.write_text(json.dumps(key))
+    key_path.write_text(json.dumps(with_checksum(key)))  # sealed again, or the marker would refuse it
     changed = _exam_responses(tampered)
     assert all("98765" not in r and "22.85" not in r for r in changed)
     assert [_without_tokens_and_times(r) for r in changed] == [_without_tokens_and_times(r) for r in real]
