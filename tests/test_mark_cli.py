@@ -195,3 +195,21 @@ def test_a_key_with_a_value_edited_by_hand_is_refused(klass, tmp_cwd, capsys):
         err = capsys.readouterr().err
         assert "does not match its checksum; the key was edited" in err and path.name in err, err
         assert not (tmp_cwd / "rep").exists()
+
+
+def test_fill_in_hints_name_the_form_by_the_type_never_by_the_value(tmp_cwd):
+    """A loss is ln of a probability in every variant: its hint asks for an expression; a masked score's hint
+    says -oo; a product's hint asks for a fraction. The same hints for every seed (they come from the type)."""
+    hints = []
+    for seed in (4, 5):
+        assert main(["sheet", "-p", "matmul", "-p", "attention_scores:mask=causal", "-p", "cross_entropy",
+                     "--seed", str(seed), "--name", f"h{seed}", "--fill-in"]) == 0
+        rows = _rows(tmp_cwd / "worksheets" / f"h{seed}-answers.csv")
+        hints.append([r["hint"] for r in rows])
+        by_label = {r["blank"]: r["hint"] for r in rows}
+        assert by_label["1a C[0,0]"] == "exact: whole number or fraction such as -3/4"
+        masked = [h for label, h in by_label.items() if label.startswith("2") and "S[" in label]
+        assert masked and all(h.endswith("; -oo for a masked entry") for h in masked)
+        losses = [h for label, h in by_label.items() if label.startswith("3")]
+        assert any("expression such as ln(4)/2" in h for h in losses), losses
+    assert hints[0] == hints[1]

@@ -8,6 +8,8 @@ from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
+import sympy
+
 from generator.marking import exactnum as xn
 from generator.marking.answers import AnswerError, parse_exact
 from generator.core.problem import Choice
@@ -244,6 +246,28 @@ def part_choices(type_name: str, options: tuple) -> dict[str, frozenset[str]]:
     """The names of each part's choice answers."""
     return {part_letter(i): frozenset(a.name for a in part.answers if isinstance(a.value, Choice))
             for i, part in enumerate(_sample(type_name, options).parts)}
+
+
+@cache
+def irrational_answers(type_name: str, options: tuple) -> frozenset[str]:
+    """The answers with a finite irrational entry (a loss −ln p, a softmax of whole logits, a root): decided by the
+    type and its options, as by the statement's own method, never by a variant's numbers (the fill-in file's hint
+    tells a student no more than the sheet does)."""
+    return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
+                     if not isinstance(answer.value, Choice)
+                     and any(v.is_rational is False and v.is_finite for v in _entries(answer.value)))
+
+
+@cache
+def masked_answers(type_name: str, options: tuple) -> frozenset[str]:
+    """The answers with a masked entry (−∞ above a causal mask's diagonal), by the type and its options."""
+    return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
+                     if not isinstance(answer.value, Choice) and any(v == -sympy.oo for v in _entries(answer.value)))
+
+
+def _entries(value) -> list:
+    """A sympy matrix's entries, or the one value."""
+    return list(value) if isinstance(value, sympy.MatrixBase) else [value]
 
 
 @cache
