@@ -25,7 +25,7 @@ from generator.web.db import DatabaseError, default_url, open_database
 from generator.web.security import (CSRF_FIELD, CSRF_HEADER, SIGN_IN_FAILURES, SIGN_IN_WINDOW_S, BodyLimit,
                                     client_address, csrf_ok, csrf_token)
 from generator.web.statement_html import STATEMENT_CSS, sheet_view
-from generator.web.store import SavingClosed, Store
+from generator.web.store import MAX_TEXT, SavingClosed, Store
 
 HERE = Path(__file__).parent
 KATEX_DIR = Path("/usr/share/javascript/katex")  # Debian's libjs-katex: the page's math, served by the app itself
@@ -371,8 +371,10 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         rows, issues = parse_answers(text, upload.filename or "upload.csv")
         by_student: dict[str, dict[str, str]] = {}
         for row in rows[:MAX_IMPORT_ROWS]:
-            if row.student_id in classdata.students and row.label in classdata.labels(row.student_id):
-                by_student.setdefault(row.student_id, {})[row.label] = row.answer[:200]
+            # An answer past the page's own limit is skipped, not cut: cut, "1" and 200 spaces then "/3" would read 1.
+            if row.student_id in classdata.students and row.label in classdata.labels(row.student_id) \
+                    and len(row.answer) <= MAX_TEXT:
+                by_student.setdefault(row.student_id, {})[row.label] = row.answer
         for student, answers in by_student.items():
             await run_in_threadpool(store.save_answers, student, answers)
         return page("message.html.j2", request, heading="Answers imported",

@@ -265,6 +265,14 @@ def test_a_teacher_imports_an_answers_csv(app, folder):
                         files={"file": ("answers.csv", text.encode(), "text/csv")})
     assert page.status_code == 200 and "2 answers of 1 students imported" in page.text
     assert "s002" in teacher.get("/teacher").text
+    # An answer longer than the page accepts is skipped, never cut into another number ("1", spaces, then "/3").
+    long = "1" + " " * 200 + "/3"
+    text = f"student_id,variant,blank,answer\ns002,{variant},1a C[0,0],{long}\n"
+    page = teacher.post("/teacher/import", data={"csrf_token": tcsrf},
+                        files={"file": ("answers.csv", text.encode(), "text/csv")})
+    assert "0 answers of 0 students imported; 1 rows skipped" in page.text
+    client, html, _ = _student(app, folder, "s002")
+    assert 'value="5"' in html  # the answer imported before stands
 
 
 def test_serve_refuses_bad_input_in_one_line(folder, tmp_path, capsys):
