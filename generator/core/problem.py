@@ -247,7 +247,7 @@ def _scalars(values) -> Iterator[sympy.Expr]:
     """Flatten matrices into their entries; skip choices."""
     for value in values:
         if isinstance(value, ImmutableMatrix):
-            yield from value
+            yield from value.flat()  # row by row, as iterating would, without sympy's indexing per entry
         elif isinstance(value, sympy.Basic):
             yield value
 
