@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 import sys
 from fractions import Fraction
 
@@ -10,7 +11,8 @@ import pytest
 import sympy
 
 from generator.marking import exactnum as xn
-from generator.marking.answers import AnswerError, _parse_cached, parse_answer, parse_exact
+from generator.marking.answers import (ACCEPTED, CONSTANTS, FUNCTIONS, AnswerError, _parse_cached, parse_answer,
+                                       parse_exact)
 
 from .conftest import key_json
 
@@ -176,3 +178,56 @@ def test_a_second_argument_or_a_stray_token_is_named(text, said):
 def test_a_decimal_comma_inside_a_function_is_still_read():
     assert parse_answer("ln(0,5)").value == sympy.log(sympy.Rational(1, 2))
     assert parse_answer("2,5").number == Fraction(5, 2)
+
+
+@pytest.mark.parametrize("text, value, form", [
+    ("１０", Fraction(10), "integer"),
+    ("－３／４", Fraction(-3, 4), "fraction"),
+    ("０．５", Fraction(1, 2), "decimal"),
+    ("０，５", Fraction(1, 2), "decimal"),
+    ("\u3000－\u3000３\u3000／\u3000４\u3000", Fraction(-3, 4), "fraction"),
+    ("（１＋２）／４", Fraction(3, 4), "expression"),
+    ("２＾－１", Fraction(1, 2), "expression"),
+    ("１．５ｅ－３", Fraction(3, 2000), "expression"),
+])
+def test_full_width_forms_are_read_as_ascii(text, value, form):
+    """A CJK keyboard types U+FF01–U+FF5E (ASCII + 0xFEE0) and U+3000 for a space: read as the ASCII they stand for."""
+    parsed = parse_answer(text)
+    assert parsed.number == value and parsed.form == form
+
+
+def test_full_width_names_and_infinity_are_read():
+    assert parse_answer("ｌｎ（２）").value == sympy.log(2)
+    assert parse_answer("ＬＯＧ（８）").value == sympy.log(8)
+    assert parse_answer("ｅ＾２").value == sympy.exp(2)
+    assert xn.is_neg_inf(parse_answer("－ｉｎｆ").number)
+
+
+@pytest.mark.parametrize("text", ["2²", "½", "¾", "2⁻¹", "①"])
+def test_compatibility_forms_outside_the_full_width_block_are_still_refused(text):
+    """Not NFKC: ² would become 2 (so 2² would read as 22) and ½ would become 1⁄2; such forms stay unreadable."""
+    with pytest.raises(AnswerError, match="unexpected character"):
+        parse_answer(text)
+
+
+@pytest.mark.parametrize("text", ["x", "os", "foo(2)", "lambda: 1", "2 @ 3", "£5"])
+def test_every_accepted_list_is_the_one_constant(text):
+    """Both 'unexpected character' and 'unknown name' say the same list: ACCEPTED."""
+    with pytest.raises(AnswerError) as error:
+        parse_answer(text)
+    assert str(error.value).endswith(f"; accepted: {ACCEPTED}")
+
+
+def test_the_accepted_list_is_what_the_parser_reads():
+    """Every function and constant the parser reads is named, and every name listed is read."""
+    words = set(re.findall(r"[A-Za-zπ√]+", ACCEPTED)) - {"digits", "a", "decimal", "point", "or", "comma", "brackets",
+                                                            "and", "on", "its", "own"}
+    assert FUNCTIONS | set(CONSTANTS) <= words
+    for word in words:
+        if word in FUNCTIONS or word == "√":
+            parse_answer(f"{word}(2)")
+        elif word not in ("inf", "oo", "e"):
+            parse_answer(word)
+    for text in ("1.5e-3", "2**3", "(1+2)/4^2", "0,5", "-inf", "-oo", "-∞", "e", "π", "pi"):
+        parse_answer(text)
+    assert set("+-*/^()√π∞.,") <= {ch for ch in ACCEPTED}

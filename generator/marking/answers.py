@@ -31,9 +31,17 @@ _REPLACEMENTS = {
     "\u00d7": "*", "\u00b7": "*", "\u22c5": "*", "\u2217": "*", "\u00f7": "/", "\u2215": "/", "\u2044": "/",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2007": " ", "\t": " ",
 }
+# A full-width keyboard (Chinese, Japanese, Korean input) types U+FF01–U+FF5E, each its ASCII character + 0xFEE0
+# ('１０', '－３／４', '０．５'), and U+3000 for a space: read as that ASCII. Only this block, not NFKC, which would
+# also read '²' as 2 and '½' as 1⁄2 and so change what was written.
+_FULLWIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
 _ALLOWED = set("0123456789+-*/^().,  abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZπ√∞")
 FUNCTIONS = frozenset({"ln", "log", "exp", "sqrt", "erf"})  # each worked out by _function
 CONSTANTS = {"e": sympy.E, "pi": sympy.pi, "π": sympy.pi}
+# What the parser reads, named once for every message that says what is accepted (a test checks it against
+# FUNCTIONS, CONSTANTS and _ALLOWED).
+ACCEPTED = ("digits (a decimal point or comma, 1.5e-3), + - * / ^ (or **), brackets ( ), e, pi (π), "
+            "ln, log, exp, sqrt (√), erf, and on its own -inf (-oo, -∞)")
 _INFINITY = re.compile(r"([+-]?)\s*(?:inf|infinity|oo|∞)", re.IGNORECASE)
 _INTEGER = re.compile(r"([+-]?)\s*(\d{1,30})")
 _FRACTION = re.compile(r"([+-]?)\s*(\d{1,30})\s*/\s*([+-]?)\s*(\d{1,30})")
@@ -79,8 +87,8 @@ def stands_for(parsed: Parsed, exact: xn.Num) -> bool:
 
 
 def normalise(text: str) -> str:
-    """Typographic minus signs, times signs and spaces as ASCII; surrounding spaces dropped."""
-    return "".join(_REPLACEMENTS.get(ch, ch) for ch in text).strip()
+    """Typographic minus signs, times signs and spaces, and full-width forms, as ASCII; surrounding spaces dropped."""
+    return "".join(_REPLACEMENTS.get(ch) or _FULLWIDTH.get(ch, ch) for ch in text).strip()
 
 
 def parse_answer(text: str, max_length: int = MAX_LENGTH) -> Parsed:
@@ -96,7 +104,7 @@ def parse_answer(text: str, max_length: int = MAX_LENGTH) -> Parsed:
         raise AnswerError("empty")
     bad = next((ch for ch in text if ch not in _ALLOWED), None)
     if bad is not None:
-        raise AnswerError(f"unexpected character {bad!r}; accepted: digits, + - * / ^ ( ), e, π, ln, exp, sqrt")
+        raise AnswerError(f"unexpected character {bad!r}; accepted: {ACCEPTED}")
     return _parse_cached(text)
 
 
@@ -277,7 +285,7 @@ class _Parser:
                 return _function(name, argument)
             if name in ("inf", "infinity", "oo"):
                 raise AnswerError("∞ is accepted only on its own (−∞ for a masked score)")
-            raise AnswerError(f"unknown name {text!r}; accepted: e, pi (π), ln, log, exp, sqrt, erf")
+            raise AnswerError(f"unknown name {text!r}; accepted: {ACCEPTED}")
         if text == "(":
             self.position -= 1
             return self._group()
