@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from urllib.parse import quote
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -183,11 +184,12 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         key = classdata.key(student)
         blanks = classdata.blanks(student)
         readings = {label: marks.reading(blanks.get(label), text) for label, text in answers.items()}
-        shown = None
+        shown = score = None
         if state["mode"] == EXAM and state["released_at"]:
-            shown = marks.verdicts(marks.mark(key, answers, student))
+            marked = marks.mark(key, answers, student)
+            shown, score = marks.verdicts(marked), (marks.total_text(marked.score), marks.total_text(marked.out_of))
         return page("sheet.html.j2", request, student=classdata.students[student], problems=sheet_view(
-            classdata.sheet(student)), answers=answers, readings=readings, state=state, verdicts=shown,
+            classdata.sheet(student)), answers=answers, readings=readings, state=state, verdicts=shown, score=score,
             submitted=store.student(student)["submitted_at"] is not None,
             closed=state["mode"] == EXAM and (past_deadline(state) or bool(state["released_at"])))
 
@@ -202,7 +204,7 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
             if not isinstance(answers, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                        for k, v in answers.items()):
                 raise ValueError("answers must map blank labels to text")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: JSON nested past Python's stack
             return _json_error(400, 'send JSON {"answers": {label: text}}')
         allowed = classdata.labels(student)
         unknown = [label for label in answers if label not in allowed]
@@ -230,8 +232,8 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
             return checked
         answers, marked, result = checked
         await store.add_attempt_async(student, answers, result)
-        return JSONResponse({"verdicts": result, "score": marks.points_text(marked.score),
-                             "out_of": marks.points_text(marked.out_of)}, headers=_NO_STORE)
+        return JSONResponse({"verdicts": result, "score": marks.total_text(marked.score),
+                             "out_of": marks.total_text(marked.out_of)}, headers=_NO_STORE)
 
     def check_for(student: str):
         """The student's answers, marked: (answers, the marker's result, the verdicts), or the error to answer with."""
@@ -263,7 +265,7 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
                   for s in overview if s["answers"]]
         return page("teacher.html.j2", request, state=settings(), students=overview,
                     missed=marks.most_missed(marked), marked={m.student_id: m for m in marked},
-                    points=marks.points_text)
+                    points=marks.points_text, total=marks.total_text)
 
     @app.post("/teacher/signin")
     async def teacher_signin(request: Request):
@@ -303,10 +305,11 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         if deadline:
             try:
                 parsed = datetime.fromisoformat(deadline)
-            except ValueError:
+                # Local time unless a zone is given; a date at the calendar's ends has no UTC time (year 0, 9999+).
+                deadline = (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(timezone.utc).isoformat()
+            except (ValueError, OverflowError):
                 return PlainTextResponse(f"deadline {deadline[:30]!r} is not accepted; accepted: a date and time "
                                          "such as 2026-12-18T17:00", status_code=400)
-            deadline = (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(timezone.utc).isoformat()
         await run_in_threadpool(lambda: store.set_settings(mode=mode, deadline=deadline))
         return RedirectResponse("/teacher", status_code=303)
 
@@ -317,16 +320,19 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         await run_in_threadpool(store.release)
         return RedirectResponse("/teacher", status_code=303)
 
-    @app.post("/teacher/reopen/{student}")
+    @app.post("/teacher/reopen/{student:path}")
     async def teacher_reopen(request: Request, student: str):
         if await teacher_form(request) is None:
             return _forbidden("teachers only, with a fresh page")
         if student not in classdata.students:
             return PlainTextResponse("no such student", status_code=404)
+        if settings()["released_at"]:
+            return PlainTextResponse("the marks have been released: the exam is closed for everyone, and a sheet "
+                                     "cannot be reopened after release", status_code=409)
         await run_in_threadpool(store.reopen, student)
-        return RedirectResponse(f"/teacher/student/{student}", status_code=303)
+        return RedirectResponse(f"/teacher/student/{quote(student, safe='')}", status_code=303)
 
-    @app.get("/teacher/student/{student}", response_class=HTMLResponse)
+    @app.get("/teacher/student/{student:path}", response_class=HTMLResponse)
     def teacher_student(request: Request, student: str):
         if not is_teacher(request):
             return RedirectResponse("/teacher", status_code=303)
@@ -336,7 +342,7 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
         marked = marks.mark(classdata.key(student), answers, student)
         return page("teacher_student.html.j2", request, student=classdata.students[student], marked=marked,
                     answers=answers, attempts=store.attempts(student), info=store.student(student),
-                    expected=marks.expected_text, points=marks.points_text)
+                    expected=marks.expected_text, points=marks.points_text, total=marks.total_text)
 
     def report(request: Request, name: str) -> Response:
         if not is_teacher(request):
@@ -370,16 +376,34 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
             return PlainTextResponse("the file is not UTF-8 text; accepted: an answers CSV saved as UTF-8", 400)
         rows, issues = parse_answers(text, upload.filename or "upload.csv")
         by_student: dict[str, dict[str, str]] = {}
+        skipped = [str(issue) for issue in issues]
         for row in rows[:MAX_IMPORT_ROWS]:
-            # An answer past the page's own limit is skipped, not cut: cut, "1" and 200 spaces then "/3" would read 1.
-            if row.student_id in classdata.students and row.label in classdata.labels(row.student_id) \
-                    and len(row.answer) <= MAX_TEXT:
+            reason = import_refusal(row)
+            if reason:
+                skipped.append(f"{row.file}:{row.row}: {reason}")
+            else:
                 by_student.setdefault(row.student_id, {})[row.label] = row.answer
+        skipped += [f"{row.file}:{row.row}: past the first {MAX_IMPORT_ROWS} rows" for row in rows[MAX_IMPORT_ROWS:]]
         for student, answers in by_student.items():
             await run_in_threadpool(store.save_answers, student, answers)
+        imported = sum(map(len, by_student.values()))
         return page("message.html.j2", request, heading="Answers imported",
-                    message=f"{sum(map(len, by_student.values()))} answers of {len(by_student)} students imported; "
-                            f"{len(rows) - sum(map(len, by_student.values())) + len(issues)} rows skipped.")
+                    message=f"{imported} answers of {len(by_student)} students imported; {len(skipped)} "
+                            f"{'row' if len(skipped) == 1 else 'rows'} skipped.", details=skipped[:20])
+
+    def import_refusal(row) -> str:
+        """Why an imported row is not saved (as the mark command refuses it), or ""."""
+        student = classdata.students.get(row.student_id)
+        if student is None:
+            return f"no student {row.student_id[:40]!r} in this class"
+        if row.variant and row.variant != student.variant:  # as the mark command: an empty variant is no claim
+            return (f"answer variant {row.variant[:20]!r}, but this student's key is variant {student.variant}")
+        if row.label not in classdata.labels(row.student_id):
+            return f"no blank labelled {row.label[:40]!r} on this student's sheet"
+        # An answer past the page's own limit is skipped, not cut: cut, "1" and 200 spaces then "/3" would read 1.
+        if len(row.answer) > MAX_TEXT:
+            return f"the answer is too long (more than {MAX_TEXT} characters)"
+        return ""
 
     return app
 

@@ -12,9 +12,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES = 256 * 1024  # the largest answers save (2,000 blanks of 100 characters) or CSV import fits easily
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-# Sign-in: at most this many failed attempts per client address in the window, then a pause.
-SIGN_IN_FAILURES = 10
+# Sign-in: at most this many failed attempts per client address in the window, then a pause. A class behind one
+# address (a school's NAT) shares the count, so it allows a class's typos; guessing gains little from it: an access
+# code has 80 random bits, the token serve makes 144, and serve refuses a chosen token shorter than
+# MIN_TEACHER_TOKEN characters.
+SIGN_IN_FAILURES = 60
 SIGN_IN_WINDOW_S = 600
+MIN_TEACHER_TOKEN = 12
 
 
 def csrf_token(request: Request) -> str:

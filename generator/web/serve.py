@@ -13,7 +13,8 @@ from pathlib import Path
 import uvicorn
 
 from generator.web import marks
-from generator.web.app import create_app, new_teacher_token
+from generator.web.app import WebError, create_app, new_teacher_token
+from generator.web.security import MIN_TEACHER_TOKEN
 from generator.web.classdata import ClassFolder
 
 TOKEN_VARIABLE = "TW_TEACHER_TOKEN"
@@ -36,6 +37,9 @@ def serve(folder: Path, host: str, port: int, database: str | None, teacher_toke
           workers: int | None = None) -> None:
     """Start the server; the teacher token comes from the option, the environment, or is made and printed once."""
     token = teacher_token or os.environ.get(TOKEN_VARIABLE) or new_teacher_token()
+    if len(token) < MIN_TEACHER_TOKEN:
+        raise WebError(f"the teacher token has {len(token)} characters; accepted: at least {MIN_TEACHER_TOKEN} (leave "
+                       f"--teacher-token and {TOKEN_VARIABLE} out and serve makes one)")
     workers = workers or DEFAULT_WORKERS
     # Built here first in every case: a wrong folder, database or schema is reported once, before any worker starts,
     # and the database is migrated once.

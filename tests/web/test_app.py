@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape as html_escape, unescape as html_unescape
 import shutil
 import warnings
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from generator.documents.sheet import with_checksum
 from generator.cli import main
 from generator.web.app import create_app
+from generator.web.security import SIGN_IN_FAILURES
 from generator.web.codes import access_code, class_secret
 
 with warnings.catch_warnings():
@@ -97,7 +99,14 @@ def test_a_wrong_code_is_refused_without_saying_whose_it_is_and_sign_in_is_throt
     csrf = _csrf(client.get("/").text)
     refused = client.post("/signin", data={"code": "AAAA-BBBB-CCCC-DDDD", "csrf_token": csrf})
     assert refused.status_code == 401 and "not a code of this class" in refused.text
+    # A class behind one address makes typos: ten more wrong codes leave the right one working.
     for _ in range(10):
+        client.post("/signin", data={"code": "AAAA-BBBB-CCCC-DDDD", "csrf_token": csrf})
+    assert client.post("/signin", data={"code": _code(folder, "s001"), "csrf_token": csrf},
+                       follow_redirects=False).status_code == 303
+    client = _client(app)
+    csrf = _csrf(client.get("/").text)
+    for _ in range(SIGN_IN_FAILURES - 11):
         client.post("/signin", data={"code": "AAAA-BBBB-CCCC-DDDD", "csrf_token": csrf})
     # Even the right code waits once this address has failed too often.
     assert client.post("/signin", data={"code": _code(folder, "s001"), "csrf_token": csrf}).status_code == 429
@@ -270,7 +279,7 @@ def test_a_teacher_imports_an_answers_csv(app, folder):
     text = f"student_id,variant,blank,answer\ns002,{variant},1a C[0,0],{long}\n"
     page = teacher.post("/teacher/import", data={"csrf_token": tcsrf},
                         files={"file": ("answers.csv", text.encode(), "text/csv")})
-    assert "0 answers of 0 students imported; 1 rows skipped" in page.text
+    assert "0 answers of 0 students imported; 1 row skipped" in page.text and "too long" in page.text
     client, html, _ = _student(app, folder, "s002")
     assert 'value="5"' in html  # the answer imported before stands
 
@@ -280,6 +289,9 @@ def test_serve_refuses_bad_input_in_one_line(folder, tmp_path, capsys):
     assert "not a class folder" in capsys.readouterr().err
     assert main(["serve", str(folder), "--database", "mysql://x/y"]) == 2
     assert "not supported; accepted:" in capsys.readouterr().err
+    assert main(["serve", str(folder), "--teacher-token", "short"]) == 2  # a guessable token, refused before listening
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the teacher token has 5 characters; accepted: at least 12" in err
     for workers in ("0", "99", "two"):
         assert main(["serve", str(folder), "--workers", workers]) == 2
         assert "accepted: a whole number from 1 to 8" in capsys.readouterr().err
@@ -316,3 +328,58 @@ def test_most_missed_counts_unreadable_answers_apart_from_empty_ones(app, folder
     # The two students who saved are marked: s001 wrong where s002 left it empty; both typed what is no number.
     assert rows["1a C[0,0]"] == ["1", "0", "1"]
     assert rows["1a C[0,1]"] == ["0", "2", "0"]
+
+
+def test_an_import_skips_rows_for_another_variant_and_says_why(app, folder):
+    teacher, tcsrf = _teacher(app)
+    variant = _key(folder, "s002")["variant"]
+    text = (f"student_id,variant,blank,answer\ns002,{variant},1a C[0,0],5\ns002,WRONG-VAR,1a C[0,1],3\n"
+            f"nobody,{variant},1a C[0,0],1\ns002,{variant},9z Q[0,0],1\n")
+    page = teacher.post("/teacher/import", data={"csrf_token": tcsrf},
+                        files={"file": ("answers.csv", text.encode(), "text/csv")})
+    assert "1 answers of 1 students imported; 3 rows skipped" in page.text
+    assert "answer variant &#39;WRONG-VAR&#39;, but this student&#39;s key is variant" in page.text
+    assert "no student &#39;nobody&#39;" in page.text and "no blank labelled &#39;9z Q[0,0]&#39;" in page.text
+    client, html, _ = _student(app, folder, "s002")
+    assert 'value="5"' in html and 'value="3"' not in html
+
+
+@pytest.mark.parametrize("odd", ["a/b", "x#1?y", "<b>x</b>", "50%"])
+def test_the_teachers_page_reaches_a_student_whatever_their_id(odd, tmp_path):
+    (tmp_path / "roster.csv").write_text(f"id,name\n\"{odd}\",Odd Id\ns2,Plain\n", encoding="utf-8")
+    assert main(["class", str(EXAMPLE / "assignment.toml"), str(tmp_path / "roster.csv"), "--out",
+                 str(tmp_path / "cls")]) == 0
+    teacher, tcsrf = _teacher(create_app(tmp_path / "cls", teacher_token=TOKEN))
+    link = re.search(r'<a href="(/teacher/student/[^"]+)">' + re.escape(html_escape(odd)) + "</a>",
+                     teacher.get("/teacher").text)[1]
+    page = teacher.get(html_unescape(link))
+    assert page.status_code == 200 and "Odd Id" in page.text
+    action = re.search(r'action="(/teacher/reopen/[^"]+)"', page.text)[1]
+    reopened = teacher.post(html_unescape(action), data={"csrf_token": tcsrf}, follow_redirects=True)
+    assert reopened.status_code == 200 and "Odd Id" in reopened.text
+
+
+def test_bad_bodies_and_dates_are_refused_not_crashed(app, folder):
+    client, _, csrf = _student(app, folder)
+    deep = client.post("/api/answers", content=b"[" * 100_000 + b"]" * 100_000,
+                       headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+    assert deep.status_code == 400
+    teacher, tcsrf = _teacher(app)
+    for deadline in ("0001-01-01T00:00+05:00", "next friday"):  # year 0 in UTC; not a date
+        answer = teacher.post("/teacher/settings", data={"mode": "exam", "deadline": deadline, "csrf_token": tcsrf})
+        assert answer.status_code == 400 and "is not accepted" in answer.text, deadline
+
+
+def test_after_release_the_sheet_shows_the_score_and_reopen_says_it_cannot(app, folder):
+    client, _, csrf = _student(app, folder, "s003")
+    blanks = _blanks(folder, "s003")
+    client.post("/api/answers", json={"answers": {blanks[0]["label"]: blanks[0]["value"]}},
+                headers={"X-CSRF-Token": csrf})
+    teacher, tcsrf = _teacher(app)
+    teacher.post("/teacher/settings", data={"mode": "exam", "deadline": "", "csrf_token": tcsrf})
+    teacher.post("/teacher/release", data={"csrf_token": tcsrf})
+    html = client.get("/sheet").text
+    assert "every change is saved" not in html and "marks are released" in html
+    assert re.search(r'<span id="score"[^>]*>Score: [0-9.]+ / [0-9.]+</span>', html), html[-800:]
+    refused = teacher.post("/teacher/reopen/s003", data={"csrf_token": tcsrf})
+    assert refused.status_code == 409 and "cannot be reopened after release" in refused.text
