@@ -21,7 +21,7 @@ from generator.classes.names import name_tex
 from generator.classes.secret import keyed_digest
 from generator.core.readings import answer_interval, answer_reading, format_places
 from generator.documents.render import (accepted_places, decimal_tex, entry_tex, environment, escape_tex, number_tex, pdf_string,
-                     prose_tex, typographic_quotes, user_text_tex)
+                     prose_tex, terminating_decimal, typographic_quotes, user_text_tex)
 from generator.classes.roster import Student
 from generator.web.codes import access_code
 from generator.documents.sheet import (DEFAULT_AUTHOR, MAX_SEED, Sheet, build, exact_string, indented_json, key_data,
@@ -261,6 +261,8 @@ def _answer_tex(answer: Quantity, index: tuple[int, int] | None, decimals: bool)
         if first == last == printed:
             return rf"{{\boldmath${printed}$}}", len(printed)
         return rf"{{\boldmath${printed}$}} (${first}$ to ${last}$)", len(printed) + len(first) + len(last) + 7
+    if answer.exact_decimal:  # asked as an exact decimal in full: -0.029549, not -29549/1000000
+        return rf"{{\boldmath${terminating_decimal(value)}$}}", len(terminating_decimal(value))
     if value.is_Rational:  # as the student writes it: -3/4
         return rf"{{\boldmath${exact_string(value)}$}}", len(exact_string(value))
     return rf"{{\boldmath${number_tex(value)}$}} $\approx {decimal_tex(value)}$", len(exact_string(value)) + 9

@@ -90,6 +90,15 @@ def rational_rows(m) -> list[list[int | Fraction]] | None:
     return [[int(v.p) if v.q == 1 else Fraction(int(v.p), int(v.q)) for v in row] for row in rows]
 
 
+def terminates(x: Rational) -> bool:
+    """True when the fraction's decimal ends (its denominator has no prime factor but 2 and 5)."""
+    q = int(x.q)
+    for prime in (2, 5):
+        while q % prime == 0:
+            q //= prime
+    return q == 1
+
+
 @dataclass(frozen=True)
 class Quantity:
     """A named value: `name` is ASCII (used in answer labels), `symbol` is how it prints."""
@@ -99,6 +108,16 @@ class Quantity:
     value: Value
     # A 4-place answer worked the sheet's way: a readings.Reading, or a tuple of rows of them for a matrix.
     reading: object = None
+    # The sheet asks for this value as an exact decimal written in full: the key's answer box, the grading sheet and a
+    # part given on the worksheet print its terminating decimals (0.00005090399355361), not fractions
+    # (5090399355361/10¹⁷). Every entry must be a fraction whose decimal ends; the JSON key keeps exact strings.
+    exact_decimal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.exact_decimal:
+            entries = list(self.value) if isinstance(self.value, ImmutableMatrix) else [self.value]
+            if not all(isinstance(x, Rational) and terminates(x) for x in entries):
+                raise ValueError(f"{self.name}: exact_decimal needs fractions whose decimals end")
 
     @property
     def shape(self) -> tuple[int, int] | None:

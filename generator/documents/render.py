@@ -158,9 +158,35 @@ def equals_tex(value) -> Tex:
     return Tex(f"= {to_tex(value)}{approx_tex(value)}")
 
 
+def terminating_decimal(value: sympy.Rational) -> str:
+    """A fraction whose decimal ends, written in full: −29549/1000000 → -0.029549 (no exponent, no trailing zeros)."""
+    numerator, denominator = int(value.p), int(value.q)
+    places = 0
+    while 10**places % denominator:
+        places += 1
+        if places > 10_000:
+            raise ValueError(f"{value} has no terminating decimal")
+    digits = str(abs(numerator) * (10**places // denominator)).rjust(places + 1, "0")
+    whole, frac = digits[:len(digits) - places], digits[len(digits) - places:].rstrip("0")
+    return ("-" if numerator < 0 else "") + whole + ("." + frac if frac else "")
+
+
+def written_tex(answer) -> str:
+    """An answer's value as the sheets print it: an exact-decimal answer (Quantity.exact_decimal) its terminating
+    decimals in full, any other its exact value."""
+    if not answer.exact_decimal:
+        return to_tex(answer.value)
+    if isinstance(answer.value, ImmutableMatrix):
+        return bmatrix_tex([[terminating_decimal(x) for x in row] for row in matrix_rows(answer.value)])
+    return terminating_decimal(answer.value)
+
+
 def key_answer_tex(answer, decimals: bool) -> Tex:
     """What the key's answer box prints after the symbol: a 4-place part gives the sheet's table-route values, an exact
-    part its exact values (a matrix of logarithms, ℓ = [ln 6; ln 5/2], then its decimals)."""
+    part its exact values (a matrix of logarithms, ℓ = [ln 6; ln 5/2], then its decimals), an exact decimal asked in
+    full its decimals (v₅ = [0.00005090399355361 …])."""
+    if answer.exact_decimal and not decimals:
+        return Tex(f"= {written_tex(answer)}")
     if isinstance(answer.value, ImmutableMatrix) and not decimals and approx_tex(answer.value):
         return Tex(f"= {to_tex(answer.value)}{approx_tex(answer.value)}")
     if not decimals or isinstance(answer.value, Choice):

@@ -22,7 +22,8 @@ from generator.core.problem import Choice, Problem, Quantity, Tex, matrix_rows
 from generator.core.readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from generator.core.registry import SpecError, get_type, make_problem
 from generator.documents.workspace import working_space_mm
-from generator.documents.render import environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes
+from generator.documents.render import (environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes,
+                                        written_tex)
 
 PAPERS = ("a4", "letter")
 CALCULATOR_POLICIES = ("none", "basic")
@@ -170,6 +171,7 @@ def _with_given_parts(number: int, spec: ProblemSpec, problem: Problem) -> Probl
 def _shown_tex(part) -> Tex:
     """A given part's values as the sheets print them: 'Q = […]  K = […]', a choice as its printed label."""
     return Tex(r" \qquad ".join(f"${answer.symbol}$: {to_tex(answer.value)}" if isinstance(answer.value, Choice)
+                                   else f"${answer.symbol} = {written_tex(answer)}$" if answer.exact_decimal
                                    else f"${answer.symbol} {equals_tex(answer.value)}$" for answer in part.answers))
 
 

@@ -165,8 +165,8 @@ def race_plot(series: list[tuple[str, str, list[list[Fraction]]]]) -> Tex:
     return Tex(r"\mbox{" + "".join(parts) + "}")
 
 
-def _q(name: str, symbol: str, value, reading=None) -> Quantity:
-    return Quantity(name, Tex(symbol), value, reading=reading)
+def _q(name: str, symbol: str, value, reading=None, exact_decimal: bool = False) -> Quantity:
+    return Quantity(name, Tex(symbol), value, reading=reading, exact_decimal=exact_decimal)
 
 
 COORDINATES = 2  # θ is a row of two parameters: every quantity a 1×2 row, each entry the source's exercise
@@ -227,11 +227,12 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     runs = [d[2] for d in draws]
     routes = [[r.rounded().route for r in run["readings"]] for run in runs]
     row = lambda key, t: _row(run[key][t - 1] for run in runs)  # noqa: E731
-    sgd = [_q(f"sgd{t}", f"\\theta^{{\\mathrm{{SGD}}}}_{{{t}}}", row("sgd", t)) for t in ts]
-    buf = [_q(f"b{t}", f"b_{{{t}}}", row("b", t)) for t in ts]
-    mom = [_q(f"mom{t}", f"\\theta^{{\\mathrm{{mom}}}}_{{{t}}}", row("mom", t)) for t in ts]
-    m = [_q(f"m{t}", f"m_{{{t}}}", row("m", t)) for t in ts]
-    v = [_q(f"v{t}", f"v_{{{t}}}", row("v", t)) for t in ts]
+    # The statement calls these exact decimals, to be written in full: the key prints them so (exact_decimal).
+    sgd = [_q(f"sgd{t}", f"\\theta^{{\\mathrm{{SGD}}}}_{{{t}}}", row("sgd", t), exact_decimal=True) for t in ts]
+    buf = [_q(f"b{t}", f"b_{{{t}}}", row("b", t), exact_decimal=True) for t in ts]
+    mom = [_q(f"mom{t}", f"\\theta^{{\\mathrm{{mom}}}}_{{{t}}}", row("mom", t), exact_decimal=True) for t in ts]
+    m = [_q(f"m{t}", f"m_{{{t}}}", row("m", t), exact_decimal=True) for t in ts]
+    v = [_q(f"v{t}", f"v_{{{t}}}", row("v", t), exact_decimal=True) for t in ts]
     m_hat = [_q(f"m_hat{t}", f"\\hat m_{{{t}}}", row("m_hat", t)) for t in ts]
     v_hat = [_q(f"v_hat{t}", f"\\hat v_{{{t}}}", row("v_hat", t)) for t in ts]
     exact = [_exact_adam(theta0, grads) for theta0, grads, _ in draws]
