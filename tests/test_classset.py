@@ -458,6 +458,51 @@ def test_class_writes_every_students_files_and_rewrites_only_what_changed(tmp_pa
     assert [s["id"] for s in manifest["students"]] == ["s1", "s2", "s/3"]
 
 
+def test_a_student_removed_from_the_roster_loses_their_files_on_rebuild(tmp_path, capsys):
+    """Their worksheet, key, JSON key, PDFs and cache record go; everyone else's files stay byte-identical, and a file
+    the teacher put into students/ stays (even one whose name starts with the removed student's stem)."""
+    roster = _roster(tmp_path, [("s1", "Ann"), ("s2", "Bo"), ("a5", "Cy"), ("a/6", "Di")])
+    out = tmp_path / "out"
+    assert main(["class", str(EXAMPLE), str(roster), "--out", str(out)]) == 0
+    assert "4 written, 0 unchanged\n" in capsys.readouterr().out  # nothing removed: not said
+    stem6 = [s.stem for s in load_roster(roster)][3]
+    gone = [f"students/{stem}{suffix}" for stem in ("a5", stem6)
+            for suffix in (".tex", ".pdf", "-key.tex", "-key.pdf", "-key.json")] + ["cache/a5.json", f"cache/{stem6}.json"]
+    for stem in ("a5", stem6):  # as --pdf leaves them (cut from the class PDFs)
+        for suffix in (".pdf", "-key.pdf"):
+            (out / "students" / f"{stem}{suffix}").write_bytes(b"%PDF-1.5 of " + stem.encode())
+    teachers = {"students/notes.txt": b"marked by hand", "students/a5-notes.tex": b"% mine", "students/a5.txt": b"x",
+                "a5.tex": b"% the teacher's, beside the class folder's files"}
+    for name, data in teachers.items():
+        (out / name).write_bytes(data)
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert set(gone) <= set(files)
+    _roster(tmp_path, [("s1", "Ann"), ("s2", "Bo")])
+    assert main(["class", str(EXAMPLE), str(roster), "--out", str(out)]) == 0
+    assert "2 students in" in (said := capsys.readouterr().out) and "0 written, 2 unchanged, 2 removed" in said
+    after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert not set(gone) & set(after)
+    for name, data in files.items():
+        if name not in gone and name not in ("class.json", "worksheets.tex", "keys.tex", "grading.tex"):
+            assert after[name] == data, name  # the others' files, the teacher's files, the secret: as they were
+    assert [s["id"] for s in json.loads((out / "class.json").read_text())["students"]] == ["s1", "s2"]
+    assert main(["class", str(EXAMPLE), str(roster), "--out", str(out)]) == 0
+    assert "0 written, 2 unchanged\n" in capsys.readouterr().out
+
+
+def test_only_the_builds_own_stems_are_removed(tmp_path):
+    """A class.json edited to list '../x' or a name outside the students' stems removes nothing outside students/."""
+    from generator.classes.classbuild import _removed_stems
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "class.json").write_text(json.dumps({"students": [{"stem": "../x"}, {"stem": ".hidden"}, {"stem": "S1"},
+                                                             {"stem": 5}, {"stem": "a/b"}, {"stem": "s2"}]}))
+    sheets = [replace(student_sheet(load_assignment(EXAMPLE), Student("s1", "Ann", 0, 1), SECRET))]
+    assert _removed_stems(out, sheets) == ["s2"]  # S1 is s1's own file where case is ignored
+    (out / "class.json").write_text("not json")
+    assert _removed_stems(out, sheets) == []
+
+
 def _run_class(folder: Path, hash_seed: str) -> dict[str, bytes]:
     roster = folder.parent / "roster.csv"
     subprocess.run([sys.executable, "-m", "generator", "class", str(EXAMPLE), str(roster), "--out", str(folder)],

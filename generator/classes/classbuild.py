@@ -33,7 +33,7 @@ from generator.classes.secret import SECRET_FILE, SecretError, new_secret, read_
 from generator.documents.pdf import compile_pdf
 from generator.files import atomic_write, temp_beside
 from generator.classes.roster import Student
-from generator.documents.sheet import OutputError
+from generator.documents.sheet import SAFE_STEM, OutputError
 
 WORKSHEETS, KEYS, GRADING = "worksheets.tex", "keys.tex", "grading.tex"
 MANIFEST = "class.json"
@@ -52,6 +52,7 @@ class Summary:
 
     students: int = 0
     changed: list[str] = field(default_factory=list)  # ids whose .tex or .json was (re)written
+    removed: list[str] = field(default_factory=list)  # stems of students no longer in the roster whose files went
     pages: dict[str, int] = field(default_factory=dict)  # class PDF name → pages
     pdfs_written: int = 0
     pdfs_unchanged: int = 0
@@ -230,6 +231,7 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
     summary = summary or Summary()
     summary.students = len(sheets)
     names_run = None
+    gone = _removed_stems(out, sheets)  # read before class.json is rewritten
     try:
         _keep_secret(out, secret)
         # The names LuaTeX sets (names.py) first: with --pdf it runs while the other files are written.
@@ -253,6 +255,8 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         if not pdf and (out / CHUNKS_DIR).exists():  # chunks kept in step: none keeps a PDF of old pages
             _write_chunks(sheets, out)
         _write_if_changed(out / MANIFEST, manifest(assignment, sheets))
+        # After class.json no longer lists them (the web page never offers a student whose files are gone).
+        summary.removed = [stem for stem in gone if _remove_student_files(out, stem)]
     except BaseException as error:
         if names_run is not None:
             names_run.cancel()
@@ -272,6 +276,33 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
             if names_run is not None:
                 names_run.cancel()
     return summary
+
+
+def _removed_stems(out: Path, sheets: list[StudentSheet]) -> list[str]:
+    """The file stems the last build's class.json lists and this roster does not (students removed from it): only
+    stems the build itself makes (SAFE_STEM), none that is a current student's in another letter case (a folder
+    that ignores case holds both as one file). Nothing when there is no class.json or it cannot be read."""
+    try:
+        listed = [entry["stem"] for entry in json.loads((out / MANIFEST).read_text(encoding="utf-8"))["students"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    current = {s.student.stem.casefold() for s in sheets}
+    return list(dict.fromkeys(stem for stem in listed if isinstance(stem, str) and SAFE_STEM.fullmatch(stem)
+                              and stem.casefold() not in current))
+
+
+def _remove_student_files(out: Path, stem: str) -> bool:
+    """Remove the files a build writes for the student with this stem (worksheet, key and JSON key, their PDFs,
+    the cache record) and nothing else; True when there was one."""
+    folder = out / STUDENTS_DIR
+    paths = [folder / f"{stem}{suffix}" for suffix in (".tex", ".pdf", "-key.tex", "-key.pdf", "-key.json")]
+    paths.append(out / studentcache.CACHE_DIR / f"{stem}.json")
+    removed = False
+    for path in paths:
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed = True
+    return removed
 
 
 def write_only(sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
@@ -450,7 +481,9 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
 def report(assignment: Assignment, out: Path, summary: Summary) -> list[str]:
     """The closing lines: students written and unchanged, pages, shared numbers, and time."""
     written, unchanged = len(summary.changed), summary.students - len(summary.changed)
-    lines = [f"{assignment.name}: {summary.students} students in {out}: {written} written, {unchanged} unchanged"]
+    removed = f", {len(summary.removed)} removed" if summary.removed else ""  # students no longer in the roster
+    lines = [f"{assignment.name}: {summary.students} students in {out}: {written} written, {unchanged} unchanged"
+             f"{removed}"]
     if summary.pages or summary.pdfs_written or summary.pdfs_unchanged:
         pages = ", ".join(f"{name} {count} page{'' if count == 1 else 's'}"
                           for name, count in summary.pages.items()) or "class PDFs unchanged"
