@@ -213,3 +213,11 @@ def test_fill_in_hints_name_the_form_by_the_type_never_by_the_value(tmp_cwd):
         losses = [h for label, h in by_label.items() if label.startswith("3")]
         assert any("expression such as ln(4)/2" in h for h in losses), losses
     assert hints[0] == hints[1]
+
+
+def test_fill_in_hints_ask_for_a_decimal_in_full_where_the_statement_does(tmp_cwd):
+    assert main(["sheet", "-p", "optimizer_race:steps=3", "--seed", "2", "--name", "r", "--fill-in",
+                 "--calculator", "basic"]) == 0
+    hints = {r["blank"]: r["hint"] for r in _rows(tmp_cwd / "worksheets" / "r-answers.csv")}
+    in_full = [label for label, hint in hints.items() if hint.startswith("exact: a decimal written in full")]
+    assert {"1a sgd1[0,0]", "1b mom1[0,0]", "1c m1[0,0]"} <= set(in_full)

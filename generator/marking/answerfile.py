@@ -9,7 +9,7 @@ from pathlib import Path
 
 from generator.csvfile import TableReader, csv_text
 from generator.marking.answers import MAX_READ
-from generator.marking.markkey import irrational_answers, masked_answers, part_decimals
+from generator.marking.markkey import decimal_answers, irrational_answers, masked_answers, part_decimals
 from generator.classes.roster import column_key
 
 MAX_FILE_BYTES = 16 * 2**20  # a class of 1,000 students with 100 blanks each is about 5 MB
@@ -159,12 +159,14 @@ def fill_in_text(key_data: dict, student_id: str = "", header: bool = True) -> s
     for problem in key_data["problems"]:
         decimals = _decimal_parts(problem)
         spec = (problem["type"], tuple(sorted(problem["options"].items())))
-        irrational, masked = irrational_answers(*spec), masked_answers(*spec)
+        irrational, masked, in_full = irrational_answers(*spec), masked_answers(*spec), decimal_answers(*spec)
         for blank in problem["blanks"]:
             if blank["kind"] == "choice":
                 hint = "one of: " + " | ".join(blank["choices"])
             elif blank["part"] in decimals:
                 hint = "4 decimal places (or an exact form)"
+            elif blank["name"] in in_full:
+                hint = "exact: a decimal written in full, such as -0.029549 (or a fraction)"
             elif blank["name"] in irrational:  # by the type and options, never this variant's value
                 hint = "exact: a number or an expression such as ln(4)/2 or sqrt(2), no decimals"
             else:

@@ -259,6 +259,13 @@ def irrational_answers(type_name: str, options: tuple) -> frozenset[str]:
 
 
 @cache
+def decimal_answers(type_name: str, options: tuple) -> frozenset[str]:
+    """The answers the statement asks for as exact decimals written in full (Quantity.exact_decimal)."""
+    return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
+                     if getattr(answer, "exact_decimal", False))
+
+
+@cache
 def masked_answers(type_name: str, options: tuple) -> frozenset[str]:
     """The answers with a masked entry (−∞ above a causal mask's diagonal), by the type and its options."""
     return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
