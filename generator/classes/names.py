@@ -55,11 +55,12 @@ class Style:
     size: str
     bold: bool
     max_width: str
+    followed: bool  # other text follows the name on its line (pdftotext must not read it into the name)
 
 
 STYLES = {
-    "sheet": Style("10.95pt", False, "125mm"),  # worksheet and key headers: article 11pt, after "Name: "
-    "grading": Style("10pt", True, "95mm"),  # grading sheet: 10pt bold, before the id, variant and total box
+    "sheet": Style("10.95pt", False, "125mm", False),  # worksheet and key headers: article 11pt, "Name: " then the name
+    "grading": Style("10pt", True, "95mm", True),  # grading sheet: 10pt bold, before the id, variant and total box
 }
 
 
@@ -313,9 +314,10 @@ def _poppler_kind(ch: str) -> str:
     return "R" if kind in ("R", "AL") else "S" if kind in ("L", "EN", "AN", "ES", "ET", "CS") else ""
 
 
-def _extraction_order(text: str) -> list[int | None]:
+def _extraction_order(text: str, followed: bool = True) -> list[int | None]:
     """The indices of the text's characters in the order the /ActualText holds them so that pdftotext, reading each
-    right-to-left section backwards, gives the text back in its own order; None: _SECTION_END."""
+    right-to-left section backwards, gives the text back in its own order; None: _SECTION_END (not after a
+    right-to-left letter that ends a line's text, where there is nothing to read into it: unless `followed`)."""
     kinds = [_poppler_kind(ch) for ch in text]
     order: list[int | None] = []
     i = 0
@@ -330,18 +332,18 @@ def _extraction_order(text: str) -> list[int | None]:
         end = next((j for j in range(i, len(text)) if kinds[j] == "S"), len(text))
         last = max(j for j in range(i, end) if kinds[j] == "R")
         order.extend(range(last, i - 1, -1))
-        if last + 1 < end or end == len(text):
+        if last + 1 < end or (end == len(text) and followed):
             order.append(None)
         order.extend(range(last + 1, end))
         i = end
     return order
 
 
-def extraction_text(text: str) -> str:
+def extraction_text(text: str, followed: bool = True) -> str:
     """The /ActualText of a whole name (bidi controls left out, see _BIDI_CONTROLS) that pdftotext reads back as
-    the name."""
+    the name; `followed`: other text follows it on its line."""
     text = text.translate(_BIDI_CONTROLS)
-    return "".join(_SECTION_END if i is None else text[i] for i in _extraction_order(text))
+    return "".join(_SECTION_END if i is None else text[i] for i in _extraction_order(text, followed))
 
 
 _BREAKABLE = re.compile(r"[\u0020-\u058f\u1e00-\u1fff]")  # Latin, Greek, Cyrillic, Armenian: safe to break in a long word
@@ -382,7 +384,8 @@ def _shaped_script(chars: str) -> str:
     return ""
 
 
-def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str, bool], str], missing: list[int], prefix: str) -> str:
+def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str, bool], str], missing: list[int], prefix: str,
+               followed: bool = True) -> str:
     """The name as TeX: each character \\char"XXXX in the font chosen for its cluster, direction groups, breaks."""
     chain = font_chain(bold, _cjk_face(text))
     parts = clusters(" ".join(text.split()))
@@ -408,7 +411,7 @@ def _name_body(text: str, bold: bool, fonts: dict[tuple[Font, str, bool], str], 
     # characters too), in the order extraction_text gives: pdftotext reads right-to-left sections backwards. One
     # span, not one a run: pdftotext puts a space between spans, and a run may end inside a word ("(عمر)").
     if parts:
-        out.append(rf"\bdc{{{_utf16_hex(extraction_text(''.join(parts)))}}}")
+        out.append(rf"\bdc{{{_utf16_hex(extraction_text(''.join(parts), followed))}}}")
     for i, (part, level, font) in enumerate(zip(parts, part_levels, choice)):
         while depth > level:
             out.append("}")
@@ -481,7 +484,7 @@ def names_document(names: list[tuple[str, str]]) -> NameSet:
         spec = STYLES[style]
         lost: list[int] = []
         used = per_style[style]
-        body = _name_body(name, spec.bold, used, lost, style[0])
+        body = _name_body(name, spec.bold, used, lost, style[0], spec.followed)
         if lost:
             missing[name] = tuple(dict.fromkeys(missing.get(name, ()) + tuple(lost)))
         rtl = next((k for k in map(_strong, name) if k in "RL"), "L") == "R"
