@@ -44,10 +44,12 @@ def _tampered(sheet):
         if isinstance(value, ImmutableMatrix):
             names = [_sentinel(next(counter)) for _ in range(len(value))]
             markers.extend(names)
-            return replace(answer, value=ImmutableMatrix(value.rows, value.cols, [Symbol(n) for n in names]), reading=None)
+            return replace(answer, value=ImmutableMatrix(value.rows, value.cols, [Symbol(n) for n in names]), reading=None,
+                           exact_decimal=False)  # a marker has no decimals to print
         name = _sentinel(next(counter))
         markers.append(name)
-        return replace(answer, value=Symbol(name), reading=None)  # the table route is an answer too: dropped
+        # The table route is an answer too: dropped; a marker has no decimals to print.
+        return replace(answer, value=Symbol(name), reading=None, exact_decimal=False)
 
     def marker() -> str:
         name = _sentinel(next(counter))
