@@ -312,14 +312,14 @@ DISCOVERY_SPECS = ("tiny_transformer", "example3", "training_step", "training_st
 DISCOVERY_TARGET_S = 5.0  # a spec's recipes in no more time than a whole class's marking
 
 
-def bench_discovery() -> None:
-    """Seconds to find every follow-through recipe of the longest chains, in a fresh cache."""
+def bench_discovery(specs: tuple[str, ...] = DISCOVERY_SPECS) -> None:
+    """Seconds to find every follow-through recipe of the longest chains (or of `specs`), in a fresh cache."""
     from generator.marking.followthrough import recipes_for, reference_samples
     from generator.marking.markkey import key_from_data
     from generator.documents.sheet import key_data, with_checksum
 
     print(f"follow-through recipes per spec, found once per process (target <= {DISCOVERY_TARGET_S:g} s each)")
-    for text in DISCOVERY_SPECS:
+    for text in specs:
         spec = ProblemSpec.parse(text)
         data = key_data(build(SheetSpec(title="bench", seed=1, calculator="basic", problems=(spec,))))
         spec_key = key_from_data(with_checksum(data)).problems[0].spec_key
