@@ -316,13 +316,13 @@ def bench_discovery(specs: tuple[str, ...] = DISCOVERY_SPECS) -> None:
     """Seconds to find every follow-through recipe of the longest chains (or of `specs`), in a fresh cache."""
     from generator.marking.followthrough import recipes_for, reference_samples
     from generator.marking.markkey import key_from_data
-    from generator.documents.sheet import key_data, with_checksum
+    from generator.documents.sheet import key_data
 
     print(f"follow-through recipes per spec, found once per process (target <= {DISCOVERY_TARGET_S:g} s each)")
     for text in specs:
         spec = ProblemSpec.parse(text)
         data = key_data(build(SheetSpec(title="bench", seed=1, calculator="basic", problems=(spec,))))
-        spec_key = key_from_data(with_checksum(data)).problems[0].spec_key
+        spec_key = key_from_data(data).problems[0].spec_key
         start = time.perf_counter()
         reference_samples(spec_key)
         drawn = time.perf_counter()

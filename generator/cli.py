@@ -208,10 +208,7 @@ def _seed(text: str) -> int:
 
 def _folder(text: str) -> Path:
     """A file or folder to write: not empty (an empty path would silently be the current folder)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"path {text!r} is empty; accepted: a file or folder name "
-                                         "(or leave the option out for the default)")
-    return Path(text)
+    return Path(_given("a file or folder name")(text))
 
 
 def _given(what: str, default: bool = True):

@@ -34,12 +34,17 @@ def _files(folder):
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_cwd, capsys, argv, words):
+    _refused_in_one_line(tmp_cwd, capsys, argv, words)
+
+
+def _refused_in_one_line(folder, capsys, argv: list[str], words: list[str]) -> None:
+    """The command exits 2 with one line on stderr that holds every one of words, and writes nothing."""
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("transformer-worksheets: error: ")
     for word in words:
         assert word in err
-    assert _files(tmp_cwd) == []
+    assert _files(folder) == []
 
 
 def test_unwritable_folder_writes_nothing(tmp_cwd, capsys):
@@ -138,12 +143,7 @@ def test_a_number_may_be_spelled_as_a_decimal(tmp_cwd, capsys):
     ],
 )
 def test_an_empty_name_or_path_is_refused(tmp_cwd, capsys, argv, words):
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("transformer-worksheets: error: ")
-    for word in words:
-        assert word in err
-    assert _files(tmp_cwd) == []
+    _refused_in_one_line(tmp_cwd, capsys, argv, words)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from generator.csvfile import TableReader, csv_text
 from generator.marking.answers import MAX_READ
-from generator.marking.markkey import decimal_answers, irrational_answers, masked_answers, part_decimals
+from generator.marking.markkey import answer_forms, part_decimals
 from generator.classes.roster import column_key
 
 MAX_FILE_BYTES = 16 * 2**20  # a class of 1,000 students with 100 blanks each is about 5 MB
@@ -119,9 +119,9 @@ def parse_answers(text: str, name: str) -> tuple[list[Row], list[Issue]]:
                 issues.append(Issue(name, line, "more cells than the header has columns; put a value that contains "
                                     "a comma in double quotes (\"0,75\")"))
                 continue
-            get = {column: (cells[i] if i < len(cells) else "")[:MAX_CELL] for column, i in columns.items()}
-            # One character more than MAX_CELL: a cut answer stays longer than MAX_READ, and says "more than" that.
-            get["answer"] = (cells[columns["answer"]] if columns["answer"] < len(cells) else "")[:MAX_CELL + 1]
+            # An answer keeps one character more than MAX_CELL: cut, it stays longer than MAX_READ ("more than").
+            get = {column: (cells[i] if i < len(cells) else "")[:MAX_CELL + (column == "answer")]
+                   for column, i in columns.items()}
             # An empty student id or variant repeats the one above, as a filled-in sheet writes them once.
             student = get["student"].strip() or student
             variant = get["variant"].strip() or variant
@@ -158,20 +158,20 @@ def fill_in_text(key_data: dict, student_id: str = "", header: bool = True) -> s
     rows = [FILL_IN_HEADER] if header else []
     for problem in key_data["problems"]:
         decimals = _decimal_parts(problem)
-        spec = (problem["type"], tuple(sorted(problem["options"].items())))
-        irrational, masked, in_full = irrational_answers(*spec), masked_answers(*spec), decimal_answers(*spec)
+        forms_of = answer_forms(problem["type"], tuple(sorted(problem["options"].items())))
         for blank in problem["blanks"]:
+            forms = forms_of.get(blank["name"], frozenset())
             if blank["kind"] == "choice":
                 hint = "one of: " + " | ".join(blank["choices"])
             elif blank["part"] in decimals:
                 hint = "4 decimal places (or an exact form)"
-            elif blank["name"] in in_full:
+            elif "in full" in forms:
                 hint = "exact: a decimal written in full, such as -0.029549 (or a fraction)"
-            elif blank["name"] in irrational:  # by the type and options, never this variant's value
+            elif "irrational" in forms:  # by the type and options, never this variant's value
                 hint = "exact: a number or an expression such as ln(4)/2 or sqrt(2), no decimals"
             else:
                 hint = "exact: whole number or fraction such as -3/4"
-            if blank["kind"] != "choice" and blank["name"] in masked:
+            if "masked" in forms:
                 hint += "; -oo for a masked entry"
             rows.append((student_id, key_data["variant"], blank["label"], "", hint))
     return csv_text(rows)

@@ -34,7 +34,7 @@ _REPLACEMENTS = {
 # A full-width keyboard (Chinese, Japanese, Korean input) types U+FF01–U+FF5E, each its ASCII character + 0xFEE0
 # ('１０', '－３／４', '０．５'), and U+3000 for a space: read as that ASCII. Only this block, not NFKC, which would
 # also read '²' as 2 and '½' as 1⁄2 and so change what was written.
-_FULLWIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
+_REPLACEMENTS |= {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
 _ALLOWED = set("0123456789+-*/^().,  abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZπ√∞")
 FUNCTIONS = frozenset({"ln", "log", "exp", "sqrt", "erf"})  # each worked out by _function
 CONSTANTS = {"e": sympy.E, "pi": sympy.pi, "π": sympy.pi}
@@ -88,7 +88,7 @@ def stands_for(parsed: Parsed, exact: xn.Num) -> bool:
 
 def normalise(text: str) -> str:
     """Typographic minus signs, times signs and spaces, and full-width forms, as ASCII; surrounding spaces dropped."""
-    return "".join(_REPLACEMENTS.get(ch) or _FULLWIDTH.get(ch, ch) for ch in text).strip()
+    return "".join(_REPLACEMENTS.get(ch, ch) for ch in text).strip()
 
 
 def parse_answer(text: str, max_length: int = MAX_LENGTH) -> Parsed:

@@ -128,7 +128,14 @@ def load_key(path: Path) -> SheetKey:
         raise KeyFileError(f"{path}: cannot read the key: {error.strerror or error}") from error
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise KeyFileError(f"{path}: not a JSON key ({error}); pass a *-key.json file written by the generator") from error
-    return key_from_data(data, str(path))
+    key = key_from_data(data, str(path))
+    # A file a teacher can edit: since format 3 it carries a checksum of its content, and a value edited by hand is
+    # refused, not marked with (keys built in memory, as the marker's reference draws, need none).
+    version = data.get("format_version")
+    if ((isinstance(version, int) and version >= 3) or "checksum" in data) and data.get("checksum") != key_checksum(data):
+        raise KeyFileError(f"{path}: the key's content does not match its checksum; the key was edited (make it "
+                           "again with the same seed and problems, or rebuild the class folder)")
+    return key
 
 
 def key_from_data(data: dict, path: str = "<key>") -> SheetKey:
@@ -144,12 +151,6 @@ def key_from_data(data: dict, path: str = "<key>") -> SheetKey:
     if expected != data.get("variant"):
         raise KeyFileError(f"{path}: the variant code {data.get('variant')!r} does not match the key's seed and problems "
                         f"({expected}); the key was edited")
-    # Every key since format 3 carries a checksum of its content: a value edited by hand is refused, not marked with.
-    version = data.get("format_version")
-    if (isinstance(version, int) and version >= 3) or "checksum" in data:
-        if data.get("checksum") != key_checksum(data):
-            raise KeyFileError(f"{path}: the key's content does not match its checksum; the key was edited (make it "
-                               "again with the same seed and problems, or rebuild the class folder)")
     points = data.get("points")
     problems = []
     for position, problem in enumerate(data["problems"]):
@@ -249,27 +250,22 @@ def part_choices(type_name: str, options: tuple) -> dict[str, frozenset[str]]:
 
 
 @cache
-def irrational_answers(type_name: str, options: tuple) -> frozenset[str]:
-    """The answers with a finite irrational entry (a loss −ln p, a softmax of whole logits, a root): decided by the
-    type and its options, as by the statement's own method, never by a variant's numbers (the fill-in file's hint
+def answer_forms(type_name: str, options: tuple) -> dict[str, frozenset[str]]:
+    """Per answer name, the forms its exact value takes beyond a fraction: "in full" (an exact decimal the statement
+    asks for written out, Quantity.exact_decimal), "irrational" (a loss −ln p, a root), "masked" (−∞ above a causal
+    mask's diagonal). Decided by the type and its options, never by a variant's numbers (the fill-in file's hint
     tells a student no more than the sheet does)."""
-    return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
-                     if not isinstance(answer.value, Choice)
-                     and any(v.is_rational is False and v.is_finite for v in _entries(answer.value)))
-
-
-@cache
-def decimal_answers(type_name: str, options: tuple) -> frozenset[str]:
-    """The answers the statement asks for as exact decimals written in full (Quantity.exact_decimal)."""
-    return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
-                     if getattr(answer, "exact_decimal", False))
-
-
-@cache
-def masked_answers(type_name: str, options: tuple) -> frozenset[str]:
-    """The answers with a masked entry (−∞ above a causal mask's diagonal), by the type and its options."""
-    return frozenset(answer.name for part in _sample(type_name, options).parts for answer in part.answers
-                     if not isinstance(answer.value, Choice) and any(v == -sympy.oo for v in _entries(answer.value)))
+    forms: dict[str, frozenset[str]] = {}
+    for part in _sample(type_name, options).parts:
+        for answer in part.answers:
+            if isinstance(answer.value, Choice):
+                continue
+            entries = _entries(answer.value)
+            forms[answer.name] = frozenset(
+                [form for form, holds in (("in full", answer.exact_decimal),
+                                          ("irrational", any(v.is_rational is False and v.is_finite for v in entries)),
+                                          ("masked", any(v == -sympy.oo for v in entries))) if holds])
+    return forms
 
 
 def _entries(value) -> list:

@@ -13,7 +13,8 @@ from generator.marking.marker import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT
                                       WRONG, Cell, StudentMark, mark_student)
 from generator.marking.markrun import Run
 from generator.marking.reports import details_csv, expected_text, marks_csv, summary_text
-from generator.marking.reports import points_text as report_points
+# A score as marks.csv prints it: whole, or to 2 decimal places (12.94, not 207/16).
+from generator.marking.reports import points_text as total_text
 
 # What the student sees for each verdict (practice mode, or exam mode once marks are released).
 VERDICT_WORDS = {RIGHT: "right", UNREDUCED: "right, but not in lowest terms", FOLLOW_THROUGH: "follow-through",
@@ -83,11 +84,6 @@ def _safe_note(note: str, blank: BlankKey) -> str:
         return ""
     values = {blank.text, blank.table_value} - {""}
     return "" if any(v in note for v in values) else note
-
-
-def total_text(value: Fraction) -> str:
-    """A score as marks.csv prints it: whole, or to 2 decimal places (12.94, not 207/16)."""
-    return report_points(value)
 
 
 def points_text(value: Fraction) -> str:
