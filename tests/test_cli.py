@@ -91,6 +91,11 @@ def test_help_shows_examples(capsys):
         (["sheet", "-p", "training_step:input=ABC"], ["input='ABC'", "2 letters"]),
         (["sheet", "-p", "training_step:input=AZ"], ["input='AZ'", "A, B, C, D"]),
         (["sheet", "-p", "training_step:heads=4"], ["heads='4'", "accepted: 1, 2"]),
+        (["sheet", "-p", "training_step:update=gamma_1"], ["update='gamma_1'", "W_O, gamma, beta, b_1, b_2"]),
+        (["sheet", "-p", "training_step:norm=post,update=gamma+gamma_2"], ["update='gamma+gamma_2'", "with norm=post",
+                                                                          "gamma_1, beta_1, gamma_2, beta_2", "each once"]),
+        (["sheet", "-p", "training_step:norm=post,activation=gelu"], ["norm=post", "activation=gelu", "accepted"]),
+        (["sheet", "-p", "training_step:norm=pre"], ["norm='pre'", "embeddings, post"]),
     ],
 )
 def test_more_bad_input(tmp_cwd, capsys, argv, words):

@@ -419,14 +419,18 @@ def test_tiny_transformer_names_head_columns_plainly():
 def test_training_step_shows_its_slips():
     for options, p in _problems("training_step", 200):
         forward = (lambda n: _rows(p.facts[n])) if "H2" in p.facts else (lambda n: _ans(p, n))
-        x = forward("X")
-        _layernorm_rows_teach(x)
+        post = options.get("norm") == "post"
+        # The LayerNorms' inputs: X, or with Add & Norm the residual sums R₁ and R₂ (rows {a, a, b, b}, σ drawn
+        # with them); without it σ is ½ or 2, chosen last so that dX = (…)/σ stays in the sheet's fractions.
+        for rows in ((forward("R1"), forward("R2")) if post else (forward("X"),)):
+            _layernorm_rows_teach(rows)
+            for row in rows:
+                mu = sum(row) / len(row)
+                assert post or sum((v - mu) ** 2 for v in row) / len(row) in (Fraction(1, 4), 4)
         assert all(v != 0 for row in _ans(p, "dO") for v in row)  # every head output learns something
-        for row in x:  # σ is ½ or 2, chosen last so that dX = (…)/σ stays in the sheet's fractions
-            mu = sum(row) / len(row)
-            assert sum((v - mu) ** 2 for v in row) / len(row) in (Fraction(1, 4), 4)
+        second, first = ("dR2", "dR1") if post else ("dH2", "dH1")  # the residual sums' gradients
         for a, b, name in ((_t(forward("H2")), _ans(p, "dz"), "dW_out"), (_ans(p, "dz"), _t(_given(p, "W_out")), "dH2"),
-                           (_t(forward("r")), _ans(p, "dH2"), "dW_2"), (_t(forward("H1")), _ans(p, "du"), "dW_1"),
-                           (_t(forward("O")), _ans(p, "dH1"), "dW_O"), (_ans(p, "dH1"), _t(_given(p, "W_O")), "dO")):
+                           (_t(forward("r")), _ans(p, second), "dW_2"), (_t(forward("H1")), _ans(p, "du"), "dW_1"),
+                           (_t(forward("O")), _ans(p, first), "dW_O"), (_ans(p, first), _t(_given(p, "W_O")), "dO")):
             answer = _ans(p, name)
             assert answer == _mul(a, b) and answer not in _slip_values(a, b, answer), (options, name)

@@ -514,14 +514,17 @@ def tiny_transformer(given, facts, options):
 
 def training_step(given, facts, options):
     """The whole step in torch: autograd of the loss to every parameter, with the attention weights pinned to Ã and the
-    logits to ln p̃ in value (the gradient still flows through every product), then torch.optim.AdamW on the chosen few."""
+    logits to ln p̃ in value (the gradient still flows through every product), then torch.optim.AdamW on the chosen few.
+    norm=post: no LayerNorm on the embeddings, F.layer_norm after each residual sum (Add & Norm)."""
     out = tiny_transformer(given, facts, options) if options["forward"] == "compute" else {}
+    post = options.get("norm") == "post"
     n, heads = len(facts["token_ids"][0]), int(options["heads"])
-    names = ("E", "P", "gamma", "beta", "W_Q", "W_K", "W_V", "W_O", "W_1", "b_1", "W_2", "b_2", "W_out")
+    norms = ("gamma_1", "beta_1", "gamma_2", "beta_2") if post else ("gamma", "beta")
+    names = ("E", "P", *norms, "W_Q", "W_K", "W_V", "W_O", "W_1", "b_1", "W_2", "b_2", "W_out")
     w = {name: t(given[name]).clone().requires_grad_(True) for name in names}
     ids, targets = t(facts["token_ids"])[0].long(), t(facts["targets"])[0].long()
     x = F.embedding(ids, w["E"]) + w["P"]
-    y = F.layer_norm(x, (4,), w["gamma"][0], w["beta"][0], eps=0.0)
+    y = x if post else F.layer_norm(x, (4,), w["gamma"][0], w["beta"][0], eps=0.0)
     q, k, v = y @ w["W_Q"], y @ w["W_K"], y @ w["W_V"]
     causal = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)
     given_weights = t(facts["given_weights"]).reshape(heads, n, n)
@@ -535,7 +538,8 @@ def training_step(given, facts, options):
         weights.append(a)
         heads_out.append(a @ v[:, h:h + 1])
     o = torch.cat(heads_out, dim=1)
-    h1 = y + o @ w["W_O"]
+    r1 = y + o @ w["W_O"]
+    h1 = F.layer_norm(r1, (4,), w["gamma_1"][0], w["beta_1"][0], eps=0.0) if post else r1
     u = h1 @ w["W_1"] + w["b_1"]
     if options.get("activation") == "gelu":
         # The sheet's GELU: value pinned to the Given r̃ and slope to s̃ (½ at 0, ReLU's 1 or 0 where |u| ≥ 3), each an
@@ -548,23 +552,29 @@ def training_step(given, facts, options):
         r = r_given + s_given * (u - u.detach())
     else:
         r = torch.relu(u)
-    h2 = h1 + r @ w["W_2"] + w["b_2"]
+    r2 = h1 + r @ w["W_2"] + w["b_2"]
+    h2 = F.layer_norm(r2, (4,), w["gamma_2"][0], w["beta_2"][0], eps=0.0) if post else r2
     z = h2 @ w["W_out"]
     z_pinned = z + (t(facts["given_p_rows"]).log() - z).detach()
-    for tensor in (x, y, q, k, v, o, h1, u, r, h2, z, *scores, *weights):
+    for tensor in (x, y, q, k, v, o, r1, h1, u, r, r2, h2, z, *scores, *weights):
         tensor.retain_grad()
     losses = F.cross_entropy(z_pinned, targets, reduction="none")
     loss = losses.mean() if options["reduction"] == "mean" else losses.sum()
     loss.backward()
     out.update({"L_pos": losses.detach().unsqueeze(1), "L_exact": loss.item(), "L": loss.item(), "dz": z.grad, "dH2": h2.grad, "dr": r.grad, "du": u.grad,
-                "dH1": h1.grad, "dO": o.grad, "dV": v.grad, "dQ": q.grad, "dK": k.grad, "dY": y.grad, "dX": x.grad,
-                "dgamma": w["gamma"].grad, "dbeta": w["beta"].grad})
-    out.update({"d" + name: w[name].grad for name in names if name not in ("gamma", "beta")})
+                "dH1": h1.grad, "dO": o.grad, "dV": v.grad, "dQ": q.grad, "dK": k.grad, "dX": x.grad})
+    if post:
+        out.update({"dR2": r2.grad, "dR1": r1.grad})
+    else:
+        out["dY"] = y.grad
+    out.update({"d" + name: w[name].grad for name in names})
     for h in range(heads):
         # Gradients reach the masked weights too (dO·V), but the mask holds those weights at 0: the sheet writes 0.
         out[f"dA{h + 1}"] = weights[h].grad.masked_fill(causal, 0.0)
         out[f"dS{h + 1}"] = scores[h].grad
     updated = options["update"].split("+")
+    if post:  # gamma and beta name the second LayerNorm's
+        updated = [{"gamma": "gamma_2", "beta": "beta_2"}.get(name, name) for name in updated]
     chosen = [w[name] for name in updated]
     optimizer = torch.optim.AdamW(chosen, lr=as_float(facts["lr"]), betas=(as_float(facts["beta1"]), as_float(facts["beta2"])),
                                   eps=0.0, weight_decay=as_float(facts["weight_decay"]))

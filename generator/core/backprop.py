@@ -55,23 +55,72 @@ def tiny_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction
         return None
 
 
+def post_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction,
+                  clean: Callable[[Rows], bool] | None = None) -> dict[str, Rows] | None:
+    """tiny_backward for Add & Norm after each sublayer (norm=post): R₁ = X + O·W_O, H₁ = LN₁(R₁), R₂ = H₁ + FFN(H₁),
+    H₂ = LN₂(R₂). `model` holds tiny_transformer.draw_post_front's keys plus Q, K, v, sigma_1, sigma_2, gamma_2, H2,
+    W_out. The gradients of R₂, H₁ and R₁ are dR2, dH1 and dR1; the LayerNorms' are dgamma_1, dbeta_1 and so on."""
+    try:
+        return _post_backward(model, p_rows, targets, scale, _Gradients(clean))
+    except _Unclean:
+        return None
+
+
 def _backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g: _Gradients) -> dict[str, Rows]:
-    n, heads = len(p_rows), len(model["weights"])
+    n = len(p_rows)
+    _output_backward(model, p_rows, targets, scale, g)
+    _feed_forward_backward(model, g, "dH2")
+    g["dH1"] = _add(g["dH2"], plain_product(g["du"], plain_transpose(model["W_1"])))
+    g["dW_O"] = plain_product(plain_transpose(model["o"]), g["dH1"])
+    g["dO"] = plain_product(g["dH1"], plain_transpose(model["W_O"]))
+    _heads_backward(model, g, model["y"], n)
+    g["dY"] = _add(g["dH1"], *_projection_paths(model, g))
+    _layernorm_backward(g, g["dY"], model["xhat"], model["gamma"], model["sigma"], ("dgamma", "dbeta", "dxhat", "dX"))
+    _embeddings_backward(model, g, n)
+    return dict(g)
+
+
+def _post_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g: _Gradients) -> dict[str, Rows]:
+    n = len(p_rows)
+    _output_backward(model, p_rows, targets, scale, g)
+    _layernorm_backward(g, g["dH2"], model["Rhat2"], model["gamma_2"], model["sigma_2"],
+                        ("dgamma_2", "dbeta_2", "dRhat2", "dR2"))
+    _feed_forward_backward(model, g, "dR2")
+    g["dH1"] = _add(g["dR2"], plain_product(g["du"], plain_transpose(model["W_1"])))
+    _layernorm_backward(g, g["dH1"], model["Rhat1"], model["gamma_1"], model["sigma_1"],
+                        ("dgamma_1", "dbeta_1", "dRhat1", "dR1"))
+    g["dW_O"] = plain_product(plain_transpose(model["o"]), g["dR1"])
+    g["dO"] = plain_product(g["dR1"], plain_transpose(model["W_O"]))
+    _heads_backward(model, g, model["x"], n)
+    g["dX"] = _add(g["dR1"], *_projection_paths(model, g))  # the residual and the three projections
+    _embeddings_backward(model, g, n)
+    return dict(g)
+
+
+def _output_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g: _Gradients) -> None:
+    """dz = scale·(p̃ − onehot), dW_out = H₂ᵀ·dz, dH₂ = dz·W_outᵀ."""
     g["dz"] = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
     g["dW_out"] = plain_product(plain_transpose(model["H2"]), g["dz"])
     g["dH2"] = plain_product(g["dz"], plain_transpose(model["W_out"]))
-    g["dW_2"] = plain_product(plain_transpose(model["r"]), g["dH2"])
-    g["db_2"] = _column_sums(g["dH2"])
-    g["dr"] = plain_product(g["dH2"], plain_transpose(model["W_2"]))
+
+
+def _feed_forward_backward(model: dict, g: _Gradients, upstream: str) -> None:
+    """From the gradient of the feed-forward sum (dH2, or dR2 with Add & Norm) to dW_2, db_2, dr, du, dW_1, db_1."""
+    g["dW_2"] = plain_product(plain_transpose(model["r"]), g[upstream])
+    g["db_2"] = _column_sums(g[upstream])
+    g["dr"] = plain_product(g[upstream], plain_transpose(model["W_2"]))
     if "slopes" in model:  # GELU: each entry's Given slope s̃ (tiny_transformer.GELU_SLOPE)
         g["du"] = [[d * s for d, s in zip(drow, srow)] for drow, srow in zip(g["dr"], model["slopes"])]
     else:
         g["du"] = [[d if pre > 0 else Fraction(0) for d, pre in zip(drow, urow)] for drow, urow in zip(g["dr"], model["u"])]
     g["dW_1"] = plain_product(plain_transpose(model["H1"]), g["du"])
     g["db_1"] = _column_sums(g["du"])
-    g["dH1"] = _add(g["dH2"], plain_product(g["du"], plain_transpose(model["W_1"])))
-    g["dW_O"] = plain_product(plain_transpose(model["o"]), g["dH1"])
-    g["dO"] = plain_product(g["dH1"], plain_transpose(model["W_O"]))
+
+
+def _heads_backward(model: dict, g: _Gradients, read: Rows, n: int) -> None:
+    """From dO through each head's Given weights to dÃ, dS, dQ, dK, dV and the projections' weights (`read`: what the
+    heads read, Y or X)."""
+    heads = len(model["weights"])
     dq, dk, dv = ([[Fraction(0)] * heads for _ in range(n)] for _ in range(3))
     for h in range(heads):
         a = model["weights"][h]  # visible rows: a[i] has i + 1 entries
@@ -87,20 +136,34 @@ def _backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g:
             dq[i][h] = sum((ds[i][j] * k[j] for j in range(n)), Fraction(0))  # scale 1/√d_head = 1
             dk[i][h] = sum((ds[m][i] * q[m] for m in range(n)), Fraction(0))
     g["dQ"], g["dK"], g["dV"] = dq, dk, dv
-    y_t = plain_transpose(model["y"])
-    g["dW_Q"], g["dW_K"], g["dW_V"] = (plain_product(y_t, d) for d in (dq, dk, dv))
-    g["dY"] = _add(g["dH1"], *(plain_product(d, plain_transpose(model[w])) for d, w in ((dq, "W_Q"), (dk, "W_K"), (dv, "W_V"))))
-    xhat, gamma = model["xhat"], model["gamma"]
-    g["dgamma"] = [[sum((g["dY"][i][j] * xhat[i][j] for i in range(n)), Fraction(0)) for j in range(len(gamma))]]
-    g["dbeta"] = _column_sums(g["dY"])
-    g["dxhat"] = [[d * gm for d, gm in zip(row, gamma)] for row in g["dY"]]
-    g["dX"] = [layernorm_row_parts(xhat[i], g["dxhat"][i], model["sigma"][i])[-1] for i in range(n)]
+    read_t = plain_transpose(read)
+    g["dW_Q"], g["dW_K"], g["dW_V"] = (plain_product(read_t, d) for d in (dq, dk, dv))
+
+
+def _projection_paths(model: dict, g: _Gradients) -> list[Rows]:
+    """dQ·W_Qᵀ, dK·W_Kᵀ and dV·W_Vᵀ: what the heads' input gets through the three projections."""
+    return [plain_product(g[d], plain_transpose(model[w])) for d, w in (("dQ", "W_Q"), ("dK", "W_K"), ("dV", "W_V"))]
+
+
+def _layernorm_backward(g: _Gradients, upstream: Rows, xhat: Rows, gamma: list, sigma: list,
+                        names: tuple[str, str, str, str]) -> None:
+    """One LayerNorm (out = γ ⊙ x̂ + β, ε = 0) from its output's gradient: dγ, dβ, dx̂ = d(out) ⊙ γ and d(input),
+    stored under `names` in that order."""
+    n = len(upstream)
+    dgamma, dbeta, dxhat, dinput = names
+    g[dgamma] = [[sum((upstream[i][j] * xhat[i][j] for i in range(n)), Fraction(0)) for j in range(len(gamma))]]
+    g[dbeta] = _column_sums(upstream)
+    g[dxhat] = [[d * gm for d, gm in zip(row, gamma)] for row in upstream]
+    g[dinput] = [layernorm_row_parts(xhat[i], g[dxhat][i], sigma[i])[-1] for i in range(n)]
+
+
+def _embeddings_backward(model: dict, g: _Gradients, n: int) -> None:
+    """dP = dX, and each token's row of dE adds up the rows of dX where it was used."""
     g["dP"] = g["dX"]
     d_e = [[Fraction(0)] * len(row) for row in model["E"]]
     for i, token in enumerate(model["ids"][:n]):
         d_e[token] = [a + b for a, b in zip(d_e[token], g["dX"][i])]  # a token used twice gets both rows' gradients
     g["dE"] = d_e
-    return dict(g)
 
 
 def layernorm_row_parts(xhat: list[Fraction], dxhat: list[Fraction], sigma: Fraction) -> tuple[list[Fraction], ...]:

@@ -115,9 +115,14 @@ def _row_tex(values) -> str:
 
 def divided_line(label: str, formula: str, numerator_row, sigma: sympy.Expr, result_row) -> Tex:
     """label = formula = [row] / σ = [result], checked."""
+    return Tex(f"{label} = {formula} = {divided_numbers(numerator_row, sigma, result_row)}")
+
+
+def divided_numbers(numerator_row, sigma: sympy.Expr, result_row) -> str:
+    """[row] / σ = [result], checked (the numbers of a divided line, for a line of their own)."""
     if [v / sigma for v in numerator_row] != list(result_row):
-        raise ValueError(f"division line for {label} does not add up")
-    return Tex(f"{label} = {formula} = {_row_tex(numerator_row)} \\,/\\, {number_tex(sigma)} = {_row_tex(result_row)}")
+        raise ValueError("a division line does not add up")
+    return f"{_row_tex(numerator_row)} \\,/\\, {number_tex(sigma)} = {_row_tex(result_row)}"
 
 
 def _forward_part(x, mus, sigmas, suffix, q) -> Part:

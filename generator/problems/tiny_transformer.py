@@ -453,7 +453,7 @@ def paired_row(row) -> bool:
     return values[1] == a and values[2] == b and a != b and b - a != 2 and a + b != 0
 
 
-def _layernorm_affine(rng: Rng, patterns) -> tuple[list[int], list[int], list[list[int]]]:
+def layernorm_affine(rng: Rng, patterns) -> tuple[list[int], list[int], list[list[int]]]:
     """γ of 1 or 2 and β of −1…1 (not γ all 1 with β all 0) for normalised rows of ±1, and γ ⊙ x̂ + β (no zero row)."""
     while True:
         gamma = [rng.choice([1, 2]) for _ in range(D_MODEL)]
@@ -574,7 +574,22 @@ def _post_attention(rng: Rng, r1, heads: int):
 
 
 def _draw_post(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
-    """One attempt at the norm=post model: R₁ clean by design, X from it, R₂ clean by a search, then the output layer."""
+    """One attempt at the norm=post model: draw_post_front, then the second LayerNorm's γ₂, β₂ and the output layer."""
+    front = draw_post_front(rng, n, heads, chosen)
+    for _ in range(ATTEMPTS):
+        gamma2, beta2, h2 = layernorm_affine(rng, front["Rhat2"])
+        readout = _readout(rng, h2, front["ids"][1:])
+        if readout:
+            break
+    else:
+        raise Restart
+    w_out, p_given, p_true = readout
+    return {**front, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "p_given": p_given, "p_true": p_true}
+
+
+def draw_post_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) -> dict:
+    """The norm=post model up to R₂ (shared with the training step, which draws its own γ₂, β₂ and output layer):
+    R₁ clean by design, X from it, R₂ clean by a search. "Rhat1" and "Rhat2" are the LayerNorms' x̂ rows (±1)."""
     ids = [rng.below(len(VOCABULARY)) for _ in range(n + 1)]  # the input and, last, the token after it
     if chosen:
         ids[:n] = chosen
@@ -587,7 +602,7 @@ def _draw_post(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) ->
     drawn, o, w_o, x = _post_attention(rng, r1, heads)
     w_q, w_k, w_v = ([list(col) for col in zip(*[d[m] for d in drawn])] for m in range(3))
     e, pos = first_clean(rng, lambda: _post_embeddings(rng, x, ids))
-    gamma1, beta1, h1 = _layernorm_affine(rng, patterns)
+    gamma1, beta1, h1 = layernorm_affine(rng, patterns)
     for _ in range(FFN_ATTEMPTS):
         w1, b1, u = first_clean(rng, lambda: _hidden(rng, h1))
         r = [[max(val, 0) for val in row] for row in u]
@@ -598,18 +613,10 @@ def _draw_post(rng: Rng, n: int, heads: int, chosen: list[int] | None = None) ->
         raise Restart
     w2, b2, r2 = found
     normalised = [[1 if above else -1 for above in _signs(row)] for row in r2]  # x̂ of each row {a, a, b, b}
-    for _ in range(ATTEMPTS):
-        gamma2, beta2, h2 = _layernorm_affine(rng, normalised)
-        readout = _readout(rng, h2, ids[1:])
-        if readout:
-            break
-    else:
-        raise Restart
-    w_out, p_given, p_true = readout
     return {"norm": "post", "E": e, "ids": ids, "P": pos, "x": x, "W_Q": w_q, "W_K": w_k, "W_V": w_v,
-            "weights": [d[3] for d in drawn], "W_O": w_o, "R1": r1, "gamma_1": gamma1, "beta_1": beta1, "H1": h1,
-            "W_1": w1, "b_1": b1, "u": u, "r": r, "W_2": w2, "b_2": b2, "R2": r2, "gamma_2": gamma2, "beta_2": beta2,
-            "H2": h2, "W_out": w_out, "p_given": p_given, "p_true": p_true}
+            "weights": [d[3] for d in drawn], "o": o, "W_O": w_o, "R1": r1, "Rhat1": [list(u) for u in patterns],
+            "gamma_1": gamma1, "beta_1": beta1, "H1": h1, "W_1": w1, "b_1": b1, "u": u, "r": r, "W_2": w2, "b_2": b2,
+            "R2": r2, "Rhat2": normalised}
 
 
 def first_clean(rng: Rng, attempt):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
 from math import lcm
 
+import numpy
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.backprop import adamw_first_step, tiny_backward
+from generator.core.backprop import adamw_first_step, post_backward, tiny_backward
+from generator.core.backprop_scaled import post_gradients_clean
 from generator.core.forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
 from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option, SpecError
@@ -19,9 +21,10 @@ from generator.core.rng import Rng
 from generator.core.slips import plain_slip_hidden, product_rule
 from generator.core.worked import entry_label, product_step, shape_check, shape_text, sum_rows_step
 from generator.problems.example2 import simple_probabilities, usable_shifts
-from generator.problems.layernorm_backward import divided_line, products_mean_line
-from generator.problems.tiny_transformer import (GELU_SLOPE, GELU_TABLE, LOSS_PARTS, VOCABULARY, Restart,
-                                                 draw_front, forward_problem, gelu_slope_lines, loss_parts, unit_columns)
+from generator.problems.layernorm_backward import divided_numbers, products_mean_line
+from generator.problems.tiny_transformer import (GELU_SLOPE, GELU_TABLE, LOSS_PARTS, VOCABULARY, Restart, draw_front,
+                                                 draw_post_front, forward_problem, gelu_slope_lines, layernorm_affine,
+                                                 loss_parts, unit_columns)
 from generator.core.forward import phi_table_tex
 
 TITLE = "One complete training step of a tiny transformer"
@@ -31,6 +34,9 @@ N_TOKENS = 2  # two positions keep a backward pass to every parameter one sittin
 # entry (ε = 0 would make a zero 0/0). E cannot: the rows of tokens not in the input always get 0; nor, often, can
 # W_Q, W_K and W_V: only the last token's query is used, so a 0 in its LayerNorm output zeroes a whole row.
 UPDATABLE = ("W_O", "gamma", "beta", "b_1", "b_2")
+# norm=post: each LayerNorm its own γ and β; there `gamma` and `beta` name the second's (the one nearest the loss).
+POST_UPDATABLE = ("W_O", "gamma_1", "beta_1", "gamma_2", "beta_2", "b_1", "b_2")
+POST_ALIASES = {"gamma": "gamma_2", "beta": "beta_2"}
 OPTIONS = [
     Option("input", ("random", "AB", "BB"), "random",
            "the 2 input tokens as letters of the vocabulary A-D (a repeated token shows embedding gradients adding up), or random",
@@ -44,13 +50,19 @@ OPTIONS = [
     Option("activation", ("relu", "gelu"), "relu",
            "the feed-forward layer's activation; gelu: GELU(x) = x·Φ(x) with a printed Φ, φ table, pre-activations 0 "
            "(exact: slope ½) or at least 3 from 0 (simple values and slopes given, within 0.005 and 0.012)"),
+    Option("norm", ("embeddings", "post"), "embeddings",
+           "embeddings: LayerNorm of the embeddings only (as in BERT); post: Add & Norm after each sublayer, as in the "
+           "original transformer (the backward pass goes through two LayerNorms; update names gamma_1, beta_1, gamma_2, "
+           "beta_2, and gamma, beta for the second; ReLU only)"),
 ]
 # AdamW as torch.optim.AdamW(lr=1/10, betas=(0.9, 0.999), weight_decay=1/10, eps=0): at step 1 the bias correction
 # undoes (1 − β) exactly, so m̂ = g, v̂ = g², √v̂ = |g| and the decay multiplies θ by 99/100.
 LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY = Fraction(1, 10), Fraction(9, 10), Fraction(999, 1000), Fraction(1, 10)
 GRADIENT_DENOMINATOR, GRADIENT_SIZE, GRADIENT_NUMERATOR = 40, 12, 240  # every gradient: a/b with b ≤ 40, |·| ≤ 12
 OUTPUT_ATTEMPTS = 30  # output layers tried per model
+POST_OUTPUT_ATTEMPTS = 80  # the same for norm=post (γ₂, β₂ and the output layer)
 OFFSETS = range(-3, 4)  # the largest logit of a row, before its shift pattern is added
+_OFFSET_PAIRS = tuple((a, b) for a in OFFSETS for b in OFFSETS)
 SIGMAS = (Fraction(1, 2), Fraction(2))  # LayerNorm's σ per row: never 1 (see _with_sigmas)
 
 SYMBOLS = {
@@ -59,12 +71,32 @@ SYMBOLS = {
     "dW_Q": "dW_Q", "dW_K": "dW_K", "dW_V": "dW_V", "dY": "dY", "dgamma": r"d\gamma", "dbeta": r"d\beta",
     "dxhat": r"d\hat X", "dX": "dX", "dE": "dE", "dP": "dP",
 }
-PARAMETER_SYMBOLS = {"W_O": "W_O", "gamma": r"\gamma", "beta": r"\beta", "b_1": "b_1", "b_2": "b_2"}
+SYMBOLS.update({"dgamma_1": r"d\gamma_1", "dbeta_1": r"d\beta_1", "dR1": "dR_1", "dgamma_2": r"d\gamma_2",
+                "dbeta_2": r"d\beta_2", "dR2": "dR_2"})
+PARAMETER_SYMBOLS = {"W_O": "W_O", "gamma": r"\gamma", "beta": r"\beta", "b_1": "b_1", "b_2": "b_2", "gamma_1": r"\gamma_1",
+                     "beta_1": r"\beta_1", "gamma_2": r"\gamma_2", "beta_2": r"\beta_2"}
 PARAMETERS = ("E", "P", "gamma", "beta", "W_Q", "W_K", "W_V", "W_O", "W_1", "b_1", "W_2", "b_2", "W_out")
+POST_PARAMETERS = ("E", "P", "W_Q", "W_K", "W_V", "W_O", "gamma_1", "beta_1", "W_1", "b_1", "W_2", "b_2", "gamma_2",
+                   "beta_2", "W_out")
+
+
+def _post(options: dict[str, str]) -> bool:
+    return options.get("norm") == "post"
 
 
 def _updated(options: dict[str, str]) -> list[str]:
-    return options["update"].split("+")
+    """The tensors AdamW updates, by their parameter names (with norm=post, gamma and beta are γ₂ and β₂)."""
+    names = options["update"].split("+")
+    return [POST_ALIASES.get(name, name) for name in names] if _post(options) else names
+
+
+def _parameters(p: Problem) -> tuple[str, ...]:
+    return POST_PARAMETERS if _post(p.options) else PARAMETERS
+
+
+def _sums(p: Problem) -> tuple[str, str]:
+    """The gradients the backward products start from: dH₂ and dH₁, or dR₂ and dR₁ with Add & Norm."""
+    return ("dR2", "dR1") if _post(p.options) else ("dH2", "dH1")
 
 
 def _gelu(options: dict[str, str]) -> bool:
@@ -72,7 +104,7 @@ def _gelu(options: dict[str, str]) -> bool:
 
 
 def _all_gradients_move(p: Problem) -> bool:
-    return all(any(p.answer("d" + name)) for name in PARAMETERS)
+    return all(any(p.answer("d" + name)) for name in _parameters(p))
 
 
 CONTRACT = Contract(
@@ -88,7 +120,8 @@ CONTRACT = Contract(
         "an updated entry has a zero gradient (0/0 with ε = 0)": lambda p: any(
             v == 0 for name in _updated(p.options) for v in p.answer("d" + name)),
         # Draws that teach (generator/slips.py). σ = 1 would hide σ² for σ and a forgotten 1/σ in dX (see _with_sigmas).
-        "a LayerNorm σ is 1 (a forgotten 1/σ in dX would not show)": lambda p: 1 in _forward(p, "sigma"),
+        "a LayerNorm σ is 1 (a forgotten 1/σ in dX would not show)": lambda p: any(
+            1 in _forward(p, name) for name in (("sigma", "sigma2") if _post(p.options) else ("sigma",))),
         # The search bounds every gradient, not every product written out in the key (a term O·dH₁ reached 124/9
         # once in 1,000 draws): such a draw is made again rather than printed out of bounds.
         "a worked value is out of the contract's bounds": lambda p: bool(CONTRACT.violations(p)),
@@ -99,10 +132,10 @@ CONTRACT = Contract(
         **{name: rule for label, factors in (
             ("dW_out = H₂ᵀ·dz", lambda p: (_forward(p, "H2").T, p.answer("dz"))),
             ("dH₂ = dz·W_outᵀ", lambda p: (p.answer("dz"), p.given_value("W_out").T)),
-            ("dW₂ = rᵀ·dH₂", lambda p: (_forward(p, "r").T, p.answer("dH2"))),
+            ("dW₂ = rᵀ·dH₂ (dR₂ with Add & Norm)", lambda p: (_forward(p, "r").T, p.answer(_sums(p)[0]))),
             ("dW₁ = H₁ᵀ·du", lambda p: (_forward(p, "H1").T, p.answer("du"))),
-            ("dW_O = Oᵀ·dH₁", lambda p: (_forward(p, "O").T, p.answer("dH1"))),
-            ("dO = dH₁·W_Oᵀ", lambda p: (p.answer("dH1"), p.given_value("W_O").T)),
+            ("dW_O = Oᵀ·dH₁ (dR₁ with Add & Norm)", lambda p: (_forward(p, "O").T, p.answer(_sums(p)[1]))),
+            ("dO = dH₁·W_Oᵀ (dR₁ with Add & Norm)", lambda p: (p.answer(_sums(p)[1]), p.given_value("W_O").T)),
         ) for name, rule in product_rule(label, factors).items()},
     },
 )
@@ -120,11 +153,17 @@ def check_options(options: dict[str, str]) -> None:
         raise SpecError(f"problem type 'training_step': input={text!r} is not accepted; accepted: {N_TOKENS} letters of "
                         f"{', '.join(VOCABULARY)} (such as AB or BB), or random")
     names = _updated(options)
-    unknown = [name for name in names if name not in UPDATABLE]
+    updatable = POST_UPDATABLE if _post(options) else UPDATABLE
+    unknown = [name for name in names if name not in updatable]
     if unknown or len(set(names)) != len(names):
-        raise SpecError(f"problem type 'training_step': update={options['update']!r} is not accepted; accepted: names from "
-                        f"{', '.join(UPDATABLE)} joined by + (such as W_O+gamma), each once (E and the larger matrices are "
-                        "not offered: AdamW with ε = 0 needs every entry's gradient non-zero, and their gradients often have zeros)")
+        aliases = " (gamma and beta: the second LayerNorm's)" if _post(options) else ""
+        raise SpecError(f"problem type 'training_step': update={options['update']!r} is not accepted{' with norm=post' * _post(options)}; "
+                        f"accepted: names from {', '.join(updatable)}{aliases} joined by + (such as W_O+gamma), each once "
+                        "(E and the larger matrices are not offered: AdamW with ε = 0 needs every entry's gradient non-zero, "
+                        "and their gradients often have zeros)")
+    if _post(options) and _gelu(options):
+        raise SpecError("problem type 'training_step': norm=post is not accepted with activation=gelu; accepted: norm=post "
+                        "with activation=relu, or activation=gelu with norm=embeddings")
 
 
 # ----- drawing ---------------------------------------------------------------------------------------------
@@ -142,40 +181,68 @@ def _forward_extras(front: dict) -> dict:
 
 
 def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict | None:
-    """W₂, b₂ and W_out whose logits have simple probabilities in every row, and whose backward pass is clean.
-
-    Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
-    then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
-    """
+    """W₂, b₂ and W_out whose logits have simple probabilities in every row, and whose backward pass is clean."""
     w2 = [list(rng.choice(unit_columns(len(model["gamma"])))) for _ in range(len(model["b_1"]))]
     b2 = [rng.integer(-1, 1) for _ in model["gamma"]]
     f = [[a + b for a, b in zip(row, b2)] for row in plain_product(model["r"], w2)]
     h2 = [[a + b for a, b in zip(hr, fr)] for hr, fr in zip(model["H1"], f)]
     if max(abs(v) for row in f + h2 for v in row) > 8:
         return None
-    reach: dict[tuple, list[tuple[int, ...]]] = {}
-    for w in unit_columns(len(h2[0])):
-        reach.setdefault(tuple(sum(a * b for a, b in zip(row, w)) for row in h2), []).append(w)
-    weights = max(p.denominator for head in model["weights"] for row in head for p in row)
-    shifts = rng.choice(_shift_pairs(weights))
+    readout = _readout(rng, h2, model["weights"])
+    if readout is None:
+        return None
+    w_out, z, p_rows = readout
+    model = {**model, "W_2": w2, "b_2": b2, "W_out": w_out, "H2": h2, "z": z, "p_rows": p_rows}
+    return _kept(model, tiny_backward(model, p_rows, model["ids"][1:N_TOKENS + 1], scale, _small_fractions(scale)), updated)
+
+
+def _readout(rng: Rng, h2, weights) -> tuple | None:
+    """W_out whose logits z = H₂·W_out have simple probabilities in every row: (W_out, z, p̃'s rows), or None.
+
+    Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
+    then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
+    """
+    reach = _reach(tuple(map(tuple, h2)))
+    denominator = max(p.denominator for head in weights for row in head for p in row)
+    shifts = rng.choice(_shift_pairs(denominator))
     vocab = len(shifts[0])
-    offsets = [(a, b) for a in OFFSETS for b in OFFSETS
-               if all((shifts[0][j] + a, shifts[1][j] + b) in reach for j in range(vocab))]
+    # The offsets (a, b) that put every column's logits in reach: one set per column, intersected (in OFFSETS order).
+    fitting = set(_OFFSET_PAIRS)
+    for j in range(vocab):
+        fitting &= {(x - shifts[0][j], y - shifts[1][j]) for x, y in reach}
+    offsets = sorted(fitting)
     if not offsets:
         return None
     offset = rng.choice(offsets)
     columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(vocab)]
     w_out = [list(row) for row in zip(*columns)]
     p_rows = [simple_probabilities(list(shift)) for shift in shifts]
-    model = {**model, "W_2": w2, "b_2": b2, "W_out": w_out, "H2": h2,
-             "z": [[s + o for s in shift] for shift, o in zip(shifts, offset)], "p_rows": p_rows}
-    targets = model["ids"][1:N_TOKENS + 1]
-    grads = tiny_backward(model, p_rows, targets, scale, _small_fractions(scale))
+    return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], p_rows
+
+
+def _reach(h2: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple[int, ...]]]:
+    """Each column of logits some −1/0/1 column w of W_out gives (H₂·w), with every such w (in unit_columns' order)."""
+    columns = unit_columns(len(h2[0]))
+    reach: dict[tuple, list[tuple[int, ...]]] = {}
+    for w, logits in zip(columns, (numpy.array(h2, dtype=numpy.int64) @ _unit_matrix(len(h2[0]))).T.tolist()):
+        reach.setdefault(tuple(logits), []).append(w)
+    return reach
+
+
+@cache
+def _unit_matrix(length: int) -> numpy.ndarray:
+    """unit_columns(length) as the columns of an integer matrix (one product gives every column's logits)."""
+    return numpy.array(unit_columns(length), dtype=numpy.int64).T
+
+
+def _kept(model: dict, grads: dict | None, updated: list[str]) -> dict | None:
+    """The model with its gradients, or None where the backward pass is not clean or would not teach."""
     if grads is None:
         return None
     heads = len(model["weights"])
+    parameters = POST_PARAMETERS if model.get("norm") == "post" else PARAMETERS
     if any(not any(v for row in grads[f"dS{h + 1}"] for v in row) for h in range(heads)) or \
-            any(not any(v for row in grads["d" + n] for v in row) for n in PARAMETERS):
+            any(not any(v for row in grads["d" + n] for v in row) for n in parameters):
         return None
     if any(v == 0 for name in updated for row in grads["d" + name] for v in row):
         return None
@@ -192,8 +259,9 @@ def _output(rng: Rng, model: dict, scale: Fraction, updated: list[str]) -> dict 
 def _backward_slip_hidden(model: dict, grads: dict) -> bool:
     """Would a transposed or swapped factor (or a transposed answer) give one of the backward products' answers?"""
     t = plain_transpose
-    products = ((t(model["H2"]), grads["dz"]), (grads["dz"], t(model["W_out"])), (t(model["r"]), grads["dH2"]),
-                (t(model["H1"]), grads["du"]), (t(model["o"]), grads["dH1"]), (grads["dH1"], t(model["W_O"])))
+    second, first = ("dR2", "dR1") if model.get("norm") == "post" else ("dH2", "dH1")  # the residual sums' gradients
+    products = ((t(model["H2"]), grads["dz"]), (grads["dz"], t(model["W_out"])), (t(model["r"]), grads[second]),
+                (t(model["H1"]), grads["du"]), (t(model["o"]), grads[first]), (grads[first], t(model["W_O"])))
     return any(plain_slip_hidden(a, b) for a, b in products)
 
 
@@ -210,6 +278,15 @@ def _shift_pairs(weights: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
     # Weights in eighths or tenths share little with any pattern: then only the pairs' own denominators are bounded.
     return pairs or tuple((a, b) for a in usable_shifts() for b in usable_shifts()
                           if lcm(denominator(a), denominator(b)) <= GRADIENT_DENOMINATOR)
+
+
+def _clean_fraction(scale: Fraction):
+    """_small_fractions' bounds for one fraction in lowest terms, as (numerator, denominator)."""
+    finest = GRADIENT_DENOMINATOR * scale.denominator
+
+    def test(numerator: int, denominator: int) -> bool:
+        return denominator <= finest and abs(numerator) <= GRADIENT_SIZE * denominator and abs(numerator) <= GRADIENT_NUMERATOR
+    return test
 
 
 def _small_fractions(scale: Fraction):
@@ -269,11 +346,51 @@ def _with_sigmas(rng: Rng, model: dict, scale: Fraction) -> dict | None:
     return {**model, "sigma": sigmas, "x": x, "P": p, "grads": {**grads, "dX": dx, "dP": dx, "dE": de}}
 
 
+def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, updated: list[str]) -> dict:
+    """norm=post: tiny_transformer's Add & Norm model up to R₂, then γ₂, β₂ and an output layer that keep the whole
+    backward pass (through both LayerNorms, whose σ are fixed by the forward pass) clean."""
+    while True:
+        try:
+            model = _post_extras(draw_post_front(rng, N_TOKENS, heads, chosen))
+        except Restart:
+            continue
+        if "b_1" in updated and any(all(v < 0 for v in column) for column in zip(*model["u"])):
+            continue  # a hidden unit the ReLU cuts at every position gives db_1 a 0, whatever the output layer
+        if all(v <= 0 for row in model["u"] for v in row) or any(len({row[h] for row in model["K"]}) == 1
+                                                                   for h in range(heads)):
+            continue  # dW_1 would be 0 (no unit passes), or dQ (equal keys: dQ[1] = dS[1,0]·(K[0] − K[1]) = 0)
+        for _ in range(POST_OUTPUT_ATTEMPTS):
+            gamma2, beta2, h2 = layernorm_affine(rng, model["Rhat2"])
+            readout = _readout(rng, h2, model["weights"])
+            if readout is None:
+                continue
+            w_out, z, p_rows = readout
+            found = {**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows}
+            targets = model["ids"][1:N_TOKENS + 1]
+            dz = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
+            if not post_gradients_clean(found, dz, _clean_fraction(scale)):
+                continue  # the whole-number pass turns away most output layers; post_backward works the rest exactly
+            kept = _kept(found, post_backward(found, p_rows, targets, scale, _small_fractions(scale)), updated)
+            if kept is not None:
+                return kept
+
+
+def _post_extras(front: dict) -> dict:
+    """What the backward pass needs beyond draw_post_front: Q, K, V (the heads read X) and each row's σ of R₁ and R₂
+    (rows {a, a, b, b}: σ = |a − b|/2)."""
+    def sigmas(rows):
+        return [Fraction(max(row) - min(row), 2) for row in rows]
+    return {**front, "Q": plain_product(front["x"], front["W_Q"]), "K": plain_product(front["x"], front["W_K"]),
+            "v": plain_product(front["x"], front["W_V"]), "sigma_1": sigmas(front["R1"]), "sigma_2": sigmas(front["R2"])}
+
+
 def generate(rng: Rng, options: dict[str, str]) -> Problem:
     """Draw a clean model and step, then write every part exactly."""
     chosen = None if options["input"] == "random" else [VOCABULARY.index(c) for c in options["input"]]
     mean = options["reduction"] == "mean"
     scale = Fraction(1, N_TOKENS) if mean else Fraction(1)
+    if _post(options):
+        return _problem(_draw_post(rng, int(options["heads"]), chosen, scale, _updated(options)), options, scale)
     d = _draw(rng, int(options["heads"]), chosen, scale, _updated(options), options.get("activation", "relu"))
     return _problem(d, options, scale)
 
@@ -306,6 +423,28 @@ def _forward_given(m: dict, heads: int, gelu: bool = False) -> Tex:
                   r"$|u| \ge 3$: the forward pass used $\tilde r = \operatorname{ReLU}(u)$ as its output."))
 
 
+POST_GIVEN = ("X", "Q", "K", "V", "O", "R1", "sigma", "Rhat1", "H1", "u", "r", "R2", "sigma2", "Rhat2", "H2", "z")
+
+
+def _post_forward_given(m: dict, heads: int) -> Tex:
+    """norm=post: the forward pass's values, each LayerNorm's σ and x̂ beside its input."""
+    weights = r" \quad ".join(f"\\tilde A{_head_suffix(h, heads)} = {matrix_tex(m['A'][h])}" for h in range(heads))
+    lines = [
+        f"X = {matrix_tex(m['X'])} \\quad Q = {matrix_tex(m['Q'])} \\quad K = {matrix_tex(m['K'])} \\quad V = {matrix_tex(m['V'])}",
+        f"{weights} \\quad O = {matrix_tex(m['O'])}",
+        f"R_1 = {matrix_tex(m['R1'])} \\quad \\sigma_1 = {matrix_tex(m['sigma'])} \\quad \\hat R_1 = \\frac{{R_1 - \\mu_1}}{{\\sigma_1}} = "
+        f"{matrix_tex(m['Rhat1'])}",
+        f"H_1 = {matrix_tex(m['H1'])} \\quad u = {matrix_tex(m['u'])} \\quad r = {matrix_tex(m['r'])}",
+        f"R_2 = {matrix_tex(m['R2'])} \\quad \\sigma_2 = {matrix_tex(m['sigma2'])} \\quad \\hat R_2 = \\frac{{R_2 - \\mu_2}}{{\\sigma_2}} = "
+        f"{matrix_tex(m['Rhat2'])}",
+        f"H_2 = {matrix_tex(m['H2'])} \\quad z = {matrix_tex(m['z'])}",
+        f"\\tilde p = {matrix_tex(m['p'])}",
+    ]
+    return Tex("The forward pass gave these values (attention used the simple weights $\\tilde A$, each within 0.05 of the "
+               "true weight; $\\tilde p$ is within 0.05 of softmax of each row of $z$, and the backward pass uses it as if "
+               "exact):" + "".join(f"\\[ {line} \\]" for line in lines))
+
+
 def _head_suffix(h: int, heads: int) -> str:
     return f"_{h + 1}" if heads > 1 else ""
 
@@ -315,14 +454,21 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
     heads, n = len(d["weights"]), N_TOKENS
     ids, targets = d["ids"][:n], d["ids"][1:n + 1]
     mean = options["reduction"] == "mean"
+    post = _post(options)
     g = {name: matrix(rows) for name, rows in d["grads"].items()}
-    m = {"X": matrix(d["x"]), "sigma": matrix([[s] for s in d["sigma"]]), "xhat": matrix(d["xhat"]), "Y": matrix(d["y"]),
-         "Q": matrix(d["Q"]), "K": matrix(d["K"]), "V": matrix(d["v"]), "O": matrix(d["o"]), "H1": matrix(d["H1"]),
-         "u": matrix(d["u"]), "r": matrix(d["r"]), "H2": matrix(d["H2"]), "z": matrix(d["z"]), "p": matrix(d["p_rows"]),
-         "A": [matrix([row + [Fraction(0)] * (n - len(row)) for row in w]) for w in d["weights"]]}
+    m = {"X": matrix(d["x"]), "Q": matrix(d["Q"]), "K": matrix(d["K"]), "V": matrix(d["v"]), "O": matrix(d["o"]),
+         "H1": matrix(d["H1"]), "u": matrix(d["u"]), "r": matrix(d["r"]), "H2": matrix(d["H2"]), "z": matrix(d["z"]),
+         "p": matrix(d["p_rows"]), "A": [matrix([row + [Fraction(0)] * (n - len(row)) for row in w]) for w in d["weights"]]}
     w = {name: matrix(d[name]) for name in ("W_Q", "W_K", "W_V", "W_O", "W_1", "W_2", "W_out")}
-    w.update({"gamma": matrix([d["gamma"]]), "beta": matrix([d["beta"]]), "b_1": matrix([d["b_1"]]), "b_2": matrix([d["b_2"]]),
-              "E": matrix(d["E"]), "P": matrix(d["P"])})
+    w.update({"b_1": matrix([d["b_1"]]), "b_2": matrix([d["b_2"]]), "E": matrix(d["E"]), "P": matrix(d["P"])})
+    if post:  # Add & Norm: R₁ and R₂, each LayerNorm's σ and x̂ (the Rhat rows of ±1), γ and β
+        m.update({"R1": matrix(d["R1"]), "sigma": matrix([[s] for s in d["sigma_1"]]), "Rhat1": matrix(d["Rhat1"]),
+                  "R2": matrix(d["R2"]), "sigma2": matrix([[s] for s in d["sigma_2"]]), "Rhat2": matrix(d["Rhat2"])})
+        w.update({name: matrix([d[name]]) for name in ("gamma_1", "beta_1", "gamma_2", "beta_2")})
+    else:
+        m.update({"sigma": matrix([[s] for s in d["sigma"]]), "xhat": matrix(d["xhat"]), "Y": matrix(d["y"])})
+        w.update({"gamma": matrix([d["gamma"]]), "beta": matrix([d["beta"]])})
+    sums = POST_SUMS if post else PRE_SUMS
     q = {name: _q(name, SYMBOLS[name], value) for name, value in g.items() if name in SYMBOLS}
     for h in range(heads):
         q[f"dA{h + 1}"] = _q(f"dA{h + 1}", f"d\\tilde A{_head_suffix(h, heads)}", g[f"dA{h + 1}"])
@@ -339,7 +485,8 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         p_target, mean, r"\ell_i = -\ln \tilde p[i, t_i]",
         [f"-\\ln \\tilde p[{i},{t}] = -\\ln {number_tex(Rational(p.numerator, p.denominator))}"
          for i, (t, p) in enumerate(zip(targets, p_target))],
-        given=Tex(_forward_given(m, heads, _gelu(options)) + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
+        given=Tex((_post_forward_given(m, heads) if post else _forward_given(m, heads, _gelu(options)))
+                  + " The table of $\\ln k$: \\[" + ln_table_tex() + "\\]")
         if options["forward"] == "given" else loss_given, aside=" ($t_i$ its target)") + [
         # dz joins the output layer's part, as du joins the first layer's: the sheet keeps to 26 parts, a to z, with
         # forward=compute (the loss took a second part, for L to 4 places).
@@ -360,14 +507,8 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
                            checks=(shape_check(g["dW_out"], r"W_{\text{out}}"),)),
               product_step(Tex(r"Row $i$ of $dz$ dotted with row $j$ of $W_{\text{out}}$."), g["dz"], w["W_out"].T,
                            Tex(r"dH_2 = dz\,W_{\text{out}}^{\mathsf T}"), q["dH2"], expand="row"))),
-        Part(Tex(r"Feed-forward output ($H_2 = H_1 + r\,W_2 + b_2$): compute $dW_2 = r^{\mathsf T} dH_2$, $db_2$ (the column sums of "
-                 r"$dH_2$) and $dr = dH_2\,W_2^{\mathsf T}$."),
-             (q["dW_2"], q["db_2"], q["dr"]),
-             (product_step(Tex(r"Column $i$ of $r$ dotted with column $j$ of $dH_2$."), m["r"].T, g["dH2"],
-                           Tex(r"dW_2 = r^{\mathsf T} dH_2"), q["dW_2"], expand="row", checks=(shape_check(g["dW_2"], "W_2"),)),
-              sum_rows_step(Tex(r"$b_2$ is added to every row, so its gradient adds up the rows of $dH_2$."), g["dH2"], "dH_2", q["db_2"]),
-              product_step(Tex(r"Row $i$ of $dH_2$ dotted with row $j$ of $W_2$."), g["dH2"], w["W_2"].T,
-                           Tex(r"dr = dH_2\,W_2^{\mathsf T}"), q["dr"], expand="row"))),
+    ] + ([_norm_part(g, m, w, q, POST_NORM_2)] if post else []) + [
+        _ffn_output_part(g, m, w, q, sums),
         _gelu_layer_part(g, m, q) if _gelu(options) else
         Part(Tex(r"Through the ReLU and the first layer ($r = \operatorname{ReLU}(u)$, $u = H_1 W_1 + b_1$): compute "
                  r"$du$, $dW_1 = H_1^{\mathsf T} du$ and $db_1$."),
@@ -380,27 +521,28 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
               product_step(Tex(r"Column $i$ of $H_1$ dotted with column $j$ of $du$."), m["H1"].T, g["du"], Tex(r"dW_1 = H_1^{\mathsf T} du"),
                            q["dW_1"], expand="row", checks=(shape_check(g["dW_1"], "W_1"),)),
               sum_rows_step(Tex(r"$b_1$ is added to every row, so its gradient adds up the rows of $du$."), g["du"], "du", q["db_1"]))),
-        _residual_part(g, w, q),
-        Part(Tex(r"Attention's output projection ($H_1 = Y + O\,W_O$): compute $dW_O = O^{\mathsf T} dH_1$ and "
-                 r"$dO = dH_1\,W_O^{\mathsf T}$."),
-             (q["dW_O"], q["dO"]),
-             (product_step(Tex(r"Column $i$ of $O$ dotted with column $j$ of $dH_1$."), m["O"].T, g["dH1"], Tex(r"dW_O = O^{\mathsf T} dH_1"),
-                           q["dW_O"], expand="row", checks=(shape_check(g["dW_O"], "W_O"),)),
-              product_step(Tex(r"Row $i$ of $dH_1$ dotted with row $j$ of $W_O$."), g["dH1"], w["W_O"].T, Tex(r"dO = dH_1\,W_O^{\mathsf T}"),
-                           q["dO"]))),
+        _residual_part(g, w, q, sums),
+    ] + ([_norm_part(g, m, w, q, POST_NORM_1)] if post else []) + [
+        _projection_part(g, m, w, q, sums),
         _head_output_part(g, m, q, heads),
         _softmax_part(g, m, q, heads),
-        _query_key_part(g, m, q, heads),
-        _dy_part(g, w, q),
-        _layernorm_part(g, m, w, q),
+        _query_key_part(g, m, q, heads, sums),
+        _dy_part(g, w, q, sums),
+    ] + ([] if post else [_norm_part(g, m, w, q, PRE_NORM)]) + [
         _embedding_part(g, q, ids),
         _adamw_part(g, w, options),
     ]
+    if post:  # its second LayerNorm adds a part: three pairs share one, so that forward=compute keeps to 26 (a to z)
+        parts = _joined(parts, ("dH1", "dA1", "dX"))
     if options["forward"] == "compute":
         parts = _forward_parts(d, n, heads, mean, options.get("activation", "relu")) + parts
     given = [_q(name, symbol, w[name]) for name, symbol in (
         ("E", "E"), ("P", "P"), ("gamma", r"\gamma"), ("beta", r"\beta"), ("W_Q", "W_Q"), ("W_K", "W_K"), ("W_V", "W_V"),
-        ("W_O", "W_O"), ("W_1", "W_1"), ("b_1", "b_1"), ("W_2", "W_2"), ("b_2", "b_2"), ("W_out", r"W_{\text{out}}"))]
+        ("W_O", "W_O"), ("W_1", "W_1"), ("b_1", "b_1"), ("W_2", "W_2"), ("b_2", "b_2"), ("W_out", r"W_{\text{out}}"))
+        if not post or name not in ("gamma", "beta")]
+    if post:  # each LayerNorm its own γ and β, listed where the chain meets them (as tiny_transformer's)
+        given = given[:6] + [_q(name, PARAMETER_SYMBOLS[name], w[name]) for name in ("gamma_1", "beta_1")] + given[6:10] \
+            + [_q(name, PARAMETER_SYMBOLS[name], w[name]) for name in ("gamma_2", "beta_2")] + given[10:]
     facts = {
         "token_ids": ImmutableMatrix([ids]),
         "targets": ImmutableMatrix([targets]),
@@ -419,16 +561,35 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         facts["activation"] = Tex(r"\operatorname{GELU}")  # the statement's FFN (ReLU unless this fact is there)
         # The slopes du = dr ⊙ s uses (½ at u = 0, the Given s̃ elsewhere): the rule is printed; the matrix is for marking.
         facts["slopes"] = m["u"].applyfunc(lambda v: Rational(GELU_SLOPE[int(v)].numerator, GELU_SLOPE[int(v)].denominator))
+    if post:
+        facts["norm"] = "post"  # the statement's model: Add & Norm after each sublayer
     if options["forward"] == "compute":
         facts["e_table"] = exp_table_tex()
     else:
         # Everything the forward Given box prints, so the JSON key (and marking's follow-through) has it too.
-        facts.update({name: m[name] for name in ("X", "sigma", "xhat", "Y", "Q", "K", "V", "O", "H1", "u", "r", "H2", "z")})
+        facts.update({name: m[name] for name in (POST_GIVEN if post else ("X", "sigma", "xhat", "Y", "Q", "K", "V", "O", "H1",
+                                                                          "u", "r", "H2", "z"))})
     # AdamW's hyperparameters are printed in the last part's prompt; in the JSON key they are key facts, not givens
     # (β₂ = 999/1000 is PyTorch's default, not a number the student computes with).
     hyperparameters = {"lr": Rational(LEARNING_RATE), "beta1": Rational(BETA1), "beta2": Rational(BETA2),
                        "weight_decay": Rational(WEIGHT_DECAY)}
     return Problem.draft(given=given, parts=parts, facts=facts, needs_calculator=True, key_facts=hyperparameters)
+
+
+def _joined(parts: list[Part], firsts: tuple[str, ...]) -> list[Part]:
+    """Each part whose first answer is named in `firsts` joined with the part after it: both prompts, answers, steps."""
+    joined: list[Part] = []
+    i = 0
+    while i < len(parts):
+        part = parts[i]
+        if part.answers[0].name in firsts and i + 1 < len(parts):
+            after = parts[i + 1]
+            part = Part(Tex(f"{part.prompt} {after.prompt}"), part.answers + after.answers, part.steps + after.steps,
+                        given=Tex(part.given + after.given))
+            i += 1
+        joined.append(part)
+        i += 1
+    return joined
 
 
 def _forward_parts(d: dict, n: int, heads: int, mean: bool, activation: str = "relu") -> list[Part]:
@@ -469,25 +630,68 @@ def _relu_line(pre, value, i: int, j: int) -> Tex:
                + f" \\quad (u[{i},{j}] = {number_tex(pre)} {'> 0' if kept else '< 0'})")
 
 
-def _residual_part(g: dict, w: dict, q: dict) -> Part:
-    """dH₁ = dH₂ (the residual's copy) + du·W₁ᵀ (through the feed-forward layer)."""
+@dataclass(frozen=True)
+class _Sums:
+    """What the backward parts between the residual sums call things: with LayerNorm on the embeddings the sums are
+    H₂ and H₁ and the heads read Y; with Add & Norm they are R₂ and R₁ (each followed by a LayerNorm), the heads read X."""
+    second: str  # the feed-forward layer's residual sum, as a key of the gradients ("dH2") and in TeX ("H_2")
+    second_tex: str
+    first: str  # the attention's residual sum
+    first_tex: str
+    read: str  # what the heads read, and its gradient (the four paths' sum)
+    read_grad: str
+
+
+PRE_SUMS = _Sums("dH2", "H_2", "dH1", "H_1", "Y", "dY")
+POST_SUMS = _Sums("dR2", "R_2", "dR1", "R_1", "X", "dX")
+
+
+def _ffn_output_part(g: dict, m: dict, w: dict, q: dict, sums: _Sums) -> Part:
+    """The feed-forward layer's output (its residual sum = H₁ + r·W₂ + b₂): dW₂, db₂ and dr."""
+    d2, t2 = sums.second, sums.second_tex
+    return Part(Tex(f"Feed-forward output (${t2} = H_1 + r\\,W_2 + b_2$): compute $dW_2 = r^{{\\mathsf T}} d{t2}$, $db_2$ (the "
+                    f"column sums of $d{t2}$) and $dr = d{t2}\\,W_2^{{\\mathsf T}}$."),
+                (q["dW_2"], q["db_2"], q["dr"]),
+                (product_step(Tex(f"Column $i$ of $r$ dotted with column $j$ of $d{t2}$."), m["r"].T, g[d2],
+                              Tex(f"dW_2 = r^{{\\mathsf T}} d{t2}"), q["dW_2"], expand="row", checks=(shape_check(g["dW_2"], "W_2"),)),
+                 sum_rows_step(Tex(f"$b_2$ is added to every row, so its gradient adds up the rows of $d{t2}$."), g[d2], f"d{t2}",
+                               q["db_2"]),
+                 product_step(Tex(f"Row $i$ of $d{t2}$ dotted with row $j$ of $W_2$."), g[d2], w["W_2"].T,
+                              Tex(f"dr = d{t2}\\,W_2^{{\\mathsf T}}"), q["dr"], expand="row")))
+
+
+def _residual_part(g: dict, w: dict, q: dict, sums: _Sums) -> Part:
+    """dH₁ = dH₂ (the residual's copy; dR₂ with Add & Norm) + du·W₁ᵀ (through the feed-forward layer)."""
+    d2, t2 = sums.second, sums.second_tex
     through = g["du"] * w["W_1"].T
     q_through = _q("duW1", r"du\,W_1^{\mathsf T}", through)
     d_model = g["dH1"].cols
-    expansions = tuple(Expansion(entry_label("dH_1", 0, j), (Term((g["dH2"][0, j],)),)
+    expansions = tuple(Expansion(entry_label("dH_1", 0, j), (Term((g[d2][0, j],)),)
                                  + tuple(Term((g["du"][0, k], w["W_1"][j, k])) for k in range(w["W_1"].cols)), g["dH1"][0, j])
                        for j in range(d_model))
-    if g["dH2"] + through != g["dH1"]:
+    if g[d2] + through != g["dH1"]:
         raise ValueError("dH1 is not the sum of its two paths")
-    return Part(Tex(r"The residual around the feed-forward layer ($H_2 = H_1 + \operatorname{FFN}(H_1)$): compute "
-                    r"$dH_1 = dH_2 + du\,W_1^{\mathsf T}$."),
+    return Part(Tex(f"The residual around the feed-forward layer (${t2} = H_1 + \\operatorname{{FFN}}(H_1)$): compute "
+                    f"$dH_1 = d{t2} + du\\,W_1^{{\\mathsf T}}$."),
                 (q["dH1"],),
                 (product_step(Tex(r"Through the feed-forward layer: row $i$ of $du$ dotted with row $j$ of $W_1$."), g["du"],
                               w["W_1"].T, Tex(r"du\,W_1^{\mathsf T}"), q_through, expand="first"),
-                 Step(text=Tex(r"$H_1$ reaches $H_2$ twice, directly and through the layer, so the two gradients add."),
-                      formula=Tex(r"dH_1 = dH_2 + du\,W_1^{\mathsf T}"),
-                      shapes=Tex(f"{shape_text(g['dH2'])} + {shape_text(through)} \\to {shape_text(g['dH1'])}"),
+                 Step(text=Tex(f"$H_1$ reaches ${t2}$ twice, directly and through the layer, so the two gradients add."),
+                      formula=Tex(f"dH_1 = d{t2} + du\\,W_1^{{\\mathsf T}}"),
+                      shapes=Tex(f"{shape_text(g[d2])} + {shape_text(through)} \\to {shape_text(g['dH1'])}"),
                       expansions=expansions, result=q["dH1"])))
+
+
+def _projection_part(g: dict, m: dict, w: dict, q: dict, sums: _Sums) -> Part:
+    """Attention's output projection (its residual sum = Y + O·W_O, or X + O·W_O with Add & Norm): dW_O and dO."""
+    d1, t1, read = sums.first, sums.first_tex, sums.read
+    return Part(Tex(f"Attention's output projection (${t1} = {read} + O\\,W_O$): compute $dW_O = O^{{\\mathsf T}} d{t1}$ and "
+                    f"$dO = d{t1}\\,W_O^{{\\mathsf T}}$."),
+                (q["dW_O"], q["dO"]),
+                (product_step(Tex(f"Column $i$ of $O$ dotted with column $j$ of $d{t1}$."), m["O"].T, g[d1],
+                              Tex(f"dW_O = O^{{\\mathsf T}} d{t1}"), q["dW_O"], expand="row", checks=(shape_check(g["dW_O"], "W_O"),)),
+                 product_step(Tex(f"Row $i$ of $d{t1}$ dotted with row $j$ of $W_O$."), g[d1], w["W_O"].T,
+                              Tex(f"dO = d{t1}\\,W_O^{{\\mathsf T}}"), q["dO"])))
 
 
 def _head_output_part(g: dict, m: dict, q: dict, heads: int) -> Part:
@@ -544,7 +748,7 @@ def _softmax_part(g: dict, m: dict, q: dict, heads: int) -> Part:
                 tuple(q[f"dS{h + 1}"] for h in range(heads)), tuple(steps))
 
 
-def _query_key_part(g: dict, m: dict, q: dict, heads: int) -> Part:
+def _query_key_part(g: dict, m: dict, q: dict, heads: int, sums: _Sums) -> Part:
     """S = Q·Kᵀ per head (√d_head = 1): dQ = dS·K and dK = dSᵀ·Q, column by column."""
     n = m["Q"].rows
     dq_expansions, dk_expansions = [], []
@@ -555,12 +759,14 @@ def _query_key_part(g: dict, m: dict, q: dict, heads: int) -> Part:
         dk_expansions += [Expansion(entry_label("dK", i, h), tuple(Term((ds[r, i], m["Q"][r, h])) for r in range(n)), g["dK"][i, h])
                           for i in range(n)]
     suffix = "_{h+1}" if heads > 1 else ""
-    weight_steps = tuple(product_step(Tex(f"Column $i$ of $Y$ dotted with column $h$ of $d{name}$."), m["Y"].T, g[f"d{name}"],
-                                      Tex(f"dW_{name} = Y^{{\\mathsf T}} d{name}"), q[f"dW_{name}"], expand="first",
+    read = sums.read  # what the heads read: Y, or X with Add & Norm
+    weight_steps = tuple(product_step(Tex(f"Column $i$ of ${read}$ dotted with column $h$ of $d{name}$."), m[read].T, g[f"d{name}"],
+                                      Tex(f"dW_{name} = {read}^{{\\mathsf T}} d{name}"), q[f"dW_{name}"], expand="first",
                                       checks=(shape_check(g[f"dW_{name}"], f"W_{name}"),)) for name in ("Q", "K", "V"))
     return Part(Tex(f"Through the scores $S{suffix} = Q[:,h]\\,K[:,h]^{{\\mathsf T}}$ (scale $1/\\sqrt{{d_{{\\text{{head}}}}}} = 1$): "
                     f"compute $dQ$ and $dK$ (column $h$ for head {'$h+1$' if heads > 1 else '1'}); then the projection weights' "
-                    r"gradients $dW_Q = Y^{\mathsf T} dQ$, $dW_K = Y^{\mathsf T} dK$ and $dW_V = Y^{\mathsf T} dV$."),
+                    f"gradients $dW_Q = {read}^{{\\mathsf T}} dQ$, $dW_K = {read}^{{\\mathsf T}} dK$ and "
+                    f"$dW_V = {read}^{{\\mathsf T}} dV$."),
                 (q["dQ"], q["dK"], q["dW_Q"], q["dW_K"], q["dW_V"]),
                 (Step(text=Tex("A query's gradient: its row of score gradients, each times the key it met."),
                       formula=Tex(f"dQ[i,h] = \\sum_j dS{suffix}[i,j]\\,K[j,h]"), expansions=tuple(dq_expansions), result=q["dQ"],
@@ -570,69 +776,104 @@ def _query_key_part(g: dict, m: dict, q: dict, heads: int) -> Part:
                 + weight_steps)
 
 
-def _dy_part(g: dict, w: dict, q: dict) -> Part:
-    """Y feeds the residual and the three projections: each path's gradient, then dY = dH₁ + dQ·W_Qᵀ + dK·W_Kᵀ + dV·W_Vᵀ."""
-    dy = g["dY"]
+def _dy_part(g: dict, w: dict, q: dict, sums: _Sums) -> Part:
+    """What the heads read (Y, or X with Add & Norm) feeds the residual and the three projections: each path's gradient,
+    then dY = dH₁ + dQ·W_Qᵀ + dK·W_Kᵀ + dV·W_Vᵀ (dX = dR₁ + … with Add & Norm)."""
+    read, total_name, residual, residual_tex = sums.read, sums.read_grad, sums.first, sums.first_tex
+    dy = g[total_name]
     paths = {name: _q(f"d{name}W{name}", f"d{name}\\,W_{name}^{{\\mathsf T}}", g[f"d{name}"] * w[f"W_{name}"].T)
              for name in ("Q", "K", "V")}
-    if g["dH1"] + sum((p.value for p in paths.values()), ImmutableMatrix.zeros(*dy.shape)) != dy:
-        raise ValueError("dY is not the sum of its four paths")
+    if g[residual] + sum((p.value for p in paths.values()), ImmutableMatrix.zeros(*dy.shape)) != dy:
+        raise ValueError(f"{total_name} is not the sum of its four paths")
     last = dy.rows - 1  # the last row: token 0's query and score gradients are 0, so row 0 shows less
     path_steps = tuple(product_step(Tex(f"Through $W_{name}$: row $i$ of $d{name}$ dotted with row $j$ of $W_{name}$."),
                                     g[f"d{name}"], w[f"W_{name}"].T, Tex(f"d{name}\\,W_{name}^{{\\mathsf T}}"), path, expand="first")
                        for name, path in paths.items())
+    formula = f"d{read} = d{residual_tex} + dQ\\,W_Q^{{\\mathsf T}} + dK\\,W_K^{{\\mathsf T}} + dV\\,W_V^{{\\mathsf T}}"
     total = Step(text=Tex(f"Add the four paths' gradients, entry by entry (row {last} written out)."),
-                 formula=Tex(r"dY = dH_1 + dQ\,W_Q^{\mathsf T} + dK\,W_K^{\mathsf T} + dV\,W_V^{\mathsf T}"),
-                 expansions=tuple(Expansion(entry_label("dY", last, j), (Term((g["dH1"][last, j],)),)
+                 formula=Tex(formula),
+                 expansions=tuple(Expansion(entry_label(f"d{read}", last, j), (Term((g[residual][last, j],)),)
                                             + tuple(Term((path.value[last, j],)) for path in paths.values()), dy[last, j])
                                   for j in range(dy.cols)),
-                 result=q["dY"])
-    return Part(Tex(r"$Y$ reaches the loss four ways (the residual and the three projections): compute "
-                    r"$dY = dH_1 + dQ\,W_Q^{\mathsf T} + dK\,W_K^{\mathsf T} + dV\,W_V^{\mathsf T}$."),
-                (q["dY"],), path_steps + (total,))
+                 result=q[total_name])
+    return Part(Tex(f"${read}$ reaches the loss four ways (the residual and the three projections): compute ${formula}$."),
+                (q[total_name],), path_steps + (total,))
 
 
-def _layernorm_part(g: dict, m: dict, w: dict, q: dict) -> Part:
-    """LayerNorm (Y = γ ⊙ X̂ + β, ε = 0): dγ, dβ, dX̂ = dY ⊙ γ, then dX row by row."""
-    dy, xhat, gamma, dxhat, dx = g["dY"], m["xhat"], w["gamma"], g["dxhat"], g["dX"]
+@dataclass(frozen=True)
+class _Norm:
+    """One LayerNorm's backward part, as the sheet names it: out = γ ⊙ x̂ + β with x̂ = (input − μ)/σ."""
+    title: str
+    out: str  # TeX of the output, the input, x̂, μ, σ, γ, β and γ's entry j
+    inp: str
+    hat: str
+    mu: str
+    sigma: str
+    gamma: str
+    beta: str
+    gamma_j: str
+    sigma_row: str  # σ of row i, as a format string
+    mean_row: str  # a row mean's row index, as a format string ("[{}]" where x̂ has a subscript of its own)
+    values: tuple[str, str, str]  # keys of x̂ and σ (forward values) and of γ (a given)
+    grads: tuple[str, str, str, str, str]  # keys of the output's gradient, dγ, dβ, dx̂ and the input's gradient
+
+
+PRE_NORM = _Norm("LayerNorm", "Y", "X", r"\hat X", r"\mu", r"\sigma", r"\gamma", r"\beta", r"\gamma_j", "\\sigma_{}",
+                 "_{}", ("xhat", "sigma", "gamma"), ("dY", "dgamma", "dbeta", "dxhat", "dX"))
+POST_NORM_2 = _Norm(r"The second Add \& Norm's LayerNorm", "H_2", "R_2", r"\hat R_2", r"\mu_2", r"\sigma_2", r"\gamma_2",
+                    r"\beta_2", r"\gamma_{2,j}", "\\sigma_{{2,{}}}", "[{}]", ("Rhat2", "sigma2", "gamma_2"),
+                    ("dH2", "dgamma_2", "dbeta_2", "dRhat2", "dR2"))
+POST_NORM_1 = _Norm(r"The first Add \& Norm's LayerNorm", "H_1", "R_1", r"\hat R_1", r"\mu_1", r"\sigma_1", r"\gamma_1",
+                    r"\beta_1", r"\gamma_{1,j}", "\\sigma_{{1,{}}}", "[{}]", ("Rhat1", "sigma", "gamma_1"),
+                    ("dH1", "dgamma_1", "dbeta_1", "dRhat1", "dR1"))
+
+
+def _norm_part(g: dict, m: dict, w: dict, q: dict, norm: _Norm) -> Part:
+    """One LayerNorm (ε = 0) from its output's gradient: dγ, dβ, dx̂ = d(out) ⊙ γ, then d(input) row by row."""
+    up, dgamma, dbeta, dxhat_name, dinput = norm.grads
+    xhat_name, sigma_name, gamma_name = norm.values
+    dy, xhat, gamma, dxhat, dx = g[up], m[xhat_name], w[gamma_name], g[dxhat_name], g[dinput]
+    out, inp, hat, sigma, gm = norm.out, norm.inp, norm.hat, norm.sigma, norm.gamma
     n, d_model = dy.shape
-    q_dxhat = _q("dxhat", SYMBOLS["dxhat"], dxhat)
+    q_dxhat = _q(dxhat_name, f"d{hat}", dxhat)
     gamma_step = Step(
-        text=Tex(r"$\gamma_j$ multiplies $\hat X[i,j]$ in every row, so each row adds $dY \cdot \hat X$."),
-        formula=Tex(r"d\gamma[j] = \sum_i dY[i,j]\,\hat X[i,j]"),
-        expansions=tuple(Expansion(entry_label(r"d\gamma", 0, j), tuple(Term((dy[i, j], xhat[i, j])) for i in range(n)), g["dgamma"][0, j])
+        text=Tex(f"${norm.gamma_j}$ multiplies ${hat}[i,j]$ in every row, so each row adds $d{out} \\cdot {hat}$."),
+        formula=Tex(f"d{gm}[j] = \\sum_i d{out}[i,j]\\,{hat}[i,j]"),
+        expansions=tuple(Expansion(entry_label(f"d{gm}", 0, j), tuple(Term((dy[i, j], xhat[i, j])) for i in range(n)), g[dgamma][0, j])
                          for j in range(d_model)),
-        result=q["dgamma"], checks=(shape_check(g["dgamma"], r"\gamma"),))
-    beta_step = sum_rows_step(Tex(r"$\beta$ is added to every row, so its gradient adds up the rows of $dY$."), dy, "dY", q["dbeta"])
-    dxhat_step = Step(text=Tex(r"$Y = \gamma \odot \hat X + \beta$: each column of $dY$ is multiplied by its $\gamma_j$."),
-                      formula=Tex(r"d\hat X[i,j] = dY[i,j]\,\gamma_j"),
-                      lines=tuple(Tex(f"d\\hat X[{i},:] = {matrix_tex(dy[i, :])} \\odot {matrix_tex(gamma)} = {matrix_tex(dxhat[i, :])}")
+        result=q[dgamma], checks=(shape_check(g[dgamma], gm),))
+    beta_step = sum_rows_step(Tex(f"${norm.beta}$ is added to every row, so its gradient adds up the rows of $d{out}$."), dy,
+                              f"d{out}", q[dbeta])
+    dxhat_step = Step(text=Tex(f"${out} = {gm} \\odot {hat} + {norm.beta}$: each column of $d{out}$ is multiplied by its "
+                               f"${norm.gamma_j}$."),
+                      formula=Tex(f"d{hat}[i,j] = d{out}[i,j]\\,{norm.gamma_j}"),
+                      lines=tuple(Tex(f"d{hat}[{i},:] = {matrix_tex(dy[i, :])} \\odot {matrix_tex(gamma)} = {matrix_tex(dxhat[i, :])}")
                                   for i in range(n)),
                       result=q_dxhat)
     lines = []
     for i in range(n):
-        row, hat = list(dxhat.row(i)), list(xhat.row(i))
-        m1, m2 = sympy.Add(*row) / d_model, sympy.Add(*(a * b for a, b in zip(row, hat))) / d_model
-        bracket = [a - m1 - x * m2 for a, x in zip(row, hat)]
-        lines += [mean_line(f"\\overline{{d\\hat X}}_{i}", row, m1),
-                  products_mean_line(f"\\overline{{d\\hat X \\odot \\hat X}}_{i}", row, hat, m2),
-                  divided_line(f"dX[{i},:]", f"\\bigl(d\\hat X[{i},:] - \\overline{{d\\hat X}}_{i} - \\hat X[{i},:]\\,"
-                               f"\\overline{{d\\hat X \\odot \\hat X}}_{i}\\bigr)/\\sigma_{i}",
-                               bracket, m["sigma"][i, 0], dx.row(i))]
+        row, hats = list(dxhat.row(i)), list(xhat.row(i))
+        m1, m2 = sympy.Add(*row) / d_model, sympy.Add(*(a * b for a, b in zip(row, hats))) / d_model
+        bracket = [a - m1 - x * m2 for a, x in zip(row, hats)]
+        mean1, mean2 = (f"\\overline{{{bar}}}{norm.mean_row.format(i)}" for bar in (f"d{hat}", f"d{hat} \\odot {hat}"))
+        rule_i = f"\\bigl(d{hat}[{i},:] - {mean1} - {hat}[{i},:]\\,{mean2}\\bigr)/{norm.sigma_row.format(i)}"
+        lines += [mean_line(mean1, row, m1), products_mean_line(mean2, row, hats, m2)]
+        # The rule on one line, its numbers on the next: together they run past the margin when the fractions are wide.
+        lines += [Tex(f"d{inp}[{i},:] = {rule_i}"), Tex("= " + divided_numbers(bracket, m[sigma_name][i, 0], dx.row(i)))]
     checks = []
     for i in range(n):
         if sympy.Add(*dx.row(i)) != 0 or sympy.Add(*(a * b for a, b in zip(dx.row(i), xhat.row(i)))) != 0:
             raise ValueError("LayerNorm backward row is not centred or not orthogonal to x̂")
         products = " + ".join(f"{factor_tex(a)} \\cdot {factor_tex(b)}" for a, b in zip(dx.row(i), xhat.row(i)))
-        checks.append(Tex(f"\\text{{row {i} of }} dX \\text{{ sums to 0 and is orthogonal to }} \\hat X[{i},:]\\text{{: }} {products} = 0"))
-    dx_step = Step(text=Tex(r"Row by row: the two means over the 4 features, then the bracket divided by the row's $\sigma$."),
-                   formula=Tex(r"dX = \tfrac{1}{\sigma}\bigl(d\hat X - \overline{d\hat X} - \hat X \odot \overline{d\hat X \odot \hat X}\bigr)"),
-                   lines=tuple(lines), result=q["dX"], checks=tuple(checks))
-    return Part(Tex(r"LayerNorm ($Y = \gamma \odot \hat X + \beta$, $\hat X = (X - \mu)/\sigma$): compute "
-                    r"$d\gamma = \sum_i dY[i,:] \odot \hat X[i,:]$, $d\beta = \sum_i dY[i,:]$ and, with $d\hat X = dY \odot \gamma$, "
-                    r"$dX = \tfrac{1}{\sigma}\bigl(d\hat X - \overline{d\hat X} - \hat X \odot \overline{d\hat X \odot \hat X}\bigr)$ "
-                    r"row by row (a bar is the mean over the row's 4 features)."),
-                (q["dgamma"], q["dbeta"], q["dX"]), (gamma_step, beta_step, dxhat_step, dx_step))
+        checks.append(Tex(f"\\text{{row {i} of }} d{inp} \\text{{ sums to 0 and is orthogonal to }} {hat}[{i},:]\\text{{: }} {products} = 0"))
+    rule = (f"d{inp} = \\tfrac{{1}}{{{sigma}}}\\bigl(d{hat} - \\overline{{d{hat}}} - {hat} \\odot "
+            f"\\overline{{d{hat} \\odot {hat}}}\\bigr)")
+    dx_step = Step(text=Tex(f"Row by row: the two means over the 4 features, then the bracket divided by the row's ${sigma}$."),
+                   formula=Tex(rule), lines=tuple(lines), result=q[dinput], checks=tuple(checks))
+    return Part(Tex(f"{norm.title} (${out} = {gm} \\odot {hat} + {norm.beta}$, ${hat} = ({inp} - {norm.mu})/{sigma}$): compute "
+                    f"$d{gm} = \\sum_i d{out}[i,:] \\odot {hat}[i,:]$, $d{norm.beta} = \\sum_i d{out}[i,:]$ and, with "
+                    f"$d{hat} = d{out} \\odot {gm}$, ${rule}$ row by row (a bar is the mean over the row's 4 features)."),
+                (q[dgamma], q[dbeta], q[dinput]), (gamma_step, beta_step, dxhat_step, dx_step))
 
 
 def _embedding_part(g: dict, q: dict, ids: list[int]) -> Part:

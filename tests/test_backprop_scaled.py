@@ -1,0 +1,55 @@
+"""The whole-number first test of training_step's norm=post search gives backprop.post_backward's verdict exactly."""
+
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+
+import pytest
+
+from generator.core.backprop import post_backward
+from generator.core.backprop_scaled import post_gradients_clean, post_scale
+from generator.core.rng import Rng
+from generator.problems import training_step
+from generator.problems.tiny_transformer import Restart, draw_post_front, layernorm_affine
+
+
+def _candidates(heads: int, fronts: int, tries: int):
+    """(model, p̃ rows, targets) as the search meets them: a drawn block, then output layers on it."""
+    rng = Rng(f"scaled/{heads}")
+    for _ in range(fronts):
+        while True:
+            try:
+                model = training_step._post_extras(draw_post_front(rng, 2, heads, None))
+                break
+            except Restart:
+                continue
+        for _ in range(tries):
+            gamma2, beta2, h2 = layernorm_affine(rng, model["Rhat2"])
+            readout = training_step._readout(rng, h2, model["weights"])
+            if readout is not None:
+                w_out, z, p_rows = readout
+                yield ({**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows},
+                       p_rows, model["ids"][1:3])
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+@pytest.mark.parametrize("scale", [Fraction(1, 2), Fraction(1)])
+def test_the_whole_number_pass_agrees_with_the_fraction_pass(heads, scale):
+    verdicts = Counter()
+    for model, p_rows, targets in _candidates(heads, fronts=30, tries=25):
+        dz = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
+        fast = post_gradients_clean(model, dz, training_step._clean_fraction(scale))
+        exact = post_backward(model, p_rows, targets, scale, training_step._small_fractions(scale)) is not None
+        assert fast == exact, (heads, scale, model["ids"])
+        verdicts[fast] += 1
+    assert verdicts[True] and verdicts[False], verdicts  # both verdicts met: the comparison can fail
+
+
+def test_the_scale_makes_every_gradient_whole():
+    """S times each gradient of the exact pass is a whole number (else the whole-number pass would round)."""
+    for model, p_rows, targets in _candidates(2, fronts=4, tries=10):
+        grads = post_backward(model, p_rows, targets, Fraction(1, 2))
+        dz = grads["dz"]
+        s = post_scale(model, dz)
+        assert all((v * s).denominator == 1 for rows in grads.values() for row in rows for v in row)
