@@ -63,6 +63,7 @@ OUTPUT_ATTEMPTS = 30  # output layers tried per model
 POST_OUTPUT_ATTEMPTS = 80  # the same for norm=post (γ₂, β₂ and the output layer)
 OFFSETS = range(-3, 4)  # the largest logit of a row, before its shift pattern is added
 _OFFSET_PAIRS = tuple((a, b) for a in OFFSETS for b in OFFSETS)
+LOGIT_REACH = 64  # |logit| < 64 for every column of −1/0/1 entries (H₂'s entries are within ±8), shifts included
 SIGMAS = (Fraction(1, 2), Fraction(2))  # LayerNorm's σ per row: never 1 (see _with_sigmas)
 
 SYMBOLS = {
@@ -202,17 +203,24 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
     then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
     """
-    reach = _reach(tuple(map(tuple, h2)))
+    logits = (numpy.array(h2, dtype=numpy.int64) @ _unit_matrix(len(h2[0]))).T.tolist()
     denominator = max(p.denominator for head in weights for row in head for p in row)
     shifts = rng.choice(_shift_pairs(denominator))
     vocab = len(shifts[0])
-    # The offsets (a, b) that put every column's logits in reach: one set per column, intersected (in OFFSETS order).
-    fitting = set(_OFFSET_PAIRS)
+    # The offsets (a, b) that put every column's logits in reach. Each reachable column of logits (x, y) is one bit of
+    # a whole number (_code); shifting it by a column's shift pattern and keeping the bits all columns share leaves
+    # the offsets that fit them all: most output layers are turned away here, so the bits do it, not sets of tuples.
+    reachable = 0
+    for x, y in logits:
+        reachable |= 1 << _code(x, y)
+    fitting = _OFFSET_MASK
     for j in range(vocab):
-        fitting &= {(x - shifts[0][j], y - shifts[1][j]) for x, y in reach}
-    offsets = sorted(fitting)
-    if not offsets:
+        move = _code(shifts[0][j], shifts[1][j]) - _code(0, 0)
+        fitting &= reachable >> move if move >= 0 else reachable << -move
+    if not fitting:
         return None
+    offsets = [pair for pair in _OFFSET_PAIRS if fitting >> _code(*pair) & 1]
+    reach = _reach(h2, logits)
     offset = rng.choice(offsets)
     columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(vocab)]
     w_out = [list(row) for row in zip(*columns)]
@@ -220,13 +228,20 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], p_rows
 
 
-def _reach(h2: tuple[tuple[int, ...], ...]) -> dict[tuple, list[tuple[int, ...]]]:
-    """Each column of logits some −1/0/1 column w of W_out gives (H₂·w), with every such w (in unit_columns' order)."""
-    columns = unit_columns(len(h2[0]))
+def _reach(h2, logits: list[list[int]]) -> dict[tuple, list[tuple[int, ...]]]:
+    """Each column of logits some −1/0/1 column w of W_out gives (`logits`: H₂·w for each w), with every such w."""
     reach: dict[tuple, list[tuple[int, ...]]] = {}
-    for w, logits in zip(columns, (numpy.array(h2, dtype=numpy.int64) @ _unit_matrix(len(h2[0]))).T.tolist()):
-        reach.setdefault(tuple(logits), []).append(w)
+    for w, column in zip(unit_columns(len(h2[0])), logits):
+        reach.setdefault(tuple(column), []).append(w)
     return reach
+
+
+def _code(x: int, y: int) -> int:
+    """A column of two logits as one bit's place: each logit is within ±64 (H₂'s entries within ±8, four of them)."""
+    return (x + LOGIT_REACH) * 2 * LOGIT_REACH + y + LOGIT_REACH
+
+
+_OFFSET_MASK = sum(1 << _code(a, b) for a, b in _OFFSET_PAIRS)  # every offset pair's bit
 
 
 @cache
