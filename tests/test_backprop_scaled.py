@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from generator.core.backprop import post_backward
-from generator.core.backprop_scaled import post_gradients_clean, post_scale
+from generator.core.backprop_scaled import post_gradients_scaled, post_scale
 from generator.core.rng import Rng
 from generator.problems import training_step
 from generator.problems.tiny_transformer import Restart, draw_post_front, layernorm_affine
@@ -39,10 +39,14 @@ def test_the_whole_number_pass_agrees_with_the_fraction_pass(heads, scale):
     verdicts = Counter()
     for model, p_rows, targets in _candidates(heads, fronts=30, tries=25):
         dz = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
-        fast = post_gradients_clean(model, dz, training_step._clean_fraction(scale))
-        exact = post_backward(model, p_rows, targets, scale, training_step._small_fractions(scale)) is not None
-        assert fast == exact, (heads, scale, model["ids"])
-        verdicts[fast] += 1
+        scaled = post_gradients_scaled(model, dz, training_step._clean_fraction(scale))
+        exact = post_backward(model, p_rows, targets, scale, training_step._small_fractions(scale))
+        assert (scaled is None) == (exact is None), (heads, scale, model["ids"])
+        if scaled is not None:  # the same gradients, each S times the exact one
+            s = post_scale(model, dz)
+            assert scaled.keys() == exact.keys() and all(
+                [[v * s for v in row] for row in exact[name]] == rows for name, rows in scaled.items())
+        verdicts[scaled is not None] += 1
     assert verdicts[True] and verdicts[False], verdicts  # both verdicts met: the comparison can fail
 
 

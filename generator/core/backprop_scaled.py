@@ -3,8 +3,8 @@
 The pass is linear in dz (the forward values, the ReLU mask and the Given weights are fixed), and S is a multiple
 of every denominator it can produce, so S·(each gradient) is a whole number and Python's ints do the work that
 Fractions would do thirty times slower. The training step's search tries about a hundred output layers per
-problem and keeps one: this test turns most away, and backprop.post_backward (in Fractions, the definition)
-recomputes the few it lets through.
+problem and keeps one: this pass turns most away (unclean, or with a gradient that would not teach), and
+backprop.post_backward (in Fractions, the definition) recomputes the few it lets through.
 """
 
 from __future__ import annotations
@@ -53,60 +53,74 @@ def post_scale(model: dict, dz: list[list[Fraction]]) -> int:
     return lcm(*(v.denominator for row in dz for v in row)) * d * d * sigmas * sigmas * weights * weights
 
 
-def post_gradients_clean(model: dict, dz: list[list[Fraction]], clean: Callable[[int, int], bool]) -> bool:
-    """Whether every gradient of backprop.post_backward passes `clean(numerator, denominator)` entry by entry (a
-    fraction in lowest terms), stopping at the first that does not."""
-    s = post_scale(model, dz)
+class _Unclean(Exception):
+    """A gradient failed the test: the rest of the pass is not worth computing."""
 
-    def ok(rows: Ints) -> bool:
+
+def post_gradients_scaled(model: dict, dz: list[list[Fraction]],
+                          clean: Callable[[int, int], bool]) -> dict[str, Ints] | None:
+    """S times each gradient of backprop.post_backward, under the same names, or None as soon as one entry fails
+    `clean(numerator, denominator)` (a fraction in lowest terms). Which entries are 0 is S's business no more than
+    the Fractions': the caller may test that here too."""
+    s = post_scale(model, dz)
+    g: dict[str, Ints] = {}
+
+    def put(name: str, rows: Ints) -> Ints:
         for row in rows:
             for v in row:
-                g = gcd(v, s)
-                if not clean(v // g, s // g):
-                    return False
-        return True
-    n, heads = len(dz), len(model["weights"])
-    z = [[int(v * s) for v in row] for row in dz]
-    dh2 = _mul(z, _t(model["W_out"]))
-    if not (ok(z) and ok(_mul(_t(model["H2"]), z)) and ok(dh2)):
-        return False
-    second = _layernorm(dh2, model["Rhat2"], model["gamma_2"], model["sigma_2"])
-    if not all(map(ok, second)):
-        return False
-    dr2 = second[-1]
-    dr = _mul(dr2, _t(model["W_2"]))
-    du = [[v if pre > 0 else 0 for v, pre in zip(row, u_row)] for row, u_row in zip(dr, model["u"])]
-    dh1 = _add(dr2, _mul(du, _t(model["W_1"])))
-    if not all(ok(m) for m in (_mul(_t(model["r"]), dr2), _column_sums(dr2), dr, du, _mul(_t(model["H1"]), du),
-                               _column_sums(du), dh1)):
-        return False
-    first = _layernorm(dh1, model["Rhat1"], model["gamma_1"], model["sigma_1"])
-    dr1 = first[-1]
-    do = _mul(dr1, _t(model["W_O"]))
-    if not all(ok(m) for m in (*first, _mul(_t(model["o"]), dr1), do)):
-        return False
+                d = gcd(v, s)
+                if not clean(v // d, s // d):
+                    raise _Unclean(name)
+        g[name] = rows
+        return rows
+    try:
+        _scaled_pass(model, [[int(v * s) for v in row] for row in dz], put)
+    except _Unclean:
+        return None
+    return g
+
+
+def _scaled_pass(model: dict, z: Ints, put: Callable[[str, Ints], Ints]) -> None:
+    n, heads = len(z), len(model["weights"])
+    put("dz", z)
+    put("dW_out", _mul(_t(model["H2"]), z))
+    dh2 = put("dH2", _mul(z, _t(model["W_out"])))
+    *_, dr2 = [put(name, rows) for name, rows in zip(("dgamma_2", "dbeta_2", "dRhat2", "dR2"),
+                                                     _layernorm(dh2, model["Rhat2"], model["gamma_2"], model["sigma_2"]))]
+    put("dW_2", _mul(_t(model["r"]), dr2))
+    put("db_2", _column_sums(dr2))
+    dr = put("dr", _mul(dr2, _t(model["W_2"])))
+    du = put("du", [[v if pre > 0 else 0 for v, pre in zip(row, u_row)] for row, u_row in zip(dr, model["u"])])
+    put("dW_1", _mul(_t(model["H1"]), du))
+    put("db_1", _column_sums(du))
+    dh1 = put("dH1", _add(dr2, _mul(du, _t(model["W_1"]))))
+    *_, dr1 = [put(name, rows) for name, rows in zip(("dgamma_1", "dbeta_1", "dRhat1", "dR1"),
+                                                     _layernorm(dh1, model["Rhat1"], model["gamma_1"], model["sigma_1"]))]
+    put("dW_O", _mul(_t(model["o"]), dr1))
+    do = put("dO", _mul(dr1, _t(model["W_O"])))
     dq, dk, dv = ([[0] * heads for _ in range(n)] for _ in range(3))
     for h in range(heads):
         weights = model["weights"][h]
         a_den = lcm(*(p.denominator for row in weights for p in row))
         a = [[int(weights[i][j] * a_den) if j <= i else 0 for j in range(n)] for i in range(n)]  # Ã·a_den, whole
         v, q, k = [row[h] for row in model["v"]], [row[h] for row in model["Q"]], [row[h] for row in model["K"]]
-        da = [[do[i][h] * v[j] if j <= i else 0 for j in range(n)] for i in range(n)]
+        da = put(f"dA{h + 1}", [[do[i][h] * v[j] if j <= i else 0 for j in range(n)] for i in range(n)])
         ds = []
         for i in range(n):
             mean = sum(a[i][j] * da[i][j] for j in range(i + 1))  # ḡ·a_den
             ds.append([a[i][j] * (da[i][j] * a_den - mean) // (a_den * a_den) if j <= i else 0 for j in range(n)])
-        if not (ok(da) and ok(ds)):
-            return False
+        put(f"dS{h + 1}", ds)
         for i in range(n):
             dv[i][h] = sum(a[m][i] * do[m][h] for m in range(i, n)) // a_den
             dq[i][h] = sum(ds[i][j] * k[j] for j in range(n))
             dk[i][h] = sum(ds[m][i] * q[m] for m in range(n))
     read = _t(model["x"])
-    if not all(ok(m) for m in (dq, dk, dv, _mul(read, dq), _mul(read, dk), _mul(read, dv))):
-        return False
-    dx = _add(dr1, _mul(dq, _t(model["W_Q"])), _mul(dk, _t(model["W_K"])), _mul(dv, _t(model["W_V"])))
+    for name, rows in (("dQ", dq), ("dK", dk), ("dV", dv)):
+        put(name, rows)
+        put("dW_" + name[1], _mul(read, rows))
+    dx = put("dX", _add(dr1, _mul(dq, _t(model["W_Q"])), _mul(dk, _t(model["W_K"])), _mul(dv, _t(model["W_V"]))))
+    put("dP", dx)
     de = [[0] * len(row) for row in model["E"]]
     for i, token in enumerate(model["ids"][:n]):
         de[token] = [a + b for a, b in zip(de[token], dx[i])]
-    return ok(dx) and ok(de)
+    put("dE", de)

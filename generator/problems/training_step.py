@@ -12,7 +12,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.backprop import adamw_first_step, post_backward, tiny_backward
-from generator.core.backprop_scaled import post_gradients_clean
+from generator.core.backprop_scaled import post_gradients_scaled
 from generator.core.forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
 from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option, SpecError
@@ -252,23 +252,25 @@ def _unit_matrix(length: int) -> numpy.ndarray:
 
 def _kept(model: dict, grads: dict | None, updated: list[str]) -> dict | None:
     """The model with its gradients, or None where the backward pass is not clean or would not teach."""
-    if grads is None:
-        return None
-    heads = len(model["weights"])
-    parameters = POST_PARAMETERS if model.get("norm") == "post" else PARAMETERS
-    if any(not any(v for row in grads[f"dS{h + 1}"] for v in row) for h in range(heads)) or \
-            any(not any(v for row in grads["d" + n] for v in row) for n in parameters):
-        return None
-    if any(v == 0 for name in updated for row in grads["d" + name] for v in row):
+    if grads is None or not _moves(model, grads, updated):
         return None
     if _backward_slip_hidden(model, grads):
         return None
     if "slopes" in model and not any(pre == 0 and d != 0 for u_row, d_row in zip(model["u"], grads["dr"])
                                      for pre, d in zip(u_row, d_row)):
         return None  # GELU's exact slope ½ at u = 0 must meet a gradient
-    if any(v == 0 for row in grads["dO"] for v in row):
-        return None  # a head output with no gradient: that row of dÃ, and its scores' gradient, would be all 0
     return {**model, "grads": grads}
+
+
+def _moves(model: dict, grads: dict, updated: list[str]) -> bool:
+    """Whether the gradients teach: every head's scores, every parameter and every entry of dO get one, and every
+    updated entry (0/0 with ε = 0). Only which entries are 0 counts: the whole-number pass's S·g answers as g does."""
+    parameters = POST_PARAMETERS if model.get("norm") == "post" else PARAMETERS
+    return (all(any(v for row in grads[f"dS{h + 1}"] for v in row) for h in range(len(model["weights"])))
+            and all(any(v for row in grads["d" + n] for v in row) for n in parameters)
+            and not any(v == 0 for name in updated for row in grads["d" + name] for v in row)
+            # a head output with no gradient: that row of dÃ, and its scores' gradient, would be all 0
+            and not any(v == 0 for row in grads["dO"] for v in row))
 
 
 def _backward_slip_hidden(model: dict, grads: dict) -> bool:
@@ -383,7 +385,8 @@ def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, 
             found = {**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows}
             targets = model["ids"][1:N_TOKENS + 1]
             dz = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
-            if not post_gradients_clean(found, dz, _clean_fraction(scale)):
+            scaled = post_gradients_scaled(found, dz, _clean_fraction(scale))
+            if scaled is None or not _moves(found, scaled, updated):
                 continue  # the whole-number pass turns away most output layers; post_backward works the rest exactly
             kept = _kept(found, post_backward(found, p_rows, targets, scale, _small_fractions(scale)), updated)
             if kept is not None:
