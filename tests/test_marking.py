@@ -728,7 +728,7 @@ KNOWN_GAPS: dict[str, set[str]] = {}
 CHAIN_OPTIONS = ["training_step:heads=2,forward=compute", "training_step:activation=gelu,forward=compute,heads=2", "training_step:update=beta+b_2,input=BB,reduction=sum",
                  "training_step:update=b_1", "tiny_transformer:heads=1,tokens=2", "attention_backward:tokens=3",
                  "example1:d_k=4", "example2:d_k=4", "example3:d_k=4", "example3:given=ad", "tiny_transformer:given=a-c",
-                 "tiny_transformer:norm=post", "tiny_transformer:norm=post,heads=1,tokens=2"]
+                 "tiny_transformer:norm=post", "tiny_transformer:norm=post,heads=1,tokens=2", "training_step:norm=post"]
 
 
 def _spec_key(spec: str) -> tuple:
