@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from fractions import Fraction
 from functools import lru_cache
 
@@ -11,6 +14,18 @@ import sympy
 import pytest
 
 from generator.documents.sheet import ProblemSpec, SheetSpec, build, render_key_json
+
+# The contract's draws are kept on disk for the session (tests/draws.py): xdist can run a type's contract, oracle and
+# slip tests in different workers, and a chain's draw costs up to a second where reading it back costs 5 ms. The
+# folder is made before the workers start (they inherit it through the environment) and removed at the end.
+_DRAWS_OWNER = "TW_TEST_DRAWS" not in os.environ
+if _DRAWS_OWNER:
+    os.environ["TW_TEST_DRAWS"] = tempfile.mkdtemp(prefix="transformer-worksheets-draws-")
+
+
+def pytest_unconfigure(config):
+    if _DRAWS_OWNER:
+        shutil.rmtree(os.environ.pop("TW_TEST_DRAWS"), ignore_errors=True)
 
 
 def sheet_for(specs: list[str], seed: int = 1, **kwargs):
