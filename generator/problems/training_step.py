@@ -127,6 +127,8 @@ CONTRACT = Contract(
         # once in 1,000 draws): such a draw is made again rather than printed out of bounds.
         "a worked value is out of the contract's bounds": lambda p: bool(CONTRACT.violations(p)),
         "an entry of dO is 0 (that row of dÃ and dS would be all 0)": lambda p: 0 in p.answer("dO"),
+        "two heads get the same dÃ or dS (one head's work copied for the other would be right)": lambda p: int(
+            p.options["heads"]) > 1 and any(p.answer(f"{name}1") == p.answer(f"{name}2") for name in ("dA", "dS")),
         # GELU: at u = 0 the slope is exactly ½, the one place GELU's derivative differs from ReLU's on the sheet.
         "GELU: no pre-activation is 0, or the one there gets no gradient": lambda p: _gelu(p.options) and not any(
             pre == 0 and d != 0 for pre, d in zip(_forward(p, "u"), p.answer("dr"))),
@@ -270,7 +272,14 @@ def _moves(model: dict, grads: dict, updated: list[str]) -> bool:
             and all(any(v for row in grads["d" + n] for v in row) for n in parameters)
             and not any(v == 0 for name in updated for row in grads["d" + name] for v in row)
             # a head output with no gradient: that row of dÃ, and its scores' gradient, would be all 0
-            and not any(v == 0 for row in grads["dO"] for v in row))
+            and not any(v == 0 for row in grads["dO"] for v in row)
+            # two heads with the same dÃ or dS: one head's work copied for the other would be right
+            and not _heads_alike(grads, len(model["weights"])))
+
+
+def _heads_alike(grads: dict, heads: int) -> bool:
+    """Whether two heads get the same dÃ or the same dS (Fractions, or the whole-number pass's S times them)."""
+    return heads > 1 and any(grads[f"{name}1"] == grads[f"{name}2"] for name in ("dA", "dS"))
 
 
 def _backward_slip_hidden(model: dict, grads: dict) -> bool:
