@@ -97,9 +97,14 @@ def _post_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fractio
     return dict(g)
 
 
+def output_gradient(p_rows: Rows, targets: list[int], scale: Fraction) -> Rows:
+    """dz = scale·(p̃ − onehot): each row's probabilities less 1 at its target (scale ½ for the mean over 2)."""
+    return [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
+
+
 def _output_backward(model: dict, p_rows: Rows, targets: list[int], scale: Fraction, g: _Gradients) -> None:
     """dz = scale·(p̃ − onehot), dW_out = H₂ᵀ·dz, dH₂ = dz·W_outᵀ."""
-    g["dz"] = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
+    g["dz"] = output_gradient(p_rows, targets, scale)
     g["dW_out"] = plain_product(plain_transpose(model["H2"]), g["dz"])
     g["dH2"] = plain_product(g["dz"], plain_transpose(model["W_out"]))
 

@@ -13,15 +13,9 @@ from collections.abc import Callable
 from fractions import Fraction
 from math import gcd, lcm
 
+from generator.core.forward import plain_product as _mul, plain_transpose as _t
+
 Ints = list[list[int]]
-
-
-def _mul(a: Ints, b: Ints) -> Ints:
-    return [[sum(x * y for x, y in zip(row, col)) for col in zip(*b)] for row in a]
-
-
-def _t(a: list[list]) -> list[list]:
-    return [list(col) for col in zip(*a)]
 
 
 def _add(*ms: Ints) -> Ints:

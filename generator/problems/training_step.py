@@ -11,7 +11,7 @@ import numpy
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.backprop import adamw_first_step, post_backward, tiny_backward
+from generator.core.backprop import adamw_first_step, output_gradient, post_backward, tiny_backward
 from generator.core.backprop_scaled import post_gradients_scaled
 from generator.core.forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
 from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
@@ -95,9 +95,9 @@ def _parameters(p: Problem) -> tuple[str, ...]:
     return POST_PARAMETERS if _post(p.options) else PARAMETERS
 
 
-def _sums(p: Problem) -> tuple[str, str]:
-    """The gradients the backward products start from: dH₂ and dH₁, or dR₂ and dR₁ with Add & Norm."""
-    return ("dR2", "dR1") if _post(p.options) else ("dH2", "dH1")
+def _sums(post: bool) -> _Sums:
+    """What the residual sums are called: H₂ and H₁, or R₂ and R₁ with Add & Norm (see _Sums)."""
+    return POST_SUMS if post else PRE_SUMS
 
 
 def _gelu(options: dict[str, str]) -> bool:
@@ -135,10 +135,10 @@ CONTRACT = Contract(
         **{name: rule for label, factors in (
             ("dW_out = H₂ᵀ·dz", lambda p: (_forward(p, "H2").T, p.answer("dz"))),
             ("dH₂ = dz·W_outᵀ", lambda p: (p.answer("dz"), p.given_value("W_out").T)),
-            ("dW₂ = rᵀ·dH₂ (dR₂ with Add & Norm)", lambda p: (_forward(p, "r").T, p.answer(_sums(p)[0]))),
+            ("dW₂ = rᵀ·dH₂ (dR₂ with Add & Norm)", lambda p: (_forward(p, "r").T, p.answer(_sums(_post(p.options)).second))),
             ("dW₁ = H₁ᵀ·du", lambda p: (_forward(p, "H1").T, p.answer("du"))),
-            ("dW_O = Oᵀ·dH₁ (dR₁ with Add & Norm)", lambda p: (_forward(p, "O").T, p.answer(_sums(p)[1]))),
-            ("dO = dH₁·W_Oᵀ (dR₁ with Add & Norm)", lambda p: (p.answer(_sums(p)[1]), p.given_value("W_O").T)),
+            ("dW_O = Oᵀ·dH₁ (dR₁ with Add & Norm)", lambda p: (_forward(p, "O").T, p.answer(_sums(_post(p.options)).first))),
+            ("dO = dH₁·W_Oᵀ (dR₁ with Add & Norm)", lambda p: (p.answer(_sums(_post(p.options)).first), p.given_value("W_O").T)),
         ) for name, rule in product_rule(label, factors).items()},
     },
 )
@@ -285,9 +285,9 @@ def _heads_alike(grads: dict, heads: int) -> bool:
 def _backward_slip_hidden(model: dict, grads: dict) -> bool:
     """Would a transposed or swapped factor (or a transposed answer) give one of the backward products' answers?"""
     t = plain_transpose
-    second, first = ("dR2", "dR1") if model.get("norm") == "post" else ("dH2", "dH1")  # the residual sums' gradients
-    products = ((t(model["H2"]), grads["dz"]), (grads["dz"], t(model["W_out"])), (t(model["r"]), grads[second]),
-                (t(model["H1"]), grads["du"]), (t(model["o"]), grads[first]), (grads[first], t(model["W_O"])))
+    sums = _sums(model.get("norm") == "post")
+    products = ((t(model["H2"]), grads["dz"]), (grads["dz"], t(model["W_out"])), (t(model["r"]), grads[sums.second]),
+                (t(model["H1"]), grads["du"]), (t(model["o"]), grads[sums.first]), (grads[sums.first], t(model["W_O"])))
     return any(plain_slip_hidden(a, b) for a, b in products)
 
 
@@ -317,11 +317,10 @@ def _clean_fraction(scale: Fraction):
 
 def _small_fractions(scale: Fraction):
     """The bounds every gradient on the sheet keeps: fractions no finer than 1/40, or 1/80 when the mean halves them."""
-    finest = GRADIENT_DENOMINATOR * scale.denominator
+    clean = _clean_fraction(scale)
 
     def test(rows: list[list[Fraction]]) -> bool:
-        return all(v.denominator <= finest and abs(v) <= GRADIENT_SIZE and abs(v.numerator) <= GRADIENT_NUMERATOR
-                   for row in rows for v in row)
+        return all(clean(v.numerator, v.denominator) for row in rows for v in row)
     return test
 
 
@@ -393,8 +392,7 @@ def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, 
             w_out, z, p_rows = readout
             found = {**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows}
             targets = model["ids"][1:N_TOKENS + 1]
-            dz = [[scale * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
-            scaled = post_gradients_scaled(found, dz, _clean_fraction(scale))
+            scaled = post_gradients_scaled(found, output_gradient(p_rows, targets, scale), _clean_fraction(scale))
             if scaled is None or not _moves(found, scaled, updated):
                 continue  # the whole-number pass turns away most output layers; post_backward works the rest exactly
             kept = _kept(found, post_backward(found, p_rows, targets, scale, _small_fractions(scale)), updated)
@@ -495,7 +493,7 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
     else:
         m.update({"sigma": matrix([[s] for s in d["sigma"]]), "xhat": matrix(d["xhat"]), "Y": matrix(d["y"])})
         w.update({"gamma": matrix([d["gamma"]]), "beta": matrix([d["beta"]])})
-    sums = POST_SUMS if post else PRE_SUMS
+    sums = _sums(post)
     q = {name: _q(name, SYMBOLS[name], value) for name, value in g.items() if name in SYMBOLS}
     for h in range(heads):
         q[f"dA{h + 1}"] = _q(f"dA{h + 1}", f"d\\tilde A{_head_suffix(h, heads)}", g[f"dA{h + 1}"])
@@ -563,13 +561,9 @@ def _problem(d: dict, options: dict[str, str], scale: Fraction) -> Problem:
         parts = _joined(parts, ("dH1", "dA1", "dX"))
     if options["forward"] == "compute":
         parts = _forward_parts(d, n, heads, mean, options.get("activation", "relu")) + parts
-    given = [_q(name, symbol, w[name]) for name, symbol in (
-        ("E", "E"), ("P", "P"), ("gamma", r"\gamma"), ("beta", r"\beta"), ("W_Q", "W_Q"), ("W_K", "W_K"), ("W_V", "W_V"),
-        ("W_O", "W_O"), ("W_1", "W_1"), ("b_1", "b_1"), ("W_2", "W_2"), ("b_2", "b_2"), ("W_out", r"W_{\text{out}}"))
-        if not post or name not in ("gamma", "beta")]
-    if post:  # each LayerNorm its own γ and β, listed where the chain meets them (as tiny_transformer's)
-        given = given[:6] + [_q(name, PARAMETER_SYMBOLS[name], w[name]) for name in ("gamma_1", "beta_1")] + given[6:10] \
-            + [_q(name, PARAMETER_SYMBOLS[name], w[name]) for name in ("gamma_2", "beta_2")] + given[10:]
+    # The givens in the order the model meets them (with Add & Norm each LayerNorm's γ and β where the chain meets them).
+    given = [_q(name, {**PARAMETER_SYMBOLS, "W_out": r"W_{\text{out}}"}.get(name, name), w[name])
+             for name in (POST_PARAMETERS if post else PARAMETERS)]
     facts = {
         "token_ids": ImmutableMatrix([ids]),
         "targets": ImmutableMatrix([targets]),
