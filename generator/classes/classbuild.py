@@ -41,9 +41,11 @@ MANIFEST = "class.json"
 # keys.tex, with a .json of each PDF's page map and the names.dims lines it used): after one name changed
 # only its chunks are compiled again; the class PDFs are joined from the chunks, the students' PDFs cut from them.
 CHUNKS_DIR = "chunks"
-# 30: a rebuild's two chunks (0.55 s CPU each) then take about as long as the grading sheet beside them (1.4 s);
-# 40 made them the longer path, and a full build's pdflatex CPU was the same within the noise (13.4 s).
-CHUNK_STUDENTS = 30
+# 50: each chunk costs about 45 ms of pdflatex start and font embedding besides its pages; against 30 a full build of
+# 300 students takes 0.7 s less pdflatex CPU (7.75 s, not 8.4 s) and 0.45 s less wall time, while a rebuild's two
+# chunks (0.45 s and 0.65 s of CPU) become the longer path beside the grading sheet (0.8 s): 1.6 s, not 1.25 s,
+# against the target of 2 s (`make bench-class`, measured side by side in one session; 40 lay between).
+CHUNK_STUDENTS = 50
 
 
 @dataclass
