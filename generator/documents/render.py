@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
@@ -354,6 +356,13 @@ def choice_boxes(options: tuple[tuple[str, str], ...]) -> Tex:
     return Tex(r"\hskip 1.2em plus 0.3em\relax ".join(rf"\mbox{{$\square$~{escape_tex(label)}}}" for _, label in options))
 
 
+def memo_vbox(register: str, content: str) -> Tex:
+    """\\memovbox (layout.tex.j2) setting box \\<register> to a \\vbox of `content`, keyed by a digest of the content:
+    the same content gives the same key, so a class document sets each prompt and answer row once."""
+    key = hashlib.sha256(content.encode("utf-8")).hexdigest()[:20]
+    return Tex(f"\\memovbox\\{register}{{{key}}}{{{content}}}")
+
+
 @cache
 def environment() -> jinja2.Environment:
     """The one Jinja environment: TeX-friendly delimiters, strict undefined, exact values printed."""
@@ -384,6 +393,7 @@ def environment() -> jinja2.Environment:
         equals=equals_tex,
         key_answer=key_answer_tex,
         accepted=accepted_tex,
+        memo_vbox=memo_vbox,
     )
     return env
 
