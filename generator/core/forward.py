@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+import math
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from functools import cache
 from math import gcd, isqrt
@@ -151,12 +152,18 @@ def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | 
     Built rather than redrawn: an activation only teaches something when it visibly cuts some entries and
     keeps others.
     """
-    # Plain Fractions inside: callers may search many draws, and sympy arithmetic is slow.
+    # Whole numbers inside, every value times one common denominator: callers search many draws (ffn_gelu's
+    # hard sheets about 30 a problem), and sympy's, even Fraction's, arithmetic is slow.
     rows = xw.tolist() if isinstance(xw, ImmutableMatrix) else xw
     columns = [[Fraction(int(v.p), int(v.q)) if isinstance(v, sympy.Rational) else Fraction(v) for v in col]
                for col in zip(*rows)]
     step = Fraction(1, 2) if difficulty == "hard" else Fraction(1)
-    candidates = [k * step for k in range(-int(3 / step), int(3 / step) + 1)]
+    scale = math.lcm(step.denominator, *(v.denominator for column in columns for v in column))
+    columns = [[v.numerator * (scale // v.denominator) for v in column] for column in columns]
+    unit = step.numerator * (scale // step.denominator)
+    candidates = [k * unit for k in range(-int(3 / step), int(3 / step) + 1)]
+    # A whole number against a bound: n <= bound exactly when n <= floor(bound).
+    bound = None if window is None else math.floor(Fraction(int(window.p), int(window.q)) * scale)
     count = len(columns)
     cut = min(range(count), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
     kept = max((j for j in range(count) if j != cut), key=lambda j: (min(columns[j]), -j))
@@ -166,14 +173,14 @@ def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | 
         # testing every entry, in a few comparisons per candidate.
         zeros, low, high = {-v for v in column}, min(column), max(column)
         fine = [b for b in candidates if b not in zeros]
-        if window is not None:
-            fine = [b for b in fine if high + b <= window and -(low + b) <= window] or fine
+        if bound is not None:
+            fine = [b for b in fine if high + b <= bound and -(low + b) <= bound] or fine
         if j == cut:
             fine = [b for b in fine if high + b < 0] or fine
         elif j == kept:
             fine = [b for b in fine if low + b > 0] or fine
         biases.append(rng.choice(fine))
-    return ImmutableMatrix([[Rational(b.numerator, b.denominator) for b in biases]])
+    return ImmutableMatrix([[Rational(b, scale) for b in biases]])
 
 
 def normal_cdf(x: sympy.Expr) -> sympy.Expr:

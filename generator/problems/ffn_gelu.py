@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.draws import SMALL_DIFFICULTY, small_matrix
+from generator.core.draws import SMALL_DIFFICULTY, drawn_matrix, small_entry
 from generator.core.forward import affine_step, gelu, hidden_biases, phi_table_tex, phi_tables
 from generator.core.problem import Bounds, Contract, Part, Problem, Quantity, Step, Tex
 from generator.core.registry import Option
@@ -22,6 +23,10 @@ OPTIONS = [
 ]
 D_MODEL = 2
 WINDOW = Rational(2)  # pre-activations stay in [-2, 2], where GELU differs visibly from ReLU
+
+
+def _fraction(value: Rational) -> Fraction:
+    return Fraction(int(value.p), int(value.q))
 
 
 def _pre(p: Problem) -> ImmutableMatrix:
@@ -54,13 +59,26 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
     # The same grid for every variant: a table of only the values needed would give away h.
     grid = table_grid(difficulty)
-    while True:  # cheap redraws before any step is built: every pre-activation is in the printed table
-        x = small_matrix(rng, difficulty, n, D_MODEL, nonzero=True)
-        w1 = small_matrix(rng, difficulty, D_MODEL, dff)
-        b1 = hidden_biases(rng, x * w1, difficulty, window=WINDOW)
+    on_grid = {Fraction(int(v.p), int(v.q)) for v in grid}
+    # Cheap redraws before any step is built: every pre-activation is in the printed table. A hard sheet with two
+    # tokens and four hidden units redraws about 30 times, so each try is worked in plain Fractions (the same
+    # draws as small_matrix's, in the same order) and sympy only sees the one kept.
+    while True:
+        x_entries = [small_entry(rng, difficulty, nonzero=True) for _ in range(n * D_MODEL)]
+        w1_entries = [small_entry(rng, difficulty) for _ in range(D_MODEL * dff)]
+        x_rows = [[_fraction(v) for v in x_entries[i * D_MODEL:(i + 1) * D_MODEL]] for i in range(n)]
+        w1_rows = [[_fraction(v) for v in w1_entries[k * dff:(k + 1) * dff]] for k in range(D_MODEL)]
+        xw = [[sum(row[k] * w1_rows[k][j] for k in range(D_MODEL)) for j in range(dff)] for row in x_rows]
+        b1 = hidden_biases(rng, xw, difficulty, window=WINDOW)
+        biases = [_fraction(v) for v in b1]
+        pre_rows = [[v + b for v, b in zip(row, biases)] for row in xw]
+        if not (all(v in on_grid for row in pre_rows for v in row) and any(v < 0 for row in pre_rows for v in row)
+                and any(biases)):
+            continue
+        x = drawn_matrix(n, D_MODEL, tuple(x_entries))
+        w1 = drawn_matrix(D_MODEL, dff, tuple(w1_entries))
         pre = x * w1 + ImmutableMatrix.vstack(*([b1] * n))
-        if all(v in grid for v in pre) and any(v < 0 for v in pre) and not zero(b1) \
-                and not hidden_product_slips(x, w1, pre):
+        if not hidden_product_slips(x, w1, pre):
             break
     h = Quantity("h", Tex("h"), pre)
     cdf, _ = phi_tables(tuple(grid))
