@@ -95,3 +95,29 @@ def test_the_log_of_a_plain_number_is_spelled_the_same_on_sheet_and_key():
     for tex in (worksheet, key):
         assert not re.search(r"\\ln\{\\left\((\d+|\\frac\{\d+\}\{\d+\}) \\right\)\}", tex)
     assert re.search(r"\\ln \d", worksheet) and re.search(r"= \\ln \d+ \\approx", key)
+
+
+def test_json_decimal_is_positional_with_15_significant_digits():
+    """The JSON key's `decimal` is what a grader reads: positional (never sympy's '1.00000000000000e-5'), 15
+    significant digits, trailing zeros dropped, for tiny, huge and irrational values alike."""
+    import sympy
+    from decimal import Decimal
+
+    from generator.documents.sheet import decimal_string
+
+    cases = {
+        sympy.Rational(1, 100000): "0.00001",
+        sympy.Rational(-3, 2000000): "-0.0000015",
+        sympy.Rational(123456789012345678): "123456789012346000",
+        sympy.Rational(-5, 2): "-2.5",
+        sympy.Rational(100): "100",
+        sympy.Rational(0): "0",
+        sympy.Rational(1, 3): "0.333333333333333",
+    }
+    for value, text in cases.items():
+        assert decimal_string(value) == text
+    tiny = decimal_string(sympy.exp(-20))
+    assert "e" not in tiny.lower() and tiny.startswith("0.00000000206115362")
+    significant = tiny.replace("0.", "", 1).lstrip("0")
+    assert len(significant) == 15 and not significant.endswith("0")
+    assert abs(Decimal(tiny) - Decimal(str(sympy.N(sympy.exp(-20), 30)))) < Decimal("1e-23")

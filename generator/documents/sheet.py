@@ -9,6 +9,7 @@ from json.encoder import encode_basestring as _json_string
 import os
 import re
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -320,8 +321,9 @@ def _rational_decimal(value: sympy.Rational, digits: int) -> str:
 def _decimal_string(value: sympy.Expr, digits: int) -> str:
     if value in (sympy.oo, -sympy.oo):
         return "inf" if value == sympy.oo else "-inf"  # a mask; Python's float() reads these
-    text = str(sympy.N(value, digits))
-    if "." in text and "e" not in text:
+    # Positional, never sympy's scientific form ('1.00000000000000e-5'): a grader reads it as printed.
+    text = format(Decimal(str(sympy.N(value, digits))), "f")
+    if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
