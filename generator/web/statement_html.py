@@ -129,6 +129,9 @@ STATEMENT_CSS = """\
 .tex-nobreak { white-space: nowrap; }
 .tex-tt { font-family: monospace; }
 .math.display { display: block; }
+/* An inline formula never breaks across lines, as on the sheet (its TeX forbids breaks at relations and
+   operators): KaTeX would otherwise break after any top-level ':' or '+', leaving "]" of R[i,:] alone. */
+.math:not(.display) > .katex { white-space: nowrap; }
 .katex-display { margin: 0.6em 0; overflow-x: auto; overflow-y: hidden; padding: 0.1em 0; }
 table.tex-table { border-collapse: collapse; margin: 0.4em auto; }
 table.tex-table td { padding: 0.15em 0.6em; }

@@ -259,3 +259,49 @@ def test_in_an_exam_the_page_shows_nothing_until_the_marks_are_released(server, 
     assert "the result is transposed" in page.locator('.verdict[data-for="2a KT[0,1]"]').inner_text()
     assert page.locator(f'.verdict[data-for="{_carried(server.folder)}"]').inner_text().startswith("follow-through")
     assert page.locator("input.cell").first.is_disabled()  # released: the exam is closed
+
+
+@pytest.fixture(scope="module")
+def wide_class(tmp_path_factory) -> Path:
+    """A class whose sheet has long inline formulas (dγ₂ = Σᵢ dH₂[i,:] ⊙ R̂₂[i,:], …) and a 2 × 4 matrix of inputs."""
+    folder = tmp_path_factory.mktemp("wideclass")
+    assignment = folder / "assignment.toml"
+    assignment.write_text('name = "addnorm"\ntitle = "Add and Norm"\nseed = 7\ncalculator = "basic"\n'
+                          '[[problems]]\ntype = "training_step"\noptions = { norm = "post" }\npoints = 10\n')
+    roster = folder / "roster.csv"
+    roster.write_text("id,name\ns1,Nguyễn Văn An\n", encoding="utf-8")
+    assert main(["class", str(assignment), str(roster), "--out", str(folder / "addnorm")]) == 0
+    return folder / "addnorm"
+
+
+def test_inline_formulas_stay_whole_and_the_page_fits_a_phone(wide_class, tmp_path, browser):
+    """As on paper (whose TeX never breaks inline math), no inline formula is broken across lines: KaTeX broke
+    R̂₂[i,:] after its ':' and left ']' alone. On a phone nothing makes the page scroll sideways (a wide matrix of
+    inputs scrolls inside its blank), and each blank's name stays on one line with its '='."""
+    folder = tmp_path / "addnorm"
+    shutil.copytree(wide_class, folder)
+    server = Server(folder).start()
+    try:
+        for width in (390, 1100):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(f"{server.url}/s/{access_code(class_secret(folder), 'addnorm', 's1')}")
+            assert page.locator(".katex").count() > 50 and page.locator(".katex-error").count() == 0
+            broken = page.evaluate("""() => [...document.querySelectorAll('.math:not(.display) > .katex')]
+                .filter(k => { const b = [...k.querySelectorAll('.katex-html > .base')].map(x => x.getBoundingClientRect());
+                               return b.some((r, i) => i > 0 && r.left < b[i - 1].left); })
+                .map(k => k.querySelector('annotation').textContent)""")
+            assert broken == [], (width, broken)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            wide = page.evaluate("""() => [...document.querySelectorAll('.blank')]
+                .filter(b => b.scrollWidth > b.clientWidth).length""")
+            assert width > 1000 or wide > 0  # the 2 × 4 inputs are wider than a phone: they scroll in their blank
+            # The '=' after a blank's name: to the right of the formula and on its line, not wrapped below it.
+            apart = page.evaluate("""() => [...document.querySelectorAll('.blank > .symbol')].filter(s => {
+                const k = s.querySelector('.katex').getBoundingClientRect();
+                const range = document.createRange(); range.selectNodeContents(s.lastChild);
+                const e = range.getBoundingClientRect();
+                return e.left < k.right - 1 || e.top > k.bottom || e.bottom < k.top; }).length""")
+            assert page.locator(".blank > .symbol").count() > 5 and apart == 0, (width, apart)
+            page.close()
+    finally:
+        server.stop()
