@@ -8,6 +8,7 @@ from functools import cache, lru_cache, reduce
 from itertools import permutations, product
 from operator import mul, or_
 
+import numpy
 import sympy
 from sympy import ImmutableMatrix, Rational
 
@@ -303,8 +304,7 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...], normal: tuple[int, ...] | N
         return found
     n = len(y)
     columns_of: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # many columns give the same projection
-    for w in unit_columns(D_MODEL):
-        vector = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
+    for w, vector in zip(unit_columns(D_MODEL), _projections(y)):
         if 0 not in vector and max(map(abs, vector)) <= 3:
             columns_of.setdefault(vector, []).append(w)
     # Row 0 always has weight [1], so the weights depend on q only through q[1:]: group queries by it.
@@ -342,12 +342,14 @@ def _attention_pairs(y: tuple[tuple[int, ...], ...], normal: tuple[int, ...] | N
 @lru_cache(maxsize=4)
 def _values(y: tuple[tuple[int, ...], ...]) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
     """Every w_V of −1, 0, 1 with its values y·w_V, when they differ across tokens and stay within ±4."""
-    found = []
-    for w in unit_columns(D_MODEL):
-        v = tuple(sum(a * b for a, b in zip(row, w)) for row in y)
-        if len(set(v)) > 1 and max(map(abs, v)) <= 4:
-            found.append((w, v))
-    return tuple(found)
+    return tuple((w, v) for w, v in zip(unit_columns(D_MODEL), _projections(y))
+                 if len(set(v)) > 1 and max(map(abs, v)) <= 4)
+
+
+@lru_cache(maxsize=4)
+def _value_matrix(y: tuple[tuple[int, ...], ...]) -> numpy.ndarray:
+    """_values(y)'s value rows as an integer matrix, one row per w_V."""
+    return numpy.array([v for _, v in _values(y)], dtype=numpy.int64).reshape(-1, len(y))
 
 
 @lru_cache(maxsize=128)
@@ -371,14 +373,13 @@ def _row_masks(y: tuple[tuple[int, ...], ...], row: tuple[int, tuple[int, ...]])
     """For one row of weights (d, numerators), as bits over _values(y): the values whose weighted average is whole,
     and those whose weighted sum is 0."""
     d, numerators = row
-    whole = zero = 0
-    for index, (_, v) in enumerate(_values(y)):
-        total = sum(a * b for a, b in zip(numerators, v))
-        if total % d == 0:
-            whole |= 1 << index
-        if total == 0:
-            zero |= 1 << index
-    return whole, zero
+    totals = _value_matrix(y)[:, :len(numerators)] @ numpy.array(numerators, dtype=numpy.int64)
+    return _bits(totals % d == 0), _bits(totals == 0)
+
+
+def _bits(flags: numpy.ndarray) -> int:
+    """A boolean vector as a whole number: bit i set where flags[i]."""
+    return sum(1 << i for i in numpy.flatnonzero(flags).tolist())
 
 
 def draw_front(rng: Rng, n: int, heads: int, chosen: list[int] | None = None, fit_positions: bool = True,
@@ -629,9 +630,22 @@ def first_clean(rng: Rng, attempt):
 
 
 @cache
+@cache
 def unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
     """Every column of −1, 0, 1 of this length except the zero column."""
     return tuple(w for w in product((-1, 0, 1), repeat=length) if any(w))
+
+
+@cache
+def _unit_matrix(length: int) -> numpy.ndarray:
+    """unit_columns(length) as the columns of an integer matrix."""
+    return numpy.array(unit_columns(length), dtype=numpy.int64).T
+
+
+def _projections(y: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
+    """y·w for every column w of unit_columns(D_MODEL), in that order: one integer matrix product (the searches
+    below ask for all of them, for every R₁ drawn)."""
+    return [tuple(v) for v in (numpy.array(y, dtype=numpy.int64) @ _unit_matrix(D_MODEL)).T.tolist()]
 
 
 def _perpendicular(columns: list[tuple[int, ...]], normal: tuple[int, ...]) -> list[tuple[int, ...]]:
