@@ -205,16 +205,14 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
     then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
     """
-    logits = (numpy.array(h2, dtype=numpy.int64) @ _unit_matrix(len(h2[0]))).T.tolist()
+    product = numpy.array(h2, dtype=numpy.int64) @ _unit_matrix(len(h2[0]))  # rows: positions; columns: w's
     denominator = max(p.denominator for head in weights for row in head for p in row)
     shifts = rng.choice(_shift_pairs(denominator))
     vocab = len(shifts[0])
     # The offsets (a, b) that put every column's logits in reach. Each reachable column of logits (x, y) is one bit of
     # a whole number (_code); shifting it by a column's shift pattern and keeping the bits all columns share leaves
     # the offsets that fit them all: most output layers are turned away here, so the bits do it, not sets of tuples.
-    reachable = 0
-    for x, y in logits:
-        reachable |= 1 << _code(x, y)
+    reachable = _reachable_bits(product)
     fitting = _OFFSET_MASK
     for j in range(vocab):
         move = _code(shifts[0][j], shifts[1][j]) - _code(0, 0)
@@ -222,12 +220,26 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     if not fitting:
         return None
     offsets = [pair for pair in _OFFSET_PAIRS if fitting >> _code(*pair) & 1]
-    reach = _reach(h2, logits)
+    reach = _reach(h2, product.T.tolist())
     offset = rng.choice(offsets)
     columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(vocab)]
     w_out = [list(row) for row in zip(*columns)]
-    p_rows = [simple_probabilities(list(shift)) for shift in shifts]
+    p_rows = [list(_shift_probabilities(shift)) for shift in shifts]
     return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], p_rows
+
+
+def _reachable_bits(product: numpy.ndarray) -> int:
+    """Every column (x, y) of logits H₂·w (the columns of `product`, two positions) as its bit (_code), in one number:
+    the bits set in a boolean array by numpy and packed into bytes (a shift and an or per column cost more)."""
+    flags = numpy.zeros((2 * LOGIT_REACH) ** 2, dtype=numpy.uint8)
+    flags[(product[0] + LOGIT_REACH) * 2 * LOGIT_REACH + product[1] + LOGIT_REACH] = 1
+    return int.from_bytes(numpy.packbits(flags, bitorder="little").tobytes(), "little")
+
+
+@cache
+def _shift_probabilities(shift: tuple[int, ...]) -> tuple[Fraction, ...]:
+    """simple_probabilities of one allowed shift pattern (the few patterns recur in every draw)."""
+    return tuple(simple_probabilities(list(shift)))
 
 
 def _reach(h2, logits: list[list[int]]) -> dict[tuple, list[tuple[int, ...]]]:
