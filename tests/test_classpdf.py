@@ -297,3 +297,31 @@ def test_every_students_footer_counts_their_own_pages_and_pdfs_carry_their_prope
     assert all(f"Page {n} of {len(pages)}" in page for n, page in enumerate(pages, start=1))
     text = _pdf_text(grading)
     assert "Ann O\u2019Hara" in text and "Problem 1 4 points, 1/2 per blank" in text and "/ 14" in text
+
+
+def test_prompts_and_answer_rows_set_once_give_the_same_pages_as_set_every_time(tmp_path):
+    """\\memovbox copies a part's prompt and answer row after the first student who has it: the pages must be those
+    of setting every one again (pdftoppm, pixel for pixel), with students sharing problems, and one problem met at
+    another size is not copied from the first."""
+    example = load_assignment(EXAMPLE)
+    sheets = [classset.student_sheet(example, Student(f"s{n}", f"Student {n}", 0, n), SECRET) for n in (1, 2, 3)]
+    text = classset.class_document(s.worksheet for s in sheets)
+    assert text.count("\\memovbox\\partanswer") > len(set(re.findall(r"\\memovbox\\partanswer\{(\w+)\}", text)))
+    plain = text.replace("\\begin{document}",
+                         "\\renewcommand{\\memovbox}[3]{\\setbox#1=\\vbox{#3}}\n\\begin{document}", 1)
+    # A prompt typeset at another size within the document: the memo must not hand it the normal-size box.
+    first = re.search(r"\\memovbox\\partprompt\{\w+\}\{.*?\n\}\n", text, re.DOTALL).group(0)
+    text, plain = (t.replace("\\end{document}", "{\\small " + first + "\\box\\partprompt\\par}\n\\end{document}")
+                   for t in (text, plain))
+    images = []
+    for name, document in (("memo", text), ("plain", plain)):
+        folder = tmp_path / name
+        folder.mkdir()
+        tex = folder / "worksheets.tex"
+        tex.write_text(document, encoding="utf-8")
+        pdf = compile_class_documents([tex])[tex].pdf
+        subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(folder / "page")], check=True)
+        images.append(sorted(folder.glob("page-*.png")))
+    assert len(images[0]) == len(images[1]) > 8
+    for memo, plain_page in zip(*images):
+        assert memo.read_bytes() == plain_page.read_bytes(), memo.name
