@@ -317,3 +317,15 @@ def test_a_rotation_by_a_3_4_5_angle_converts():
         pytest.skip("no seed drew a 3-4-5 angle")
     _check_sheet(sheet)
     assert "\\cos\\theta" in str(sheet_view(sheet)[0].statement_html)
+
+
+def test_inline_math_keeps_the_text_that_touches_it():
+    """TeX breaks only at a space, so '(' before a formula and ',' or '):' after it stay on its line; a browser may
+    break at KaTeX's box edge, so they share one unbreakable span. Math with spaces around stays free."""
+    html = str(tex_html(r"The norm ($H_2 = \gamma_2$, $\hat R_2$): compute $x$ and $y$."))
+    assert '<span class="tex-nobreak">(<span class="math inline">\\(H_2 = \\gamma_2\\)</span>,</span>' in html
+    assert '<span class="tex-nobreak"><span class="math inline">\\(\\hat R_2\\)</span>):</span>' in html
+    assert ' compute <span class="math inline">\\(x\\)</span> and ' in html
+    assert '<span class="tex-nobreak"><span class="math inline">\\(y\\)</span>.</span>' in html
+    # Text that is markup (a tag) is not swallowed, and what a student typed never reaches here.
+    assert str(tex_html(r"\textbf{(a)} $b$")) == '<p><strong>(a)</strong> <span class="math inline">\\(b\\)</span></p>'
