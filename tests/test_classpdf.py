@@ -354,3 +354,44 @@ def test_the_grading_sheet_compiles_for_every_option_of_every_type(tmp_path):
     for tex, sheet in documents:
         text = _flat(_pdf_text(compiled[tex].pdf))
         assert "StudentOne" in text and sheet.variant in text
+
+
+def test_a_grading_block_taller_than_a_page_goes_on_over_the_page_and_a_short_one_stays_whole(tmp_path):
+    """A student's grading block (name, then every blank with its answer and score box) stays on one page when it
+    fits; one taller than a page (a training step's few hundred blanks) breaks between rows, loses no row, and each
+    page it goes on to names the student in its header. A minipage ran such a block off the page's foot."""
+    example = replace(load_assignment(EXAMPLE), calculator="basic")
+    cases = {"long": (ProblemSpec("training_step"),), "short": example.problems}
+    for name, specs in cases.items():
+        assignment = replace(example, problems=specs, points=(1,) * len(specs))
+        sheets = [classset.student_sheet(assignment, Student(f"s{n}", f"Student {n}", 0, n), SECRET)
+                  for n in range(1, 5)]
+        tex = tmp_path / name / "grading.tex"
+        tex.parent.mkdir()
+        source = classset.grading_document(assignment, sheets)
+        tex.write_text(source, encoding="utf-8")
+        pdf = compile_class_documents([tex])[tex].pdf
+        pages = _pdf_text(pdf).split("\f")[:-1]
+        labels = re.findall(r"(?m)^(\d+[a-z]+)\\enspace ", source.replace(" & ", "\n"))
+        # Every blank's label is printed: none ran off a page.
+        printed = [label for page in pages for label in re.findall(r"(?<![\w.])(\d+[a-z]+)\b", page)
+                   if label[0] != "0"]
+        assert sorted(printed) == sorted(labels), name
+        for number, page in enumerate(pages, start=1):
+            continued = re.search(r"Student (\d) ID s\d \(continued\)", page)
+            if name == "short":
+                assert continued is None, number
+                continue
+            # A page that starts inside a block names it; the student it names is the one whose rows it starts with.
+            content = [line for line in page.splitlines() if line.strip() and not line.startswith("Grading sheet:")
+                       and "Transformers by hand" not in line]
+            inside = not content[0].startswith("Student ")  # the page starts with a row, not a student's name
+            assert (continued is not None) == inside, (number, content[:3])
+            if inside:  # the student named is the one whose block the previous page ended in
+                assert pages[number - 2].rfind(f"Student {continued.group(1)} ID") >= 0
+        if name == "short":  # each student's name and all of their blanks on one page
+            for sheet in sheets:
+                holding = [n for n, page in enumerate(pages) if sheet.variant in page]
+                assert len(holding) == 1
+        else:
+            assert len(pages) > len(sheets)  # every block went on over a page
