@@ -630,7 +630,6 @@ def first_clean(rng: Rng, attempt):
 
 
 @cache
-@cache
 def unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
     """Every column of −1, 0, 1 of this length except the zero column."""
     return tuple(w for w in product((-1, 0, 1), repeat=length) if any(w))
@@ -645,7 +644,10 @@ def _unit_matrix(length: int) -> numpy.ndarray:
 def _projections(y: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
     """y·w for every column w of unit_columns(D_MODEL), in that order: one integer matrix product (the searches
     below ask for all of them, for every R₁ drawn)."""
-    return [tuple(v) for v in (numpy.array(y, dtype=numpy.int64) @ _unit_matrix(D_MODEL)).T.tolist()]
+    rows = numpy.array(y)
+    if rows.dtype.kind != "i":  # numpy would truncate a Fraction to a whole number without a word
+        raise TypeError(f"projections of whole numbers only, not {rows.dtype}")
+    return [tuple(v) for v in (rows.astype(numpy.int64) @ _unit_matrix(D_MODEL)).T.tolist()]
 
 
 def _perpendicular(columns: list[tuple[int, ...]], normal: tuple[int, ...]) -> list[tuple[int, ...]]:

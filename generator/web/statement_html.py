@@ -261,7 +261,7 @@ class _Blocks:
             if kind == "table":
                 out.append(pieces[0])
             elif _has_content(pieces):
-                body = _glued(_strip(Markup("").join(pieces)))
+                body = _strip(Markup("").join(pieces))
                 out.append(Markup('<p class="tex-center">' if centred else "<p>") + body + Markup("</p>"))
         return Markup("\n").join(out)
 
@@ -269,19 +269,24 @@ class _Blocks:
         kept = [pieces for kind, pieces, _ in self.blocks if kind == "table" or _has_content(pieces)]
         if any(kind == "table" for kind, _, _ in self.blocks):
             raise TexConversionError(f"{where}: a table where only a line of text may stand")
-        return Markup("<br>").join(_glued(_strip(Markup("").join(pieces))) for pieces in kept)
+        return Markup("<br>").join(_strip(Markup("").join(pieces)) for pieces in kept)
 
 
-# Inline math and the text that touches it with no space between ('(' before it; ',', ':' or ')' after it).
-_MATH_WITH_NEIGHBOURS = re.compile(r'([^\s<>]*)(<span class="math inline">.*?</span>)([^\s<>]*)', re.DOTALL)
+# A run of inline formulas and the text that touches them with no space between ('(' before, ',' or '):' after, or
+# '$a$,$b$' in a row).
+_INLINE_MATH = r'<span class="math inline">.*?</span>'
+_NOBREAK = '<span class="tex-nobreak">'
+_MATH_WITH_NEIGHBOURS = re.compile(rf'([^\s<>]*)((?:{_INLINE_MATH}[^\s<>]*)+)', re.DOTALL)
 
 
 def _glued(html: Markup) -> Markup:
     """Each inline formula in one unbreakable span with the text that touches it: TeX breaks a line only at a space,
     but a browser may break at the edge of KaTeX's box, leaving '(' at a line's end or ',' at the next one's start."""
     def glue(found: re.Match) -> str:
-        before, math, after = found.groups()
-        return found.group(0) if not (before or after) else f'<span class="tex-nobreak">{before}{math}{after}</span>'
+        before, run = found.groups()
+        alone = not before and run.count('class="math inline"') == 1 and run.endswith("</span>")
+        whole = found.string.endswith(_NOBREAK, 0, found.start()) and found.string.startswith("</span>", found.end())
+        return found.group(0) if alone or whole else f'{_NOBREAK}{before}{run}</span>'
     return Markup(_MATH_WITH_NEIGHBOURS.sub(glue, str(html)))
 
 
@@ -511,4 +516,4 @@ def tex_html(tex: str, inline: bool = False, where: str = "text") -> Markup:
     with KaTeX-ready math spans; TexConversionError names anything outside the supported subset."""
     blocks = _Blocks()
     _TextParser(str(tex), where).parse(0, blocks, closing=False)
-    return blocks.inline_html(where) if inline else blocks.block_html()
+    return _glued(blocks.inline_html(where) if inline else blocks.block_html())

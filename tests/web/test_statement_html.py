@@ -329,3 +329,7 @@ def test_inline_math_keeps_the_text_that_touches_it():
     assert '<span class="tex-nobreak"><span class="math inline">\\(y\\)</span>.</span>' in html
     # Text that is markup (a tag) is not swallowed, and what a student typed never reaches here.
     assert str(tex_html(r"\textbf{(a)} $b$")) == '<p><strong>(a)</strong> <span class="math inline">\\(b\\)</span></p>'
+    # Formulas in a row ('($a$,$b$)') are one span, and an \\mbox that already holds one is not wrapped again.
+    assert str(tex_html(r"pair ($a$,$b$) and \mbox{$x$,} end")) == (
+        '<p>pair <span class="tex-nobreak">(<span class="math inline">\\(a\\)</span>,<span class="math inline">'
+        '\\(b\\)</span>)</span> and <span class="tex-nobreak"><span class="math inline">\\(x\\)</span>,</span> end</p>')
