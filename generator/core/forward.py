@@ -163,8 +163,7 @@ def hidden_biases(rng, xw: ImmutableMatrix, difficulty: str, window: Rational | 
     unit = step.numerator * (scale // step.denominator)
     candidates = [k * unit for k in range(-int(3 / step), int(3 / step) + 1)]
     # A whole number against a bound: n <= bound exactly when n <= floor(bound).
-    limit = Fraction(int(window.p), int(window.q)) if isinstance(window, sympy.Rational) else window
-    bound = None if window is None else math.floor(Fraction(limit) * scale)
+    bound = None if window is None else math.floor(Fraction(window) * scale)
     count = len(columns)
     cut = min(range(count), key=lambda j: (max(columns[j]), j))  # easiest to push below 0
     kept = max((j for j in range(count) if j != cut), key=lambda j: (min(columns[j]), -j))

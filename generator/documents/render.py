@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-
 import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal

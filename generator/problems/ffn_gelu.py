@@ -25,10 +25,6 @@ D_MODEL = 2
 WINDOW = Rational(2)  # pre-activations stay in [-2, 2], where GELU differs visibly from ReLU
 
 
-def _fraction(value: Rational) -> Fraction:
-    return Fraction(int(value.p), int(value.q))
-
-
 def _pre(p: Problem) -> ImmutableMatrix:
     return p.parts[0].answers[0].value
 
@@ -59,18 +55,18 @@ def generate(rng: Rng, options: dict[str, str]) -> Problem:
     n, dff, difficulty = int(options["tokens"]), int(options["d_ff"]), options["difficulty"]
     # The same grid for every variant: a table of only the values needed would give away h.
     grid = table_grid(difficulty)
-    on_grid = {Fraction(int(v.p), int(v.q)) for v in grid}
+    on_grid = set(map(Fraction, grid))
     # Cheap redraws before any step is built: every pre-activation is in the printed table. A hard sheet with two
     # tokens and four hidden units redraws about 30 times, so each try is worked in plain Fractions (the same
     # draws as small_matrix's, in the same order) and sympy only sees the one kept.
     while True:
         x_entries = [small_entry(rng, difficulty, nonzero=True) for _ in range(n * D_MODEL)]
         w1_entries = [small_entry(rng, difficulty) for _ in range(D_MODEL * dff)]
-        x_rows = [[_fraction(v) for v in x_entries[i * D_MODEL:(i + 1) * D_MODEL]] for i in range(n)]
-        w1_rows = [[_fraction(v) for v in w1_entries[k * dff:(k + 1) * dff]] for k in range(D_MODEL)]
+        x_rows = [[Fraction(v) for v in x_entries[i * D_MODEL:(i + 1) * D_MODEL]] for i in range(n)]
+        w1_rows = [[Fraction(v) for v in w1_entries[k * dff:(k + 1) * dff]] for k in range(D_MODEL)]
         xw = [[sum(row[k] * w1_rows[k][j] for k in range(D_MODEL)) for j in range(dff)] for row in x_rows]
         b1 = hidden_biases(rng, xw, difficulty, window=WINDOW)
-        biases = [_fraction(v) for v in b1]
+        biases = [Fraction(v) for v in b1]
         pre_rows = [[v + b for v, b in zip(row, biases)] for row in xw]
         if not (all(v in on_grid for row in pre_rows for v in row) and any(v < 0 for row in pre_rows for v in row)
                 and any(biases)):

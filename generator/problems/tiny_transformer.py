@@ -636,18 +636,19 @@ def unit_columns(length: int) -> tuple[tuple[int, ...], ...]:
 
 
 @cache
-def _unit_matrix(length: int) -> numpy.ndarray:
-    """unit_columns(length) as the columns of an integer matrix."""
+def unit_matrix(length: int) -> numpy.ndarray:
+    """unit_columns(length) as the columns of an integer matrix (one product gives every column's projection)."""
     return numpy.array(unit_columns(length), dtype=numpy.int64).T
 
 
-def _projections(y: tuple[tuple[int, ...], ...]) -> list[tuple[int, ...]]:
+@lru_cache(maxsize=4)  # per model: _attention_pairs and _values both ask for the same Y
+def _projections(y: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
     """y·w for every column w of unit_columns(D_MODEL), in that order: one integer matrix product (the searches
     below ask for all of them, for every R₁ drawn)."""
     rows = numpy.array(y)
     if rows.dtype.kind != "i":  # numpy would truncate a Fraction to a whole number without a word
         raise TypeError(f"projections of whole numbers only, not {rows.dtype}")
-    return [tuple(v) for v in (rows.astype(numpy.int64) @ _unit_matrix(D_MODEL)).T.tolist()]
+    return tuple(map(tuple, (rows.astype(numpy.int64) @ unit_matrix(D_MODEL)).T.tolist()))
 
 
 def _perpendicular(columns: list[tuple[int, ...]], normal: tuple[int, ...]) -> list[tuple[int, ...]]:

@@ -24,7 +24,7 @@ from generator.problems.example2 import simple_probabilities, usable_shifts
 from generator.problems.layernorm_backward import divided_numbers, products_mean_line
 from generator.problems.tiny_transformer import (GELU_SLOPE, GELU_TABLE, LOSS_PARTS, VOCABULARY, Restart, draw_front,
                                                  draw_post_front, forward_problem, gelu_slope_lines, layernorm_affine,
-                                                 loss_parts, unit_columns)
+                                                 loss_parts, unit_columns, unit_matrix)
 from generator.core.forward import phi_table_tex
 
 TITLE = "One complete training step of a tiny transformer"
@@ -205,7 +205,7 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
     then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
     """
-    product = numpy.array(h2, dtype=numpy.int64) @ _unit_matrix(len(h2[0]))  # rows: positions; columns: w's
+    product = numpy.array(h2, dtype=numpy.int64) @ unit_matrix(len(h2[0]))  # rows: positions; columns: w's
     denominator = max(p.denominator for head in weights for row in head for p in row)
     shifts = rng.choice(_shift_pairs(denominator))
     vocab = len(shifts[0])
@@ -232,7 +232,7 @@ def _reachable_bits(product: numpy.ndarray) -> int:
     """Every column (x, y) of logits H₂·w (the columns of `product`, two positions) as its bit (_code), in one number:
     the bits set in a boolean array by numpy and packed into bytes (a shift and an or per column cost more)."""
     flags = numpy.zeros((2 * LOGIT_REACH) ** 2, dtype=numpy.uint8)
-    flags[(product[0] + LOGIT_REACH) * 2 * LOGIT_REACH + product[1] + LOGIT_REACH] = 1
+    flags[_code(product[0], product[1])] = 1  # _code is arithmetic: it takes numpy's rows as it takes ints
     return int.from_bytes(numpy.packbits(flags, bitorder="little").tobytes(), "little")
 
 
@@ -256,12 +256,6 @@ def _code(x: int, y: int) -> int:
 
 
 _OFFSET_MASK = sum(1 << _code(a, b) for a, b in _OFFSET_PAIRS)  # every offset pair's bit
-
-
-@cache
-def _unit_matrix(length: int) -> numpy.ndarray:
-    """unit_columns(length) as the columns of an integer matrix (one product gives every column's logits)."""
-    return numpy.array(unit_columns(length), dtype=numpy.int64).T
 
 
 def _kept(model: dict, grads: dict | None, updated: list[str]) -> dict | None:
