@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pikepdf
 
+from generator.classes import pdfcut
 from generator.documents.pdf import REPRODUCIBLE, TexError, first_tex_error
 
 # As pdf.LATEXMK_FLAGS, for pdflatex itself. One run gives everything: the page map (class.tex.j2) and every
@@ -199,34 +200,17 @@ def join_pdfs(parts: list[ClassPdf], target: Path) -> ClassPdf:
     a part with an odd page count is followed by a blank page of its last page's size, as \\studentstart would
     have put there had the students been in one document. The page map is the parts' maps, shifted."""
     students: list[tuple[int, int]] = []
-    with ExitStack() as stack:
-        whole = stack.enter_context(pikepdf.new())
-        for number, part in enumerate(parts):
-            source = stack.enter_context(pikepdf.open(part.pdf))  # open until saved: pages are copied on save
-            if number == 0:
-                whole.docinfo = whole.copy_foreign(source.docinfo)
-            offset = len(whole.pages)
-            whole.pages.extend(source.pages)
-            students.extend((first + offset, last + offset) for first, last in part.students)
-            if number < len(parts) - 1 and part.pages % 2:
-                box = [float(v) for v in source.pages[-1].mediabox]
-                whole.add_blank_page(page_size=(box[2] - box[0], box[3] - box[1]))
-        pages = len(whole.pages)
-        partial = target.with_name(f".{target.name}.part")
-        whole.save(partial, deterministic_id=True)
-    os.replace(partial, target)
+    offset = 0
+    blank_after = []
+    for number, part in enumerate(parts):
+        students.extend((first + offset, last + offset) for first, last in part.students)
+        blank_after.append(number < len(parts) - 1 and part.pages % 2 == 1)
+        offset += part.pages + blank_after[-1]
+    pages = pdfcut.join([part.pdf for part in parts], target, blank_after)
     return ClassPdf(target, pages, tuple(students))
 
 
 def split_pages(source: Path, ranges: dict[Path, tuple[int, int]]) -> None:
-    """Write each target PDF with its page range (first, last; 1-based) of `source`, atomically."""
-    with pikepdf.open(source) as document:
-        for target, (first, last) in ranges.items():
-            with pikepdf.new() as part:
-                part.pages.extend(document.pages[first - 1:last])
-                # The class document's title, subject and author (and fixed dates) are the student's PDF's too.
-                part.docinfo = part.copy_foreign(document.docinfo)
-                partial = target.with_name(f".{target.name}.part")
-                # A content-derived /ID and no timestamps: the same pages give the same bytes.
-                part.save(partial, deterministic_id=True)
-            os.replace(partial, target)
+    """Write each target PDF with its page range (first, last; 1-based) of `source`, atomically, with the class
+    document's title, subject, author and fixed dates, and a content-derived /ID: the same pages give the same bytes."""
+    pdfcut.cut_pages(source, ranges)
