@@ -12,8 +12,8 @@ import hashlib
 import os
 import re
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pikepdf
 
@@ -25,27 +25,30 @@ _REFERENCE = re.compile(rb"(\d+) (\d+) R")
 _STRING_START = re.compile(rb"\(|(?<!<)<(?!<)")
 
 
-@dataclass(frozen=True)
-class _Piece:
+class _Piece(NamedTuple):
     """An object's serialization with its references cut out: segments[0] ref[0] segments[1] ... segments[-1]."""
 
-    segments: tuple[bytes, ...]
-    refs: tuple[tuple[int, int], ...]
+    segments: list[bytes]
+    refs: list[tuple[int, int]]
     stream: bytes | None  # the raw (still encoded) data of a stream
     digest: bytes  # of the stream's data: the files' /ID hash this, not the data again
 
 
 def _piece(head: bytes, stream: bytes | None = None) -> _Piece:
+    digest = hashlib.md5(stream).digest() if stream is not None else b""
+    if b" R" not in head:
+        return _Piece([head], [], stream, digest)
+    if not _STRING_START.search(head):  # references alone: cut by re.split, three parts a reference
+        parts = _REFERENCE.split(head)
+        return _Piece(parts[0::3], list(zip(map(int, parts[1::3]), map(int, parts[2::3]))), stream, digest)
     segments, refs, start = [], [], 0
-    pattern = _TOKEN if _STRING_START.search(head) else _REFERENCE
-    for token in pattern.finditer(head) if b" R" in head else ():
+    for token in _TOKEN.finditer(head):
         if token.group(1) is not None:
             segments.append(head[start:token.start()])
             refs.append((int(token.group(1)), int(token.group(2))))
             start = token.end()
     segments.append(head[start:])
-    digest = hashlib.md5(stream).digest() if stream is not None else b""
-    return _Piece(tuple(segments), tuple(refs), stream, digest)
+    return _Piece(segments, refs, stream, digest)
 
 
 class _Source:
@@ -113,7 +116,7 @@ class _Writer:
         self.offsets: list[int] = []
         self.ident = hashlib.md5()
 
-    def add(self, segments: tuple[bytes, ...], numbers: list[int], stream: bytes | None = None,
+    def add(self, segments: list[bytes] | tuple[bytes, ...], numbers: list[int], stream: bytes | None = None,
             digest: bytes = b"") -> int:
         number = len(self.offsets) + 1
         head = [b"%d 0 obj\n" % number, segments[0]]
