@@ -13,6 +13,7 @@ from generator.classes.assignment import load_assignment
 from generator.classes.classbuild import Summary, generate, write_class
 from generator.classes.classpdf import compile_class_documents
 from generator.classes.roster import Student
+from generator.documents.pdf import TexError
 
 from .test_classset import EXAMPLE, SECRET
 
@@ -120,3 +121,30 @@ def test_the_same_class_in_another_folder_gives_the_same_pdfs(tmp_path, small_ch
     pdfs = [{p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.pdf")} for out in folders]
     assert "chunks/002/worksheets.pdf" in pdfs[0] and pdfs[0] == pdfs[1]
     assert str(tmp_path).encode() not in pdfs[0]["chunks/002/worksheets.pdf"]
+
+
+def test_a_class_pdf_deleted_is_joined_again_and_a_failed_build_leaves_none_half_joined(tmp_path, small_chunks,
+                                                                                         monkeypatch):
+    assignment = load_assignment(EXAMPLE)
+    roster = tuple(Student(f"s{i}", f"Student {i}", 0, i) for i in range(1, 6))
+    out = tmp_path / "out"
+    _build(assignment, roster, out)
+    keys = (out / "keys.pdf").read_bytes()
+    (out / "keys.pdf").unlink()
+    again = _build(assignment, roster, out)  # no chunk compiled: joined from the chunks' PDFs, the same bytes
+    assert again.chunks_compiled == 0 and (out / "keys.pdf").read_bytes() == keys
+    assert again.pages["keys.pdf"] == len(_pdf_pages(out / "keys.pdf"))
+    # A chunk's TeX fails after others were compiled and joining began: no class PDF and no part of one is left.
+    real = classbuild.compile_class_documents
+
+    def failing(tex_paths, **kwargs):
+        real(tex_paths[:2], **kwargs)
+        raise TexError("chunks/003/keys.tex:1: a failure")
+
+    monkeypatch.setattr(classbuild, "compile_class_documents", failing)
+    for pdf in (out / "chunks").rglob("*.pdf"):
+        pdf.unlink()
+    (out / "keys.pdf").unlink()
+    with pytest.raises(TexError):
+        _build(assignment, roster, out)
+    assert not (out / "keys.pdf").exists() and not list(out.glob(".*.part"))

@@ -108,7 +108,7 @@ def test_cut_pages_hold_exactly_their_pages(tmp_path, inherited):
     if inherited:  # in the file, on the page tree alone (pikepdf.open copies them onto the pages)
         assert source.read_bytes().count(b"/Resources") == 1
     ranges = {tmp_path / "a.pdf": (1, 1), tmp_path / "b.pdf": (2, 3), tmp_path / "c.pdf": (3, 3)}
-    pdfcut.cut_pages(source, ranges)
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(source), ranges)
     with pikepdf.open(source) as original:
         for target, (first, last) in ranges.items():
             with _check(target) as cut:
@@ -126,9 +126,9 @@ def test_cut_pages_hold_exactly_their_pages(tmp_path, inherited):
 
 def test_the_same_pages_give_the_same_bytes_and_another_page_another_id(tmp_path):
     source = _source(tmp_path / "source.pdf")
-    pdfcut.cut_pages(source, {tmp_path / "one.pdf": (2, 2), tmp_path / "two.pdf": (3, 3)})
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(source), {tmp_path / "one.pdf": (2, 2), tmp_path / "two.pdf": (3, 3)})
     first = (tmp_path / "one.pdf").read_bytes()
-    pdfcut.cut_pages(source, {tmp_path / "one.pdf": (2, 2)})
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(source), {tmp_path / "one.pdf": (2, 2)})
     assert (tmp_path / "one.pdf").read_bytes() == first
     ids = [bytes(pikepdf.open(tmp_path / name).trailer.ID[0]) for name in ("one.pdf", "two.pdf")]
     assert ids[0] != ids[1]
@@ -138,9 +138,10 @@ def test_the_same_pages_give_the_same_bytes_and_another_page_another_id(tmp_path
 def test_a_link_to_a_page_outside_the_cut_is_refused(tmp_path):
     source = _source(tmp_path / "source.pdf", link_to=3)
     with pytest.raises(ValueError, match="refers to a page outside the pages cut"):
-        pdfcut.cut_pages(source, {tmp_path / "a.pdf": (1, 2)})
+        pdfcut.cut_pages(pdfcut.PdfObjects.read(source), {tmp_path / "a.pdf": (1, 2)})
     assert not (tmp_path / "a.pdf").exists()
-    pdfcut.cut_pages(source, {tmp_path / "b.pdf": (1, 4)})  # the page linked to is among them: nothing outside
+    # The page linked to is among the pages cut: nothing outside.
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(source), {tmp_path / "b.pdf": (1, 4)})
     with _check(tmp_path / "b.pdf") as cut:
         assert cut.pages[0].obj.Annots[0].Dest[0].objgen == cut.pages[3].obj.objgen
 
@@ -148,9 +149,12 @@ def test_a_link_to_a_page_outside_the_cut_is_refused(tmp_path):
 def test_join_puts_parts_in_order_with_blank_pages_between(tmp_path):
     one = _source(tmp_path / "one.pdf")
     two = _source(tmp_path / "two.pdf", inherited=True)
-    pdfcut.cut_pages(one, {tmp_path / "odd.pdf": (1, 3)})
-    parts = [tmp_path / "odd.pdf", two, one]
-    assert pdfcut.join(parts, tmp_path / "whole.pdf", [True, False, False]) == 3 + 1 + 3 + 4
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(one), {tmp_path / "odd.pdf": (1, 3)})
+    joiner = pdfcut.Joiner(tmp_path / "whole.pdf")
+    for part, blank in ((tmp_path / "odd.pdf", True), (two, False), (one, False)):
+        joiner.append(pdfcut.PdfObjects.read(part), blank_after=blank)
+    assert not (tmp_path / "whole.pdf").exists()  # written beside it, moved into place whole
+    assert joiner.finish() == 3 + 1 + 3 + 4
     with _check(tmp_path / "whole.pdf") as whole, pikepdf.open(one) as first, pikepdf.open(two) as second:
         expected = [_page(first, i) for i in range(3)] + [None] + [_page(second, i) for i in range(3)] + \
             [_page(first, i) for i in range(4)]
@@ -171,7 +175,7 @@ def test_students_cut_from_a_real_class_document(tmp_path):
     tex.write_text(classset.class_document(s.key for s in sheets), encoding="utf-8")
     result = compile_class_documents([tex])[tex]
     targets = {tmp_path / f"s{n}.pdf": pages for n, pages in enumerate(result.students, start=1)}
-    pdfcut.cut_pages(result.pdf, targets)
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(result.pdf), targets)
     with pikepdf.open(result.pdf) as whole:
         for target, (first, last) in targets.items():
             with _check(target) as cut:
@@ -181,3 +185,21 @@ def test_students_cut_from_a_real_class_document(tmp_path):
             assert text.stderr == ""
             assert text.stdout == subprocess.run(["pdftotext", "-f", str(first), "-l", str(last), str(result.pdf), "-"],
                                                  capture_output=True, text=True, check=True).stdout
+
+
+def test_a_join_given_up_leaves_nothing_and_a_newer_part_sets_the_catalogs_version(tmp_path):
+    one = _source(tmp_path / "one.pdf")
+    newer = tmp_path / "newer.pdf"
+    with pikepdf.open(one) as pdf:
+        pdf.save(newer, min_version="1.7", deterministic_id=True)
+    joiner = pdfcut.Joiner(tmp_path / "given-up.pdf")
+    joiner.append(pdfcut.PdfObjects.read(one))
+    joiner.abort()
+    assert list(tmp_path.glob("*given-up*")) == []
+    joiner = pdfcut.Joiner(tmp_path / "whole.pdf")
+    for part in (one, newer):
+        joiner.append(pdfcut.PdfObjects.read(part))
+    assert joiner.finish() == 8
+    with _check(tmp_path / "whole.pdf") as whole, pikepdf.open(one) as first:
+        assert first.pdf_version < "1.7" and whole.pdf_version == first.pdf_version  # the header: the first part's
+        assert whole.Root.Version == pikepdf.Name("/1.7")

@@ -21,7 +21,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from generator.classes.assignment import Assignment
-from generator.classes.classpdf import ClassPdf, compile_class_documents, join_pdfs, split_pages
+from generator.classes.classpdf import ClassPdf, compile_class_documents
+from generator.classes.pdfcut import Joiner, PdfObjects, cut_pages
 from generator.classes.classset import (Spool, StudentSheet, class_document, class_document_parts,
                                         grading_document_parts, manifest, printed_names, shared_numbers, student_sheet)
 from generator.classes.names import (NAMES_DIMS, NAMES_PDF, NAMES_TEX, NamesRun, compile_names, name_key,
@@ -427,27 +428,50 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
     # sheet first (the longest run), then the worksheets' chunks, then the keys': worksheets.pdf is joined and
     # the students' PDFs are cut from each chunk as soon as it is compiled, while the others compile.
     stale = [out / GRADING] if not (out / GRADING).with_suffix(".pdf").exists() else []
-    stale += [chunk / name for name in (WORKSHEETS, KEYS) for chunk in chunks if parts[chunk / name] is None]
+    stale += [chunk / name for name in (KEYS, WORKSHEETS) for chunk in chunks if parts[chunk / name] is None]
     place = {chunk / name: (name, number) for name in (WORKSHEETS, KEYS) for number, chunk in enumerate(chunks)}
-    waiting = {name: sum(1 for tex in stale if place.get(tex, ("",))[0] == name) for name in (WORKSHEETS, KEYS)}
+    # A class PDF is joined again when one of its chunks is compiled, or when it is missing.
+    to_join = [name for name in (WORKSHEETS, KEYS) if any(place.get(tex, ("",))[0] == name for tex in stale)
+               or not (out / name).with_suffix(".pdf").exists()]
+    joined = {name: 0 for name in to_join}  # chunks appended so far, in order
+    joiners: dict[str, Joiner] = {}
+    read: dict[Path, PdfObjects] = {}  # a chunk's objects, read for cutting, kept until it is joined
     cut: set[Path] = set()
     bar = tqdm(total=sum(len(t) for t in targets.values()), desc="PDFs", unit="", file=sys.stderr,
                disable=not progress, leave=False)
+
+    def objects(tex: Path) -> PdfObjects:
+        if tex not in read:
+            read[tex] = PdfObjects.read(parts[tex].pdf)
+        return read[tex]
 
     def cut_students(tex: Path) -> None:
         name, number = place[tex]
         own = targets[name][number * CHUNK_STUDENTS:(number + 1) * CHUNK_STUDENTS]
         missing = {t: pages for t, pages in zip(own, parts[tex].students) if not t.exists()}
         if missing:
-            split_pages(parts[tex].pdf, missing)
+            cut_pages(objects(tex), missing)
+        if name not in joined or joined[name] > number:
+            read.pop(tex, None)  # not to be joined (again): not kept
         summary.pdfs_written += len(missing)
         summary.pdfs_unchanged += len(own) - len(missing)
         cut.add(tex)
         bar.update(len(own))
 
-    def join(name: str) -> None:
-        whole = (out / name).with_suffix(".pdf")
-        summary.pages[whole.name] = join_pdfs([parts[chunk / name] for chunk in chunks], whole).pages
+    def join_ready(name: str) -> None:
+        """Append the class PDF's next chunks that are compiled, in order; after the last, move it into place."""
+        while joined[name] < len(chunks):
+            tex = chunks[joined[name]] / name
+            if parts[tex] is None:  # still to compile
+                return
+            if name not in joiners:
+                joiners[name] = Joiner((out / name).with_suffix(".pdf"))
+            last = joined[name] == len(chunks) - 1
+            # A chunk with an odd page count is followed by a blank page: the next student starts on an odd page.
+            joiners[name].append(objects(tex), blank_after=not last and parts[tex].pages % 2 == 1)
+            read.pop(tex)
+            joined[name] += 1
+        summary.pages[(out / name).with_suffix(".pdf").name] = joiners.pop(name).finish()
 
     def compiled_one(result: ClassPdf) -> None:
         tex = result.pdf.with_suffix(".tex")
@@ -457,22 +481,23 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
         record = {"pages": result.pages, "students": result.students, "names": stamps[tex]}
         atomic_write(tex.with_suffix(".json"), (json.dumps(record) + "\n").encode("utf-8"))
         cut_students(tex)
-        name = place[tex][0]
-        waiting[name] -= 1
-        if waiting[name] == 0:
-            join(name)
+        if place[tex][0] in joined:
+            join_ready(place[tex][0])
 
-    compiled = compile_class_documents(stale, inputs=out, on_compiled=compiled_one)
-    summary.seconds["TeX"] = time.perf_counter() - start
-    summary.chunks_compiled = sum(1 for tex in compiled if tex in place)
-    start = time.perf_counter()
-    for name in (WORKSHEETS, KEYS):  # no chunk of it compiled: the students' PDFs that are missing, the class PDF
-        for chunk in chunks:
-            if chunk / name not in cut:
-                cut_students(chunk / name)
-        if not any(tex in compiled for tex in stale if place.get(tex, ("",))[0] == name):
-            if not (out / name).with_suffix(".pdf").exists():
-                join(name)
+    try:
+        compiled = compile_class_documents(stale, inputs=out, on_compiled=compiled_one)
+        summary.seconds["TeX"] = time.perf_counter() - start
+        summary.chunks_compiled = sum(1 for tex in compiled if tex in place)
+        start = time.perf_counter()
+        for name in (WORKSHEETS, KEYS):  # no chunk of it compiled: the students' PDFs that are missing, the class PDF
+            for chunk in chunks:
+                if chunk / name not in cut:
+                    cut_students(chunk / name)
+            if name in joined and joined[name] < len(chunks):
+                join_ready(name)
+    finally:
+        for joiner in joiners.values():  # a compilation failed: no class PDF half joined
+            joiner.abort()
     bar.close()
     summary.pages = {name: summary.pages[name] for name in ("worksheets.pdf", "keys.pdf") if name in summary.pages}
     if out / GRADING in compiled:

@@ -195,22 +195,7 @@ def compile_class_documents(tex_paths: list[Path], jobs: int | None = None, inpu
     return results
 
 
-def join_pdfs(parts: list[ClassPdf], target: Path) -> ClassPdf:
-    """One PDF of the parts' pages in order (atomically, reproducibly), each part after the first from an odd page:
-    a part with an odd page count is followed by a blank page of its last page's size, as \\studentstart would
-    have put there had the students been in one document. The page map is the parts' maps, shifted."""
-    students: list[tuple[int, int]] = []
-    offset = 0
-    blank_after = []
-    for number, part in enumerate(parts):
-        students.extend((first + offset, last + offset) for first, last in part.students)
-        blank_after.append(number < len(parts) - 1 and part.pages % 2 == 1)
-        offset += part.pages + blank_after[-1]
-    pages = pdfcut.join([part.pdf for part in parts], target, blank_after)
-    return ClassPdf(target, pages, tuple(students))
-
-
 def split_pages(source: Path, ranges: dict[Path, tuple[int, int]]) -> None:
     """Write each target PDF with its page range (first, last; 1-based) of `source`, atomically, with the class
     document's title, subject, author and fixed dates, and a content-derived /ID: the same pages give the same bytes."""
-    pdfcut.cut_pages(source, ranges)
+    pdfcut.cut_pages(pdfcut.PdfObjects.read(source), ranges)

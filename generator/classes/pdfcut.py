@@ -1,5 +1,6 @@
-"""PDFs made of another PDF's pages (a student's pages cut from a chunk, chunks joined into a class PDF), written
-from the bytes pikepdf serializes each object into once: a chunk's fonts are shared by its fifty students' PDFs.
+"""PDFs made of other PDFs' pages (a student's pages cut from a chunk, chunks joined into a class PDF), written
+from the bytes pikepdf serializes each object into once (PdfObjects): a chunk's fonts are shared by its fifty
+students' PDFs, and the class PDF is joined from the objects the cutting read.
 
 pikepdf copying the pages into a new Pdf and saving it took 2 ms a student PDF, most of it re-serializing the same
 fonts (170 KB of a 200 KB file) for each student and hashing the whole file for its /ID; a class set cuts 600. Here
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,6 +36,7 @@ class _Piece(NamedTuple):
 
 
 def _piece(head: bytes, stream: bytes | None = None) -> _Piece:
+    """An object as qpdf unparsed it (a stream: its dictionary, and its data), cut at its references."""
     digest = hashlib.md5(stream).digest() if stream is not None else b""
     if b" R" not in head:
         return _Piece([head], [], stream, digest)
@@ -51,41 +53,48 @@ def _piece(head: bytes, stream: bytes | None = None) -> _Piece:
     return _Piece(segments, refs, stream, digest)
 
 
-class _Source:
-    """An open PDF whose objects are serialized as they are first needed, once."""
+Key = tuple[int, int]  # an object's number and generation
 
-    def __init__(self, pdf: pikepdf.Pdf) -> None:
-        self.pdf = pdf
-        self.pages = [page.obj.objgen for page in pdf.pages]
-        self._page_set = set(self.pages)
-        self._tree = {*self.pages, *(node.objgen for page in pdf.pages for node in _parents(page.obj))}
-        self._pieces: dict[tuple[int, int], _Piece] = {}
 
-    def piece(self, key: tuple[int, int]) -> _Piece:
-        if key not in self._pieces:
-            self._pieces[key] = self._serialize(key)
+class PdfObjects:
+    """A PDF's pages and every object they use, each serialized by pikepdf once (read), kept as bytes: nothing of
+    the file stays open."""
+
+    def __init__(self, pages: list[Key], tree: set[Key], pieces: dict[Key, _Piece], info: _Piece | None,
+                 last_page_size: tuple[float, float], version: str) -> None:
+        self.pages = pages
+        self._tree = tree  # the pages and the page-tree nodes above them
+        self._pieces = pieces
+        self.info = info
+        self.last_page_size = last_page_size
+        self.version = version
+
+    @classmethod
+    def read(cls, path: Path) -> PdfObjects:
+        with pikepdf.open(path) as pdf:
+            pages = [page.obj.objgen for page in pdf.pages]
+            tree = {*pages, *(node.objgen for page in pdf.pages for node in _parents(page.obj))}
+            pieces: dict[Key, _Piece] = {}
+            stack, page_set = list(pages), set(pages)
+            while stack:  # every object the pages use, through any chain of references but a page's /Parent
+                key = stack.pop()
+                if key not in pieces:
+                    pieces[key] = _serialize(pdf.get_object(key), key in page_set)
+                    stack.extend(pieces[key].refs)
+            info = pdf.trailer.get("/Info")
+            info_piece = None if info is None else _piece(pikepdf.Dictionary(dict(info.items())).unparse(resolved=True))
+            if info_piece is not None and info_piece.refs:  # pdfTeX writes none
+                raise ValueError(f"{path}: the document information has indirect values")
+            box = [float(v) for v in pdf.pages[-1].mediabox] if pages else [0, 0, 0, 0]
+            return cls(pages, tree, pieces, info_piece, (box[2] - box[0], box[3] - box[1]), pdf.pdf_version)
+
+    def piece(self, key: Key) -> _Piece:
         return self._pieces[key]
 
-    def _serialize(self, key: tuple[int, int]) -> _Piece:
-        obj = self.pdf.get_object(key)
-        if key in self._page_set:
-            # Without /Parent: the new file has a page tree of its own. What a page inherits from its old tree
-            # (resources, media box) pikepdf.open has already copied onto the page.
-            entries = {name: value for name, value in obj.items() if name != "/Parent"}
-            return _piece(pikepdf.Dictionary(entries).unparse(resolved=True))
-        if isinstance(obj, pikepdf.Stream):
-            raw = obj.read_raw_bytes()
-            if int(obj.stream_dict.get("/Length", -1)) == len(raw):  # as pdfTeX writes it: kept as it is
-                return _piece(obj.stream_dict.unparse(resolved=True), raw)
-            entries = dict(obj.stream_dict.items())
-            entries["/Length"] = len(raw)
-            return _piece(pikepdf.Dictionary(entries).unparse(resolved=True), raw)
-        return _piece(obj.unparse(resolved=True))
-
-    def closure(self, pages: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    def closure(self, pages: list[Key]) -> list[Key]:
         """The objects these pages need (their contents, resources, fonts, ...), in the source's order."""
         wanted = set(pages)
-        seen: set[tuple[int, int]] = set()
+        seen: set[Key] = set()
         stack = list(pages)
         while stack:
             key = stack.pop()
@@ -95,8 +104,24 @@ class _Source:
                 # A link to another page (or to the page tree) would bring in pages that are not the student's.
                 raise ValueError(f"object {key[0]} {key[1]} R refers to a page outside the pages cut")
             seen.add(key)
-            stack.extend(self.piece(key).refs)
+            stack.extend(self._pieces[key].refs)
         return sorted(seen)
+
+
+def _serialize(obj: pikepdf.Object, page: bool) -> _Piece:
+    if page:
+        # Without /Parent: the new file has a page tree of its own. What a page inherits from its old tree
+        # (resources, media box) pikepdf.open has already copied onto the page.
+        entries = {name: value for name, value in obj.items() if name != "/Parent"}
+        return _piece(pikepdf.Dictionary(entries).unparse(resolved=True))
+    if isinstance(obj, pikepdf.Stream):
+        raw = obj.read_raw_bytes()
+        if int(obj.stream_dict.get("/Length", -1)) == len(raw):  # as pdfTeX writes it: kept as it is
+            return _piece(obj.stream_dict.unparse(resolved=True), raw)
+        entries = dict(obj.stream_dict.items())
+        entries["/Length"] = len(raw)
+        return _piece(pikepdf.Dictionary(entries).unparse(resolved=True), raw)
+    return _piece(obj.unparse(resolved=True))
 
 
 def _parents(page: pikepdf.Object) -> list[pikepdf.Object]:
@@ -108,121 +133,131 @@ def _parents(page: pikepdf.Object) -> list[pikepdf.Object]:
 
 
 class _Writer:
-    """A PDF file assembled in memory: objects numbered 1, 2, ... as they are added, then the xref and trailer."""
+    """A PDF file written as its objects come (to `write`): numbers handed out in order, a number may be reserved
+    and its object written later; then the cross-reference table and the trailer."""
 
-    def __init__(self, version: str) -> None:
-        self.parts = [f"%PDF-{version}\n".encode("ascii") + b"%\xe2\xe3\xcf\xd3\n"]
-        self.size = len(self.parts[0])
-        self.offsets: list[int] = []
+    def __init__(self, write: Callable[[bytes], object], version: str) -> None:
+        self._write = write
+        self.size = 0
+        self.offsets: dict[int, int] = {}
+        self.numbers = 0
         self.ident = hashlib.md5()
+        self._out(f"%PDF-{version}\n".encode("ascii") + b"%\xe2\xe3\xcf\xd3\n")
+
+    def _out(self, data: bytes) -> None:
+        self._write(data)
+        self.size += len(data)
+
+    def reserve(self) -> int:
+        self.numbers += 1
+        return self.numbers
 
     def add(self, segments: list[bytes] | tuple[bytes, ...], numbers: list[int], stream: bytes | None = None,
-            digest: bytes = b"") -> int:
-        number = len(self.offsets) + 1
+            digest: bytes = b"", number: int | None = None) -> int:
+        number = number or self.reserve()
         head = [b"%d 0 obj\n" % number, segments[0]]
         for ref, segment in zip(numbers, segments[1:]):
             head += [b"%d 0 R" % ref, segment]
         head.append(b"\nstream\n" if stream is not None else b"\nendobj\n")
         text = b"".join(head)
-        self.ident.update(text + digest)
-        self.offsets.append(self.size)
-        self.parts.append(text)
-        self.size += len(text)
+        self.ident.update(text + digest)  # a stream's data through its digest, worked out once
+        self.offsets[number] = self.size
+        self._out(text)
         if stream is not None:
-            self.parts += [stream, b"\nendstream\nendobj\n"]
-            self.size += len(stream) + 18
+            self._out(stream)
+            self._out(b"\nendstream\nendobj\n")
         return number
 
-    def next_number(self, ahead: int = 0) -> int:
-        return len(self.offsets) + 1 + ahead
+    def copy_pages(self, source: PdfObjects, pages: list[Key], parent: int) -> list[int]:
+        """Add the pages and every object they use, the pages pointing to `parent`; the pages' new numbers."""
+        keys = source.closure(pages)
+        number = {key: self.numbers + 1 + index for index, key in enumerate(keys)}
+        page_set = set(pages)
+        for key in keys:
+            piece = source.piece(key)
+            segments = piece.segments
+            if key in page_set:  # the page dictionary ends ">>": its parent goes in before it
+                segments = (*segments[:-1], segments[-1][:-2] + b"/Parent %d 0 R >>" % parent)
+            self.add(segments, [number[ref] for ref in piece.refs], piece.stream, piece.digest)
+        return [number[key] for key in pages]
 
-    def finish(self, root: int, info: int | None) -> bytes:
-        """The file: a content-derived /ID (the same objects give the same bytes) and no timestamps of its own."""
+    def finish(self, pages: int, kids: list[int], info: _Piece | None, version: str | None = None) -> None:
+        """The page tree (its number reserved before), the catalog (with the version, when the header's is lower),
+        the document information, the xref and the trailer, with a content-derived /ID: the same objects give
+        the same bytes, and there are no timestamps of the file's own."""
+        listed = b" ".join(b"%d 0 R" % kid for kid in kids)
+        self.add((b"<< /Count %d /Kids [ %s ] /Type /Pages >>" % (len(kids), listed),), [], number=pages)
+        extra = b" /Version /%s" % version.encode("ascii") if version else b""
+        root = self.add((b"<< /Pages %d 0 R /Type /Catalog%s >>" % (pages, extra),), [])
+        info_number = self.add(info.segments, []) if info is not None else None
+        if sorted(self.offsets) != list(range(1, self.numbers + 1)):
+            raise RuntimeError("an object number was reserved and never written")
         ident = self.ident.hexdigest().encode("ascii")
-        count = len(self.offsets) + 1
-        xref = [b"xref\n0 %d\n0000000000 65535 f \n" % count, *(b"%010d 00000 n \n" % at for at in self.offsets)]
-        info_entry = b" /Info %d 0 R" % info if info is not None else b""
-        trailer = (b"trailer\n<< /Size %d /Root %d 0 R%s /ID [ <%s> <%s> ] >>\nstartxref\n%d\n%%%%EOF\n"
-                   % (count, root, info_entry, ident, ident, self.size))
-        return b"".join([*self.parts, *xref, trailer])
+        start = self.size
+        self._out(b"xref\n0 %d\n0000000000 65535 f \n" % (self.numbers + 1))
+        self._out(b"".join(b"%010d 00000 n \n" % self.offsets[n] for n in range(1, self.numbers + 1)))
+        info_entry = b" /Info %d 0 R" % info_number if info_number is not None else b""
+        self._out(b"trailer\n<< /Size %d /Root %d 0 R%s /ID [ <%s> <%s> ] >>\nstartxref\n%d\n%%%%EOF\n"
+                  % (self.numbers + 1, root, info_entry, ident, ident, start))
 
 
-def _copy_pages(writer: _Writer, source: _Source, pages: list[tuple[int, int]], keys: list[tuple[int, int]],
-                parent: int) -> list[int]:
-    """Add the pages' objects `keys` (their closure) to the writer, the pages pointing to `parent`; the pages' new
-    numbers, in order."""
-    first = writer.next_number()
-    number = {key: first + index for index, key in enumerate(keys)}
-    page_set = set(pages)
-    for key in keys:
-        piece = source.piece(key)
-        segments = piece.segments
-        if key in page_set:  # the page dictionary ends ">>": its parent goes in before it
-            segments = (*segments[:-1], segments[-1][:-2] + b"/Parent %d 0 R >>" % parent)
-        writer.add(segments, [number[ref] for ref in piece.refs], piece.stream, piece.digest)
-    return [number[key] for key in pages]
-
-
-def _info(writer: _Writer, source: _Source) -> int | None:
-    """The source's document information (title, subject, author, dates) as an object of the writer's."""
-    info = source.pdf.trailer.get("/Info")
-    if info is None:
-        return None
-    piece = _piece(pikepdf.Dictionary(dict(info.items())).unparse(resolved=True))
-    if piece.refs:  # an indirect value inside (pdfTeX writes none): copied by pikepdf's own writer's rules
-        raise ValueError("the document information has indirect values")
-    return writer.add(piece.segments, [])
-
-
-def _pages_and_catalog(writer: _Writer, pages_number: int, kids: list[int]) -> int:
-    listed = b" ".join(b"%d 0 R" % kid for kid in kids)
-    if writer.add((b"<< /Count %d /Kids [ %s ] /Type /Pages >>" % (len(kids), listed),), []) != pages_number:
-        raise RuntimeError("the page tree's number was counted wrong")  # the pages' /Parent would be another object
-    return writer.add((b"<< /Pages %d 0 R /Type /Catalog >>" % pages_number,), [])
-
-
-def _write(target: Path, data: bytes) -> None:
-    partial = target.with_name(f".{target.name}.part")
-    partial.write_bytes(data)
-    os.replace(partial, target)
-
-
-def cut_pages(source_pdf: Path, ranges: dict[Path, tuple[int, int]]) -> None:
-    """Write each target PDF with its page range (first, last; 1-based) of `source_pdf`, atomically; each has the
+def cut_pages(source: PdfObjects, ranges: dict[Path, tuple[int, int]]) -> None:
+    """Write each target PDF with its page range (first, last; 1-based) of `source`, atomically; each has the
     source's document information (title, subject, author and the fixed dates)."""
-    with pikepdf.open(source_pdf) as pdf:
-        source = _Source(pdf)
-        for target, (first, last) in ranges.items():
-            writer = _Writer(pdf.pdf_version)
-            pages = source.pages[first - 1:last]
-            keys = source.closure(pages)
-            parent = writer.next_number(len(keys))  # the page tree and catalog after the pages' objects
-            kids = _copy_pages(writer, source, pages, keys, parent)
-            root = _pages_and_catalog(writer, parent, kids)
-            _write(target, writer.finish(root, _info(writer, source)))
+    for target, (first, last) in ranges.items():
+        parts: list[bytes] = []
+        writer = _Writer(parts.append, source.version)
+        parent = writer.reserve()
+        kids = writer.copy_pages(source, source.pages[first - 1:last], parent)
+        writer.finish(parent, kids, source.info)
+        partial = target.with_name(f".{target.name}.part")
+        partial.write_bytes(b"".join(parts))
+        os.replace(partial, target)
 
 
-def join(parts: list[Path], target: Path, blank_after: list[bool]) -> int:
-    """Write one PDF of the parts' pages in order, atomically, with a blank page (the size of the part's last) after
-    each part whose `blank_after` is true, and the first part's document information. Returns its page count."""
-    with ExitStack() as stack:
-        sources = [_Source(stack.enter_context(pikepdf.open(part))) for part in parts]
-        writer = _Writer(max(source.pdf.pdf_version for source in sources))
-        closures = [source.closure(source.pages) for source in sources]
-        parent = writer.next_number(sum(map(len, closures)) + sum(blank_after))  # after the pages and blanks
-        order: list[int | tuple[float, ...]] = []
-        for source, keys, blank in zip(sources, closures, blank_after):
-            order += _copy_pages(writer, source, source.pages, keys, parent)
-            if blank:
-                order.append(tuple(float(v) for v in source.pdf.pages[-1].mediabox))
-        kids = [item if isinstance(item, int) else _blank_page(writer, item, parent) for item in order]
-        root = _pages_and_catalog(writer, parent, kids)
-        _write(target, writer.finish(root, _info(writer, sources[0])))
-        return len(kids)
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
-def _blank_page(writer: _Writer, box: tuple[float, ...], parent: int) -> int:
-    """An empty page of the box's size (as \\studentstart's blank page before a student on an odd page)."""
-    x0, y0, x1, y1 = box
-    mediabox = b"%s %s %s %s" % tuple(f"{v:g}".encode("ascii") for v in (0, 0, x1 - x0, y1 - y0))
-    return writer.add((b"<< /MediaBox [ %s ] /Parent %d 0 R /Resources << >> /Type /Page >>" % (mediabox, parent),), [])
+class Joiner:
+    """One PDF of several PDFs' pages, the parts given in order and written as they come (a part's objects are
+    not kept), then moved into place whole by finish(); a part is followed by a blank page of its last page's
+    size where asked. The document information is the first part's."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self._partial = target.with_name(f".{target.name}.part")
+        self._file = open(self._partial, "wb")
+        self._writer: _Writer | None = None
+        self._kids: list[int] = []
+        self._info: _Piece | None = None
+        self._header_version = self._version = ""
+
+    def append(self, part: PdfObjects, blank_after: bool = False) -> None:
+        if self._writer is None:  # the first part: its version in the header, its document information kept
+            self._writer = _Writer(self._file.write, part.version)
+            self._pages = self._writer.reserve()
+            self._info, self._header_version, self._version = part.info, part.version, part.version
+        writer = self._writer
+        self._kids += writer.copy_pages(part, part.pages, self._pages)
+        if _version_key(part.version) > _version_key(self._version):
+            self._version = part.version
+        if blank_after:  # an empty page, as \\studentstart's blank page before a student on an odd page
+            width, height = (f"{v:g}".encode("ascii") for v in part.last_page_size)
+            self._kids.append(writer.add((b"<< /MediaBox [ 0 0 %s %s ] /Parent %d 0 R /Resources << >> /Type /Page >>"
+                                          % (width, height, self._pages),), []))
+
+    def finish(self) -> int:
+        """Write the page tree, catalog and cross-references and move the file into place; its page count."""
+        if self._writer is None:
+            raise ValueError(f"{self.target}: no part to join")
+        newer = self._version if self._version != self._header_version else None  # a later part's, in the catalog
+        self._writer.finish(self._pages, self._kids, self._info, newer)
+        self._file.close()
+        os.replace(self._partial, self.target)
+        return len(self._kids)
+
+    def abort(self) -> None:
+        """Leave nothing behind (a compilation failed: the class PDF is not joined)."""
+        self._file.close()
+        self._partial.unlink(missing_ok=True)
