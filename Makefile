@@ -11,7 +11,7 @@ PRESETS ?= matrix-core forward-steps example1 example2 example3 example4 example
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended lmodern latexmk poppler-utils \
   texlive-luatex fontconfig fonts-noto-core fonts-noto-cjk
 TEX_FILES := latexmk pdflatex pdftotext pdfinfo pdftoppm luahbtex fc-list
-STY_FILES := lmodern.sty fancyhdr.sty geometry.sty amsmath.sty xcolor.sty luaotfload.sty
+STY_FILES := lmodern.sty geometry.sty amsmath.sty xcolor.sty luaotfload.sty
 FONT_FILES := /usr/share/fonts/truetype/noto/NotoSerif-Regular.ttf /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc
 SOURCES := pyproject.toml $(shell find generator -name '*.py' -o -name '*.j2' 2>/dev/null)
 SHEETS := $(PRESETS:%=worksheets/%.pdf) $(PRESETS:%=answer_keys/%-key.pdf)
