@@ -12,8 +12,8 @@ from pathlib import Path
 
 from generator.marking.answerfile import fill_in_text
 from generator.classes.assignment import load_assignment
-from generator.classes.classbuild import (MANIFEST, STUDENTS_DIR, Summary, class_secret_for, generate, report, write_class,
-                                          write_only)
+from generator.classes.classbuild import (MANIFEST, STUDENTS_DIR, Summary, build_class, class_secret_for, generate,
+                                          report, write_only)
 from generator.classes.secret import SecretError, read_secret
 from generator.files import atomic_write
 from generator.marking.marker import Policy
@@ -283,9 +283,7 @@ def _class(args: argparse.Namespace) -> None:
         _class_only(args, assignment, roster, out, summary, start)
         return
     secret = class_secret_for(out, assignment)
-    sheets = generate(assignment, roster, secret, progress, cache=out)  # only students whose inputs changed
-    summary.seconds["generation + rendering"] = time.perf_counter() - start
-    write_class(assignment, sheets, out, secret, args.pdf, progress, summary)
+    build_class(assignment, roster, out, secret, args.pdf, progress, summary)  # generates whose inputs changed
     summary.seconds["total"] = time.perf_counter() - start
     print("\n".join(report(assignment, out, summary)))
 

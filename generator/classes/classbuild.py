@@ -226,14 +226,29 @@ def _write_student(out: Path, sheet: StudentSheet, secret: bytes) -> StudentShee
     return studentcache.on_disk(out, sheet)
 
 
+def start_names(roster: Iterable[Student], out: Path, pdf: bool) -> NamesRun | None:
+    """With `pdf`, LuaTeX started on the names pdflatex cannot print (names.tex, set in a folder of its own) unless
+    `out` holds them already: it runs while the sheets are generated; write_class takes it. None when not needed."""
+    names = names_document(printed_names(s.name for s in roster))
+    if not pdf or not names.count:
+        return None
+    try:
+        unchanged = (out / NAMES_TEX).read_text(encoding="utf-8") == names.tex
+    except (OSError, UnicodeDecodeError):
+        unchanged = False
+    if unchanged and (out / NAMES_PDF).exists() and (out / NAMES_DIMS).exists():
+        return None
+    return NamesRun(out, names.tex)
+
+
 def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, secret: bytes, pdf: bool,
-                progress: bool = False, summary: Summary | None = None) -> Summary:
+                progress: bool = False, summary: Summary | None = None, names_run: NamesRun | None = None) -> Summary:
     """Write the class set into `out`, rewriting only what changed; compile and split PDFs when `pdf`.
 
-    The class secret the sheets were made with is written first (mode 0600), once: later builds read it."""
+    The class secret the sheets were made with is written first (mode 0600), once: later builds read it. The
+    names LuaTeX sets: `names_run` (start_names, before the sheets were generated) or started here."""
     summary = summary or Summary()
     summary.students = len(sheets)
-    names_run = None
     gone = _removed_stems(out, sheets)  # read before class.json is rewritten
     try:
         _keep_secret(out, secret)
@@ -241,7 +256,7 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         names = names_document(printed_names(s.student.name for s in sheets))
         if names.count:
             _write_if_changed(out / NAMES_TEX, names.tex)
-            if pdf and not ((out / NAMES_PDF).exists() and (out / NAMES_DIMS).exists()):
+            if pdf and names_run is None and not ((out / NAMES_PDF).exists() and (out / NAMES_DIMS).exists()):
                 names_run = NamesRun(out)
         else:  # every name prints with pdflatex: no names document
             for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
@@ -539,6 +554,12 @@ def build_class(assignment: Assignment, roster: tuple[Student, ...], out: Path, 
     """Generate every student's sheet, then write the class set into `out` (what `class` does)."""
     summary = summary or Summary()
     start = time.perf_counter()
-    sheets = generate(assignment, roster, secret, progress, cache=out)
+    names_run = start_names(roster, out, pdf)
+    try:
+        sheets = generate(assignment, roster, secret, progress, cache=out)
+    except BaseException:
+        if names_run is not None:
+            names_run.cancel()
+        raise
     summary.seconds["generation + rendering"] = time.perf_counter() - start
-    return write_class(assignment, sheets, out, secret, pdf, progress, summary)
+    return write_class(assignment, sheets, out, secret, pdf, progress, summary, names_run)

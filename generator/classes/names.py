@@ -552,17 +552,22 @@ _DOCUMENT = r"""\outputmode=1
 
 
 class NamesRun:
-    """LuaTeX setting out/names.tex, started in the background (the class's other files are written meanwhile);
-    finish() waits and puts names.pdf and names.dims beside it (replaced together; on an error neither)."""
+    """LuaTeX setting a names document, started in the background in a folder of its own (the class's sheets are
+    generated and its other files written meanwhile); finish() waits and puts names.pdf and names.dims into `out`
+    (replaced together; on an error neither). `tex`: the document's text; without it, out/names.tex."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, tex: str | None = None):
         if shutil.which("luahbtex") is None:
             raise TexError("luahbtex is not installed; run `make` (or apt-get install texlive-luatex fontconfig "
                            "fonts-noto-core fonts-noto-cjk)")
         self.out = out
         self.build = Path(tempfile.mkdtemp(prefix="class-names-"))
+        source = out
+        if tex is not None:  # the document is not in `out` yet: nothing is written there before finish()
+            (self.build / NAMES_TEX).write_text(tex, encoding="utf-8")
+            source = self.build
         self.process = subprocess.Popen(["luahbtex", *LUATEX_FLAGS, f"-output-directory={self.build}", NAMES_TEX],
-                                        cwd=out, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        cwd=source, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, env={**os.environ, **REPRODUCIBLE})
 
     def finish(self) -> None:
