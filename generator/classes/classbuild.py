@@ -10,9 +10,10 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -250,6 +251,8 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
     summary = summary or Summary()
     summary.students = len(sheets)
     gone = _removed_stems(out, sheets)  # read before class.json is rewritten
+    tex: Future | None = None  # with `pdf`: TeX, started once its documents are written
+    students_written = threading.Event()
     try:
         _keep_secret(out, secret)
         # The names LuaTeX sets (names.py) first: with --pdf it runs while the other files are written.
@@ -261,13 +264,22 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         else:  # every name prints with pdflatex: no names document
             for stale_name in (NAMES_TEX, NAMES_PDF, NAMES_DIMS):
                 (out / stale_name).unlink(missing_ok=True)
-        _write_students(sheets, out, summary, secret)
         # Written as they are made, a student at a time: a large class's documents are never whole in memory.
         documents = {
+            GRADING: grading_document_parts(assignment, sheets),
             WORKSHEETS: class_document_parts(s.worksheet for s in sheets),
             KEYS: class_document_parts(s.key for s in sheets),
-            GRADING: grading_document_parts(assignment, sheets),
         }
+        if pdf:
+            # What TeX compiles (the grading sheet, the chunks) first; then TeX starts, in a thread of its own, and
+            # the students' files are written while it runs (their PDFs are cut once they are: _build_pdfs).
+            _write_parts_if_changed(out / GRADING, documents.pop(GRADING))
+            chunks = _write_chunks(sheets, out)
+            runner = ThreadPoolExecutor(1)
+            tex = runner.submit(_build_pdfs, sheets, out, chunks, progress, summary, names_run, students_written)
+            runner.shutdown(wait=False)  # the thread ends with the build; tex.result() below waits for it
+        _write_students(sheets, out, summary, secret)
+        students_written.set()
         for name, parts in documents.items():
             _write_parts_if_changed(out / name, parts)
         if not pdf and (out / CHUNKS_DIR).exists():  # chunks kept in step: none keeps a PDF of old pages
@@ -276,6 +288,9 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
         # After class.json no longer lists them (the web page never offers a student whose files are gone).
         summary.removed = [stem for stem in gone if _remove_student_files(out, stem)]
     except BaseException as error:
+        students_written.set()
+        if tex is not None:
+            wait([tex])  # what TeX was doing ends before the error is reported; its own error is not the first
         if names_run is not None:
             names_run.cancel()
         if isinstance(error, OSError):
@@ -287,9 +302,9 @@ def write_class(assignment: Assignment, sheets: list[StudentSheet], out: Path, s
                 "font has; printed as the code point in a box")
         summary.name_warnings.append(line)
         print(line, file=sys.stderr)
-    if pdf:
+    if tex is not None:
         try:
-            _build_pdfs(sheets, out, progress, summary, names_run)
+            tex.result()
         finally:
             if names_run is not None:
                 names_run.cancel()
@@ -415,12 +430,12 @@ def _chunk_pdf(tex: Path, names: str) -> ClassPdf | None:
         return None
 
 
-def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: Summary,
-                names_run: NamesRun | None = None) -> None:
+def _build_pdfs(sheets: list[StudentSheet], out: Path, chunks: list[Path], progress: bool, summary: Summary,
+                names_run: NamesRun | None, students_written: threading.Event) -> None:
     """Compile the chunks and the grading sheet that changed (side by side, a pdflatex per core), join the chunks
-    into the class PDFs where needed, then cut out the students' PDFs that are missing (from their chunk)."""
+    into the class PDFs where needed, and cut out the students' PDFs that are missing (from their chunk), once
+    `students_written`: a student's .tex rewritten removes its PDF, which is then cut anew."""
     folder = out / STUDENTS_DIR
-    chunks = _write_chunks(sheets, out)
     targets = {  # class document → each student's PDF, in roster order
         WORKSHEETS: [folder / f"{s.student.stem}.pdf" for s in sheets],
         KEYS: [folder / f"{s.student.stem}-key.pdf" for s in sheets],
@@ -461,6 +476,7 @@ def _build_pdfs(sheets: list[StudentSheet], out: Path, progress: bool, summary: 
         return read[tex]
 
     def cut_students(tex: Path) -> None:
+        students_written.wait()
         name, number = place[tex]
         own = targets[name][number * CHUNK_STUDENTS:(number + 1) * CHUNK_STUDENTS]
         missing = {t: pages for t, pages in zip(own, parts[tex].students) if not t.exists()}
