@@ -87,5 +87,5 @@ def test_worksheet_does_not_depend_on_answers_or_steps():
 
 def test_worksheet_text_has_no_key_vocabulary():
     text = render_worksheet(sheet_for(ALL_TYPES, seed=5, calculator="basic"))
-    for word in ("Answer:", "Check:", "boxed", "align*", "answer key"):
+    for word in ("Answer:", "Check:", "boxed", "align*", "{aligned}", "answer key"):
         assert word not in text
