@@ -206,16 +206,16 @@ def bench_class() -> None:
     n = len(roster)
     pages = ", ".join(f"{name} {count}" for name, count in summary.pages.items())
     print(f"class set: {n} students, {assignment.name} ({len(assignment.problems)} problems), pages: {pages}")
-    print(f"  {'stage':<24}{'whole class':>12}{'per student':>13}  target")
+    print(f"  {'stage':<28}{'whole class':>12}{'per student':>13}  target")
     for label, seconds, target in (
-        ("generation + rendering", python, CLASS_PYTHON_TARGET_S),
-        ("writing .tex/.json", writing, None),
-        ("TeX, PDFs cut and joined", tex, None),  # cut from each chunk while the others compile
+        ("generation + rendering", python, CLASS_PYTHON_TARGET_S),  # LuaTeX sets the names meanwhile
+        ("writing what TeX compiles", writing, None),  # the grading sheet's and the chunks' .tex
+        ("TeX, students' files, PDFs", tex, None),  # files written, PDFs cut and joined while chunks compile
         ("PDFs after TeX", split, None),
         ("total", total, CLASS_TOTAL_TARGET_S),
     ):
         verdict = _verdict(seconds, target) if target else ""
-        print(f"  {label:<24}{seconds:>10.2f} s{seconds / n * 1000:>10.1f} ms  {verdict}")
+        print(f"  {label:<28}{seconds:>10.2f} s{seconds / n * 1000:>10.1f} ms  {verdict}")
     ratio = total / plain
     print(f"  one plain pdflatex run of the same pages (worksheets.tex, then keys.tex), same run: {plain:.2f} s; "
           f"build / pdflatex {ratio:.2f}x (target <= {CLASS_RATIO_TARGET:g}x)  "
