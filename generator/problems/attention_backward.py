@@ -244,12 +244,12 @@ def _forward_draw(rng: Rng, n: int, dk: int) -> tuple[tuple, list[list[int]], li
             return x, wq, wk
 
 
-def _clean_row(d: list[int], v: list[list[int]], i: int) -> bool:
-    """A later query's upstream row: ḡ whole, dS in wholes or thirds, within ±DS_LIMIT and not all 0 (dR in sixths)."""
+def _clean_row(da: list[int]) -> bool:
+    """A later query's upstream row, by dA[i, :i+1] = d·v_j for j ≤ i: ḡ whole, dS in wholes or thirds, within
+    ±DS_LIMIT and not all 0 (dR in sixths)."""
     # Row i has weights 1/(i+1) on j ≤ i, so ḡ is the mean of dA[i, :i+1] and dS[i,j] = (dA[i,j] − ḡ)/(i+1); whole
     # numbers only, since this runs for every candidate row of every draw.
-    count = i + 1
-    da = [d[0] * v[j][0] + d[1] * v[j][1] for j in range(count)]
+    count = len(da)
     total = sum(da)
     if total % count:
         return False
@@ -261,8 +261,9 @@ def _clean_row(d: list[int], v: list[list[int]], i: int) -> bool:
 def _upstream_draw(rng: Rng, v: list[list[int]]) -> list[list[int]] | None:
     """dO row by row: row 0 any non-zero row; later rows chosen among the clean ones (None if a row has none)."""
     rows = [rng.choice(_NONZERO_ROWS)]
+    products = [[d[0] * a + d[1] * b for a, b in v] for d in _CANDIDATE_ROWS]  # d·v_j, every candidate d and j
     for i in range(1, len(v)):
-        clean = [d for d in _CANDIDATE_ROWS if _clean_row(d, v, i)]
+        clean = [d for d, da in zip(_CANDIDATE_ROWS, products) if _clean_row(da[:i + 1])]
         if not clean:
             return None
         rows.append(rng.choice(clean))
@@ -302,7 +303,7 @@ def _backward_is_clean(values: dict[str, list[list]], do: list[list[int]]) -> bo
     no_transpose = (plain_product(values["A"], do) == values["dV"] or plain_product(dr_t, values["K"]) == values["dQ"]
                     or plain_product(values["dR"], values["Q"]) == values["dK"])
     symmetric = values["dA"] == plain_transpose(values["dA"]) or values["dW_V"] == plain_transpose(values["dW_V"])
-    flat = [Fraction(v) for matrix_ in values.values() for row in matrix_ for v in row]
+    flat = [v for matrix_ in values.values() for row in matrix_ for v in row]  # ints and Fractions: both have .numerator
     large = any(abs(v) > VALUE_LIMIT or abs(v.numerator) > NUMERATOR_LIMIT for v in flat)
     return not (zero or no_transpose or symmetric or large)
 
