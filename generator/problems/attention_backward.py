@@ -10,13 +10,13 @@ from math import gcd
 import sympy
 from sympy import ImmutableMatrix, Rational
 
-from generator.core.draws import all_zero, has_zero_row
+from generator.core.draws import all_zero
 from generator.core.forward import causal_mask, causal_mask_step, plain_product, plain_transpose, scale_step, softmax_rows
 from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option
 from generator.documents.render import factor_tex, number_tex
 from generator.core.rng import Rng
-from generator.core.slips import plain_slip_hidden, product_rule
+from generator.core.slips import plain_product_rule, plain_slip_hidden, plain_values, plain_zero
 from generator.core.worked import check_result, dot_expansion, entry_label, product_step, shape_text, transpose_step
 
 TITLE = "Backward through one attention head"
@@ -44,10 +44,32 @@ _NONZERO_ROWS = [row for row in _CANDIDATE_ROWS if any(row)]
 
 def _zero_score_rows(p: Problem) -> int:
     """How many queries score all their visible keys 0."""
-    r = p.answer("R")
-    return sum(1 for i in range(r.rows) if all(r[i, j] == 0 for j in range(i + 1)))
+    r = plain_values(p)["R"]
+    return sum(1 for i, row in enumerate(r) if all(v == 0 for v in row[:i + 1]))
 
 
+def _zero_row(rows: list[list]) -> bool:
+    return any(not any(row) for row in rows)
+
+
+def _rows_repeat(rows: list[list]) -> bool:
+    return len({tuple(row) for row in rows}) < len(rows)
+
+
+def _symmetric(rows: list[list]) -> bool:
+    return rows == plain_transpose(rows)
+
+
+def _singular(rows: list[list]) -> bool:
+    """A zero determinant (W_V is D_MODEL × D_MODEL, 2 × 2)."""
+    if len(rows) == 2 and len(rows[0]) == 2:
+        return rows[0][0] * rows[1][1] == rows[0][1] * rows[1][0]
+    return sympy.Matrix(rows).det() == 0
+
+
+# The rules read the problem's matrices as plain rows (slips.plain_values), worked once per problem: in sympy,
+# each entry read, transpose and product of them cost 15-30 µs, and the rules were a fifth of a problem's time.
+_V = plain_values
 CONTRACT = Contract(
     # Measured over 2,000 seeds (1,000 per option set): givens and d_k reach 4; every other value reaches 16 and a
     # numerator 47 (in sixths), against the draw's own caps of 16 and 48 (VALUE_LIMIT, NUMERATOR_LIMIT).
@@ -56,44 +78,43 @@ CONTRACT = Contract(
     answer=Bounds(48, 6, Rational(16)),
     always_masked=True,  # S always carries the causal mask's −∞
     forbidden={
-        "a query is zero": lambda p: has_zero_row(p.answer("Q")),
-        "a dimension of Q or K is idle (a zero column)": lambda p: has_zero_row(p.answer("Q").T) or has_zero_row(p.answer("K").T),
-        "X has a zero entry": lambda p: any(v == 0 for v in p.given_value("X")),
-        "the keys are not all different": lambda p: len({tuple(p.answer("K").row(i)) for i in range(p.answer("K").rows)})
-        < p.answer("K").rows,
+        "a query is zero": lambda p: _zero_row(_V(p)["Q"]),
+        "a dimension of Q or K is idle (a zero column)": lambda p: (_zero_row(plain_transpose(_V(p)["Q"]))
+                                                                    or _zero_row(plain_transpose(_V(p)["K"]))),
+        "X has a zero entry": lambda p: any(v == 0 for row in _V(p)["X"] for v in row),
+        "the keys are not all different": lambda p: _rows_repeat(_V(p)["K"]),
         "a visible score differs from its row's first": lambda p: any(
-            p.answer("R")[i, j] != p.answer("R")[i, 0] for i in range(p.answer("R").rows) for j in range(i + 1)),
+            row[j] != row[0] for i, row in enumerate(_V(p)["R"]) for j in range(i + 1)),
         "two queries score every visible key 0": lambda p: _zero_score_rows(p) > 1,
-        "W_Q equals W_K (dQ and dK could be swapped)": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
+        "W_Q equals W_K (dQ and dK could be swapped)": lambda p: _V(p)["W_Q"] == _V(p)["W_K"],
         # A symmetric W_V or X hides a forgotten transpose in V = X·W_V or in dW = Xᵀ·dQ.
-        "W_V is symmetric": lambda p: p.given_value("W_V") == p.given_value("W_V").T,
-        "W_V is singular (every value row parallel)": lambda p: p.given_value("W_V").det() == 0,
-        "two value rows are equal": lambda p: len({tuple(p.answer("V").row(i)) for i in range(p.answer("V").rows)})
-        < p.answer("V").rows,
+        "W_V is symmetric": lambda p: _symmetric(_V(p)["W_V"]),
+        "W_V is singular (every value row parallel)": lambda p: _singular(_V(p)["W_V"]),
+        "two value rows are equal": lambda p: _rows_repeat(_V(p)["V"]),
         "a weight matrix has a zero row (an idle input feature)": lambda p: any(
-            has_zero_row(p.given_value(n)) for n in ("W_Q", "W_K", "W_V")),
-        "X is square and symmetric": lambda p: p.given_value("X").is_square and p.given_value("X") == p.given_value("X").T,
-        "dO has a zero row": lambda p: has_zero_row(p.given_value("dO")),
-        "dS is all zeros": lambda p: all_zero(p.answer("dS")),
-        "a later query gets no score gradient": lambda p: any(not any(p.answer("dS").row(i)) for i in range(1, p.answer("dS").rows)),
-        "a gradient is all zeros": lambda p: any(all_zero(p.answer(n)) for n in ("dV", "dQ", "dK", "dW_Q", "dW_K", "dW_V")),
-        "dA is symmetric (V·dOᵀ looks right)": lambda p: p.answer("dA") == p.answer("dA").T,
-        "A·dO (no transpose) gives the same dV": lambda p: p.answer("A") * p.given_value("dO") == p.answer("dV"),
-        "dRᵀ·K gives the same dQ": lambda p: p.answer("dR").T * p.answer("K") == p.answer("dQ"),
-        "dR·Q (no transpose) gives the same dK": lambda p: p.answer("dR") * p.answer("Q") == p.answer("dK"),
-        "dW_V is symmetric (a transposed answer looks right)": lambda p: p.answer("dW_V") == p.answer("dW_V").T,
+            _zero_row(_V(p)[n]) for n in ("W_Q", "W_K", "W_V")),
+        "X is square and symmetric": lambda p: len(_V(p)["X"]) == len(_V(p)["X"][0]) and _symmetric(_V(p)["X"]),
+        "dO has a zero row": lambda p: _zero_row(_V(p)["dO"]),
+        "dS is all zeros": lambda p: plain_zero(_V(p)["dS"]),
+        "a later query gets no score gradient": lambda p: _zero_row(_V(p)["dS"][1:]),
+        "a gradient is all zeros": lambda p: any(plain_zero(_V(p)[n]) for n in ("dV", "dQ", "dK", "dW_Q", "dW_K", "dW_V")),
+        "dA is symmetric (V·dOᵀ looks right)": lambda p: _symmetric(_V(p)["dA"]),
+        "A·dO (no transpose) gives the same dV": lambda p: plain_product(_V(p)["A"], _V(p)["dO"]) == _V(p)["dV"],
+        "dRᵀ·K gives the same dQ": lambda p: plain_product(plain_transpose(_V(p)["dR"]), _V(p)["K"]) == _V(p)["dQ"],
+        "dR·Q (no transpose) gives the same dK": lambda p: plain_product(_V(p)["dR"], _V(p)["Q"]) == _V(p)["dK"],
+        "dW_V is symmetric (a transposed answer looks right)": lambda p: _symmetric(_V(p)["dW_V"]),
         # The generic slips of every product on the sheet (slips.product_slips), beyond the named ones above.
         **{name: rule for label, factors in (
-            ("Q = X·W_Q", lambda p: (p.given_value("X"), p.given_value("W_Q"))),
-            ("K = X·W_K", lambda p: (p.given_value("X"), p.given_value("W_K"))),
-            ("V = X·W_V", lambda p: (p.given_value("X"), p.given_value("W_V"))),
-            ("dV = Aᵀ·dO", lambda p: (p.answer("A").T, p.given_value("dO"))),
-            ("dQ = dR·K", lambda p: (p.answer("dR"), p.answer("K"))),
-            ("dK = dRᵀ·Q", lambda p: (p.answer("dR").T, p.answer("Q"))),
-            ("dW_Q = Xᵀ·dQ", lambda p: (p.given_value("X").T, p.answer("dQ"))),
-            ("dW_K = Xᵀ·dK", lambda p: (p.given_value("X").T, p.answer("dK"))),
-            ("dW_V = Xᵀ·dV", lambda p: (p.given_value("X").T, p.answer("dV"))),
-        ) for name, rule in product_rule(label, factors).items()},
+            ("Q = X·W_Q", lambda p: (_V(p)["X"], _V(p)["W_Q"])),
+            ("K = X·W_K", lambda p: (_V(p)["X"], _V(p)["W_K"])),
+            ("V = X·W_V", lambda p: (_V(p)["X"], _V(p)["W_V"])),
+            ("dV = Aᵀ·dO", lambda p: (plain_transpose(_V(p)["A"]), _V(p)["dO"])),
+            ("dQ = dR·K", lambda p: (_V(p)["dR"], _V(p)["K"])),
+            ("dK = dRᵀ·Q", lambda p: (plain_transpose(_V(p)["dR"]), _V(p)["Q"])),
+            ("dW_Q = Xᵀ·dQ", lambda p: (plain_transpose(_V(p)["X"]), _V(p)["dQ"])),
+            ("dW_K = Xᵀ·dK", lambda p: (plain_transpose(_V(p)["X"]), _V(p)["dK"])),
+            ("dW_V = Xᵀ·dV", lambda p: (plain_transpose(_V(p)["X"]), _V(p)["dV"])),
+        ) for name, rule in plain_product_rule(label, factors).items()},
     },
 )
 
