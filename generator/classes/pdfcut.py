@@ -18,6 +18,8 @@ from typing import NamedTuple
 
 import pikepdf
 
+from generator.files import atomic_write, temp_beside
+
 # A reference "N G R" in an unparsed object, or a string (skipped: qpdf escapes the parentheses inside a literal
 # string, so `(...)` ends at the first unescaped one; a hex string has only hex digits and spaces). Strings are
 # rare outside the document information: an object without one is searched for references alone, faster.
@@ -210,9 +212,7 @@ def cut_pages(source: PdfObjects, ranges: dict[Path, tuple[int, int]]) -> None:
         parent = writer.reserve()
         kids = writer.copy_pages(source, source.pages[first - 1:last], parent)
         writer.finish(parent, kids, source.info)
-        partial = target.with_name(f".{target.name}.part")
-        partial.write_bytes(b"".join(parts))
-        os.replace(partial, target)
+        atomic_write(target, b"".join(parts))
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -226,8 +226,8 @@ class Joiner:
 
     def __init__(self, target: Path) -> None:
         self.target = target
-        self._partial = target.with_name(f".{target.name}.part")
-        self._file = open(self._partial, "wb")
+        handle, self._partial = temp_beside(target)  # moved into place by finish(), removed by abort()
+        self._file = os.fdopen(handle, "wb")
         self._writer: _Writer | None = None
         self._kids: list[int] = []
         self._info: _Piece | None = None
@@ -260,4 +260,4 @@ class Joiner:
     def abort(self) -> None:
         """Leave nothing behind (a compilation failed: the class PDF is not joined)."""
         self._file.close()
-        self._partial.unlink(missing_ok=True)
+        Path(self._partial).unlink(missing_ok=True)
