@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from generator.core.backprop import post_backward
-from generator.core.backprop_scaled import post_gradients_scaled, post_scale
+from generator.core.backprop_scaled import generic_gradients_below_norm, post_gradients_scaled, post_scale
 from generator.core.rng import Rng
 from generator.problems import training_step
 from generator.problems.tiny_transformer import Restart, draw_post_front, layernorm_affine
@@ -57,3 +57,45 @@ def test_the_scale_makes_every_gradient_whole():
         dz = grads["dz"]
         s = post_scale(model, dz)
         assert all((v * s).denominator == 1 for rows in grads.values() for row in rows for v in row)
+
+
+def _below_norm_entries(grads: dict) -> dict[str, list]:
+    """The gradients below the second LayerNorm, flattened per name (the generic pass's names)."""
+    return {name: [v for row in rows for v in row] for name, rows in grads.items()
+            if name not in ("dz", "dW_out", "dH2", "dgamma_2", "dbeta_2", "dRhat2", "dR2")}
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_the_generic_pass_finds_only_the_zeros_and_ties_every_output_layer_has(heads):
+    """An entry 0 in the generic pass is 0 for every output layer, two entries equal there are equal for every one,
+    and an entry not 0 there is not 0 for some output layer (of the few tried)."""
+    generic_zeros = seen_nonzero = 0
+    fronts: dict[int, tuple[dict, list[dict]]] = {}
+    for model, p_rows, targets in _candidates(heads, fronts=25, tries=20):
+        exact = post_backward(model, p_rows, targets, Fraction(1, 2))
+        fronts.setdefault(id(model["R1"]), (model, []))[1].append(_below_norm_entries(exact))
+    for model, layers in fronts.values():
+        generic = _below_norm_entries(generic_gradients_below_norm(model))
+        assert generic.keys() == layers[0].keys()
+        flat = [(name, k) for name, values in generic.items() for k in range(len(values))]
+        for name, k in flat:
+            if generic[name][k] == 0:
+                generic_zeros += 1
+                assert all(layer[name][k] == 0 for layer in layers), (name, k)
+            elif any(layer[name][k] != 0 for layer in layers):
+                seen_nonzero += 1
+        for (a, i), (b, j) in [(x, y) for x in flat for y in flat if x < y and generic[x[0]][x[1]] == generic[y[0]][y[1]]]:
+            assert all(layer[a][i] == layer[b][j] for layer in layers), (a, i, b, j)
+    assert generic_zeros and seen_nonzero  # both kinds met: the assertions can fail
+
+
+def test_a_front_turned_away_gives_no_output_layer_that_teaches():
+    """training_step's front check: where it says no, no output layer passes _moves (of the many tried)."""
+    turned_away = 0
+    for model, p_rows, targets in _candidates(2, fronts=40, tries=15):
+        if training_step._below_norm_can_teach(model, ["W_O", "gamma_2"]):
+            continue
+        turned_away += 1
+        exact = post_backward(model, p_rows, targets, Fraction(1, 2))
+        assert not training_step._moves(model, exact, ["W_O", "gamma_2"])
+    assert turned_away

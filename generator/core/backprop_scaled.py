@@ -41,10 +41,38 @@ def _layernorm(upstream: Ints, xhat: list[list[int]], gamma: list[int], sigma: l
 def post_scale(model: dict, dz: list[list[Fraction]]) -> int:
     """S: a multiple of every denominator of the pass (dz's, the means' d, each LayerNorm's σ, each head's weights
     twice: dS = Ã ⊙ (dÃ − Σ Ã·dÃ))."""
-    d = len(model["gamma_2"])
+    return lcm(*(v.denominator for row in dz for v in row)) * _model_scale(model)
+
+
+def _model_scale(model: dict) -> int:
+    """The part of S the model gives, whatever dz is: d twice, the σ's numerators twice, the weights' denominators
+    twice."""
+    d = len(model["Rhat1"][0])
     sigmas = lcm(*(s.numerator for s in model["sigma_1"] + model["sigma_2"]))
     weights = lcm(*(p.denominator for head in model["weights"] for row in head for p in row))
-    return lcm(*(v.denominator for row in dz for v in row)) * d * d * sigmas * sigmas * weights * weights
+    return d * d * sigmas * sigmas * weights * weights
+
+
+def generic_gradients_below_norm(model: dict) -> dict[str, Ints]:
+    """The gradients below the second LayerNorm (dW_2 … dE, under post_backward's names) for a generic dR₂, as whole
+    numbers: an entry that is 0 here is 0 for every output layer, and two entries equal here are equal for every one.
+
+    Each row of dR₂ (LN₂'s backward of dH₂) is orthogonal to 1 and to its x̂ of ±1, two of each sign: it is (s, −s) on
+    the two +1 places and (t, −t) on the two −1 places, and everything below is linear in those 2n numbers. The pass
+    is run once per number (that one 1, scaled, the others 0), and each entry is written as the whole number whose
+    digits in a balanced base past every coefficient are its coefficients: 0 only if all are, equal only if all are."""
+    scale, runs = _model_scale(model), []
+    for i, signs in enumerate(model["Rhat2"]):
+        for sign in (1, -1):
+            first, second = (j for j, x in enumerate(signs) if x == sign)
+            dr2 = [[0] * len(signs) for _ in model["Rhat2"]]
+            dr2[i][first], dr2[i][second] = scale, -scale
+            g: dict[str, Ints] = {}
+            _below_second_norm(model, dr2, lambda name, rows: g.setdefault(name, rows))
+            runs.append(g)
+    base = 2 * max(abs(v) for g in runs for rows in g.values() for row in rows for v in row) + 1
+    return {name: [[sum(g[name][i][j] * base ** k for k, g in enumerate(runs)) for j in range(len(row))]
+                   for i, row in enumerate(rows)] for name, rows in runs[0].items()}
 
 
 class _Unclean(Exception):
@@ -75,12 +103,17 @@ def post_gradients_scaled(model: dict, dz: list[list[Fraction]],
 
 
 def _scaled_pass(model: dict, z: Ints, put: Callable[[str, Ints], Ints]) -> None:
-    n, heads = len(z), len(model["weights"])
     put("dz", z)
     put("dW_out", _mul(_t(model["H2"]), z))
     dh2 = put("dH2", _mul(z, _t(model["W_out"])))
     *_, dr2 = [put(name, rows) for name, rows in zip(("dgamma_2", "dbeta_2", "dRhat2", "dR2"),
                                                      _layernorm(dh2, model["Rhat2"], model["gamma_2"], model["sigma_2"]))]
+    _below_second_norm(model, dr2, put)
+
+
+def _below_second_norm(model: dict, dr2: Ints, put: Callable[[str, Ints], Ints]) -> None:
+    """From dR₂ (scaled) to dE: linear in dR₂, the ReLU mask and the heads' weights fixed by the forward pass."""
+    n, heads = len(dr2), len(model["weights"])
     put("dW_2", _mul(_t(model["r"]), dr2))
     put("db_2", _column_sums(dr2))
     dr = put("dr", _mul(dr2, _t(model["W_2"])))

@@ -12,7 +12,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.backprop import adamw_first_step, output_gradient, post_backward, tiny_backward
-from generator.core.backprop_scaled import post_gradients_scaled
+from generator.core.backprop_scaled import generic_gradients_below_norm, post_gradients_scaled
 from generator.core.forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
 from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option, SpecError
@@ -61,6 +61,7 @@ LEARNING_RATE, BETA1, BETA2, WEIGHT_DECAY = Fraction(1, 10), Fraction(9, 10), Fr
 GRADIENT_DENOMINATOR, GRADIENT_SIZE, GRADIENT_NUMERATOR = 40, 12, 240  # every gradient: a/b with b ≤ 40, |·| ≤ 12
 OUTPUT_ATTEMPTS = 30  # output layers tried per model
 POST_OUTPUT_ATTEMPTS = 80  # the same for norm=post (γ₂, β₂ and the output layer)
+READOUT_DRAWS = 24  # norm=post: output layers tried on one fitting readout plan (see _draw_post)
 OFFSETS = range(-3, 4)  # the largest logit of a row, before its shift pattern is added
 _OFFSET_PAIRS = tuple((a, b) for a in OFFSETS for b in OFFSETS)
 LOGIT_REACH = 64  # |logit| < 64 for every column of −1/0/1 entries (H₂'s entries are within ±8), shifts included
@@ -205,6 +206,13 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     Each row's logits are an allowed shift pattern (example2.usable_shifts) plus an offset; every column of W_out is
     then a −1/0/1 column that gives the wanted column of logits, looked up instead of searched for.
     """
+    plan = _readout_plan(rng, h2, weights)
+    return None if plan is None else _readout_draw(rng, *plan)
+
+
+def _readout_plan(rng: Rng, h2, weights) -> tuple | None:
+    """_readout's shift patterns, the offsets that fit them and the columns of W_out that reach each column of
+    logits, or None where no offset fits: every W_out _readout_draw makes of them gives simple probabilities."""
     product = numpy.array(h2, dtype=numpy.int64) @ unit_matrix(len(h2[0]))  # rows: positions; columns: w's
     denominator = max(p.denominator for head in weights for row in head for p in row)
     shifts = rng.choice(_shift_pairs(denominator))
@@ -220,12 +228,20 @@ def _readout(rng: Rng, h2, weights) -> tuple | None:
     if not fitting:
         return None
     offsets = [pair for pair in _OFFSET_PAIRS if fitting >> _code(*pair) & 1]
-    reach = _reach(h2, product.T.tolist())
+    return shifts, offsets, _reach(h2, product.T.tolist())
+
+
+def _readout_draw(rng: Rng, shifts, offsets, reach) -> tuple:
+    """One offset of the plan and, for each column of logits, one column of W_out that gives it: (W_out, z, p̃'s rows)."""
     offset = rng.choice(offsets)
-    columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(vocab)]
+    columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(len(shifts[0]))]
     w_out = [list(row) for row in zip(*columns)]
-    p_rows = [list(_shift_probabilities(shift)) for shift in shifts]
-    return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], p_rows
+    return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], _plan_probabilities((shifts,))
+
+
+def _plan_probabilities(plan: tuple) -> list[list[Fraction]]:
+    """p̃'s rows of a readout plan: those of its shift patterns, whatever the offset and W_out."""
+    return [list(_shift_probabilities(shift)) for shift in plan[0]]
 
 
 def _reachable_bits(product: numpy.ndarray) -> int:
@@ -274,13 +290,30 @@ def _moves(model: dict, grads: dict, updated: list[str]) -> bool:
     """Whether the gradients teach: every head's scores, every parameter and every entry of dO get one, and every
     updated entry (0/0 with ε = 0). Only which entries are 0 counts: the whole-number pass's S·g answers as g does."""
     parameters = POST_PARAMETERS if model.get("norm") == "post" else PARAMETERS
-    return (all(any(v for row in grads[f"dS{h + 1}"] for v in row) for h in range(len(model["weights"])))
+    return _teaching(grads, len(model["weights"]), parameters, updated)
+
+
+def _teaching(grads: dict, heads: int, parameters: tuple[str, ...], updated: list[str]) -> bool:
+    """_moves' test on these parameters' gradients and these updated ones."""
+    return (all(any(v for row in grads[f"dS{h + 1}"] for v in row) for h in range(heads))
             and all(any(v for row in grads["d" + n] for v in row) for n in parameters)
             and not any(v == 0 for name in updated for row in grads["d" + name] for v in row)
             # a head output with no gradient: that row of dÃ, and its scores' gradient, would be all 0
             and not any(v == 0 for row in grads["dO"] for v in row)
             # two heads with the same dÃ or dS: one head's work copied for the other would be right
-            and not _heads_alike(grads, len(model["weights"])))
+            and not _heads_alike(grads, heads))
+
+
+# norm=post: the parameters whose gradients lie below the second LayerNorm, linear in dR₂ whatever the output layer.
+BELOW_NORM_2 = tuple(name for name in POST_PARAMETERS if name not in ("gamma_2", "beta_2", "W_out"))
+
+
+def _below_norm_can_teach(model: dict, updated: list[str]) -> bool:
+    """Whether some output layer could give the gradients below the second LayerNorm what _moves asks of them: an entry
+    0 (or two heads alike) for a generic dR₂ is so for all (a write direction in the span of 1 and a row's x̂₁ leaves
+    that row of dO 0; a head's two values equal leave its dS 0), and no output layer is worth trying."""
+    return _teaching(generic_gradients_below_norm(model), len(model["weights"]), BELOW_NORM_2,
+                     [name for name in updated if name in BELOW_NORM_2])
 
 
 def _heads_alike(grads: dict, heads: int) -> bool:
@@ -390,20 +423,48 @@ def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, 
         if all(v <= 0 for row in model["u"] for v in row) or any(len({row[h] for row in model["K"]}) == 1
                                                                    for h in range(heads)):
             continue  # dW_1 would be 0 (no unit passes), or dQ (equal keys: dQ[1] = dS[1,0]·(K[0] − K[1]) = 0)
+        if not _below_norm_can_teach(model, updated):
+            continue
+        targets = model["ids"][1:N_TOKENS + 1]
         for _ in range(POST_OUTPUT_ATTEMPTS):
             gamma2, beta2, h2 = layernorm_affine(rng, model["Rhat2"])
-            readout = _readout(rng, h2, model["weights"])
-            if readout is None:
+            plan = _readout_plan(rng, h2, model["weights"])
+            if plan is None:
                 continue
-            w_out, z, p_rows = readout
-            found = {**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows}
-            targets = model["ids"][1:N_TOKENS + 1]
-            scaled = post_gradients_scaled(found, output_gradient(p_rows, targets, scale), _clean_fraction(scale))
-            if scaled is None or not _moves(found, scaled, updated):
-                continue  # the whole-number pass turns away most output layers; post_backward works the rest exactly
-            kept = _kept(found, post_backward(found, p_rows, targets, scale, _small_fractions(scale)), updated)
-            if kept is not None:
-                return kept
+            # A fitting plan is rare and has hundreds of output layers or more: a few are tried before the next γ₂, β₂.
+            dz = output_gradient(_plan_probabilities(plan), targets, scale)
+            teaches = _second_norm_test(dz, model["Rhat2"], updated)
+            for _ in range(READOUT_DRAWS):
+                w_out, z, p_rows = _readout_draw(rng, *plan)
+                if not teaches(w_out):
+                    continue
+                found = {**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows}
+                scaled = post_gradients_scaled(found, dz, _clean_fraction(scale))
+                if scaled is None or not _moves(found, scaled, updated):
+                    continue  # the whole-number pass turns away most output layers; post_backward works the rest exactly
+                kept = _kept(found, post_backward(found, p_rows, targets, scale, _small_fractions(scale)), updated)
+                if kept is not None:
+                    return kept
+
+
+def _second_norm_test(dz, rhat2, updated: list[str]):
+    """_moves' test of dγ₂ and dβ₂ for one dz, as a test of W_out: dz, W_out and x̂₂ decide them alone (dH₂ = dz·W_outᵀ;
+    γ₂ scales only what lies below). Worked before the whole-number pass, as most output layers that pass it fail
+    here (a row of W_out with one value for every token gives dH₂ a zero column, since each row of dz sums to 0).
+    Each is linear in a row of W_out: dγ₂[j] = Σ_v W_out[j,v]·Σ_i x̂₂[i,j]·dz[i,v], dβ₂[j] = Σ_v W_out[j,v]·Σ_i dz[i,v]
+    (dz times its common denominator, whole)."""
+    common = lcm(*(v.denominator for row in dz for v in row))
+    whole = [[int(v * common) for v in row] for row in dz]
+    gamma_weights = [[sum(x[j] * row[v] for x, row in zip(rhat2, whole)) for v in range(len(whole[0]))]
+                     for j in range(len(rhat2[0]))]
+    beta_weights = [sum(column) for column in zip(*whole)]
+    nonzero = [name for name in ("gamma_2", "beta_2") if name in updated]
+
+    def test(w_out) -> bool:
+        grads = {"gamma_2": [sum(w * c for w, c in zip(row, weights)) for row, weights in zip(w_out, gamma_weights)],
+                 "beta_2": [sum(w * c for w, c in zip(row, beta_weights)) for row in w_out]}
+        return all(any(values) for values in grads.values()) and all(all(grads[name]) for name in nonzero)
+    return test
 
 
 def _post_extras(front: dict) -> dict:
