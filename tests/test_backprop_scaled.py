@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from generator.core.backprop import post_backward
-from generator.core.backprop_scaled import generic_gradients_below_norm, post_gradients_scaled, post_scale
+from generator.core.backprop_scaled import BelowNorm, generic_gradients_below_norm, post_gradients_scaled, post_scale
 from generator.core.rng import Rng
 from generator.problems import training_step
 from generator.problems.tiny_transformer import Restart, draw_post_front, layernorm_affine
@@ -42,6 +42,8 @@ def test_the_whole_number_pass_agrees_with_the_fraction_pass(heads, scale):
         scaled = post_gradients_scaled(model, dz, training_step._clean_fraction(scale))
         exact = post_backward(model, p_rows, targets, scale, training_step._small_fractions(scale))
         assert (scaled is None) == (exact is None), (heads, scale, model["ids"])
+        # dR₁ and dW_O tested first from their linear forms (BelowNorm): the same gradients, or the same None
+        assert post_gradients_scaled(model, dz, training_step._clean_fraction(scale), BelowNorm(model)) == scaled
         if scaled is not None:  # the same gradients, each S times the exact one
             s = post_scale(model, dz)
             assert scaled.keys() == exact.keys() and all(
@@ -93,7 +95,7 @@ def test_a_front_turned_away_gives_no_output_layer_that_teaches():
     """training_step's front check: where it says no, no output layer passes _moves (of the many tried)."""
     turned_away = 0
     for model, p_rows, targets in _candidates(2, fronts=40, tries=15):
-        if training_step._below_norm_can_teach(model, ["W_O", "gamma_2"]):
+        if training_step._below_norm_can_teach(model, BelowNorm(model), ["W_O", "gamma_2"]):
             continue
         turned_away += 1
         exact = post_backward(model, p_rows, targets, Fraction(1, 2))

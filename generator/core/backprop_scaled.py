@@ -53,61 +53,102 @@ def _model_scale(model: dict) -> int:
     return d * d * sigmas * sigmas * weights * weights
 
 
-def generic_gradients_below_norm(model: dict) -> dict[str, Ints]:
-    """The gradients below the second LayerNorm (dW_2 … dE, under post_backward's names) for a generic dR₂, as whole
-    numbers: an entry that is 0 here is 0 for every output layer, and two entries equal here are equal for every one.
+class BelowNorm:
+    """The pass below the second LayerNorm (dW_2 … dE) of one block, as linear forms in dR₂'s free numbers.
 
     Each row of dR₂ (LN₂'s backward of dH₂) is orthogonal to 1 and to its x̂ of ±1, two of each sign: it is (s, −s) on
-    the two +1 places and (t, −t) on the two −1 places, and everything below is linear in those 2n numbers. The pass
-    is run once per number (that one 1, scaled, the others 0), and each entry is written as the whole number whose
-    digits in a balanced base past every coefficient are its coefficients: 0 only if all are, equal only if all are."""
-    scale, runs = _model_scale(model), []
-    for i, signs in enumerate(model["Rhat2"]):
-        for sign in (1, -1):
-            first, second = (j for j, x in enumerate(signs) if x == sign)
-            dr2 = [[0] * len(signs) for _ in model["Rhat2"]]
-            dr2[i][first], dr2[i][second] = scale, -scale
-            g: dict[str, Ints] = {}
-            _below_second_norm(model, dr2, lambda name, rows: g.setdefault(name, rows))
-            runs.append(g)
-    base = 2 * max(abs(v) for g in runs for rows in g.values() for row in rows for v in row) + 1
-    return {name: [[sum(g[name][i][j] * base ** k for k, g in enumerate(runs)) for j in range(len(row))]
-                   for i, row in enumerate(rows)] for name, rows in runs[0].items()}
+    the two +1 places and (t, −t) on the two −1 places, and everything below is linear in those 2n numbers (the ReLU
+    mask and the heads' weights are fixed by the forward pass). The pass is run once per number (that one `scale`,
+    the others 0): each entry's coefficients."""
+
+    def __init__(self, model: dict):
+        self.scale, self.places, runs = _model_scale(model), [], []
+        for i, signs in enumerate(model["Rhat2"]):
+            for sign in (1, -1):
+                first, second = (j for j, x in enumerate(signs) if x == sign)
+                dr2 = [[0] * len(signs) for _ in model["Rhat2"]]
+                dr2[i][first], dr2[i][second] = self.scale, -self.scale
+                g: dict[str, Ints] = {}
+                _below_second_norm(model, dr2, lambda name, rows: g.setdefault(name, rows))
+                runs.append(g)
+                self.places.append((i, first))
+        self.runs = runs
+
+    def generic(self) -> dict[str, Ints]:
+        """Every gradient below for a generic dR₂, as whole numbers: an entry that is 0 here is 0 for every output
+        layer, and two entries equal here are equal for every one. Each entry is the whole number whose digits in a
+        balanced base past every coefficient are its coefficients: 0 only if all are, equal only if all are."""
+        base = 2 * max(abs(v) for g in self.runs for rows in g.values() for row in rows for v in row) + 1
+        return {name: [[sum(g[name][i][j] * base ** k for k, g in enumerate(self.runs)) for j in range(len(row))]
+                       for i, row in enumerate(rows)] for name, rows in self.runs[0].items()}
+
+    def entries(self, dr2: Ints, name: str) -> Ints:
+        """One gradient below, from dR₂ scaled as the pass scales it (S·dR₂, S a multiple of `scale`): S times it."""
+        numbers = [dr2[i][j] for i, j in self.places]
+        rows = []
+        for i, row in enumerate(self.runs[0][name]):
+            values = []
+            for j in range(len(row)):
+                whole, rest = divmod(sum(n * g[name][i][j] for n, g in zip(numbers, self.runs)), self.scale)
+                if rest:  # S·(the gradient) is whole, and this is it: a remainder is a bug, never a rounding
+                    raise ArithmeticError(f"{name}[{i}][{j}] is not whole at the pass's scale")
+                values.append(whole)
+            rows.append(values)
+        return rows
+
+
+def generic_gradients_below_norm(model: dict) -> dict[str, Ints]:
+    """BelowNorm(model).generic(): the gradients below the second LayerNorm for a generic dR₂."""
+    return BelowNorm(model).generic()
+
+
+# The gradients below the second LayerNorm that most output layers fail at: tested first, from their linear forms.
+FIRST_TESTED = ("dR1", "dW_O")
 
 
 class _Unclean(Exception):
     """A gradient failed the test: the rest of the pass is not worth computing."""
 
 
-def post_gradients_scaled(model: dict, dz: list[list[Fraction]],
-                          clean: Callable[[int, int], bool]) -> dict[str, Ints] | None:
+def post_gradients_scaled(model: dict, dz: list[list[Fraction]], clean: Callable[[int, int], bool],
+                          below: BelowNorm | None = None) -> dict[str, Ints] | None:
     """S times each gradient of backprop.post_backward, under the same names, or None as soon as one entry fails
     `clean(numerator, denominator)` (a fraction in lowest terms). Which entries are 0 is S's business no more than
-    the Fractions': the caller may test that here too."""
+    the Fractions': the caller may test that here too. With the block's BelowNorm, FIRST_TESTED are tested from
+    their linear forms as soon as dR₂ is known (the same verdict, reached sooner for most output layers)."""
     s = post_scale(model, dz)
     g: dict[str, Ints] = {}
 
-    def put(name: str, rows: Ints) -> Ints:
+    def test(name: str, rows: Ints) -> None:
         for row in rows:
             for v in row:
                 d = gcd(v, s)
                 if not clean(v // d, s // d):
                     raise _Unclean(name)
+
+    def put(name: str, rows: Ints) -> Ints:
+        test(name, rows)
         g[name] = rows
         return rows
+
+    def first_tested(dr2: Ints) -> None:
+        if below is not None:
+            for name in FIRST_TESTED:
+                test(name, below.entries(dr2, name))
     try:
-        _scaled_pass(model, [[int(v * s) for v in row] for row in dz], put)
+        _scaled_pass(model, [[int(v * s) for v in row] for row in dz], put, first_tested)
     except _Unclean:
         return None
     return g
 
 
-def _scaled_pass(model: dict, z: Ints, put: Callable[[str, Ints], Ints]) -> None:
+def _scaled_pass(model: dict, z: Ints, put: Callable[[str, Ints], Ints], first_tested: Callable[[Ints], None]) -> None:
     put("dz", z)
     put("dW_out", _mul(_t(model["H2"]), z))
     dh2 = put("dH2", _mul(z, _t(model["W_out"])))
     *_, dr2 = [put(name, rows) for name, rows in zip(("dgamma_2", "dbeta_2", "dRhat2", "dR2"),
                                                      _layernorm(dh2, model["Rhat2"], model["gamma_2"], model["sigma_2"]))]
+    first_tested(dr2)
     _below_second_norm(model, dr2, put)
 
 

@@ -12,7 +12,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.backprop import adamw_first_step, output_gradient, post_backward, tiny_backward
-from generator.core.backprop_scaled import generic_gradients_below_norm, post_gradients_scaled
+from generator.core.backprop_scaled import BelowNorm, post_gradients_scaled
 from generator.core.forward import decimal_softmax, exp_table_tex, ln_table_tex, mean_line, plain_product, plain_transpose
 from generator.core.problem import Bounds, Contract, Expansion, Part, Problem, Quantity, Step, Term, Tex, matrix
 from generator.core.registry import Option, SpecError
@@ -308,12 +308,11 @@ def _teaching(grads: dict, heads: int, parameters: tuple[str, ...], updated: lis
 BELOW_NORM_2 = tuple(name for name in POST_PARAMETERS if name not in ("gamma_2", "beta_2", "W_out"))
 
 
-def _below_norm_can_teach(model: dict, updated: list[str]) -> bool:
+def _below_norm_can_teach(model: dict, below: BelowNorm, updated: list[str]) -> bool:
     """Whether some output layer could give the gradients below the second LayerNorm what _moves asks of them: an entry
     0 (or two heads alike) for a generic dR₂ is so for all (a write direction in the span of 1 and a row's x̂₁ leaves
     that row of dO 0; a head's two values equal leave its dS 0), and no output layer is worth trying."""
-    return _teaching(generic_gradients_below_norm(model), len(model["weights"]), BELOW_NORM_2,
-                     [name for name in updated if name in BELOW_NORM_2])
+    return _teaching(below.generic(), len(model["weights"]), BELOW_NORM_2, [name for name in updated if name in BELOW_NORM_2])
 
 
 def _heads_alike(grads: dict, heads: int) -> bool:
@@ -423,7 +422,8 @@ def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, 
         if all(v <= 0 for row in model["u"] for v in row) or any(len({row[h] for row in model["K"]}) == 1
                                                                    for h in range(heads)):
             continue  # dW_1 would be 0 (no unit passes), or dQ (equal keys: dQ[1] = dS[1,0]·(K[0] − K[1]) = 0)
-        if not _below_norm_can_teach(model, updated):
+        below = BelowNorm(model)
+        if not _below_norm_can_teach(model, below, updated):
             continue
         targets = model["ids"][1:N_TOKENS + 1]
         for _ in range(POST_OUTPUT_ATTEMPTS):
@@ -439,7 +439,7 @@ def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, 
                 if not teaches(w_out):
                     continue
                 found = {**model, "gamma_2": gamma2, "beta_2": beta2, "H2": h2, "W_out": w_out, "z": z, "p_rows": p_rows}
-                scaled = post_gradients_scaled(found, dz, _clean_fraction(scale))
+                scaled = post_gradients_scaled(found, dz, _clean_fraction(scale), below)
                 if scaled is None or not _moves(found, scaled, updated):
                     continue  # the whole-number pass turns away most output layers; post_backward works the rest exactly
                 kept = _kept(found, post_backward(found, p_rows, targets, scale, _small_fractions(scale)), updated)
