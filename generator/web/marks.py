@@ -6,7 +6,7 @@ import threading
 from fractions import Fraction
 
 from generator.documents.render import number_tex
-from generator.marking.answers import AnswerError, parse_answer
+from generator.marking.answers import ACCEPTED, AnswerError, parse_answer
 from generator.marking.followthrough import choice_recipes_for, recipes_for
 from generator.marking.markkey import BlankKey, SheetKey
 from generator.marking.marker import (DUPLICATED, FOLLOW_THROUGH, MISSING, RIGHT, UNANSWERED, UNREADABLE, UNREDUCED,
@@ -37,7 +37,10 @@ def reading(blank: BlankKey | None, text: str) -> dict:
     try:
         parsed = parse_answer(text)
     except AnswerError as error:
-        return {"ok": False, "reason": str(error)}
+        # The cell shows what is wrong; what the marker accepts is long (the whole list of symbols) and is said once
+        # on the page (ACCEPTED), so the cell keeps it only as its tooltip ("full").
+        reason, _, accepted = str(error).partition("; accepted: ")
+        return {"ok": False, "reason": reason, "full": str(error)} if accepted == ACCEPTED else {"ok": False, "reason": str(error)}
     return {"ok": True, "tex": number_tex(parsed.value), "form": parsed.form}
 
 

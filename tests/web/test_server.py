@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from generator.cli import main
+from generator.marking.answers import ACCEPTED
 from generator.web.codes import access_code, class_secret
 
 pytestmark = pytest.mark.slow  # each test starts the real server in its own process; the browser tests start chromium
@@ -181,12 +182,14 @@ def test_a_student_types_sees_how_it_was_read_and_keeps_it_across_reloads_and_lo
     cells = page.locator("input.cell")
     cells.nth(0).fill("\u22123/4")
     cells.nth(1).fill("2x")
+    page.locator('input[data-label="1a C[1,1]"]').fill("1/0")  # a reason with no list of what is accepted
     page.wait_for_function("document.getElementById('save-status').dataset.kind === 'saved'", timeout=3000)
     assert "read as" in page.locator('.reading[data-for="1a C[0,0]"]').inner_text()
-    assert "cannot be read" in page.locator('.reading[data-for="1a C[0,1]"]').inner_text()
+    _assert_short_reason(page)
     page.screenshot(path=str(server.folder / "page.png"))
     page.reload()
     assert page.locator('input[data-label="1a C[0,0]"]').input_value() == "\u22123/4"
+    _assert_short_reason(page)  # as the server writes it, not only as the script does
     # Offline: the answer waits in the browser, the page says so, and it is sent when the connection is back.
     context.set_offline(True)
     page.locator('input[data-label="1a C[1,0]"]').fill("5")
@@ -305,3 +308,14 @@ def test_inline_formulas_stay_whole_and_the_page_fits_a_phone(wide_class, tmp_pa
             page.close()
     finally:
         server.stop()
+
+
+def _assert_short_reason(page) -> None:
+    """An unreadable cell says what is wrong in a line; the list of what the marker reads is on the page once, and in
+    the cell's tooltip."""
+    bad = page.locator('.reading[data-for="1a C[0,1]"] .unreadable')
+    assert bad.inner_text() == "cannot be read: unknown name 'x'"
+    assert bad.get_attribute("title").endswith("; accepted: " + ACCEPTED)
+    assert ACCEPTED in page.locator(".hint").inner_text()
+    zero = page.locator('.reading[data-for="1a C[1,1]"] .unreadable')
+    assert zero.inner_text() == "cannot be read: division by zero" and zero.get_attribute("title") is None

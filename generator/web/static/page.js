@@ -53,6 +53,7 @@ function showReading(label, reading) {
     const bad = document.createElement("span");
     bad.className = "unreadable";
     bad.textContent = "cannot be read: " + reading.reason;
+    if (reading.full) bad.title = reading.full;  // the list of what is accepted is on the page once, and here on hover
     el.append(bad);
   }
 }
