@@ -297,24 +297,30 @@ def render_key(sheet: Sheet, student=None) -> str:
 def exact_string(value: sympy.Expr) -> str:
     """An exact value as a string sympy and the checker read back: '3/4', '-2', 'log(6)'."""
     if isinstance(value, sympy.Rational):
-        return _rational_string(value)  # a class set writes the same few fractions thousands of times
-    return sympy.sstr(value)
+        # sympy's printer writes a Rational as p or p/q; formatting the two integers costs a tenth of a lookup.
+        return str(value.p) if value.q == 1 else f"{value.p}/{value.q}"
+    return _expr_string(value)
 
 
-@lru_cache(maxsize=8192)
-def _rational_string(value: sympy.Rational) -> str:
+@lru_cache(maxsize=4096)  # softmax weights recur across the parts and examples of a sheet; printing one takes 0.3 ms
+def _expr_string(value: sympy.Expr) -> str:
     return sympy.sstr(value)
 
 
 def decimal_string(value: sympy.Expr, digits: int = 15) -> str:
     """The value to `digits` significant digits, trailing zeros dropped, computed exactly by sympy."""
     if isinstance(value, sympy.Rational):
-        return _rational_decimal(value, digits)
-    return _decimal_string(value, digits)
+        return _rational_decimal(value.p, value.q, digits)  # keyed by integers: hashing a Rational costs more
+    return _expr_decimal(value, digits)
 
 
-@lru_cache(maxsize=8192)
-def _rational_decimal(value: sympy.Rational, digits: int) -> str:
+@lru_cache(maxsize=8192)  # a class set writes the same few fractions thousands of times
+def _rational_decimal(p: int, q: int, digits: int) -> str:
+    return _decimal_string(sympy.Rational(p, q), digits)
+
+
+@lru_cache(maxsize=4096)
+def _expr_decimal(value: sympy.Expr, digits: int) -> str:
     return _decimal_string(value, digits)
 
 
@@ -328,13 +334,23 @@ def _decimal_string(value: sympy.Expr, digits: int) -> str:
     return "0" if text in ("-0", "") else text
 
 
-@lru_cache(maxsize=8192)  # sympy's assumptions on ln 6/2 cost a millisecond; keys repeat the same few values
 def _is_rational(value: sympy.Expr) -> bool:
+    """True for a fraction; for any other form, what sympy's assumptions can prove."""
+    return isinstance(value, sympy.Rational) or _proved_rational(value)
+
+
+@lru_cache(maxsize=4096)  # sympy's assumptions on a softmax weight or ln 6/2 cost a millisecond
+def _proved_rational(value: sympy.Expr) -> bool:
     return bool(value.is_rational)
 
 
-@lru_cache(maxsize=8192)
 def _is_finite(value: sympy.Expr) -> bool:
+    """True for a fraction (sympy's infinities are no Rationals); for any other form, sympy's verdict."""
+    return isinstance(value, sympy.Rational) or _proved_finite(value)
+
+
+@lru_cache(maxsize=4096)
+def _proved_finite(value: sympy.Expr) -> bool:
     return bool(value.is_finite)
 
 
