@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from functools import cache
 
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.forward import (
+    WEIGHT_ROWS,
     layernorm_patterns,
     add_step,
     affine_step,
-    attention_weight_row,
     hidden_biases,
     layernorm_output_step,
     layernorm_stats_step,
@@ -77,27 +78,46 @@ def _ints(rng: Rng, rows: int, cols: int, low: int, high: int) -> list[list[Frac
 
 
 
+def _whole_window(centres: list[Fraction], radius: int) -> list[tuple[int, int]]:
+    """Per centre c, the lowest and highest whole k with |k − c| ≤ radius."""
+    return [(math.ceil(c - radius), math.floor(c + radius)) for c in centres]
+
+
 def _plus_row(a, row):
     return [[x + y for x, y in zip(r, row)] for r in a]
 
 
+@cache
+def _quarter_rows(visible: int) -> list[tuple[int, ...]]:
+    """The attention weight rows in halves and quarters (attention_weight_row's choice), counted in quarters."""
+    rows = [tuple(Fraction(w) for w in row) for row in WEIGHT_ROWS[visible]]
+    return [tuple(int(4 * w) for w in row) for row in rows if all(4 % w.denominator == 0 for w in row)]
+
+
+def _weight_row(rng: Rng, visible: int) -> list[int]:
+    """attention_weight_row(rng, visible, TOKENS, halves_and_quarters=True) in quarters: the same draws."""
+    return rng.shuffled(rng.choice(_quarter_rows(visible))) + [0] * (TOKENS - visible)
+
+
 def _draw(rng: Rng):
-    """One attempt at the whole design, in plain Fractions; None when a step would not be clean."""
+    """One attempt at the whole design, in plain numbers; None when a step would not be clean."""
     # Causal: token i sees tokens 0…i, so the first token attends only to itself.
-    a = [[Fraction(str(w)) for w in attention_weight_row(rng, i + 1, TOKENS, halves_and_quarters=True)]
-         for i in range(TOKENS)]
-    v = _ints(rng, TOKENS, D_MODEL, -2, 2)
-    o = plain_product(a, v)
-    if o[0] == o[1]:
+    # Up to X, which 19 attempts in 20 fail, the numbers are whole in quarters (the weights' denominators divide 4):
+    # integer arithmetic there makes an attempt several times cheaper than Fractions.
+    a4 = [_weight_row(rng, i + 1) for i in range(TOKENS)]
+    v = [[rng.integer(-2, 2) for _ in range(D_MODEL)] for _ in range(TOKENS)]
+    o4 = plain_product(a4, v)
+    if o4[0] == o4[1]:
         return None
     # The first residual stream is designed; the input X is whatever makes X + O equal it.
     # μ ≠ 0 and σ of 2 or 3 (never 1): a forgotten − μ, or σ² for σ, would otherwise give the same normalised row.
     mus = [rng.choice([-2, -1, 1, 2]) for _ in range(TOKENS)]
     us = [rng.choice(_narrow()) for _ in range(TOKENS)]
-    r1 = [[Fraction(mu + k) for k in u] for mu, u in zip(mus, us)]
-    x = [[p - q for p, q in zip(rr, oo)] for rr, oo in zip(r1, o)]
-    if any(val.denominator > 4 or abs(val) > 4 for row in x for val in row):
+    x4 = [[4 * (mu + k) - q for k, q in zip(u, oo)] for mu, u, oo in zip(mus, us, o4)]
+    if any(abs(val) > 16 for row in x4 for val in row):  # |X| ≤ 4; its denominators divide 4 by construction
         return None
+    a = [[Fraction(w, 4) for w in row] for row in a4]
+    x = [[Fraction(val, 4) for val in row] for row in x4]
     gamma1 = [Fraction(rng.choice([1, 2, -1])) for _ in range(D_MODEL)]
     beta1 = _ints(rng, 1, D_MODEL, -1, 1)[0]
     y1 = [[g * k / pattern_sigma(u) + b for g, k, b in zip(gamma1, u, beta1)] for u in us]
@@ -119,8 +139,10 @@ def _draw(rng: Rng):
     # The last token's second residual stream is designed too; b₂ is what makes y₁ + r·W₂ + b₂ equal it.
     last = [p + q for p, q in zip(y1[1], rw2[1])]
     centre = round(sum(last) / D_MODEL)
+    # |b₂| ≤ 3: each k of the pattern within 3 of s − μ₂, tested on whole bounds worked once per μ₂, not per pattern.
     close = [(mu2, u) for mu2 in (centre - 1, centre, centre + 1) if mu2 != 0  # μ₂ = 0 would hide a forgotten − μ
-             for u in _narrow() if all(abs(mu2 + k - s) <= 3 for k, s in zip(u, last))]  # |b₂| ≤ 3
+             for window in [_whole_window([s - mu2 for s in last], 3)]
+             for u in _narrow() if all(low <= k <= high for k, (low, high) in zip(u, window))]
     if not close:
         return None
     mu2, u2 = rng.choice(close)
