@@ -106,25 +106,28 @@ _PRINTER = SheetLatexPrinter({"ln_notation": True})
 def number_tex(value: sympy.Expr) -> str:
     """An exact scalar in LaTeX (sympy's printer, with ln rather than log, and ln 3 rather than ln(3))."""
     if isinstance(value, sympy.Rational):
-        return _rational_tex(value)  # a class set prints the same few fractions thousands of times
+        # A class set prints the same few fractions thousands of times; keyed by the two integers, as hashing and
+        # comparing sympy Rationals costs more than the lookup.
+        return _fraction_tex(value.p, value.q)
     return _PRINTER.doprint(value)
 
 
 @lru_cache(maxsize=8192)
-def _rational_tex(value: sympy.Rational) -> str:
-    return _PRINTER.doprint(value)
+def _fraction_tex(p: int, q: int) -> str:
+    return _PRINTER.doprint(sympy.Rational(p, q))
 
 
 def factor_tex(value) -> str:
     """A number as printed after an operator: negatives in parentheses, so 3 + (−1) never reads as 3 + −1."""
     if isinstance(value, sympy.Rational):
-        return _rational_factor_tex(value)  # every worked product prints its factors: the same few, thousands of times
+        # Every worked product prints its factors: the same few, thousands of times.
+        return _fraction_factor_tex(value.p, value.q)
     return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
 
 
 @lru_cache(maxsize=8192)
-def _rational_factor_tex(value: sympy.Rational) -> str:
-    return f"\\left({number_tex(value)}\\right)" if value < 0 else number_tex(value)
+def _fraction_factor_tex(p: int, q: int) -> str:
+    return f"\\left({_fraction_tex(p, q)}\\right)" if p < 0 else _fraction_tex(p, q)
 
 
 def ln_matrix_tex(ks: list[list[int]]) -> str:
