@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import re
 import sys
@@ -135,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="database URL (default: a SQLite file in the class folder); "
                             "e.g. postgresql+psycopg://user@host/dbname")
     serve.add_argument("--teacher-token", type=_given("a password"),
-                       help=f"the teacher's password (default: ${{TW_TEACHER_TOKEN}}, or one made "
+                       help="the teacher's password (default: ${TW_TEACHER_TOKEN}, or one made "
                             "and printed at start)")
     serve.add_argument("--workers", type=_workers, default=None,
                        help="worker processes answering requests (default 1; more can help on a machine with more "
@@ -249,6 +250,10 @@ def _sheet(args: argparse.Namespace) -> None:
                          "and '-' (the first a letter or digit)")
     spec = SheetSpec(title=args.title or title, seed=args.seed, problems=problems, paper=args.paper,
                      calculator=args.calculator or calculator)
+    # The modules, tables and problem types loaded so far live as long as this process: out of the collector's reach,
+    # its full collections do not scan them while the sheet is made (about 15 ms of a book preset's 230).
+    gc.collect()
+    gc.freeze()
     sheet = build(spec)
     fill_in = args.sheet_dir / f"{name}-answers.csv"
     if args.fill_in and fill_in.exists():
