@@ -81,12 +81,20 @@ def _round(value: Decimal, places: int = PLACES) -> Decimal:
 
 def simple_probabilities(z: list[int]) -> list[Fraction] | None:
     """The fractions a_j/b (smallest b ≤ 12, every a_j ≥ 1, Σ = 1) within the tolerance of softmax(z), if any."""
-    p = decimal_softmax(tuple(z))
+    top = max(z)
+    found = _simple_probabilities(tuple(v - top for v in z))
+    return None if found is None else list(found)
+
+
+@cache  # softmax(z) depends on z − max z alone, and the searches ask about the same few shifts thousands of times
+def _simple_probabilities(shift: tuple[int, ...]) -> tuple[Fraction, ...] | None:
+    """simple_probabilities of logits already shifted by their maximum."""
+    p = decimal_softmax(shift)
     tolerance = Decimal(PROBABILITY_TOLERANCE.numerator) / PROBABILITY_TOLERANCE.denominator
     for b in GIVEN_DENOMINATORS:
         counts = [int(_round(v * b, 0)) for v in p]
         if sum(counts) == b and min(counts) >= 1 and all(abs(Decimal(a) / b - v) <= tolerance for a, v in zip(counts, p)):
-            return [Fraction(a, b) for a in counts]
+            return tuple(Fraction(a, b) for a in counts)
     return None
 
 
@@ -150,7 +158,8 @@ def sgd_on_output(z: list[int], c: list[int], target: int, eta: Fraction, p_give
 
 # A further chain's demand on the backward pass: called with dL/dz, W_out and the plain model (example1.plain_model).
 BackwardTest = Callable[[list[Fraction], list[list[int]], dict], bool]
-# What the chain's key shows of the step's effect, visible at 4 places: called with z, z' and the target.
+# What the chain's key shows of the step's effect, visible at 4 places: called with z − max z, z' − max z and the
+# target (softmax, and so every probability the key prints, sees only differences of logits).
 StepTest = Callable[[list[int], list[Fraction], int], bool]
 
 
@@ -168,23 +177,38 @@ def likeliest_wrong_visible(z: list[int], z_new: list[Fraction], target: int) ->
 def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = None,
                     visible: StepTest = target_rise_visible):
     """The demands on Example 1's logits for a clean training step towards `target` whose effect `visible` shows."""
+    # All but one demand depend on the logits only through their shape z − max z (with the context c): they are
+    # decided once per shape, which many logit rows share (the candidates are z = top + shift for a few shifts).
+    shapes: dict[tuple, tuple | None] = {}  # (z − max z, c) → (dL/dz, z − z') of a clean, visible step, else None
     steps: dict[tuple, list[Fraction] | None] = {}  # (z, c) → dL/dz of a clean, visible step, else None
 
-    def clean_step(z: list[int], c: list[int]) -> list[Fraction] | None:
-        if max(z) == z[target] or 0 in c:
+    def clean_shape(shift: tuple[int, ...], c: tuple[int, ...]) -> tuple | None:
+        if shift[target] == 0 or 0 in c:
             # The model must not already predict the target (there is something to learn), and a zero in the
             # context would make a whole row of dL/dW_out zero.
             return None
-        p_given = simple_probabilities(z)
+        p_given = simple_probabilities(list(shift))
         if p_given is None:
             return None
-        dz, z_new = sgd_on_output(z, c, target, eta, p_given)
-        if any(v.denominator > UPDATE_DENOMINATOR or abs(v) > 10 for v in z_new):
+        dz, z_new = sgd_on_output(list(shift), list(c), target, eta, p_given)  # z' − max z: z' less a whole number
+        if any(v.denominator > UPDATE_DENOMINATOR for v in z_new):
             return None
         # The update needs fractions no finer than 1/24: η·c_i·dz_j for every entry.
         if any((eta * ci * d).denominator > UPDATE_DENOMINATOR for ci in c for d in dz):
             return None
-        return dz if visible(z, z_new, target) else None
+        if not visible(list(shift), z_new, target):
+            return None
+        return dz, [t - v for t, v in zip(shift, z_new)]
+
+    def clean_step(z: list[int], c: list[int]) -> list[Fraction] | None:
+        top = max(z)
+        key = (tuple(v - top for v in z), tuple(c))
+        if key not in shapes:
+            shapes[key] = clean_shape(*key)
+        if shapes[key] is None:
+            return None
+        dz, fall = shapes[key]
+        return dz if all(abs(v - f) <= 10 for v, f in zip(z, fall)) else None  # z' within ±10: the demand on z itself
 
     def accept(z: list[int], c: list[int], w_out: list[list[int]], model: dict) -> bool:
         # Only the further chain's test looks at W_out: the rest is decided once per logit row (several column

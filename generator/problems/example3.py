@@ -271,46 +271,87 @@ def _float_losses(new: dict, model: dict, w_out, target: int, root: int) -> tupl
     return after, loss(before, model["v"], w_out), max(sizes)
 
 
-def _query_key_steps_clean(eta: Fraction, dc: tuple[Fraction, ...], model: dict, root: int) -> bool:
-    """The step's test on dW_Q and dW_K alone (as step_is_clean), worked from dc with the fewest products, stopping at
-    the first entry that fails: the test that refuses most draws of update=sgd, before the whole backward pass."""
-    x, k, v, a = model["x"], model["k"], model["v"], model["weights"]
-    q = model["q"][-1]
-    da = [sum((dc[i] * v[r][i] for i in range(len(dc))), Fraction(0)) for r in range(len(a))]
-    mean = sum((a[r] * da[r] for r in range(len(a))), Fraction(0))
-    dr = [a[r] * (da[r] - mean) / root for r in range(len(a))]
+class _ModelScreen:
+    """One model's cheap necessary conditions for a clean step (update=sgd), each decided once per dz or per δ."""
 
-    def clean(g: Fraction) -> bool:
-        step = eta * g
-        return step.denominator <= NEW_DENOMINATOR and abs(step) <= UPDATE_STEP
+    # With ã_0 + ã_1 = 1, dS = ã_0·ã_1·δ·(1, −1) where δ = dc·(V_0 − V_1): dS, dW_Q, dW_K, q', K' and S' depend on
+    # W_out only through that one number. Most draws fail there (δ = 0, or a step of W_Q or W_K, a new query or key
+    # leaves fortieths), so it is decided once per δ, before any backward pass; the W_out step depends on dz alone.
 
-    dq = [sum((dr[r] * k[r][m] for r in range(len(a))), Fraction(0)) for m in range(len(q))]
-    if not all(clean(x[-1][i] * dq[m]) for i in range(len(x[0])) for m in range(len(q))):
-        return False
-    return all(clean(sum((x[r][i] * dr[r] * q[m] for r in range(len(a))), Fraction(0)))
-               for i in range(len(x[0])) for m in range(len(q)))
+    def __init__(self, model: dict, root: int):
+        x, k, v, a = model["x"], model["k"], model["v"], model["weights"]
+        if a[0] + a[1] != 1:
+            raise ValueError("the Given weights do not sum to 1")
+        self.model, self.root = model, root
+        self.q = model["q"][-1]
+        self.k = k
+        self.c = [a[0] * v[0][i] + a[1] * v[1][i] for i in range(2)]
+        self.value_gap = [v[0][i] - v[1][i] for i in range(2)]
+        self.score_scale = a[0] * a[1] / root  # dR_0 = −dR_1 = this times δ
+        self.key_gap = [k[0][m] - k[1][m] for m in range(len(self.q))]
+        x_gap = [x[0][i] - x[1][i] for i in range(2)]
+        # dW_Q = x₁ᵀ·dq = dR_0·x₁ᵀ(K_0 − K_1) and dW_K = Xᵀ·dRᵀq = dR_0·(X_0 − X_1)ᵀq: whole multiples of dR_0.
+        multiples = [x[-1][i] * g for i in range(2) for g in self.key_gap] + [x_gap[i] * qm for i in range(2) for qm in self.q]
+        self.largest_multiple = max(map(abs, multiples))
+        self.multiples = {abs(n) for n in multiples if n}
+        self.query_norm = sum(e * e for e in x[-1])  # q' = q − η·x₁·dW_Q = q − η·dR_0·‖x₁‖²·(K_0 − K_1)
+        self.key_reach = [sum(x[r][i] * x_gap[i] for i in range(2)) for r in range(2)]  # K'_r = K_r − η·dR_0·this·q
+        self.outputs: dict[tuple, tuple | None] = {}
+        self.queries: dict[tuple[int, int], bool] = {}
+
+    def output_step(self, dz: list[Fraction]) -> tuple | None:
+        """dW_out = cᵀdz and dz in whole numbers over a common denominator, or None if W_out's step is not clean."""
+        key = tuple((d.numerator, d.denominator) for d in dz)  # hashing whole numbers is far cheaper than Fractions
+        if key not in self.outputs:
+            dw_out = [[ci * d for d in dz] for ci in self.c]
+            denominator = math.lcm(*(d.denominator for d in dz))
+            clean = any(step_is_clean(eta, [dw_out]) for eta in UPDATE_RATES)
+            self.outputs[key] = (dw_out, denominator, [int(d * denominator) for d in dz]) if clean else None
+        return self.outputs[key]
+
+    def query_side_clean(self, whole_delta: int, denominator: int) -> bool:
+        """Does δ = whole_delta/denominator let attention learn (dS ≠ 0, as backward_is_clean demands) with a learning
+        rate that keeps dW_Q's and dW_K's steps, q', K' and S' clean (as update_rate demands)?"""
+        key = (whole_delta, denominator)
+        if key not in self.queries:
+            delta = Fraction(whole_delta, denominator)
+            self.queries[key] = delta != 0 and any(self._query_side_clean(eta * self.score_scale * delta)
+                                                   for eta in UPDATE_RATES)
+        return self.queries[key]
+
+    def _query_side_clean(self, step: Fraction) -> bool:
+        """query_side_clean at one learning rate, where step = η·dR_0."""
+        # step_is_clean on step·n for each multiple n, in whole numbers: (step·n)'s denominator is Q/gcd(Q, n).
+        if abs(step) * self.largest_multiple > UPDATE_STEP:
+            return False
+        if any(step.denominator // math.gcd(step.denominator, n) > NEW_DENOMINATOR for n in self.multiples):
+            return False
+        q_new = [qm - step * self.query_norm * g for qm, g in zip(self.q, self.key_gap)]
+        k_new = [[km - step * reach * qm for km, qm in zip(row, self.q)] for row, reach in zip(self.k, self.key_reach)]
+        s_new = [sum((a * b for a, b in zip(q_new, row)), Fraction(0)) / self.root for row in k_new]
+        return _clean(q_new + k_new[0] + k_new[1]) and _clean(s_new, SCORE_DENOMINATOR)
 
 
 def clean_update(root: int):
     """clean_backward's demands, then a clean step: a learning rate that keeps the new weights in fortieths, a new
     forward pass in fortieths up to the scores, and a change in the loss that the sheet's L and the true loss before
     the step agree on (screened in floats; the 4 places are decided on the readings, see the contract)."""
-    # The attention layer's gradients, its step and its new scores depend on W_out only through dc = dz·W_outᵀ, and
-    # the draw tries many W_out for one model: they are worked once per (model, dz, dc) and kept here (the same
-    # decisions, several times faster). Cleared when the model changes.
+    # The draw tries many W_out for one model: what does not depend on W_out is worked once per model (_ModelScreen),
+    # and the attention layer's gradients, step and new scores, which depend on W_out only through dc = dz·W_outᵀ,
+    # once per (dz, dc). The same decisions as working every draw through, many times faster.
+    screens: list[_ModelScreen | None] = [None]
     attention: dict[tuple, tuple[Fraction, dict] | None] = {}
-    model_seen: list[dict | None] = [None]
 
-    def attention_step(dz, w_out, model, dw_out) -> tuple[Fraction, dict] | None:
-        if model_seen[0] is not model:
+    def screen_for(model: dict) -> _ModelScreen:
+        if screens[0] is None or screens[0].model is not model:
+            screens[0] = _ModelScreen(model, root)
             attention.clear()
-            model_seen[0] = model
-        dc = tuple(sum((dz[j] * w_out[i][j] for j in range(len(dz))), Fraction(0)) for i in range(len(w_out)))
+        return screens[0]
+
+    def attention_step(dz, dc, w_out, model, dw_out) -> tuple[Fraction, dict] | None:
         key = (tuple(dz), dc)
         if key not in attention:
             attention[key] = None
-            if not any(_query_key_steps_clean(eta, dc, model, root) for eta in UPDATE_RATES):
-                return None  # most draws fail here: the rest of the backward pass is not worked for them
             values = backward_values(dz, w_out, model, root)
             # The step's test before backward_is_clean's slip checks: it is cheaper and refuses more draws.
             grads = [values["dW_Q"], values["dW_K"], values["dW_V"], dw_out]
@@ -319,12 +360,16 @@ def clean_update(root: int):
         return attention[key]
 
     def accept(dz, w_out, model) -> bool:
-        # W_out's step first: it needs no backward pass, and most draws fail it.
-        c = [sum((model["weights"][r] * model["v"][r][i] for r in range(2)), Fraction(0)) for i in range(2)]
-        dw_out = [[ci * d for d in dz] for ci in c]
-        if not any(step_is_clean(eta, [dw_out]) for eta in UPDATE_RATES):
+        screen = screen_for(model)
+        output = screen.output_step(dz)  # W_out's step first: it needs no backward pass
+        if output is None:
             return False
-        found = attention_step(dz, w_out, model, dw_out)
+        dw_out, denominator, whole_dz = output
+        whole_dc = [sum(d * w for d, w in zip(whole_dz, row)) for row in w_out]  # dc times the denominator
+        if not screen.query_side_clean(sum(d * g for d, g in zip(whole_dc, screen.value_gap)), denominator):
+            return False
+        dc = tuple(Fraction(d, denominator) for d in whole_dc)
+        found = attention_step(dz, dc, w_out, model, dw_out)
         if found is None:
             return False
         eta, new = found
