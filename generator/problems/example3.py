@@ -213,8 +213,8 @@ def ln_reading(reading: Reading) -> Reading:
 
 def step_is_clean(eta: Fraction, grads: list[list[list[Fraction]]]) -> bool:
     """Is the step η·g no finer than 1/40 and no larger than UPDATE_STEP in every entry?"""
-    return all((eta * g).denominator <= NEW_DENOMINATOR and abs(eta * g) <= UPDATE_STEP
-               for rows in grads for row in rows for g in row)
+    return all(step.denominator <= NEW_DENOMINATOR and abs(step) <= UPDATE_STEP
+               for rows in grads for row in rows for step in (eta * g for g in row))
 
 
 def update_rate(values: dict, dw_out, dz, w_out, model: dict, root: int) -> tuple[Fraction, dict] | None:
@@ -287,7 +287,7 @@ class _ModelScreen:
         self.k = k
         self.c = [a[0] * v[0][i] + a[1] * v[1][i] for i in range(2)]
         self.value_gap = [v[0][i] - v[1][i] for i in range(2)]
-        self.score_scale = a[0] * a[1] / root  # dR_0 = −dR_1 = this times δ
+        self.rate_scales = [eta * a[0] * a[1] / root for eta in UPDATE_RATES]  # η·dR_0 = η·(−dR_1) = this times δ
         self.key_gap = [k[0][m] - k[1][m] for m in range(len(self.q))]
         x_gap = [x[0][i] - x[1][i] for i in range(2)]
         # dW_Q = x₁ᵀ·dq = dR_0·x₁ᵀ(K_0 − K_1) and dW_K = Xᵀ·dRᵀq = dR_0·(X_0 − X_1)ᵀq: whole multiples of dR_0.
@@ -297,39 +297,46 @@ class _ModelScreen:
         self.query_norm = sum(e * e for e in x[-1])  # q' = q − η·x₁·dW_Q = q − η·dR_0·‖x₁‖²·(K_0 − K_1)
         self.key_reach = [sum(x[r][i] * x_gap[i] for i in range(2)) for r in range(2)]  # K'_r = K_r − η·dR_0·this·q
         self.outputs: dict[tuple, tuple | None] = {}
+        self.last_dz: list[Fraction] | None = None
+        self.last_output: tuple | None = None
         self.queries: dict[tuple[int, int], bool] = {}
 
     def output_step(self, dz: list[Fraction]) -> tuple | None:
         """dW_out = cᵀdz and dz in whole numbers over a common denominator, or None if W_out's step is not clean."""
+        if dz is self.last_dz:  # the column choices tried for one logit row come in a run, with the same dz
+            return self.last_output
         key = tuple((d.numerator, d.denominator) for d in dz)  # hashing whole numbers is far cheaper than Fractions
         if key not in self.outputs:
             dw_out = [[ci * d for d in dz] for ci in self.c]
             denominator = math.lcm(*(d.denominator for d in dz))
             clean = any(step_is_clean(eta, [dw_out]) for eta in UPDATE_RATES)
             self.outputs[key] = (dw_out, denominator, [int(d * denominator) for d in dz]) if clean else None
-        return self.outputs[key]
+        self.last_dz, self.last_output = dz, self.outputs[key]
+        return self.last_output
 
     def query_side_clean(self, whole_delta: int, denominator: int) -> bool:
         """Does δ = whole_delta/denominator let attention learn (dS ≠ 0, as backward_is_clean demands) with a learning
         rate that keeps dW_Q's and dW_K's steps, q', K' and S' clean (as update_rate demands)?"""
         key = (whole_delta, denominator)
         if key not in self.queries:
-            delta = Fraction(whole_delta, denominator)
-            self.queries[key] = delta != 0 and any(self._query_side_clean(eta * self.score_scale * delta)
-                                                   for eta in UPDATE_RATES)
+            self.queries[key] = whole_delta != 0 and any(
+                self._query_side_clean(Fraction(scale.numerator * whole_delta, scale.denominator * denominator))
+                for scale in self.rate_scales)
         return self.queries[key]
 
     def _query_side_clean(self, step: Fraction) -> bool:
         """query_side_clean at one learning rate, where step = η·dR_0."""
-        # step_is_clean on step·n for each multiple n, in whole numbers: (step·n)'s denominator is Q/gcd(Q, n).
+        # step_is_clean on step·m for each multiple m, in whole numbers: (step·m)'s denominator is d/gcd(d, m).
         if abs(step) * self.largest_multiple > UPDATE_STEP:
             return False
-        if any(step.denominator // math.gcd(step.denominator, n) > NEW_DENOMINATOR for n in self.multiples):
+        n, d = step.numerator, step.denominator
+        if any(d // math.gcd(d, m) > NEW_DENOMINATOR for m in self.multiples):
             return False
-        q_new = [qm - step * self.query_norm * g for qm, g in zip(self.q, self.key_gap)]
-        k_new = [[km - step * reach * qm for km, qm in zip(row, self.q)] for row, reach in zip(self.k, self.key_reach)]
-        s_new = [sum((a * b for a, b in zip(q_new, row)), Fraction(0)) / self.root for row in k_new]
-        return _clean(q_new + k_new[0] + k_new[1]) and _clean(s_new, SCORE_DENOMINATOR)
+        # q' and K' in whole numbers over d, S' over d²·√d_k: a Fraction each, not a chain of Fraction products.
+        q_new = [d * qm - n * self.query_norm * g for qm, g in zip(self.q, self.key_gap)]
+        k_new = [[d * km - n * reach * qm for km, qm in zip(row, self.q)] for row, reach in zip(self.k, self.key_reach)]
+        s_new = [Fraction(sum(a * b for a, b in zip(q_new, row)), d * d * self.root) for row in k_new]
+        return _clean([Fraction(v, d) for v in q_new + k_new[0] + k_new[1]]) and _clean(s_new, SCORE_DENOMINATOR)
 
 
 def clean_update(root: int):
