@@ -3,6 +3,7 @@ tests, decided once per logit shape or per δ, refuse exactly what the full comp
 
 from __future__ import annotations
 
+import itertools
 import random
 from fractions import Fraction
 
@@ -10,6 +11,13 @@ import pytest
 
 from generator.core.rng import Rng
 from generator.problems import example2, example3
+
+
+def test_example2_simple_probabilities_worked_in_sorted_order_are_those_of_the_logits_themselves():
+    # Every logit row within the e^k table and beyond it: the sorted, shifted route decides as softmax(z) itself does.
+    for z in itertools.product(range(-7, 2), repeat=4):
+        direct = example2._simple_probabilities.__wrapped__(z)
+        assert example2.simple_probabilities(list(z)) == (None if direct is None else list(direct)), z
 
 
 def _clean_step_reference(z: list[int], c: list[int], target: int, eta: Fraction, visible) -> list[Fraction] | None:

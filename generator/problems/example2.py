@@ -81,14 +81,22 @@ def _round(value: Decimal, places: int = PLACES) -> Decimal:
 
 def simple_probabilities(z: list[int]) -> list[Fraction] | None:
     """The fractions a_j/b (smallest b ≤ 12, every a_j ≥ 1, Σ = 1) within the tolerance of softmax(z), if any."""
+    # softmax(z) depends on z − max z alone and follows any reordering of z: each shift is worked once, in sorted
+    # order (usable_shifts asks about 500 shifts, 35 orders apart; the searches ask about the same few thousands of times).
     top = max(z)
-    found = _simple_probabilities(tuple(v - top for v in z))
-    return None if found is None else list(found)
+    order = sorted(range(len(z)), key=z.__getitem__)
+    found = _simple_probabilities(tuple(z[j] - top for j in order))
+    if found is None:
+        return None
+    probabilities = [Fraction(0)] * len(z)
+    for rank, j in enumerate(order):
+        probabilities[j] = found[rank]
+    return probabilities
 
 
-@cache  # softmax(z) depends on z − max z alone, and the searches ask about the same few shifts thousands of times
+@cache
 def _simple_probabilities(shift: tuple[int, ...]) -> tuple[Fraction, ...] | None:
-    """simple_probabilities of logits already shifted by their maximum."""
+    """simple_probabilities of logits already shifted by their maximum (simple_probabilities passes them sorted)."""
     p = decimal_softmax(shift)
     tolerance = Decimal(PROBABILITY_TOLERANCE.numerator) / PROBABILITY_TOLERANCE.denominator
     for b in GIVEN_DENOMINATORS:
