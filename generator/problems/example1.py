@@ -162,27 +162,28 @@ def _one_column_pairs(x: tuple[tuple[int, int], ...], root: int) -> tuple[tuple[
     return tuple((wq, wk) for wq, q in columns for wk, k in columns if wq != wk and _scores_teach((q,), (k,), root))
 
 
-def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int):
-    """W_Q ≠ W_K with no zero query or key, whose last-row scores are whole numbers 1 or 2 apart (see _scores_teach)."""
+def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int) -> tuple[list[list[int]], list[list[int]]]:
+    """W_Q ≠ W_K (plain rows) with no zero query or key, whose last-row scores are whole numbers 1 or 2 apart (see
+    _scores_teach)."""
     key = tuple(map(tuple, x))
     if dk == 1:
         pairs = _one_column_pairs(key, root)
         if not pairs:
             raise _Restart
         wq, wk = rng.choice(pairs)
-        return ImmutableMatrix(D_MODEL, 1, list(wq)), ImmutableMatrix(D_MODEL, 1, list(wk))
+        return [[v] for v in wq], [[v] for v in wk]
     columns = _small_columns(key)
     for _ in range(ATTEMPTS):
         q_pick, k_pick = ([rng.choice(columns) for _ in range(dk)] for _ in range(2))
         if [w for w, _ in q_pick] != [w for w, _ in k_pick] and _scores_teach([c for _, c in q_pick], [c for _, c in k_pick], root):
-            return tuple(ImmutableMatrix([[w[i] for w, _ in pick] for i in range(D_MODEL)]) for pick in (q_pick, k_pick))
+            return tuple([[w[i] for w, _ in pick] for i in range(D_MODEL)] for pick in (q_pick, k_pick))
     raise _Restart
 
 
-def _value_weights(rng: Rng, ax: ImmutableMatrix, x: list[list[int]], book: bool = False) -> ImmutableMatrix:
-    """W_V whose columns make the context ã·X·W_V whole numbers, invertible, and with no slip in V = X·W_V giving V
-    (the book's X = I hides every slip of X by design: there W_V only must not be symmetric)."""
-    f0, f1 = (Fraction(int(v.p), int(v.q)) for v in ax)
+def _value_weights(rng: Rng, ax: list[Fraction], x: list[list[int]], book: bool = False) -> list[list[int]]:
+    """W_V (plain rows) whose columns make the context ã·X·W_V whole numbers, invertible, and with no slip in
+    V = X·W_V giving V (the book's X = I hides every slip of X by design: there W_V only must not be symmetric)."""
+    f0, f1 = ax
     # The book's X = I makes V = W_V and keeps the context small (‖c‖² of 2 or 5 with entries −2…2, too little for a
     # step of η = 1/2 to ever move example2's prediction): its W_V takes entries −3…3.
     span = range(-3, 4) if book else range(-2, 3)
@@ -195,7 +196,7 @@ def _value_weights(rng: Rng, ax: ImmutableMatrix, x: list[list[int]], book: bool
         # Invertible: distinct, non-zero rows of X then give distinct, non-zero value rows.
         hidden = w == plain_transpose(w) if book else _value_slip_hidden(x, w)
         if w[0][0] * w[1][1] != w[0][1] * w[1][0] and not hidden:
-            return ImmutableMatrix(w)
+            return w
     raise _Restart
 
 
@@ -218,22 +219,21 @@ def plain_model(x, q, k, v, given_weights) -> dict:
             "weights": [Fraction(int(w.p), int(w.q)) for w in given_weights]}
 
 
-def _output_weights(rng: Rng, c: ImmutableMatrix) -> ImmutableMatrix:
-    """W_out whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
-    context = [[int(v) for v in c]]
+def _output_weights(rng: Rng, context: list[int]) -> list[list[int]]:
+    """W_out (plain rows) whose logits have one clear maximum and lie within 5 of it (inside the e^k table)."""
     for _ in range(ATTEMPTS):
         w_out = _int_rows(rng, D_MODEL, len(VOCABULARY))
-        z = plain_product(context, w_out)[0]
+        z = plain_product([context], w_out)[0]
         top = max(z)
         if z.count(top) == 1 and top - min(z) <= 5 and max(map(abs, z)) <= 20 and whole_scores_print_to_one(z):
-            return ImmutableMatrix(w_out)
+            return w_out
     raise _Restart
 
 
-def _output_weights_for_shifts(rng: Rng, c: ImmutableMatrix, accept: LogitTest, model: dict,
-                               shifts: tuple[tuple[int, ...], ...]) -> ImmutableMatrix:
-    """W_out built from logits z = top + shift for an allowed shift: each column is a pair c·(a, b) = z_j."""
-    context = [int(v) for v in c]
+def _output_weights_for_shifts(rng: Rng, context: list[int], accept: LogitTest, model: dict,
+                               shifts: tuple[tuple[int, ...], ...]) -> list[list[int]]:
+    """W_out (plain rows) built from logits z = top + shift for an allowed shift: each column is a pair
+    c·(a, b) = z_j."""
     columns: dict[int, list[list[int]]] = {}
     for a in range(-2, 3):
         for b in range(-2, 3):
@@ -247,7 +247,7 @@ def _output_weights_for_shifts(rng: Rng, c: ImmutableMatrix, accept: LogitTest, 
             chosen = [rng.choice(columns[v]) for v in z]
             w_out = [[col[i] for col in chosen] for i in range(D_MODEL)]
             if accept(z, context, w_out, model):
-                return ImmutableMatrix(w_out)
+                return w_out
     raise _Restart
 
 
@@ -306,25 +306,35 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
                 rows.append(row)
         e = ImmutableMatrix(rows)
         ids = rng.shuffled(range(len(VOCABULARY)))[:2]
-    x = ImmutableMatrix([list(e.row(t)) for t in ids])
-    plain_x = [[int(v) for v in x.row(i)] for i in range(2)]
+    plain_x = [[int(v) for v in e.row(t)] for t in ids]
     if plain_x[0][1] == plain_x[1][0] and not book:
         raise _Restart  # a symmetric X: Xᵀ·W = X·W for every W, so a transposed X would go unseen
-    w_q, w_k = _last_row_scores(rng, plain_x, dk, root)
-    q, k = x * w_q, x * w_k
-    s = q * k.T / root
+    # Until the output layer is found, the attempt works in plain numbers: most attempts of the training chains are
+    # turned away there, and sympy's matrices are built once, for the draw that is kept.
+    plain_wq, plain_wk = _last_row_scores(rng, plain_x, dk, root)
+    plain_q, plain_k = plain_product(plain_x, plain_wq), plain_product(plain_x, plain_wk)
+    last_scores = tuple(sum(a * b for a, b in zip(plain_q[1], row)) // root for row in plain_k)  # whole (_scores_teach)
     # The nearest simple weight, decided in 30-digit decimals (the last-row scores are whole): sympy's evalf of
     # each distance cost a millisecond per draw, and the training chains redraw often.
-    first = _nearest_simple(decimal_softmax(tuple(int(v) for v in s.row(1)))[0])
+    first = _nearest_simple(decimal_softmax(last_scores)[0])
     # 1 − w is in SIMPLE_WEIGHTS whenever w is, and |(1 − w) − a₁| = |w − a₀|: ã₁ is nearest to a₁ too.
+    weights = [Fraction(int(first.p), int(first.q)), 1 - Fraction(int(first.p), int(first.q))]
+    ax = [sum((a * row[j] for a, row in zip(weights, plain_x)), Fraction(0)) for j in range(D_MODEL)]
+    plain_wv = _value_weights(rng, ax, plain_x, book)
+    plain_v = plain_product(plain_x, plain_wv)
+    context = [int(sum((a * row[j] for a, row in zip(weights, plain_v)), Fraction(0))) for j in range(D_MODEL)]
+    if accept is None:
+        plain_out = _output_weights(rng, context)
+    else:
+        model = {"x": plain_x, "q": plain_q, "k": plain_k, "v": plain_v, "weights": weights}
+        plain_out = _output_weights_for_shifts(rng, context, accept, model, shifts)
+    x = ImmutableMatrix(plain_x)
+    w_q, w_k, w_v, w_out = (ImmutableMatrix(m) for m in (plain_wq, plain_wk, plain_wv, plain_out))
+    q, k = x * w_q, x * w_k
+    s = q * k.T / root
     given_weights = ImmutableMatrix([[first, 1 - first]])
-    w_v = _value_weights(rng, given_weights * x, plain_x, book)
     v = x * w_v
     c = given_weights * v
-    if accept is None:
-        w_out = _output_weights(rng, c)
-    else:
-        w_out = _output_weights_for_shifts(rng, c, accept, plain_model(x, q, k, v, given_weights), shifts)
     z = c * w_out
     a = softmax_rows(ImmutableMatrix([list(s.row(1))]))  # exact forms, built once the draw is known to be clean
     top = max(z)
