@@ -22,6 +22,7 @@ from generator.files import temp_beside
 from generator.core.problem import Choice, Problem, Quantity, Tex, matrix_rows
 from generator.core.readings import PLACES, Reading, answer_interval, answer_reading, format_places
 from generator.core.registry import SpecError, get_type, make_problem
+from generator.core.transcendental import irrational_and_finite
 from generator.documents.workspace import working_space_mm
 from generator.documents.render import (environment, equals_tex, pdf_string, prose_tex, to_tex, typographic_quotes,
                                         written_tex)
@@ -341,7 +342,8 @@ def _is_rational(value: sympy.Expr) -> bool:
 
 @lru_cache(maxsize=4096)  # sympy's assumptions on a softmax weight or ln 6/2 cost a millisecond
 def _proved_rational(value: sympy.Expr) -> bool:
-    return bool(value.is_rational)
+    verdict = irrational_and_finite(value)  # softmax weights in e^k and logarithms: decided exactly, and at once
+    return not verdict[0] if verdict else bool(value.is_rational)
 
 
 def _is_finite(value: sympy.Expr) -> bool:
@@ -351,7 +353,8 @@ def _is_finite(value: sympy.Expr) -> bool:
 
 @lru_cache(maxsize=4096)
 def _proved_finite(value: sympy.Expr) -> bool:
-    return bool(value.is_finite)
+    verdict = irrational_and_finite(value)
+    return verdict[1] if verdict else bool(value.is_finite)
 
 
 def _json_value(value):
