@@ -253,9 +253,16 @@ def _logit_candidates(context: tuple[int, ...], shifts: tuple[tuple[int, ...], .
     for a in range(-2, 3):
         for b in range(-2, 3):
             columns.setdefault(context[0] * a + context[1] * b, []).append([a, b])
-    candidates = [[top + d for d in shift] for top in sorted(columns) for shift in shifts
+    candidates = [[top + d for d in shift] for top in sorted(columns) for shift in _printing_shifts(shifts)
                   if all(top + d in columns for d in shift)]
-    return columns, tuple(z for z in candidates if max(map(abs, z)) <= 20 and whole_scores_print_to_one(z))
+    return columns, tuple(z for z in candidates if max(map(abs, z)) <= 20)
+
+
+@lru_cache(maxsize=8)
+def _printing_shifts(shifts: tuple[tuple[int, ...], ...]) -> tuple[tuple[int, ...], ...]:
+    """The shifts whose 4-place softmax prints to one, in their order: z = top + shift prints to one exactly when its
+    shift does, since z − max z = shift − max shift."""
+    return tuple(shift for shift in shifts if whole_scores_print_to_one(shift))
 
 
 @dataclass(frozen=True)
