@@ -101,3 +101,18 @@ def test_a_front_turned_away_gives_no_output_layer_that_teaches():
         exact = post_backward(model, p_rows, targets, Fraction(1, 2))
         assert not training_step._moves(model, exact, ["W_O", "gamma_2"])
     assert turned_away
+
+
+def test_the_second_norm_test_reads_dgamma_and_dbeta_as_the_whole_pass_does():
+    """training_step's first test of an output layer (dγ₂ and dβ₂ from dz and W_out alone) says what _moves would
+    say of those two gradients after the whole pass: none is all 0, and no updated entry is 0."""
+    verdicts = Counter()
+    for model, p_rows, targets in _candidates(2, fronts=20, tries=20):
+        dz = [[Fraction(1, 2) * (p - (1 if j == t else 0)) for j, p in enumerate(row)] for row, t in zip(p_rows, targets)]
+        grads = post_gradients_scaled(model, dz, lambda numerator, denominator: True)
+        for updated in (["W_O", "gamma_2"], ["W_O", "beta_2"], ["W_O"]):
+            expected = (all(any(grads[name][0]) for name in ("dgamma_2", "dbeta_2"))
+                        and all(all(grads["d" + name][0]) for name in updated if name in ("gamma_2", "beta_2")))
+            assert training_step._second_norm_test(dz, model["Rhat2"], updated)(model["W_out"]) == expected
+            verdicts[expected] += 1
+    assert verdicts[True] and verdicts[False], verdicts
