@@ -6,7 +6,7 @@ import itertools
 import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from math import gcd, isqrt
 
 import sympy
@@ -316,6 +316,11 @@ def table_exponential(t) -> Reading:
 
 def table_softmax(exponents) -> tuple[Reading, ...]:
     """Softmax of shifted scores (max 0, masked −∞ allowed) worked from the printed e^k table."""
+    return _table_softmax(tuple(exponents))
+
+
+@lru_cache(maxsize=4096)  # a key's softmax lines ask for the whole row once per entry, and the same rows recur
+def _table_softmax(exponents: tuple) -> tuple[Reading, ...]:
     exps = [table_exponential(t) for t in exponents]
     return tuple(ratio_of_sum(exps, j) if t != NEG_INF else Reading.exactly(0) for j, t in enumerate(exponents))
 

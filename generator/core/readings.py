@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import cached_property
 from typing import Callable, Hashable, Union
 
 import sympy
@@ -62,6 +63,12 @@ class Reading:
 
     def rounded(self) -> "Reading":
         """The statement asks for this value to 4 places: the route rounds it, and any value within ½ unit may be written."""
+        return self._rounded
+
+    @cached_property
+    def _rounded(self) -> "Reading":
+        # Worked once per reading: the key's line, its accepted interval and the JSON key each ask, and a softmax
+        # route's Fractions have denominators of a dozen digits.
         return Reading(round_places(self.route), self.low - HALF, self.high + HALF, self.entries)
 
     def hull(self, *others: "Reading") -> "Reading":

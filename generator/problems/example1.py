@@ -183,11 +183,7 @@ def _last_row_scores(rng: Rng, x: list[list[int]], dk: int, root: int) -> tuple[
 def _value_weights(rng: Rng, ax: list[Fraction], x: list[list[int]], book: bool = False) -> list[list[int]]:
     """W_V (plain rows) whose columns make the context ã·X·W_V whole numbers, invertible, and with no slip in
     V = X·W_V giving V (the book's X = I hides every slip of X by design: there W_V only must not be symmetric)."""
-    f0, f1 = ax
-    # The book's X = I makes V = W_V and keeps the context small (‖c‖² of 2 or 5 with entries −2…2, too little for a
-    # step of η = 1/2 to ever move example2's prediction): its W_V takes entries −3…3.
-    span = range(-3, 4) if book else range(-2, 3)
-    whole = [(a, b) for a in span for b in span if (a or b) and (f0 * a + f1 * b).denominator == 1]
+    whole = _whole_columns(*ax, book)
     if len(whole) < 2:
         raise _Restart
     for _ in range(ATTEMPTS):
@@ -198,6 +194,15 @@ def _value_weights(rng: Rng, ax: list[Fraction], x: list[list[int]], book: bool 
         if w[0][0] * w[1][1] != w[0][1] * w[1][0] and not hidden:
             return w
     raise _Restart
+
+
+@lru_cache(maxsize=256)  # ã·X takes few values: each model draw of the training chains asks again
+def _whole_columns(f0: Fraction, f1: Fraction, book: bool) -> tuple[tuple[int, int], ...]:
+    """The columns (a, b) of W_V, not both 0, with f0·a + f1·b whole (ã·X = (f0, f1)): a whole context."""
+    # The book's X = I makes V = W_V and keeps the context small (‖c‖² of 2 or 5 with entries −2…2, too little for a
+    # step of η = 1/2 to ever move example2's prediction): its W_V takes entries −3…3.
+    span = range(-3, 4) if book else range(-2, 3)
+    return tuple((a, b) for a in span for b in span if (a or b) and (f0 * a + f1 * b).denominator == 1)
 
 
 def _value_slip_hidden(x: list[list[int]], w: list[list[int]]) -> bool:
