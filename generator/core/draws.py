@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from sympy import ImmutableMatrix, Rational
 
+from generator.core.problem import matrix_rows
 from generator.core.registry import Option
 from generator.core.rng import Rng
 
@@ -89,4 +90,4 @@ def all_zero(value) -> bool:
 
 def has_zero_row(value: ImmutableMatrix) -> bool:
     """True when some row is all zeros (it would make a step trivial)."""
-    return any(all(x == 0 for x in value.row(i)) for i in range(value.rows))
+    return any(all(x == 0 for x in row) for row in matrix_rows(value))  # rows read once per matrix, not row() each

@@ -14,7 +14,7 @@ from sympy import ImmutableMatrix, Rational
 from generator.core.draws import has_zero_row
 from generator.core.forward import (decimal_softmax, exp_table_tex, plain_product, plain_transpose, printed_sum_is_one, scale_step,
                        softmax_rows, table_softmax, table_softmax_line, whole_scores_print_to_one)
-from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex, matrix_rows
 from generator.core.registry import Option
 from generator.documents.render import labelled_table, matrix_tex, number_tex
 from generator.core.rng import Rng
@@ -84,7 +84,7 @@ def drawn_only(rules: dict) -> dict:
 
 # What every chain built on Example 1's forward pass forbids (examples 2 and 3 add these to their own rules).
 FORWARD_FORBIDDEN = {
-    "two tokens share an embedding": lambda p: len({tuple(p.given_value("E").row(i)) for i in range(4)}) < 4,
+    "two tokens share an embedding": lambda p: len(set(matrix_rows(p.given_value("E"))[:4])) < 4,
     **drawn_only({"an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4))}),
     "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.reading("p")[0]),
     "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),

@@ -12,7 +12,7 @@ import sympy
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.forward import PLACES, ln_table_tex, table_log_ratio
-from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex
+from generator.core.problem import Bounds, Choice, Contract, Part, Problem, Quantity, Step, Tex, matrix_rows
 from generator.core.readings import Reading, format_places, total as total_of
 from generator.core.registry import Option
 from generator.documents.render import matrix_tex, number_tex
@@ -83,7 +83,7 @@ CONTRACT = Contract(
         "every sequence predicts its target (copied from the statement, the answers would be right)": lambda p: [
             p.answer(f"next{b}").value for b in range(BATCH)] == p.facts["targets_text"].split(", "),
         "a context is the negative of another": lambda p: any(
-            p.given_value("C").row(a) == -p.given_value("C").row(b) for a in range(BATCH) for b in range(BATCH)),
+            tuple(-v for v in a) == b for a in matrix_rows(p.given_value("C")) for b in matrix_rows(p.given_value("C"))),
         "the book's patterns are not the book's": lambda p: _is_book(p) and not _book_data_used(p),
     },
 )
