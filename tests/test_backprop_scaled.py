@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 
 from generator.core.backprop import post_backward
-from generator.core.backprop_scaled import BelowNorm, generic_gradients_below_norm, post_gradients_scaled, post_scale
+from generator.core.backprop_scaled import BelowNorm, post_gradients_scaled, post_scale
 from generator.core.rng import Rng
 from generator.problems import training_step
 from generator.problems.tiny_transformer import Restart, draw_post_front, layernorm_affine
@@ -77,7 +77,7 @@ def test_the_generic_pass_finds_only_the_zeros_and_ties_every_output_layer_has(h
         exact = post_backward(model, p_rows, targets, Fraction(1, 2))
         fronts.setdefault(id(model["R1"]), (model, []))[1].append(_below_norm_entries(exact))
     for model, layers in fronts.values():
-        generic = _below_norm_entries(generic_gradients_below_norm(model))
+        generic = _below_norm_entries(BelowNorm(model).generic())
         assert generic.keys() == layers[0].keys()
         flat = [(name, k) for name, values in generic.items() for k in range(len(values))]
         for name, k in flat:

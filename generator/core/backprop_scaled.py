@@ -62,7 +62,9 @@ class BelowNorm:
     the others 0): each entry's coefficients."""
 
     def __init__(self, model: dict):
-        self.scale, self.places, runs = _model_scale(model), [], []
+        self.scale = _model_scale(model)
+        self.places: list[tuple[int, int]] = []  # where each free number sits in dR₂ (its + place)
+        self.runs: list[dict[str, Ints]] = []  # the pass for each free number
         for i, signs in enumerate(model["Rhat2"]):
             for sign in (1, -1):
                 first, second = (j for j, x in enumerate(signs) if x == sign)
@@ -70,9 +72,8 @@ class BelowNorm:
                 dr2[i][first], dr2[i][second] = self.scale, -self.scale
                 g: dict[str, Ints] = {}
                 _below_second_norm(model, dr2, lambda name, rows: g.setdefault(name, rows))
-                runs.append(g)
+                self.runs.append(g)
                 self.places.append((i, first))
-        self.runs = runs
 
     def generic(self) -> dict[str, Ints]:
         """Every gradient below for a generic dR₂, as whole numbers: an entry that is 0 here is 0 for every output
@@ -95,11 +96,6 @@ class BelowNorm:
                 values.append(whole)
             rows.append(values)
         return rows
-
-
-def generic_gradients_below_norm(model: dict) -> dict[str, Ints]:
-    """BelowNorm(model).generic(): the gradients below the second LayerNorm for a generic dR₂."""
-    return BelowNorm(model).generic()
 
 
 # The gradients below the second LayerNorm that most output layers fail at: tested first, from their linear forms.

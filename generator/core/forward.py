@@ -209,11 +209,14 @@ WEIGHT_ROWS = {
 
 def attention_weight_row(rng, visible: int, n: int, halves_and_quarters: bool = False) -> list[Rational]:
     """n weights summing to 1, only the first `visible` non-zero (a causal row), in shuffled order."""
-    rows = WEIGHT_ROWS[visible]
-    if halves_and_quarters:
-        rows = [row for row in rows if all(Rational(w).q in (1, 2, 4) for w in row)]
-    row = [Rational(w) for w in rng.shuffled(rng.choice(rows))]
+    row = [Rational(w) for w in rng.shuffled(rng.choice(weight_rows(visible, halves_and_quarters)))]
     return row + [Rational(0)] * (n - visible)
+
+
+def weight_rows(visible: int, halves_and_quarters: bool = False) -> list[tuple[str, ...]]:
+    """The rows attention_weight_row draws from, in its order (WEIGHT_ROWS, or those in halves and quarters)."""
+    rows = WEIGHT_ROWS[visible]
+    return [row for row in rows if all(Rational(w).q in (1, 2, 4) for w in row)] if halves_and_quarters else rows
 
 
 @cache

@@ -336,25 +336,32 @@ def _decimal_string(value: sympy.Expr, digits: int) -> str:
 
 
 def _is_rational(value: sympy.Expr) -> bool:
-    """True for a fraction; for any other form, what sympy's assumptions can prove."""
+    """True for a fraction; for any other form, what transcendental's proof or else sympy's assumptions prove."""
     return isinstance(value, sympy.Rational) or _proved_rational(value)
 
 
 @lru_cache(maxsize=4096)  # sympy's assumptions on a softmax weight or ln 6/2 cost a millisecond
 def _proved_rational(value: sympy.Expr) -> bool:
-    verdict = irrational_and_finite(value)  # softmax weights in e^k and logarithms: decided exactly, and at once
+    verdict = _exact_verdict(value)
     return not verdict[0] if verdict else bool(value.is_rational)
 
 
 def _is_finite(value: sympy.Expr) -> bool:
-    """True for a fraction (sympy's infinities are no Rationals); for any other form, sympy's verdict."""
+    """True for a fraction (sympy's infinities are no Rationals); for any other form, what transcendental's proof or
+    else sympy proves."""
     return isinstance(value, sympy.Rational) or _proved_finite(value)
 
 
 @lru_cache(maxsize=4096)
 def _proved_finite(value: sympy.Expr) -> bool:
-    verdict = irrational_and_finite(value)
+    verdict = _exact_verdict(value)
     return verdict[1] if verdict else bool(value.is_finite)
+
+
+@lru_cache(maxsize=4096)  # asked for both verdicts of a 4-place value
+def _exact_verdict(value: sympy.Expr) -> tuple[bool, bool] | None:
+    """(irrational, finite) proved at once for softmax weights in e^k and logarithms, else None (sympy decides)."""
+    return irrational_and_finite(value)
 
 
 def _json_value(value):

@@ -85,7 +85,7 @@ def drawn_only(rules: dict) -> dict:
 # What every chain built on Example 1's forward pass forbids (examples 2 and 3 add these to their own rules).
 FORWARD_FORBIDDEN = {
     "two tokens share an embedding": lambda p: len(set(matrix_rows(p.given_value("E"))[:4])) < 4,
-    **drawn_only({"an embedding is zero": lambda p: any(all(x == 0 for x in p.given_value("E").row(i)) for i in range(4))}),
+    **drawn_only({"an embedding is zero": lambda p: has_zero_row(p.given_value("E"))}),
     "the printed probabilities do not sum to 1 at 4 places": lambda p: not printed_sum_is_one(p.reading("p")[0]),
     "the query and key projections are equal": lambda p: p.given_value("W_Q") == p.given_value("W_K"),
     "Q, K or V has a zero row": lambda p: any(has_zero_row(p.answer(n)) for n in "QKV"),
@@ -337,7 +337,8 @@ def _forward(rng: Rng, dk: int, accept: LogitTest | None, shifts: tuple[tuple[in
     # each distance cost a millisecond per draw, and the training chains redraw often.
     first = _nearest_simple(decimal_softmax(last_scores)[0])
     # 1 − w is in SIMPLE_WEIGHTS whenever w is, and |(1 − w) − a₁| = |w − a₀|: ã₁ is nearest to a₁ too.
-    weights = [Fraction(int(first.p), int(first.q)), 1 - Fraction(int(first.p), int(first.q))]
+    first_weight = Fraction(int(first.p), int(first.q))
+    weights = [first_weight, 1 - first_weight]
     ax = [sum((a * row[j] for a, row in zip(weights, plain_x)), Fraction(0)) for j in range(D_MODEL)]
     plain_wv = _value_weights(rng, ax, plain_x, book)
     plain_v = plain_product(plain_x, plain_wv)

@@ -188,7 +188,6 @@ def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = Non
     # All but one demand depend on the logits only through their shape z − max z (with the context c): they are
     # decided once per shape, which many logit rows share (the candidates are z = top + shift for a few shifts).
     shapes: dict[tuple, tuple | None] = {}  # (z − max z, c) → (dL/dz, z − z') of a clean, visible step, else None
-    steps: dict[tuple, list[Fraction] | None] = {}  # (z, c) → dL/dz of a clean, visible step, else None
 
     def clean_shape(shift: tuple[int, ...], c: tuple[int, ...]) -> tuple | None:
         if shift[target] == 0 or 0 in c:
@@ -219,12 +218,8 @@ def training_accept(target: int, eta: Fraction, extra: BackwardTest | None = Non
         return dz if all(abs(v - f) <= 10 for v, f in zip(z, fall)) else None  # z' within ±10: the demand on z itself
 
     def accept(z: list[int], c: list[int], w_out: list[list[int]], model: dict) -> bool:
-        # Only the further chain's test looks at W_out: the rest is decided once per logit row (several column
-        # choices are tried for each).
-        key = (tuple(z), tuple(c))
-        if key not in steps:
-            steps[key] = clean_step(z, c)
-        dz = steps[key]
+        # Only the further chain's test looks at W_out: the rest is decided once per logit shape (clean_step).
+        dz = clean_step(z, c)
         return dz is not None and (extra is None or extra(dz, w_out, model))
     return accept
 

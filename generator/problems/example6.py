@@ -9,11 +9,11 @@ from functools import cache
 from sympy import ImmutableMatrix, Rational
 
 from generator.core.forward import (
-    WEIGHT_ROWS,
     layernorm_patterns,
     add_step,
     affine_step,
     hidden_biases,
+    weight_rows,
     layernorm_output_step,
     layernorm_stats_step,
     pattern_sigma,
@@ -90,8 +90,7 @@ def _plus_row(a, row):
 @cache
 def _quarter_rows(visible: int) -> list[tuple[int, ...]]:
     """The attention weight rows in halves and quarters (attention_weight_row's choice), counted in quarters."""
-    rows = [tuple(Fraction(w) for w in row) for row in WEIGHT_ROWS[visible]]
-    return [tuple(int(4 * w) for w in row) for row in rows if all(4 % w.denominator == 0 for w in row)]
+    return [tuple(int(4 * Fraction(w)) for w in row) for row in weight_rows(visible, halves_and_quarters=True)]
 
 
 def _weight_row(rng: Rng, visible: int) -> list[int]:

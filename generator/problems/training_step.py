@@ -236,12 +236,12 @@ def _readout_draw(rng: Rng, shifts, offsets, reach) -> tuple:
     offset = rng.choice(offsets)
     columns = [rng.choice(reach[(shifts[0][j] + offset[0], shifts[1][j] + offset[1])]) for j in range(len(shifts[0]))]
     w_out = [list(row) for row in zip(*columns)]
-    return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], _plan_probabilities((shifts,))
+    return w_out, [[s + o for s in shift] for shift, o in zip(shifts, offset)], _probability_rows(shifts)
 
 
-def _plan_probabilities(plan: tuple) -> list[list[Fraction]]:
-    """p̃'s rows of a readout plan: those of its shift patterns, whatever the offset and W_out."""
-    return [list(_shift_probabilities(shift)) for shift in plan[0]]
+def _probability_rows(shifts) -> list[list[Fraction]]:
+    """p̃'s rows for one shift pattern per position: a readout plan's, whatever its offset and W_out."""
+    return [list(_shift_probabilities(shift)) for shift in shifts]
 
 
 def _reachable_bits(product: numpy.ndarray) -> int:
@@ -312,7 +312,8 @@ def _below_norm_can_teach(model: dict, below: BelowNorm, updated: list[str]) -> 
     """Whether some output layer could give the gradients below the second LayerNorm what _moves asks of them: an entry
     0 (or two heads alike) for a generic dR₂ is so for all (a write direction in the span of 1 and a row's x̂₁ leaves
     that row of dO 0; a head's two values equal leave its dS 0), and no output layer is worth trying."""
-    return _teaching(below.generic(), len(model["weights"]), BELOW_NORM_2, [name for name in updated if name in BELOW_NORM_2])
+    below_updated = [name for name in updated if name in BELOW_NORM_2]
+    return _teaching(below.generic(), len(model["weights"]), BELOW_NORM_2, below_updated)
 
 
 def _heads_alike(grads: dict, heads: int) -> bool:
@@ -432,7 +433,7 @@ def _draw_post(rng: Rng, heads: int, chosen: list[int] | None, scale: Fraction, 
             if plan is None:
                 continue
             # A fitting plan is rare and has hundreds of output layers or more: a few are tried before the next γ₂, β₂.
-            dz = output_gradient(_plan_probabilities(plan), targets, scale)
+            dz = output_gradient(_probability_rows(plan[0]), targets, scale)
             teaches = _second_norm_test(dz, model["Rhat2"], updated)
             for _ in range(READOUT_DRAWS):
                 w_out, z, p_rows = _readout_draw(rng, *plan)

@@ -190,7 +190,8 @@ def create_app(folder: Path, database_url: str | None = None, teacher_token: str
             marked = marks.mark(key, answers, student)
             shown, score = marks.verdicts(marked), (marks.total_text(marked.score), marks.total_text(marked.out_of))
         return page("sheet.html.j2", request, student=classdata.students[student], problems=sheet_view(
-            classdata.sheet(student)), answers=answers, readings=readings, accepted=ACCEPTED, state=state, verdicts=shown, score=score,
+            classdata.sheet(student)), answers=answers, readings=readings, accepted=ACCEPTED, state=state,
+            verdicts=shown, score=score,
             submitted=store.student(student)["submitted_at"] is not None,
             closed=state["mode"] == EXAM and (past_deadline(state) or bool(state["released_at"])))
 

@@ -40,7 +40,9 @@ def reading(blank: BlankKey | None, text: str) -> dict:
         # The cell shows what is wrong; what the marker accepts is long (the whole list of symbols) and is said once
         # on the page (ACCEPTED), so the cell keeps it only as its tooltip ("full").
         reason, _, accepted = str(error).partition("; accepted: ")
-        return {"ok": False, "reason": reason, "full": str(error)} if accepted == ACCEPTED else {"ok": False, "reason": str(error)}
+        if accepted != ACCEPTED:
+            return {"ok": False, "reason": str(error)}
+        return {"ok": False, "reason": reason, "full": str(error)}
     return {"ok": True, "tex": number_tex(parsed.value), "form": parsed.form}
 
 
